@@ -1,0 +1,309 @@
+"""`housing`: run the zip-code home value pipeline locally, score months, predict, inspect and roll back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.layout import CHAMPION_KEY, METROS_KEY, RAW_PREFIX
+from shared.metros import FULL_SIZE_ZIPS
+from shared.runs import FINISHED, fingerprint, list_runs, read_run_record
+from shared.settings import get_settings
+from shared.store import ArtifactStore, open_store, read_json
+from shared.tables import read_frame
+
+app = typer.Typer(
+    help="Predict monthly zip-code home values with XGBoost: generate data, run the whole pipeline "
+    "(validate, split, preprocess, features, tune, evaluate, promote, batch), score new months, predict, "
+    "and manage the champion model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+StoreOption = Annotated[
+    Optional[str],
+    typer.Option("--store", help="Local folder or s3://bucket/prefix. Default: $HOUSING_STORE, else ./housing-store."),
+]
+SeedOption = Annotated[Optional[int], typer.Option("--seed", help="Random seed (data generation and tuning).")]
+
+
+def _store(url: str | None) -> ArtifactStore:
+    return open_store(url or get_settings().store)
+
+
+def _setup_logging() -> None:
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s  %(message)s", datefmt="%H:%M:%S", force=True)
+    for noisy in ("mlflow", "alembic", "botocore", "urllib3", "optuna"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write housets.<fmt> and usmetros.<fmt> into.")],
+    zips: Annotated[int, typer.Option("--zips", min=1, help="Zip codes (full size: 6,226 zips, 884,092 rows).")] = FULL_SIZE_ZIPS,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+) -> None:
+    """Write a deterministic synthetic data set with the exact HouseTS schema, and its metros table."""
+    from shared.synthetic import generate as make
+    from shared.tables import write_csv, write_parquet
+
+    if fmt not in ("csv", "parquet"):
+        raise _fail(f"--format must be csv or parquet, not {fmt!r}", 2)
+    started = time.monotonic()
+    rows, metros = make(zips=zips, seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write = write_csv if fmt == "csv" else write_parquet
+    write(rows, out_dir / f"housets.{fmt}")
+    write(metros, out_dir / f"usmetros.{fmt}")
+    console.print(f"wrote {len(rows):,} rows x {rows.shape[1]} columns ({zips:,} zip codes) to "
+                  f"{out_dir / f'housets.{fmt}'} and {len(metros)} metros to {out_dir / f'usmetros.{fmt}'} "
+                  f"in {time.monotonic() - started:.1f} s")
+
+
+def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, zips: int | None, seed: int) -> tuple[str, str]:
+    """Put the training data and metros table in the store (uploading or generating them); return their keys."""
+    if metros is not None:
+        metros_key = f"reference/{metros.name}"
+        store.write_bytes(metros_key, metros.read_bytes())
+    else:
+        metros_key = METROS_KEY
+    if data is not None:
+        input_key = f"{RAW_PREFIX}{data.name}"
+        store.write_bytes(input_key, data.read_bytes())
+        console.print(f"uploaded {data} -> {store.locate(input_key)}")
+    else:
+        existing = store.list(RAW_PREFIX)
+        if existing and zips is None:
+            input_key = existing[-1]
+            console.print(f"using {store.locate(input_key)} (newest under {RAW_PREFIX})")
+        else:
+            from shared.store import write_table
+            from shared.synthetic import generate as make
+            from shared.tables import write_csv
+
+            zips = zips or FULL_SIZE_ZIPS
+            input_key = f"{RAW_PREFIX}synthetic-{zips}zips-seed{seed}.parquet"
+            if not store.exists(input_key):
+                started = time.monotonic()
+                rows, generated_metros = make(zips=zips, seed=seed)
+                write_table(store, input_key, rows)
+                if metros is None:
+                    import io
+                    buffer = io.BytesIO()
+                    write_csv(generated_metros, buffer)
+                    store.write_bytes(METROS_KEY, buffer.getvalue())
+                console.print(f"generated {len(rows):,} synthetic rows ({zips:,} zip codes) in "
+                              f"{time.monotonic() - started:.1f} s -> {store.locate(input_key)}")
+    if not store.exists(metros_key):
+        raise _fail(f"no metros table: pass --metros FILE (columns metro_full, lat, lng); looked for {store.locate(metros_key)}", 2)
+    return input_key, metros_key
+
+
+@app.command()
+def run(
+    store: StoreOption = None,
+    data: Annotated[Optional[Path], typer.Option("--data", exists=True, dir_okay=False, help="HouseTS CSV or Parquet to train on.")] = None,
+    metros: Annotated[Optional[Path], typer.Option("--metros", exists=True, dir_okay=False, help="Metros table (metro_full, lat, lng).")] = None,
+    zips: Annotated[Optional[int], typer.Option("--zips", min=1, help="Generate a synthetic set of this many zip codes.")] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Optuna trials (default $HOUSING_TRIALS or 12).")] = None,
+    seed: SeedOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Run again even if this input and config already ran.")] = False,
+) -> None:
+    """Run the whole pipeline graph locally. With no data in the store it generates the full synthetic set."""
+    from lambdas.events import new_run_event
+    from stepfunctions.graph import TRAINING_PIPELINE
+    from stepfunctions.local_runner import StageFailed, run_graph
+
+    _setup_logging()
+    settings = get_settings()
+    st = _store(store)
+    config = settings.run_config(trials=trials, seed=seed)
+    input_key, metros_key = _stage_inputs(st, data, metros, zips, config.seed)
+    print_fp = fingerprint(st.read_bytes(input_key) + st.read_bytes(metros_key))
+    event = new_run_event(st.url, input_key, metros_key, config, print_fp)
+    run_id = event["run_id"]
+    record = read_run_record(st, run_id)
+    if record and record.status in FINISHED and not force:
+        console.print(f"run {run_id} already ran on this input and config ({record.status} at {record.finished_at}); "
+                      "nothing to do (use --force to train again)")
+        _print_summary(st, run_id)
+        return
+    console.print(f"run {run_id}: {input_key} -> store {st.url}")
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def on_stage(name: str, seconds: float) -> None:
+        timings[name] = seconds
+        console.print(f"[green]✓[/] {name:<11} {seconds:6.1f} s")
+
+    try:
+        run_graph(TRAINING_PIPELINE, event, on_stage=on_stage)
+    except StageFailed as err:
+        console.print(f"[bold red]run {run_id} failed in stage {err.stage}:[/] {err.error}")
+        console.print(f"the champion is untouched; the run record is at {st.locate(f'runs/{run_id}/run.json')}")
+        raise typer.Exit(1)
+    console.print(f"finished in {time.monotonic() - started:.0f} s")
+    _print_summary(st, run_id)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _print_summary(st: ArtifactStore, run_id: str) -> None:
+    record = read_run_record(st, run_id)
+    if record is None:
+        return
+    if record.metrics:
+        table = Table(title=f"run {run_id}: {record.status}")
+        for col in ("model", "split", "MAE", "RMSE", "R²", "MAPE"):
+            table.add_column(col, justify="left" if col in ("model", "split") else "right")
+        for who, label in (("candidate", "XGBoost (this run)"), ("baseline", "DummyRegressor(median)"), ("champion", "previous champion")):
+            for split, m in (record.metrics.get(who) or {}).items():
+                table.add_row(label, split, _fmt(m["mae"]), _fmt(m["rmse"]), f"{m['r2']:.4f}", f"{m['mape']:.2%}")
+        out.print(table)
+    if record.gate:
+        out.print(f"gate: {'PASSED' if record.gate['passed'] else 'FAILED'} - " + "; ".join(record.gate["reasons"]))
+    settings = get_settings()
+    out.print(f"bundle:      {st.locate(f'runs/{run_id}/model/')}")
+    out.print(f"predictions: {st.locate('predictions/')}")
+    out.print(f"champion:    {st.locate(CHAMPION_KEY)}")
+    out.print(f"MLflow:      {settings.tracking_uri(st.url)}  (view: uv run --with mlflow mlflow ui --backend-store-uri {settings.tracking_uri(st.url)})")
+    out.print("next:        housing status | housing batch --month 2023-12 | housing predict --input FILE --output FILE")
+
+
+def _parse_month(value: str) -> tuple[int, int]:
+    try:
+        stamp = pd.Period(value, freq="M")
+    except ValueError:
+        raise _fail(f"--month must look like YYYY-MM, not {value!r}", 2) from None
+    return stamp.year, stamp.month
+
+
+@app.command()
+def batch(
+    store: StoreOption = None,
+    month: Annotated[Optional[str], typer.Option("--month", help="Only this month, YYYY-MM.")] = None,
+    input_file: Annotated[Optional[Path], typer.Option("--input", exists=True, dir_okay=False, help="A new month's HouseTS-shaped file (CSV or Parquet).")] = None,
+) -> None:
+    """Score months with the champion: every holdout month by default, one --month, or an --input file."""
+    from shared.batch import NoChampion, batch_score
+    from shared.champion import read_champion
+    from shared.store import read_table
+    from shared.validation import ValidationError
+
+    st = _store(store)
+    pointer = read_champion(st)
+    if pointer is None:
+        raise _fail("no champion yet: train one first with `housing run`")
+    if input_file:
+        frame, source = read_frame(input_file.read_bytes(), str(input_file)), str(input_file)
+    else:
+        frame, source = read_table(st, f"runs/{pointer.run_id}/splits/holdout.parquet"), f"holdout of {pointer.run_id}"
+    months = {_parse_month(month)} if month else None
+    started = time.monotonic()
+    try:
+        predictions, keys = batch_score(st, frame, source, months)
+    except (ValidationError, NoChampion, ValueError) as err:
+        raise _fail(str(err))
+    console.print(f"scored {len(predictions):,} rows ({len(keys)} month(s)) with {pointer.run_id} in "
+                  f"{time.monotonic() - started:.1f} s -> {st.locate('predictions/')}")
+
+
+@app.command()
+def predict(
+    input_file: Annotated[Path, typer.Option("--input", exists=True, dir_okay=False, help="Raw HouseTS-shaped rows (CSV or Parquet).")],
+    output: Annotated[Path, typer.Option("--output", help="Where to write predictions (.csv or .parquet).")],
+    store: StoreOption = None,
+) -> None:
+    """Predict a price for each input row, in order, with the champion bundle and the training transforms."""
+    from shared.bundle import load_bundle
+    from shared.champion import read_champion
+    from shared.tables import InputFormatError, write_csv, write_parquet
+    from shared.validation import ValidationError
+
+    st = _store(store)
+    pointer = read_champion(st)
+    if pointer is None:
+        raise _fail("no champion yet: train one first with `housing run`")
+    bundle = load_bundle(st, pointer.run_id)
+    try:
+        raw = read_frame(input_file.read_bytes(), str(input_file))
+        prices, report, cleaned = bundle.predict_raw(raw, source=str(input_file))
+    except (InputFormatError, ValidationError) as err:
+        raise _fail(str(err))
+    result = pd.DataFrame({"zipcode": cleaned["zipcode"].round().astype("int64"),
+                           "date": cleaned["date"].dt.strftime("%Y-%m-%d"),
+                           "predicted_price": prices.round(0), "model_run_id": pointer.run_id})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    (write_parquet if output.suffix == ".parquet" else write_csv)(result, output)
+    if report.metros_without_coordinates:
+        console.print(f"note: no coordinates for {', '.join(report.metros_without_coordinates)}")
+    console.print(f"wrote {len(result):,} predictions to {output} (model {pointer.run_id})")
+
+
+@app.command()
+def status(store: StoreOption = None, last: Annotated[int, typer.Option("--last", help="How many runs to list.")] = 10) -> None:
+    """Show the champion and its metrics, and recent runs with their gate decisions."""
+    from shared.champion import read_champion
+
+    st = _store(store)
+    pointer = read_champion(st)
+    if pointer is None:
+        out.print("champion: none yet (train one with `housing run`)")
+    else:
+        out.print(f"champion: {pointer.run_id} (promoted {pointer.promoted_at}, {pointer.reason}; previous {pointer.previous_run_id or '-'})")
+        for who, splits in pointer.metrics.items():
+            out.print(f"  {who:<10} " + "  ".join(f"{s} MAE {_fmt(m['mae'])} R² {m['r2']:.4f}" for s, m in splits.items()))
+    table = Table(title="recent runs")
+    for col in ("run", "status", "finished", "eval MAE", "gate"):
+        table.add_column(col)
+    for record in list_runs(st)[:last]:
+        mae = record.metrics["candidate"]["eval"]["mae"] if record.metrics else None
+        gate = "; ".join(record.gate["reasons"]) if record.gate else (record.error or {}).get("message", "")[:80]
+        table.add_row(record.run_id, record.status, record.finished_at, _fmt(mae), gate)
+    out.print(table)
+
+
+@app.command()
+def promote(
+    run_id: Annotated[str, typer.Argument(help="The run whose bundle becomes the champion (e.g. to roll back).")],
+    store: StoreOption = None,
+) -> None:
+    """Point the champion at another run's bundle after verifying its manifest."""
+    from shared.bundle import BundleIntegrityError
+    from shared.champion import promote_run
+    from shared.evaluate import headline_metrics
+    from shared.registry import register_champion
+
+    st = _store(store)
+    evaluation_key = f"runs/{run_id}/evaluation.json"
+    metrics = headline_metrics(read_json(st, evaluation_key)) if st.exists(evaluation_key) else {}
+    try:
+        pointer = promote_run(st, run_id, metrics, reason="manual: housing promote")
+    except BundleIntegrityError as err:
+        raise _fail(str(err))
+    version = register_champion(st, run_id, get_settings())
+    console.print(f"champion is now {pointer.run_id} (was {pointer.previous_run_id or 'none'}); MLflow version {version}")
+
+
+if __name__ == "__main__":
+    app()

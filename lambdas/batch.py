@@ -1,0 +1,15 @@
+"""batch: after a promotion, score the run's holdout months with the (new) champion."""
+
+from __future__ import annotations
+
+from shared.batch import batch_score
+from shared.store import read_table
+from lambdas.events import StageEvent, log
+
+
+def handler(event: dict, context=None) -> dict:
+    ev = StageEvent(**event)
+    store = ev.open()
+    predictions, keys = batch_score(store, read_table(store, ev.artifacts["split_holdout"]), source="holdout")
+    log.info("batch: %d predictions in %d month(s) under %s", len(predictions), len(keys), store.locate("predictions/"))
+    return ev.with_artifacts(predictions="predictions/")

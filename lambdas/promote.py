@@ -1,0 +1,20 @@
+"""promote: verify the candidate's bundle, move the champion pointer to it, register it in MLflow."""
+
+from __future__ import annotations
+
+from shared.champion import promote_run
+from shared.evaluate import headline_metrics
+from shared.registry import register_champion
+from shared.settings import get_settings
+from shared.store import read_json
+from lambdas.events import StageEvent, log
+
+
+def handler(event: dict, context=None) -> dict:
+    ev = StageEvent(**event)
+    store = ev.open()
+    evaluation = read_json(store, ev.artifacts["evaluation"])
+    pointer = promote_run(store, ev.run_id, headline_metrics(evaluation), reason="gate passed")
+    version = register_champion(store, ev.run_id, get_settings())
+    log.info("champion is now %s (was %s); MLflow model version %s", pointer.run_id, pointer.previous_run_id, version)
+    return ev.with_artifacts(champion="models/champion.json")

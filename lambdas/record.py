@@ -1,0 +1,26 @@
+"""record: the run's last step, whatever the outcome: write `runs/<id>/run.json` (promoted, rejected or
+failed). The champion is never touched here."""
+
+from __future__ import annotations
+
+from shared.evaluate import headline_metrics
+from shared.runs import RunRecord, now, write_run_record
+from shared.store import read_json
+from lambdas.events import StageEvent, log
+
+
+def handler(event: dict, context=None) -> dict:
+    ev = StageEvent(**event)
+    store = ev.open()
+    if ev.error:
+        status = "failed"
+    else:
+        status = "promoted" if ev.gate and ev.gate.get("passed") else "rejected"
+    metrics = None
+    if "evaluation" in ev.artifacts:
+        metrics = headline_metrics(read_json(store, ev.artifacts["evaluation"]))
+    record = RunRecord(run_id=ev.run_id, status=status, input_key=ev.input_key, finished_at=now(),
+                       gate=ev.gate, metrics=metrics, error=ev.error, artifacts=ev.artifacts)
+    write_run_record(store, record)
+    log.info("run %s %s", ev.run_id, status)
+    return {**ev.model_dump(mode="json"), "status": status}

@@ -1,0 +1,78 @@
+"""train: Optuna tuning tracked in MLflow, a refit, and the sealed model bundle. Runs as the ECS Fargate
+task on AWS (`python -m lambdas.train` reads the event from $STAGE_EVENT), as a plain call locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import mlflow
+import xgboost as xgb
+
+from shared import schema
+from shared.bundle import ModelBundle
+from shared.features import FEATURES, FeatureBuilder, Features
+from shared.runs import now
+from shared.settings import get_settings
+from shared.store import read_json, read_table
+from shared.tune import tune
+from lambdas.events import StageEvent, log
+from lambdas.features import REFERENCE_COLUMN
+
+
+def handler(event: dict, context=None) -> dict:
+    ev = StageEvent(**event)
+    store = ev.open()
+    settings = get_settings()
+    matrix = read_table(store, ev.artifacts["features_train"])
+    feats = Features(X=matrix[FEATURES], reference=matrix[REFERENCE_COLUMN].to_numpy())
+    tracking_uri = settings.tracking_uri(ev.store)
+    log.info("tuning: %d trials or %.0f s, MLflow at %s", ev.config.trials, ev.config.tune_timeout, tracking_uri)
+    result = tune(
+        feats, matrix[schema.TARGET], matrix[schema.DATE],
+        trials=ev.config.trials, timeout=ev.config.tune_timeout, seed=ev.config.seed, threads=settings.threads,
+        tracking_uri=tracking_uri, experiment=settings.mlflow_experiment, run_name=ev.run_id,
+        on_trial=lambda r: log.info(
+            "trial %d/%d %s  val MAE %s  best %s  (%.0f s)", r["number"] + 1, r["of"], r["state"].lower(),
+            f"{r['mae']:,.0f}" if r["mae"] is not None else "-", f"{r['best_mae']:,.0f}", r["elapsed_s"]),
+    )
+    bundle = ModelBundle(
+        run_id=ev.run_id,
+        booster=result.booster,
+        features=FeatureBuilder.from_dict(read_json(store, ev.artifacts["feature_builder"])),
+        schema=FeatureBuilder().schema(),
+        metros=read_table(store, ev.artifacts["metros"]),
+        params={**result.params, "rounds": result.rounds},
+        metrics={"validation": result.validation, "trials": result.trials},
+        metadata={
+            "run_id": ev.run_id,
+            "trained_at": now(),
+            "train_rows": len(matrix),
+            "mlflow_run_id": result.mlflow_run_id,
+            "mlflow_model_uri": result.mlflow_model_uri,
+            "mlflow_tracking_uri": tracking_uri,
+            "xgboost_version": xgb.__version__,
+            "python": platform.python_version(),
+            "config": ev.config.model_dump(mode="json"),
+        },
+    )
+    prefix = bundle.save(store)
+    _log_bundle(tracking_uri, result.mlflow_run_id, store, prefix)
+    log.info("bundle sealed at %s", store.locate(prefix))
+    return ev.with_artifacts(bundle=prefix)
+
+
+def _log_bundle(tracking_uri: str, mlflow_run_id: str, store, prefix: str) -> None:
+    """Attach the bundle's files to the MLflow run, so the tracking server holds what serving uses."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for key in store.list(prefix):
+            (Path(tmp) / key[len(prefix):]).write_bytes(store.read_bytes(key))
+        mlflow.MlflowClient(tracking_uri).log_artifacts(mlflow_run_id, tmp, artifact_path="bundle")
+
+
+if __name__ == "__main__":  # the Fargate task's entrypoint
+    print(json.dumps(handler(json.loads(os.environ.get("STAGE_EVENT") or sys.argv[1]))))

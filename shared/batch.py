@@ -1,0 +1,109 @@
+"""Batch scoring with the champion: predictions partitioned by year/month, and a pre-aggregated summary
+per metro and month (plus an all-regions row) so the dashboard never recomputes anything."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from shared import schema
+from shared.bundle import ModelBundle, load_bundle
+from shared.champion import read_champion
+from shared.layout import SUMMARY_KEY, month_predictions_key
+from shared.preprocess import METRO
+from shared.store import ArtifactStore, read_table, write_table
+
+ALL_REGIONS = "All regions"
+
+
+def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """One prediction row per input row: zipcode, metro, coordinates, date, actual (where known), predicted."""
+    predicted, _, cleaned = bundle.predict_raw(raw, source=source)
+    return pd.DataFrame({
+        "zipcode": cleaned[schema.ZIPCODE].round().astype("int64"),
+        "metro": cleaned[METRO],
+        "city": cleaned[schema.CITY],
+        "lat": cleaned["lat"],
+        "lng": cleaned["lng"],
+        "date": cleaned[schema.DATE],
+        "year": cleaned[schema.DATE].dt.year.astype("int64"),
+        "month": cleaned[schema.DATE].dt.month.astype("int64"),
+        "actual": cleaned[schema.TARGET].astype("float64"),
+        "predicted": predicted,
+        "model_run_id": bundle.run_id,
+    })
+
+
+def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per (metro, year, month) and per (All regions, year, month): count, MAE, RMSE, mean % error, means."""
+    frame = predictions.assign(
+        abs_err=(predictions["predicted"] - predictions["actual"]).abs(),
+        sq_err=(predictions["predicted"] - predictions["actual"]) ** 2,
+        pct_err=(predictions["predicted"] - predictions["actual"]).abs() / predictions["actual"] * 100,
+    )
+    parts = []
+    for by_metro in (True, False):
+        keys = ["metro", "year", "month"] if by_metro else ["year", "month"]
+        grouped = frame.groupby(keys, sort=True, dropna=False).agg(
+            count=("predicted", "size"),
+            with_actual=("actual", "count"),
+            mae=("abs_err", "mean"),
+            rmse=("sq_err", "mean"),
+            mean_pct_error=("pct_err", "mean"),
+            mean_actual=("actual", "mean"),
+            mean_predicted=("predicted", "mean"),
+            lat=("lat", "mean"),
+            lng=("lng", "mean"),
+        ).reset_index()
+        if not by_metro:
+            grouped.insert(0, "metro", ALL_REGIONS)
+            grouped[["lat", "lng"]] = np.nan
+        parts.append(grouped)
+    summary = pd.concat(parts, ignore_index=True)
+    summary["rmse"] = np.sqrt(summary["rmse"])
+    summary["model_run_id"] = predictions["model_run_id"].iloc[0] if len(predictions) else None
+    return summary
+
+
+def write_scored_months(store: ArtifactStore, predictions: pd.DataFrame) -> list[str]:
+    """Write each month's partition (replacing an earlier scoring of that month) and refresh the summary."""
+    keys = []
+    for (year, month), part in predictions.groupby(["year", "month"], sort=True):
+        key = month_predictions_key(int(year), int(month))
+        write_table(store, key, part.reset_index(drop=True))
+        keys.append(key)
+    fresh = summarize(predictions)
+    if store.exists(SUMMARY_KEY):
+        old = read_table(store, SUMMARY_KEY)
+        months = set(zip(fresh["year"], fresh["month"]))
+        keep = ~pd.Series([(y, m) in months for y, m in zip(old["year"], old["month"])], index=old.index, dtype=bool)
+        fresh = pd.concat([old.loc[keep], fresh], ignore_index=True)
+    write_table(store, SUMMARY_KEY, fresh.sort_values(["year", "month", "metro"]).reset_index(drop=True))
+    return keys
+
+
+def scored_months(store: ArtifactStore) -> set[tuple[int, int]]:
+    if not store.exists(SUMMARY_KEY):
+        return set()
+    summary = read_table(store, SUMMARY_KEY, columns=["year", "month"])
+    return set(zip(summary["year"].astype(int), summary["month"].astype(int)))
+
+
+class NoChampion(RuntimeError):
+    """Scoring needs a promoted model."""
+
+
+def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
+                months: set[tuple[int, int]] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Score rows with the champion (optionally only some (year, month)s) and write them; return both."""
+    pointer = read_champion(store)
+    if pointer is None:
+        raise NoChampion("no champion yet: train one first with `housing run`")
+    if months is not None:
+        dates = pd.to_datetime(raw[schema.DATE].astype("str"), errors="coerce")
+        raw = raw.loc[[(d.year, d.month) in months for d in dates]].reset_index(drop=True)
+        if raw.empty:
+            wanted = ", ".join(f"{y:04d}-{m:02d}" for y, m in sorted(months))
+            raise ValueError(f"{source} has no rows for {wanted}")
+    predictions = score_rows(load_bundle(store, pointer.run_id), raw, source)
+    return predictions, write_scored_months(store, predictions)

@@ -1,0 +1,126 @@
+"""The model bundle: everything needed to go from raw HouseTS rows to prices, with no pickle and no
+training stack (only pandas, numpy and xgboost are imported here, so the API image stays small).
+
+Files under `runs/<run_id>/model/`: the XGBoost model in UBJ, the fitted feature encoders and the metros
+table as JSON, the feature schema, params, training metrics, metadata, and `manifest.json` with a SHA-256
+of each; the manifest is written last, so a bundle without one is incomplete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from shared.features import FeatureBuilder, FeatureSchema
+from shared.layout import bundle_prefix
+from shared.preprocess import CleaningReport, clean_for_scoring
+from shared.store import ArtifactStore, read_json, write_json
+from shared.validation import ensure_valid, validate_housing
+
+MODEL_FILE = "model.ubj"
+MANIFEST = "manifest.json"
+JSON_FILES = ("features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json", "metadata.json")
+
+
+class BundleIntegrityError(RuntimeError):
+    """A bundle file is missing or its content does not match the manifest."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _json_bytes(payload: Any) -> bytes:
+    return json.dumps(payload, indent=2, sort_keys=True, allow_nan=False).encode()
+
+
+@dataclass
+class ModelBundle:
+    run_id: str
+    booster: xgb.Booster
+    features: FeatureBuilder
+    schema: FeatureSchema
+    metros: pd.DataFrame
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    metadata: dict[str, Any]
+
+    def predict_clean(self, cleaned: pd.DataFrame) -> np.ndarray:
+        """Prices for rows that went through cleaning (the training path uses this)."""
+        feats = self.features.transform(cleaned)
+        matrix = xgb.DMatrix(feats.X[self.schema.names], nthread=-1)
+        return feats.to_price(self.booster.predict(matrix))
+
+    def predict_raw(self, raw: pd.DataFrame, source: str = "input") -> tuple[np.ndarray, CleaningReport, pd.DataFrame]:
+        """Validate, clean and score HouseTS-shaped rows: one prediction per input row, in order.
+
+        Returns the prices, the cleaning report, and the cleaned rows (metro names and coordinates)."""
+        typed = ensure_valid(validate_housing(raw, source=source, for_prediction=True))
+        cleaned, report = clean_for_scoring(typed, self.metros)
+        return self.predict_clean(cleaned), report, cleaned
+
+    def save(self, store: ArtifactStore) -> str:
+        """Write every file, then the manifest; return the bundle prefix."""
+        prefix = bundle_prefix(self.run_id)
+        files = {
+            MODEL_FILE: bytes(self.booster.save_raw("ubj")),
+            "features.json": _json_bytes(self.features.to_dict()),
+            "feature_schema.json": _json_bytes(self.schema.model_dump()),
+            "metros.json": _json_bytes(self.metros.to_dict(orient="list")),
+            "params.json": _json_bytes(self.params),
+            "metrics.json": _json_bytes(self.metrics),
+            "metadata.json": _json_bytes(self.metadata),
+        }
+        for name, data in files.items():
+            store.write_bytes(prefix + name, data)
+        manifest = {
+            "run_id": self.run_id,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "files": {name: _sha256(data) for name, data in files.items()},
+        }
+        write_json(store, prefix + MANIFEST, manifest)
+        return prefix
+
+
+def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
+    """Read every file of a bundle and check it against the manifest; return the files' bytes."""
+    prefix = bundle_prefix(run_id)
+    if not store.exists(prefix + MANIFEST):
+        raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({store.locate(prefix + MANIFEST)} missing)")
+    manifest = read_json(store, prefix + MANIFEST)
+    files = {}
+    for name, expected in manifest["files"].items():
+        if not store.exists(prefix + name):
+            raise BundleIntegrityError(f"bundle {run_id}: {name} is listed in the manifest but missing")
+        data = store.read_bytes(prefix + name)
+        if _sha256(data) != expected:
+            raise BundleIntegrityError(f"bundle {run_id}: {name} does not match its SHA-256 in the manifest")
+        files[name] = data
+    missing = [n for n in (MODEL_FILE, *JSON_FILES) if n not in files]
+    if missing:
+        raise BundleIntegrityError(f"bundle {run_id}: manifest lacks {', '.join(missing)}")
+    return files
+
+
+def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:
+    files = verify_bundle(store, run_id)
+    booster = xgb.Booster()
+    booster.load_model(bytearray(files[MODEL_FILE]))
+    state = {name: json.loads(files[name]) for name in JSON_FILES}
+    return ModelBundle(
+        run_id=run_id,
+        booster=booster,
+        features=FeatureBuilder.from_dict(state["features.json"]),
+        schema=FeatureSchema(**state["feature_schema.json"]),
+        metros=pd.DataFrame(state["metros.json"]),
+        params=state["params.json"],
+        metrics=state["metrics.json"],
+        metadata=state["metadata.json"],
+    )

@@ -1,0 +1,34 @@
+"""Where each artifact lives in the store: the one place that spells out keys."""
+
+from __future__ import annotations
+
+RAW_PREFIX = "raw/"
+INCOMING_PREFIX = "incoming/"
+METROS_KEY = "reference/metros.csv"
+CHAMPION_KEY = "models/champion.json"
+PREDICTIONS_PREFIX = "predictions/"
+SUMMARY_KEY = "predictions/summary.parquet"
+
+
+def run_prefix(run_id: str) -> str:
+    return f"runs/{run_id}/"
+
+
+def run_key(run_id: str, name: str) -> str:
+    return f"runs/{run_id}/{name}"
+
+
+def bundle_prefix(run_id: str) -> str:
+    return f"runs/{run_id}/model/"
+
+
+def run_record_key(run_id: str) -> str:
+    return f"runs/{run_id}/run.json"
+
+
+def quarantine_prefix(run_id: str) -> str:
+    return f"quarantine/{run_id}/"
+
+
+def month_predictions_key(year: int, month: int) -> str:
+    return f"{PREDICTIONS_PREFIX}year={year:04d}/month={month:02d}/predictions.parquet"

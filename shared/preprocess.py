@@ -1,0 +1,99 @@
+"""Cleaning: one spelling per metro, coordinates from the metros table, no stale duplicates or absurd prices.
+
+Training rows may be dropped (and every drop is counted); rows to predict never are: `clean_for_scoring`
+keeps one row per input row so predictions line up with what the caller sent.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from shared import schema
+from shared.metros import METROS
+
+METRO = "metro"  # the normalized metro name every later stage keys on
+LIST_PRICE_CEILING = 19_000_000
+# Names the data uses that the metros table replaced (normalized form on both sides).
+RENAMED_METROS = {
+    "dc_metro": "washington-arlington-alexandria",
+    **{_old: _new for _old, _new in ((m.data_name.lower(), m.name.lower()) for m in METROS) if _old != _new},
+}
+_DASHES = re.compile(r"\s*[-\u2010-\u2015\u2212]\s*")
+_SPACES = re.compile(r"\s+")
+
+
+class CleaningReport(BaseModel):
+    rows_in: int
+    duplicates_removed: int = 0
+    list_price_outliers: int = Field(0, description=f"rows with median_list_price > {LIST_PRICE_CEILING:,}")
+    missing_target_removed: int = 0
+    rows_out: int = 0
+    metros_without_coordinates: list[str] = Field(default_factory=list)
+    rows_without_coordinates: int = 0
+
+
+def normalize_metro_name(names: pd.Series) -> pd.Series:
+    """Lower case, one kind of dash with no spaces around it, single spaces, old census names replaced."""
+    text = names.astype("str").str.strip().str.lower()
+    text = text.str.replace(_DASHES, "-", regex=True).str.replace(_SPACES, " ", regex=True)
+    # Double hyphens are part of some official names (Nashville-Davidson--Murfreesboro--Franklin).
+    text = text.str.replace("--", "\x00").str.replace("-+", "-", regex=True).str.replace("\x00", "--")
+    return text.replace(RENAMED_METROS).where(names.notna())
+
+
+def metro_coordinates(metros: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    """lat/lng for each normalized metro name: an exact match, else a unique match on the principal city
+    (the data sometimes says just "Pittsburgh")."""
+    table = metros.assign(key=normalize_metro_name(metros["metro_full"])).drop_duplicates("key")
+    exact = table.set_index("key")[["lat", "lng"]]
+    principal = table.assign(first=table["key"].str.split("-").str[0]).drop_duplicates("first", keep=False)
+    principal = principal.set_index("first")[["lat", "lng"]]
+    unique = pd.Series(names.dropna().unique())
+    found = exact.reindex(unique)
+    fallback = principal.reindex(unique.str.split("-").str[0]).set_axis(found.index)
+    found = found.fillna(fallback)
+    return found.reindex(names).reset_index(drop=True)
+
+
+def _attach_metro(frame: pd.DataFrame, metros: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
+    out = frame.copy()
+    out[METRO] = normalize_metro_name(out[schema.CITY_FULL])
+    coords = metro_coordinates(metros, out[METRO])
+    out["lat"] = coords["lat"].to_numpy()
+    out["lng"] = coords["lng"].to_numpy()
+    # No coordinates stays missing (XGBoost routes missing values down a learned branch); it is reported,
+    # never filled with a fake place and never passed on to JSON.
+    lost = out["lat"].isna()
+    report.rows_without_coordinates = int(lost.sum())
+    report.metros_without_coordinates = sorted(out.loc[lost, METRO].dropna().unique().tolist())
+    return out
+
+
+def clean_for_training(frame: pd.DataFrame, metros: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
+    report = CleaningReport(rows_in=len(frame))
+    out = _attach_metro(frame, metros, report)
+    # A stale copy of a previous month: identical apart from date/year.
+    dup = out.duplicated(subset=[c for c in schema.COLUMNS if c not in (schema.DATE, "year")], keep="first")
+    report.duplicates_removed = int(dup.sum())
+    # Missing list price is not an outlier: only known, absurd values are removed.
+    outlier = out["median_list_price"] > LIST_PRICE_CEILING
+    report.list_price_outliers = int((outlier & ~dup).sum())
+    no_target = out[schema.TARGET].isna()
+    report.missing_target_removed = int((no_target & ~dup & ~outlier).sum())
+    out = out.loc[~(dup | outlier | no_target)].reset_index(drop=True)
+    report.rows_out = len(out)
+    return out, report
+
+
+def clean_for_scoring(frame: pd.DataFrame, metros: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
+    """Same transforms, no row dropped: an absurd list price becomes missing instead."""
+    report = CleaningReport(rows_in=len(frame), rows_out=len(frame))
+    out = _attach_metro(frame, metros, report)
+    outlier = out["median_list_price"] > LIST_PRICE_CEILING
+    report.list_price_outliers = int(outlier.sum())
+    out.loc[outlier, "median_list_price"] = np.nan
+    return out, report

@@ -1,0 +1,61 @@
+"""One settings object for every stage, command and deployment: `HOUSING_*` environment variables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STORE = "./housing-store"
+
+
+class RunConfig(BaseModel):
+    """What decides a run's result. It travels in every stage event and is part of the run id."""
+
+    train_end: dt.date
+    eval_end: dt.date
+    trials: int = Field(ge=1)
+    tune_timeout: float = Field(gt=0)
+    seed: int
+    gate_vs_champion: float
+    gate_vs_baseline: float
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOUSING_", extra="ignore")
+
+    store: str = Field(DEFAULT_STORE, description="local folder or s3://bucket/prefix holding every artifact")
+    train_end: dt.date = Field(dt.date(2020, 1, 1), description="first date NOT in the training split")
+    eval_end: dt.date = Field(dt.date(2022, 1, 1), description="first date of the holdout split")
+    trials: int = Field(12, ge=1, description="Optuna trials in the tuning stage")
+    tune_timeout: float = Field(300.0, gt=0, description="seconds the tuning search may take (refit excluded)")
+    seed: int = 42
+    threads: int = Field(0, ge=0, description="XGBoost threads; 0 = all cores")
+    # The gate: the candidate must beat each reference by these relative margins on eval MAE.
+    gate_vs_champion: float = Field(0.0, description="required relative MAE improvement over the champion")
+    gate_vs_baseline: float = Field(0.5, description="required relative MAE improvement over the median baseline")
+    mlflow_tracking_uri: str | None = Field(None, description="defaults to a SQLite file beside a local store")
+    mlflow_experiment: str = "housing-price"
+    registered_model: str = "housing-price-xgboost"
+
+    def run_config(self, **overrides) -> RunConfig:
+        values = {name: getattr(self, name) for name in RunConfig.model_fields}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return RunConfig(**values)
+
+    def tracking_uri(self, store: str | None = None) -> str:
+        """The configured URI, else a SQLite file beside a local store (or in ./.housing for S3 stores)."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        store = store or self.store
+        local = Path(store).expanduser().resolve() if "://" not in store else Path(".housing").resolve()
+        local.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{local / 'mlflow.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

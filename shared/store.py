@@ -1,0 +1,173 @@
+"""The artifact store: one small interface over a local folder or an S3 prefix.
+
+Stages read and write only through it, by key (`runs/<id>/splits/train.parquet`), so the same code runs on
+a laptop and on AWS; only the URL differs. Every write is all-or-nothing: a local write goes to a temporary
+file that is renamed into place, and an S3 PUT is atomic by nature.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class ArtifactNotFound(KeyError):
+    """A key the caller expected is not in the store."""
+
+    def __init__(self, store_url: str, key: str):
+        super().__init__(f"{key!r} not found in store {store_url}")
+        self.key = key
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class ArtifactStore(Protocol):
+    url: str
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys under `prefix`, sorted."""
+        ...
+
+    def locate(self, key: str) -> str:
+        """A URL or path for humans (and for tools that take one)."""
+        ...
+
+
+class LocalStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        self.url = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"key {key!r} escapes the store root {self.root}")
+        return path
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ArtifactNotFound(self.url, key) from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        folder = base if base.is_dir() else base.parent
+        if not folder.exists():
+            return []
+        keys = (p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
+        return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith("."))
+
+    def locate(self, key: str) -> str:
+        return str(self.root / key)
+
+
+class S3Store:
+    """`s3://bucket/prefix`; honours AWS_ENDPOINT_URL so it runs against moto or any S3-compatible server."""
+
+    def __init__(self, url: str, client: Any = None):
+        import boto3  # boto3 is only needed when the store is on S3
+
+        bucket_and_prefix = url.removeprefix("s3://")
+        self.bucket, _, prefix = bucket_and_prefix.partition("/")
+        if not self.bucket:
+            raise ValueError(f"S3 store URL needs a bucket: {url!r}")
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        self.client = client or boto3.client("s3")
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise ArtifactNotFound(self.url, key) from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def list(self, prefix: str) -> list[str]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix)
+        ):
+            keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+    def locate(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+
+def open_store(url: str | Path) -> ArtifactStore:
+    """A store for a local path or an `s3://bucket/prefix` URL."""
+    url = str(url)
+    if url.startswith("s3://"):
+        return S3Store(url)
+    if "://" in url:
+        raise ValueError(f"unsupported store URL {url!r}: use a local path or s3://bucket/prefix")
+    return LocalStore(url)
+
+
+# --- typed helpers: every stage reads and writes these few formats -------------------------------------
+
+
+def read_json(store: ArtifactStore, key: str) -> Any:
+    return json.loads(store.read_bytes(key))
+
+
+def write_json(store: ArtifactStore, key: str, payload: Any) -> None:
+    store.write_bytes(key, json.dumps(payload, indent=2, sort_keys=True, allow_nan=False).encode())
+
+
+def read_table(store: ArtifactStore, key: str, columns: list[str] | None = None) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(store.read_bytes(key)), columns=columns).to_pandas()
+
+
+def write_table(store: ArtifactStore, key: str, frame: pd.DataFrame) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+    store.write_bytes(key, buffer.getvalue())

@@ -1,0 +1,151 @@
+"""Optuna search over XGBoost parameters, every trial tracked in MLflow, then a refit on all training rows.
+
+Trials are judged on the last twelve training months (a time-ordered validation inside the training split:
+the eval split stays untouched for the gate). Each trial stops early when the validation error stops
+improving, and is pruned when it falls behind the median of earlier trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlflow
+import mlflow.xgboost
+import numpy as np
+import optuna
+import pandas as pd
+import xgboost as xgb
+
+from shared.features import Features
+from shared.metrics import regression_metrics
+from shared.train import DEFAULT_PARAMS, booster_params, train_booster
+
+log = logging.getLogger("housing.tune")
+# Never let MLflow read the project's lock file to describe the model's environment (the original crashed
+# there, and a training image need not carry the lock file): the requirements are given explicitly below.
+os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
+MAX_ROUNDS = 1000
+EARLY_STOP = 40
+PRUNE_EVERY = 20
+
+
+@dataclass
+class TuneResult:
+    booster: xgb.Booster
+    params: dict[str, Any]
+    rounds: int
+    validation: dict[str, float]
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    mlflow_run_id: str | None = None
+    mlflow_model_uri: str | None = None
+
+
+def _search_space(trial: optuna.Trial) -> dict[str, Any]:
+    return {
+        "max_depth": trial.suggest_int("max_depth", 4, 10),
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+        "subsample": trial.suggest_float("subsample", 0.6, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+        "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+        "reg_alpha": trial.suggest_float("reg_alpha", 1e-3, 10.0, log=True),
+    }
+
+
+class _PruningCallback(xgb.callback.TrainingCallback):
+    """Reports the validation RMSE to Optuna every few rounds and stops hopeless trials."""
+
+    def __init__(self, trial: optuna.Trial):
+        self.trial = trial
+
+    def after_iteration(self, model, epoch: int, evals_log) -> bool:
+        if epoch % PRUNE_EVERY == 0:
+            self.trial.report(evals_log["valid"]["rmse"][-1], epoch)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at round {epoch}")
+        return False
+
+
+def tune(
+    features: Features,
+    prices: pd.Series,
+    dates: pd.Series,
+    *,
+    trials: int,
+    timeout: float,
+    seed: int,
+    threads: int = 0,
+    tracking_uri: str,
+    experiment: str,
+    run_name: str,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+) -> TuneResult:
+    target = features.target(prices)
+    valid_mask = (dates >= dates.max() - pd.DateOffset(months=12)).to_numpy()
+    fit_X, val_X = features.X[~valid_mask], features.X[valid_mask]
+    dfit = xgb.QuantileDMatrix(fit_X, label=target[~valid_mask], nthread=threads or -1)
+    dval = xgb.DMatrix(val_X, label=target[valid_mask], nthread=threads or -1)
+    val_prices = prices.to_numpy()[valid_mask]
+    val_reference = features.reference[valid_mask]
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    records: list[dict[str, Any]] = []
+    started = time.monotonic()
+
+    with mlflow.start_run(run_name=run_name) as parent:
+        mlflow.set_tags({"housing.run_id": run_name, "stage": "tune"})
+        mlflow.log_params({"trials": trials, "timeout_s": timeout, "seed": seed, "train_rows": len(fit_X),
+                           "validation_rows": int(valid_mask.sum())})
+
+        def objective(trial: optuna.Trial) -> float:
+            params = _search_space(trial)
+            with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
+                booster = xgb.train(
+                    booster_params(params, seed, threads), dfit, num_boost_round=MAX_ROUNDS,
+                    evals=[(dval, "valid")], early_stopping_rounds=EARLY_STOP, verbose_eval=False,
+                    callbacks=[_PruningCallback(trial)],
+                )
+                rounds = booster.best_iteration + 1
+                predicted = np.exp(val_reference + booster.predict(dval, iteration_range=(0, rounds)))
+                metrics = regression_metrics(val_prices, predicted)
+                trial.set_user_attr("rounds", rounds)
+                mlflow.log_params({**params, "rounds": rounds})
+                mlflow.log_metrics({f"val_{k}": v for k, v in metrics.items() if k != "rows"})
+            return metrics["mae"]
+
+        def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            record = {"number": trial.number, "state": trial.state.name, "mae": trial.value,
+                      "best_mae": study.best_value if study.best_trial else None,
+                      "elapsed_s": round(time.monotonic() - started, 1), "of": trials}
+            records.append(record)
+            if on_trial:
+                on_trial(record)
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            direction="minimize",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=60),
+        )
+        study.enqueue_trial(DEFAULT_PARAMS)
+        study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[report])
+
+        best = study.best_trial
+        rounds = int(best.user_attrs["rounds"])
+        booster = train_booster(features.X, target, best.params, rounds=rounds, seed=seed, threads=threads)
+        validation = {"mae": best.value, "trials_run": len(study.trials),
+                      "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)}
+        mlflow.log_params({f"best_{k}": v for k, v in best.params.items()} | {"best_rounds": rounds})
+        mlflow.log_metrics({"best_val_mae": best.value, "trials_run": validation["trials_run"],
+                            "trials_pruned": validation["trials_pruned"]})
+        # Explicit requirements: MLflow must not try to infer the environment (the original crashed there).
+        logged = mlflow.xgboost.log_model(booster, name="model", pip_requirements=[f"xgboost=={xgb.__version__}"])
+        return TuneResult(booster=booster, params=best.params, rounds=rounds, validation=validation, trials=records,
+                          mlflow_run_id=parent.info.run_id, mlflow_model_uri=logged.model_uri)

@@ -1,0 +1,172 @@
+"""Schema validation: every problem with a file at once, each naming column, rule, count and examples.
+
+`validate_housing` returns a report and, when the report is clean, the same rows with their proper types
+(dates as datetimes, numbers as floats), which is what every later stage reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from shared import schema
+
+EXAMPLES = 5
+# Bounds on values that can only be wrong outside them (ratios, shares); counts and prices only need >= 0.
+RANGES = {
+    "sold_above_list": (0.0, 1.0),
+    "off_market_in_two_weeks": (0.0, 1.0),
+    "avg_sale_to_list": (0.0, 5.0),
+    "zipcode": (0, 99999),
+}
+
+
+class Problem(BaseModel):
+    column: str | None = Field(description="the column at fault; None for whole-file problems")
+    rule: str
+    message: str
+    count: int = 0
+    examples: list[dict[str, Any]] = Field(default_factory=list, description="a few offending rows")
+
+
+class ValidationReport(BaseModel):
+    source: str
+    rows: int
+    columns: int
+    problems: list[Problem] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        lines = [f"{self.source}: {len(self.problems)} problem(s) in {self.rows} rows"]
+        lines += [f"  - [{p.rule}] {p.column or '(file)'}: {p.message}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class ValidationError(ValueError):
+    """The input breaks the schema; `report` says how."""
+
+    def __init__(self, report: ValidationReport):
+        super().__init__(report.summary())
+        self.report = report
+
+
+def _examples(frame: pd.DataFrame, mask: pd.Series, column: str) -> list[dict[str, Any]]:
+    """A few offending rows as {row, column: value, ...} with JSON-safe values."""
+    shown = [c for c in (schema.ZIPCODE, schema.DATE, column) if c in frame.columns]
+    rows = frame.loc[mask, shown].head(EXAMPLES)
+    out = []
+    for idx, row in rows.iterrows():
+        item = {"row": int(idx) + 2}  # +2: a header line, and humans count from 1
+        item.update({col: _json_safe(value) for col, value in row.items()})
+        out.append(item)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction: bool = False) -> tuple[ValidationReport, pd.DataFrame]:
+    """Check a HouseTS-shaped frame; return (report, typed frame). For prediction the target is optional
+    and only the columns the features are keyed on are required."""
+    report = ValidationReport(source=source, rows=len(frame), columns=frame.shape[1])
+    add = report.problems.append
+    if frame.empty:
+        add(Problem(column=None, rule="non_empty", message="the file has no data rows"))
+        return report, frame
+    required = [schema.DATE, schema.ZIPCODE, schema.CITY_FULL] if for_prediction else schema.COLUMNS
+    missing = [c for c in required if c not in frame.columns]
+    for col in missing:
+        add(Problem(column=col, rule="missing_column", message=f"required column {col!r} is missing"))
+    if missing:
+        return report, frame
+
+    typed = pd.DataFrame(index=frame.index)
+    for col in schema.COLUMNS:
+        if col not in frame.columns:
+            typed[col] = np.nan if col in schema.NUMERIC else pd.Series(pd.NA, index=frame.index, dtype="str")
+            continue
+        raw = frame[col]
+        if col == schema.DATE:
+            typed[col] = pd.to_datetime(raw.astype("str"), format="%Y-%m-%d", errors="coerce")
+            bad = typed[col].isna()
+            if bad.any():
+                add(Problem(column=col, rule="unparseable_date", count=int(bad.sum()), examples=_examples(frame, bad, col),
+                            message=f"{int(bad.sum())} value(s) are not dates in YYYY-MM-DD form"))
+        elif col in schema.NUMERIC:
+            numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+            bad = numbers.isna() & raw.notna()
+            if bad.any():
+                add(Problem(column=col, rule="not_numeric", count=int(bad.sum()), examples=_examples(frame, bad, col),
+                            message=f"{int(bad.sum())} value(s) are not numbers"))
+            typed[col] = numbers
+        else:
+            typed[col] = raw.astype("str").where(raw.notna())
+
+    for col in schema.NON_NEGATIVE:
+        bad = typed[col] < 0
+        if bad.any():
+            add(Problem(column=col, rule="negative", count=int(bad.sum()), examples=_examples(frame, bad, col),
+                        message=f"{int(bad.sum())} value(s) are negative"))
+    for col, (low, high) in RANGES.items():
+        bad = (typed[col] < low) | (typed[col] > high)
+        if bad.any():
+            add(Problem(column=col, rule="out_of_range", count=int(bad.sum()), examples=_examples(frame, bad, col),
+                        message=f"{int(bad.sum())} value(s) outside [{low}, {high}]"))
+    for col in (schema.DATE, schema.ZIPCODE, schema.CITY_FULL):
+        bad = typed[col].isna() & frame[col].isna()
+        if bad.any():
+            add(Problem(column=col, rule="missing_value", count=int(bad.sum()), examples=_examples(frame, bad, col),
+                        message=f"{int(bad.sum())} row(s) have no {col}"))
+    if not for_prediction:
+        if typed[schema.TARGET].isna().all():
+            add(Problem(column=schema.TARGET, rule="all_missing", count=len(typed),
+                        message="the target has no values at all: nothing to train on"))
+        years = typed[schema.DATE].dt.year
+        bad = typed["year"].notna() & years.notna() & (typed["year"] != years)
+        if bad.any():
+            add(Problem(column="year", rule="year_matches_date", count=int(bad.sum()), examples=_examples(frame, bad, "year"),
+                        message=f"{int(bad.sum())} row(s) have a year that differs from their date"))
+        dup = typed.duplicated(subset=schema.KEY, keep="first") & typed[schema.KEY].notna().all(axis=1)
+        if dup.any():
+            add(Problem(column=",".join(schema.KEY), rule="duplicate_key", count=int(dup.sum()),
+                        examples=_examples(frame, dup, schema.ZIPCODE),
+                        message=f"{int(dup.sum())} row(s) repeat a (zipcode, date) pair already seen"))
+    return report, typed.reset_index(drop=True)
+
+
+def validate_metros(frame: pd.DataFrame, source: str = "metros") -> tuple[ValidationReport, pd.DataFrame]:
+    report = ValidationReport(source=source, rows=len(frame), columns=frame.shape[1])
+    missing = [c for c in schema.METROS_COLUMNS if c not in frame.columns]
+    for col in missing:
+        report.problems.append(Problem(column=col, rule="missing_column", message=f"required column {col!r} is missing"))
+    if frame.empty:
+        report.problems.append(Problem(column=None, rule="non_empty", message="the metros table has no rows"))
+    if report.problems:
+        return report, frame
+    typed = pd.DataFrame({"metro_full": frame["metro_full"].astype("str")})
+    for col, (low, high) in {"lat": (-90, 90), "lng": (-180, 180)}.items():
+        typed[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        bad = typed[col].isna() | (typed[col] < low) | (typed[col] > high)
+        if bad.any():
+            report.problems.append(Problem(column=col, rule="out_of_range", count=int(bad.sum()),
+                                           examples=_examples(frame, bad, col),
+                                           message=f"{int(bad.sum())} value(s) missing or outside [{low}, {high}]"))
+    return report, typed
+
+
+def ensure_valid(result: tuple[ValidationReport, pd.DataFrame]) -> pd.DataFrame:
+    report, frame = result
+    if not report.ok:
+        raise ValidationError(report)
+    return frame

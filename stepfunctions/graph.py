@@ -1,0 +1,77 @@
+"""The training pipeline as data. The local runner walks it in-process; the CDK app turns the same data
+into a Step Functions state machine (LambdaInvoke / EcsRunTask states, a Choice for the gate, Retry and
+Catch). Nothing here runs anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LAMBDA = "lambda"
+FARGATE = "fargate"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry transient faults (throttling, a lost container); never a rejected input or a bug."""
+
+    errors: tuple[str, ...] = ("Lambda.ServiceException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
+                               "States.Timeout")
+    attempts: int = 2
+    interval_s: int = 5
+    backoff: float = 2.0
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    handler: str  # "module:function", called with (event, context)
+    compute: str = LAMBDA
+    memory_mb: int = 2048
+    timeout_s: int = 300
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    vcpu: float | None = None  # Fargate only
+
+
+@dataclass(frozen=True)
+class Gate:
+    """After `after`, go to `on_pass` if the event's `gate.passed` is true, else to `on_fail`."""
+
+    after: str
+    on_pass: str
+    on_fail: str
+
+
+@dataclass(frozen=True)
+class PipelineGraph:
+    stages: tuple[Stage, ...]
+    gate: Gate
+    finish: str  # the stage every path ends in (rejection and failure included)
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+    def next_of(self, name: str) -> str | None:
+        """The stage after `name` on the straight path (the gate decides after its own stage)."""
+        names = [s.name for s in self.stages]
+        if name == self.finish:
+            return None
+        i = names.index(name) + 1
+        return names[i] if i < len(names) else None
+
+
+TRAINING_PIPELINE = PipelineGraph(
+    stages=(
+        Stage("validate", "lambdas.validate:handler", memory_mb=6144, timeout_s=300),
+        Stage("split", "lambdas.split:handler", memory_mb=6144, timeout_s=300),
+        Stage("preprocess", "lambdas.preprocess:handler", memory_mb=6144, timeout_s=300),
+        Stage("features", "lambdas.features:handler", memory_mb=6144, timeout_s=300),
+        Stage("train", "lambdas.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
+              retry=RetryPolicy(errors=("ECS.AmazonECSException",), attempts=1, interval_s=30)),
+        Stage("evaluate", "lambdas.evaluate:handler", memory_mb=4096, timeout_s=300),
+        Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120),
+        Stage("batch", "lambdas.batch:handler", memory_mb=4096, timeout_s=300),
+        Stage("record", "lambdas.record:handler", memory_mb=512, timeout_s=60),
+    ),
+    gate=Gate(after="evaluate", on_pass="promote", on_fail="record"),
+    finish="record",
+)

@@ -1,0 +1,72 @@
+"""Walk the pipeline graph in-process: the same handlers, the same events, the same store as on AWS.
+
+Like the state machine, it retries transient faults per the stage's policy, routes on the gate, and on any
+failure runs the finishing stage with the error in the event before giving up (champion untouched).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from stepfunctions.graph import PipelineGraph, Stage
+
+log = logging.getLogger("housing.runner")
+# Local stand-ins for the faults Step Functions retries (throttling, lost connections).
+TRANSIENT = (ConnectionError, TimeoutError)
+
+
+class StageFailed(RuntimeError):
+    def __init__(self, stage: str, error: BaseException):
+        super().__init__(f"stage {stage!r} failed: {error}")
+        self.stage = stage
+        self.error = error
+
+
+def resolve(handler_path: str) -> Callable[[dict, Any], dict]:
+    module, _, function = handler_path.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def _call(stage: Stage, event: dict, sleep: Callable[[float], None]) -> dict:
+    handler = resolve(stage.handler)
+    delay = stage.retry.interval_s
+    for attempt in range(stage.retry.attempts + 1):
+        try:
+            return handler(event, None)
+        except TRANSIENT as err:
+            if attempt == stage.retry.attempts:
+                raise
+            log.warning("%s: transient error (%s); retry %d in %ss", stage.name, err, attempt + 1, delay)
+            sleep(delay)
+            delay *= stage.retry.backoff
+    raise AssertionError("unreachable")
+
+
+def run_graph(
+    graph: PipelineGraph,
+    event: dict,
+    on_stage: Callable[[str, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict:
+    """Run every stage on the path the events choose; return the finishing stage's output."""
+    name: str | None = graph.stages[0].name
+    while name:
+        started = time.monotonic()
+        try:
+            event = _call(graph.stage(name), event, sleep)
+        except Exception as err:
+            if name != graph.finish:
+                failed = {**event, "error": {"stage": name, "type": type(err).__name__, "message": str(err)}}
+                _call(graph.stage(graph.finish), failed, sleep)
+            raise StageFailed(name, err) from err
+        if on_stage:
+            on_stage(name, time.monotonic() - started)
+        if name == graph.gate.after:
+            name = graph.gate.on_pass if event["gate"]["passed"] else graph.gate.on_fail
+        else:
+            name = graph.next_of(name)
+    return event

@@ -31,14 +31,16 @@ def zips_per_metro(total: int) -> np.ndarray:
     if total < 1:
         raise ValueError(f"need at least 1 zip code, got {total}")
     weights = np.array([m.zips for m in METROS], dtype=float)
-    if total >= len(METROS):
-        exact = (total - len(METROS)) * weights / weights.sum()
-        counts = 1 + np.floor(exact).astype(int)
-        leftover = total - counts.sum()
-        counts[np.argsort(-(exact - np.floor(exact)), kind="stable")[:leftover]] += 1
+    if total < len(METROS):  # too few for every metro: one zip in each of the largest
+        counts = np.zeros(len(METROS), dtype=int)
+        counts[np.argsort(-weights, kind="stable")[:total]] = 1
         return counts
-    counts = np.zeros(len(METROS), dtype=int)
-    counts[np.argsort(-weights, kind="stable")[:total]] = 1
+    exact = total * weights / weights.sum()
+    counts = np.maximum(np.floor(exact).astype(int), 1)
+    while counts.sum() > total:  # the minimum of one pushed us over: take from the largest
+        counts[np.argmax(counts)] -= 1
+    leftover = total - counts.sum()
+    counts[np.argsort(-(exact - np.floor(exact)), kind="stable")[:leftover]] += 1
     return counts
 
 

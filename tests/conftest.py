@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from shared.synthetic import generate
+
+SMALL_ZIPS = 60
+
+
+@pytest.fixture(scope="session")
+def small_data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A small synthetic HouseTS set (60 zip codes, every metro but a few) and its metros table."""
+    return generate(zips=SMALL_ZIPS, seed=7)
+
+
+@pytest.fixture()
+def rows(small_data) -> pd.DataFrame:
+    return small_data[0].copy()
+
+
+@pytest.fixture()
+def metros(small_data) -> pd.DataFrame:
+    return small_data[1].copy()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch, tmp_path):
+    """Every test gets its own store and MLflow database; nothing leaks from the developer's environment."""
+    from shared.settings import get_settings
+
+    for var in ("HOUSING_STORE", "HOUSING_MLFLOW_TRACKING_URI", "HOUSING_TRIALS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOUSING_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

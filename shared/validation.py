@@ -44,7 +44,11 @@ class ValidationReport(BaseModel):
 
     def summary(self) -> str:
         lines = [f"{self.source}: {len(self.problems)} problem(s) in {self.rows} rows"]
-        lines += [f"  - [{p.rule}] {p.column or '(file)'}: {p.message}" for p in self.problems]
+        for p in self.problems:
+            example = ""
+            if p.examples and p.column in p.examples[0]:
+                example = f" (e.g. line {p.examples[0]['row']}: {p.examples[0][p.column]!r})"
+            lines.append(f"  - [{p.rule}] {p.column or '(file)'}: {p.message}{example}")
         return "\n".join(lines)
 
 

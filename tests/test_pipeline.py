@@ -1,0 +1,105 @@
+"""`housing run` end to end on small generated data, and the commands around it."""
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from housing.cli import app
+from shared.champion import read_champion
+from shared.layout import SUMMARY_KEY
+from shared.runs import list_runs
+from shared.store import LocalStore, read_json, read_table
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def housing(*args: str, ok: bool = True):
+    result = runner.invoke(app, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+@pytest.fixture()
+def store_dir(tmp_path):
+    return tmp_path / "store"
+
+
+def test_run_end_to_end_then_idempotent(store_dir):
+    first = housing("run", "--store", store_dir, "--zips", 90, "--trials", 3)
+    store = LocalStore(store_dir)
+    pointer = read_champion(store)
+    assert pointer is not None and pointer.run_id in first.output
+    assert "PASSED" in first.output and "MLflow" in first.output
+
+    metrics = pointer.metrics
+    for split in ("eval", "holdout"):  # a wide margin over the median baseline
+        assert metrics["candidate"][split]["mae"] < 0.25 * metrics["baseline"][split]["mae"]
+        assert metrics["candidate"][split]["r2"] > 0.8
+
+    evaluation = read_json(store, f"runs/{pointer.run_id}/evaluation.json")
+    assert len(evaluation["per_metro"]["holdout"]) >= 25
+    summary = read_table(store, SUMMARY_KEY)
+    assert {"All regions"} <= set(summary["metro"]) and summary["mae"].notna().all()
+    months = store.list("predictions/year=2023/")
+    assert len(months) == 12
+    preds = read_table(store, months[0])
+    assert {"zipcode", "metro", "date", "actual", "predicted", "model_run_id"} <= set(preds.columns)
+
+    again = housing("run", "--store", store_dir, "--zips", 90, "--trials", 3)
+    assert "already ran" in again.output
+    assert len(list_runs(store)) == 1
+
+    status = housing("status", "--store", store_dir)
+    assert pointer.run_id in status.output and "promoted" in status.output
+
+
+def test_seeded_runs_are_reproducible(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        housing("run", "--store", root, "--zips", 40, "--trials", 3, "--seed", 5)
+    pa, pb = read_champion(LocalStore(a)), read_champion(LocalStore(b))
+    assert pa.run_id == pb.run_id
+    assert pa.metrics["candidate"] == pb.metrics["candidate"]
+
+
+def test_predict_batch_and_rollback(store_dir, tmp_path, small_data):
+    housing("run", "--store", store_dir, "--zips", 60, "--trials", 2)
+    store = LocalStore(store_dir)
+    first = read_champion(store).run_id
+
+    rows = small_data[0]
+    request = rows[rows["date"] == "2023-06-30"].sample(frac=1, random_state=0).head(25).drop(columns=["price"])
+    request.to_csv(tmp_path / "req.csv", index=False)
+    housing("predict", "--input", tmp_path / "req.csv", "--output", tmp_path / "out.csv", "--store", store_dir)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert len(out) == 25 and out["zipcode"].tolist() == request["zipcode"].tolist()
+    assert out["predicted_price"].gt(0).all()
+
+    month = rows[rows["date"] == "2023-12-31"].drop(columns=["price"])
+    month.to_parquet(tmp_path / "2024-01.parquet", index=False)
+    month.assign(date="2024-01-31", year=2024).to_parquet(tmp_path / "2024-01.parquet", index=False)
+    housing("batch", "--store", store_dir, "--input", tmp_path / "2024-01.parquet")
+    new_month = read_table(store, "predictions/year=2024/month=01/predictions.parquet")
+    assert len(new_month) == len(month) and new_month["actual"].isna().all()
+    housing("batch", "--store", store_dir, "--month", "2022-03")
+
+    # a second model (other data), then roll back to the first
+    housing("run", "--store", store_dir, "--zips", 61, "--trials", 2)
+    runs = {r.run_id for r in list_runs(store)}
+    assert len(runs) == 2
+    housing("promote", first, "--store", store_dir)
+    assert read_champion(store).run_id == first
+    bad = housing("promote", "run-doesnotexist", "--store", store_dir, ok=False)
+    assert bad.exit_code == 1 and "no sealed model bundle" in bad.output
+    assert read_champion(store).run_id == first
+
+
+def test_generate_writes_housets_csv(tmp_path):
+    housing("generate", "--out", tmp_path, "--zips", 31)
+    frame = pd.read_csv(tmp_path / "housets.csv")
+    assert len(frame) == 31 * 142 and frame.columns[0] == "date" and frame.columns[-1] == "city_full"
+    assert json.dumps(list(pd.read_csv(tmp_path / "usmetros.csv").columns)) == '["metro_full", "lat", "lng"]'

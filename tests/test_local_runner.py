@@ -1,0 +1,81 @@
+"""The local runner's routing: retries of transient faults, the gate, and the failure path."""
+
+import pytest
+
+from stepfunctions.graph import TRAINING_PIPELINE, Gate, PipelineGraph, RetryPolicy, Stage
+from stepfunctions.local_runner import StageFailed, resolve, run_graph
+
+calls: list[str] = []
+flaky_left = {"n": 0}
+
+
+def step(event, context):
+    calls.append("step")
+    return event
+
+
+def flaky(event, context):
+    calls.append("flaky")
+    if flaky_left["n"]:
+        flaky_left["n"] -= 1
+        raise ConnectionError("connection reset")
+    return event
+
+
+def judge(event, context):
+    calls.append("judge")
+    return {**event, "gate": {"passed": event["pass"]}}
+
+
+def broken(event, context):
+    calls.append("broken")
+    raise ValueError("bad data")
+
+
+def finish(event, context):
+    calls.append("finish:" + ("error" if event.get("error") else "ok"))
+    return event
+
+
+def graph(middle: str) -> PipelineGraph:
+    here = __name__
+    return PipelineGraph(
+        stages=(Stage("a", f"{here}:step"), Stage("b", f"{here}:{middle}", retry=RetryPolicy(attempts=2)),
+                Stage("judge", f"{here}:judge"), Stage("promote", f"{here}:step"), Stage("finish", f"{here}:finish")),
+        gate=Gate(after="judge", on_pass="promote", on_fail="finish"),
+        finish="finish",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    calls.clear()
+    flaky_left["n"] = 0
+
+
+def test_gate_routes_both_ways():
+    run_graph(graph("step"), {"pass": True})
+    assert calls == ["step", "step", "judge", "step", "finish:ok"]
+    calls.clear()
+    run_graph(graph("step"), {"pass": False})
+    assert calls == ["step", "step", "judge", "finish:ok"]
+
+
+def test_transient_errors_are_retried_with_backoff_without_sleeping():
+    flaky_left["n"] = 2
+    slept: list[float] = []
+    run_graph(graph("flaky"), {"pass": True}, sleep=slept.append)
+    assert calls.count("flaky") == 3 and slept == [5, 10]
+
+
+def test_failure_runs_the_finish_stage_with_the_error_then_raises():
+    with pytest.raises(StageFailed, match="bad data") as info:
+        run_graph(graph("broken"), {"pass": True})
+    assert info.value.stage == "b"
+    assert calls == ["step", "broken", "finish:error"]
+
+
+def test_every_stage_handler_of_the_real_graph_resolves():
+    for stage in TRAINING_PIPELINE.stages:
+        assert callable(resolve(stage.handler))
+    assert TRAINING_PIPELINE.stage("train").compute == "fargate"

@@ -123,7 +123,7 @@ def run(
     data: Annotated[Optional[Path], typer.Option("--data", exists=True, dir_okay=False, help="HouseTS CSV or Parquet to train on.")] = None,
     metros: Annotated[Optional[Path], typer.Option("--metros", exists=True, dir_okay=False, help="Metros table (metro_full, lat, lng).")] = None,
     zips: Annotated[Optional[int], typer.Option("--zips", min=1, help="Generate a synthetic set of this many zip codes.")] = None,
-    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Optuna trials (default $HOUSING_TRIALS or 12).")] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Optuna trials (default $HOUSING_TRIALS or 30).")] = None,
     seed: SeedOption = None,
     force: Annotated[bool, typer.Option("--force", help="Run again even if this input and config already ran.")] = False,
 ) -> None:

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     store: str = Field(DEFAULT_STORE, description="local folder or s3://bucket/prefix holding every artifact")
     train_end: dt.date = Field(dt.date(2020, 1, 1), description="first date NOT in the training split")
     eval_end: dt.date = Field(dt.date(2022, 1, 1), description="first date of the holdout split")
-    trials: int = Field(12, ge=1, description="Optuna trials in the tuning stage")
+    trials: int = Field(30, ge=1, description="Optuna trials in the tuning stage")
     tune_timeout: float = Field(300.0, gt=0, description="seconds the tuning search may take (refit excluded)")
     seed: int = 42
     threads: int = Field(0, ge=0, description="XGBoost threads; 0 = all cores")

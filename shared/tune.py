@@ -121,7 +121,8 @@ def tune(
             return metrics["mae"]
 
         def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            record = {"number": trial.number, "state": trial.state.name, "mae": trial.value,
+            done = trial.state == optuna.trial.TrialState.COMPLETE
+            record = {"number": trial.number, "state": trial.state.name, "mae": trial.value if done else None,
                       "best_mae": study.best_value if study.best_trial else None,
                       "elapsed_s": round(time.monotonic() - started, 1), "of": trials}
             records.append(record)

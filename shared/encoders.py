@@ -20,7 +20,11 @@ def _fold_ids(n: int, seed: int) -> np.ndarray:
 
 
 def _lookup(keys: pd.Series, table: dict[str, float], default: float) -> np.ndarray:
-    return keys.astype("str").map(table).astype("float64").fillna(default).to_numpy()
+    if not table:
+        return np.full(len(keys), default)
+    positions = pd.Index(list(table)).get_indexer(keys.astype("str"))
+    values = np.fromiter(table.values(), dtype="float64", count=len(table))
+    return np.where(positions >= 0, values[positions], default)
 
 
 class FrequencyEncoder:
@@ -65,28 +69,31 @@ class TargetEncoder:
         self.encoding_: dict[str, float] = {}
         self.default_: float = 0.0
 
-    def _table(self, keys: pd.Series, values: pd.Series) -> tuple[dict[str, float], float]:
-        known = values.notna()
-        keys, values = keys[known], values[known]
-        default = float(values.mean() if self.statistic == "mean" else values.median())
-        grouped = values.groupby(keys.to_numpy())
+    def _stats(self, codes: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, float]:
+        """Encoding per category code (NaN where a category has no rows) and the global value."""
+        default = float(values.mean() if self.statistic == "mean" else np.median(values))
         if self.statistic == "mean":
-            stats = grouped.agg(["sum", "count"])
-            encoded = (stats["sum"] + self.smoothing * default) / (stats["count"] + self.smoothing)
-        else:
-            encoded = grouped.median()
-        return {str(k): float(v) for k, v in encoded.items()}, default
+            sums = np.bincount(codes, weights=values, minlength=n)
+            counts = np.bincount(codes, minlength=n)
+            return (sums + self.smoothing * default) / (counts + self.smoothing), default
+        medians = pd.Series(values).groupby(codes).median()
+        return medians.reindex(range(n)).to_numpy(), default
 
     def fit_transform(self, frame: pd.DataFrame, values: pd.Series, seed: int = 0) -> np.ndarray:
         """Fit on all rows; return each row's out-of-fold encoding."""
-        keys = frame[self.column].astype("str")
+        codes, categories = pd.factorize(frame[self.column].astype("str"))
+        values = np.asarray(values, dtype="float64")
+        known = ~np.isnan(values) & (codes >= 0)
         folds = _fold_ids(len(frame), seed)
         out = np.empty(len(frame))
         for fold in range(FOLDS):
             held = folds == fold
-            table, default = self._table(keys[~held], values[~held])
-            out[held] = _lookup(keys[held], table, default)
-        self.encoding_, self.default_ = self._table(keys, values)
+            fit = known & ~held
+            table, default = self._stats(codes[fit], values[fit], len(categories))
+            encoded = table[codes[held]]
+            out[held] = np.where(np.isnan(encoded), default, encoded)
+        table, self.default_ = self._stats(codes[known], values[known], len(categories))
+        self.encoding_ = {str(c): float(v) for c, v in zip(categories, table) if not np.isnan(v)}
         return out
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:

@@ -37,12 +37,19 @@ class CleaningReport(BaseModel):
 
 
 def normalize_metro_name(names: pd.Series) -> pd.Series:
-    """Lower case, one kind of dash with no spaces around it, single spaces, old census names replaced."""
+    """Lower case, one kind of dash with no spaces around it, single spaces, old census names replaced.
+    Computed once per distinct spelling (a few dozen), then mapped onto the rows."""
+    distinct = pd.Series(names.dropna().unique())
+    mapping = dict(zip(distinct, _normalize(distinct)))
+    return names.map(mapping)
+
+
+def _normalize(names: pd.Series) -> pd.Series:
     text = names.astype("str").str.strip().str.lower()
     text = text.str.replace(_DASHES, "-", regex=True).str.replace(_SPACES, " ", regex=True)
     # Double hyphens are part of some official names (Nashville-Davidson--Murfreesboro--Franklin).
     text = text.str.replace("--", "\x00").str.replace("-+", "-", regex=True).str.replace("\x00", "--")
-    return text.replace(RENAMED_METROS).where(names.notna())
+    return text.replace(RENAMED_METROS)
 
 
 def metro_coordinates(metros: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
@@ -77,7 +84,8 @@ def clean_for_training(frame: pd.DataFrame, metros: pd.DataFrame) -> tuple[pd.Da
     report = CleaningReport(rows_in=len(frame))
     out = _attach_metro(frame, metros, report)
     # A stale copy of a previous month: identical apart from date/year.
-    dup = out.duplicated(subset=[c for c in schema.COLUMNS if c not in (schema.DATE, "year")], keep="first")
+    content = [c for c in schema.COLUMNS if c not in (schema.DATE, "year")]
+    dup = pd.Series(pd.util.hash_pandas_object(out[content], index=False).duplicated(keep="first").to_numpy())
     report.duplicates_removed = int(dup.sum())
     # Missing list price is not an outlier: only known, absurd values are removed.
     outlier = out["median_list_price"] > LIST_PRICE_CEILING

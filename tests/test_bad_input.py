@@ -62,7 +62,7 @@ def test_rejected_input_is_quarantined(case, champion_store, rows, metros, tmp_p
     assert result.exit_code == 1
     assert "failed in stage validate" in result.output and needle in result.output
 
-    quarantined = [k for k in store.list("quarantine/") if k.endswith(path.name)]
+    quarantined = [k for k in store.list("quarantine/") if k.rsplit("/", 1)[1] == path.name]
     assert quarantined and store.read_bytes(quarantined[-1]) == path.read_bytes()
     report = json.loads(store.read_bytes(quarantined[-1].rsplit("/", 1)[0] + "/report.json"))
     assert needle in json.dumps(report)

@@ -35,6 +35,7 @@ def handler(event: dict, context=None) -> dict:
     result = tune(
         feats, matrix[schema.TARGET], matrix[schema.DATE],
         trials=ev.config.trials, timeout=ev.config.tune_timeout, seed=ev.config.seed, threads=settings.threads,
+        baseline_params=ev.config.baseline_params,
         tracking_uri=tracking_uri, experiment=settings.mlflow_experiment, run_name=ev.run_id,
         on_trial=lambda r: log.info(
             "trial %d/%d %s  val MAE %s  best %s  (%.0f s)", r["number"] + 1, r["of"], r["state"].lower(),

@@ -20,6 +20,7 @@ class RunConfig(BaseModel):
     trials: int = Field(ge=1)
     tune_timeout: float = Field(gt=0)
     seed: int
+    baseline_params: dict[str, int | float] = Field(default_factory=dict)
     gate_vs_champion: float
     gate_vs_baseline: float
 
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     trials: int = Field(30, ge=1, description="Optuna trials in the tuning stage")
     tune_timeout: float = Field(300.0, gt=0, description="seconds the tuning search may take (refit excluded)")
     seed: int = 42
+    baseline_params: dict[str, int | float] = Field(
+        default_factory=dict,
+        description='XGBoost parameters for the baseline (Optuna\'s first trial), as JSON: {"max_depth": 6}',
+    )
     threads: int = Field(0, ge=0, description="XGBoost threads; 0 = all cores")
     # The gate: the candidate must beat each reference by these relative margins on eval MAE.
     gate_vs_champion: float = Field(0.0, description="required relative MAE improvement over the champion")

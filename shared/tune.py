@@ -81,6 +81,7 @@ def tune(
     timeout: float,
     seed: int,
     threads: int = 0,
+    baseline_params: dict[str, Any] | None = None,
     tracking_uri: str,
     experiment: str,
     run_name: str,
@@ -135,7 +136,7 @@ def tune(
             sampler=optuna.samplers.TPESampler(seed=seed),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=60),
         )
-        study.enqueue_trial(DEFAULT_PARAMS)
+        study.enqueue_trial({**DEFAULT_PARAMS, **(baseline_params or {})})  # the baseline goes first
         study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[report])
 
         best = study.best_trial

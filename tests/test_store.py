@@ -39,9 +39,6 @@ def test_local_write_is_atomic(tmp_path):
     store = LocalStore(tmp_path)
     store.write_bytes("k", b"old")
 
-    class Boom(bytes):
-        pass
-
     with pytest.raises(TypeError):
         store.write_bytes("k", object())  # fails mid-write
     assert store.read_bytes("k") == b"old"

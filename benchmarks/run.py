@@ -17,11 +17,11 @@ import time
 from lambdas.events import new_run_event
 from shared.batch import batch_score
 from shared.champion import read_champion
+from shared.layout import METROS_KEY
 from shared.metros import FULL_SIZE_ZIPS
 from shared.settings import Settings
 from shared.store import LocalStore, read_table, write_table
 from shared.synthetic import generate
-from shared.tables import write_csv
 from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import run_graph
 
@@ -39,11 +39,10 @@ def main() -> None:
         rows, metros = generate(zips=args.zips)
         generated = time.monotonic() - started
         write_table(store, "raw/housets.parquet", rows)
-        write_csv(metros, f"{root}/reference.csv")
-        store.write_bytes("reference/metros.csv", open(f"{root}/reference.csv", "rb").read())
+        write_table(store, METROS_KEY, metros)
         settings = Settings(store=root)
         config = settings.run_config(trials=args.trials)
-        event = new_run_event(store.url, "raw/housets.parquet", "reference/metros.csv", config, "benchmark")
+        event = new_run_event(store.url, "raw/housets.parquet", METROS_KEY, config, "benchmark")
         timings: dict[str, float] = {}
         started = time.monotonic()
         run_graph(TRAINING_PIPELINE, event, on_stage=lambda name, s: timings.__setitem__(name, s))

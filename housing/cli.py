@@ -97,7 +97,6 @@ def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, 
         else:
             from shared.store import write_table
             from shared.synthetic import generate as make
-            from shared.tables import write_csv
 
             zips = zips or FULL_SIZE_ZIPS
             input_key = f"{RAW_PREFIX}synthetic-{zips}zips-seed{seed}.parquet"
@@ -106,10 +105,7 @@ def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, 
                 rows, generated_metros = make(zips=zips, seed=seed)
                 write_table(store, input_key, rows)
                 if metros is None:
-                    import io
-                    buffer = io.BytesIO()
-                    write_csv(generated_metros, buffer)
-                    store.write_bytes(METROS_KEY, buffer.getvalue())
+                    write_table(store, METROS_KEY, generated_metros)
                 console.print(f"generated {len(rows):,} synthetic rows ({zips:,} zip codes) in "
                               f"{time.monotonic() - started:.1f} s -> {store.locate(input_key)}")
     if not store.exists(metros_key):

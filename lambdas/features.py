@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared import schema
-from shared.features import FeatureBuilder
+from shared.features import FeatureBuilder, feature_schema
 from shared.layout import run_key
 from shared.store import read_table, write_json, write_table
 from lambdas.events import StageEvent, log
@@ -29,6 +29,6 @@ def handler(event: dict, context=None) -> dict:
     }
     write_table(store, keys["features_train"], matrix)
     write_json(store, keys["feature_builder"], builder.to_dict())
-    write_json(store, keys["feature_schema"], builder.schema().model_dump())
+    write_json(store, keys["feature_schema"], feature_schema().model_dump())
     log.info("features: %d rows x %d features", *feats.X.shape)
     return ev.with_artifacts(**keys)

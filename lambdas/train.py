@@ -15,7 +15,8 @@ import xgboost as xgb
 
 from shared import schema
 from shared.bundle import ModelBundle
-from shared.features import FEATURES, FeatureBuilder, Features
+from shared.features import FEATURES, FeatureBuilder, Features, feature_schema
+from shared.layout import bundle_prefix
 from shared.runs import now
 from shared.settings import get_settings
 from shared.store import read_json, read_table
@@ -45,7 +46,7 @@ def handler(event: dict, context=None) -> dict:
         run_id=ev.run_id,
         booster=result.booster,
         features=FeatureBuilder.from_dict(read_json(store, ev.artifacts["feature_builder"])),
-        schema=FeatureBuilder().schema(),
+        schema=feature_schema(),
         metros=read_table(store, ev.artifacts["metros"]),
         params={**result.params, "rounds": result.rounds},
         metrics={"validation": result.validation, "trials": result.trials},
@@ -61,17 +62,18 @@ def handler(event: dict, context=None) -> dict:
             "config": ev.config.model_dump(mode="json"),
         },
     )
-    prefix = bundle.save(store)
-    _log_bundle(tracking_uri, result.mlflow_run_id, store, prefix)
+    files = bundle.save(store)
+    _log_bundle(tracking_uri, result.mlflow_run_id, files)
+    prefix = bundle_prefix(ev.run_id)
     log.info("bundle sealed at %s", store.locate(prefix))
     return ev.with_artifacts(bundle=prefix)
 
 
-def _log_bundle(tracking_uri: str, mlflow_run_id: str, store, prefix: str) -> None:
+def _log_bundle(tracking_uri: str, mlflow_run_id: str, files: dict[str, bytes]) -> None:
     """Attach the bundle's files to the MLflow run, so the tracking server holds what serving uses."""
     with tempfile.TemporaryDirectory() as tmp:
-        for key in store.list(prefix):
-            (Path(tmp) / key[len(prefix):]).write_bytes(store.read_bytes(key))
+        for name, data in files.items():
+            (Path(tmp) / name).write_bytes(data)
         mlflow.MlflowClient(tracking_uri).log_artifacts(mlflow_run_id, tmp, artifact_path="bundle")
 
 

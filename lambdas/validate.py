@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from shared import schema
 from shared.layout import quarantine_prefix, run_key
-from shared.split import EmptySplitError, split_by_date
+from shared.split import EmptySplitError, split_masks
 from shared.store import write_json, write_table
 from shared.tables import InputFormatError, read_frame
 from shared.validation import Problem, ValidationReport, validate_housing, validate_metros
@@ -20,7 +21,7 @@ def handler(event: dict, context=None) -> dict:
     report, typed = _read_and_validate(store, ev.input_key, validate_housing)
     if report.ok:
         try:  # every split must have rows, or the run cannot train or be judged
-            split_by_date(typed, ev.config.train_end, ev.config.eval_end)
+            split_masks(typed[schema.DATE], ev.config.train_end, ev.config.eval_end)
         except EmptySplitError as err:
             report = _file_problem(ev.input_key, "empty_split", str(err))
     metros_report, metros = _read_and_validate(store, ev.metros_key, validate_metros)

@@ -21,7 +21,7 @@ import xgboost as xgb
 from shared.features import FeatureBuilder, FeatureSchema
 from shared.layout import bundle_prefix
 from shared.preprocess import CleaningReport, clean_for_scoring
-from shared.store import ArtifactStore, read_json, write_json
+from shared.store import ArtifactStore, read_json
 from shared.validation import ensure_valid, validate_housing
 
 MODEL_FILE = "model.ubj"
@@ -66,8 +66,8 @@ class ModelBundle:
         cleaned, report = clean_for_scoring(typed, self.metros)
         return self.predict_clean(cleaned), report, cleaned
 
-    def save(self, store: ArtifactStore) -> str:
-        """Write every file, then the manifest; return the bundle prefix."""
+    def save(self, store: ArtifactStore) -> dict[str, bytes]:
+        """Write every file, then the manifest (last: it seals the bundle); return what was written."""
         prefix = bundle_prefix(self.run_id)
         files = {
             MODEL_FILE: bytes(self.booster.save_raw("ubj")),
@@ -85,8 +85,9 @@ class ModelBundle:
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "files": {name: _sha256(data) for name, data in files.items()},
         }
-        write_json(store, prefix + MANIFEST, manifest)
-        return prefix
+        files[MANIFEST] = _json_bytes(manifest)
+        store.write_bytes(prefix + MANIFEST, files[MANIFEST])
+        return files
 
 
 def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:

@@ -25,11 +25,6 @@ class GateDecision(BaseModel):
     reasons: list[str]
 
 
-def baseline_predictions(train: pd.DataFrame, rows: int) -> np.ndarray:
-    dummy = DummyRegressor(strategy="median").fit(np.zeros((len(train), 1)), train[schema.TARGET])
-    return dummy.predict(np.zeros((rows, 1)))
-
-
 def evaluate_models(
     train: pd.DataFrame,
     splits: dict[str, pd.DataFrame],
@@ -38,11 +33,12 @@ def evaluate_models(
 ) -> dict[str, Any]:
     """Metrics per split for candidate, baseline and champion, plus the candidate's per-metro metrics."""
     report: dict[str, Any] = {"candidate": {}, "baseline": {}, "champion": {} if champion else None, "per_metro": {}}
+    baseline = DummyRegressor(strategy="median").fit(np.zeros((len(train), 1)), train[schema.TARGET])
     for name, rows in splits.items():
         actual = rows[schema.TARGET].to_numpy()
         predicted = candidate.predict_clean(rows)
         report["candidate"][name] = regression_metrics(actual, predicted)
-        report["baseline"][name] = regression_metrics(actual, baseline_predictions(train, len(rows)))
+        report["baseline"][name] = regression_metrics(actual, baseline.predict(np.zeros((len(rows), 1))))
         report["per_metro"][name] = metrics_by_group(rows[METRO], actual, predicted)
         if champion:
             report["champion"][name] = regression_metrics(actual, champion.predict_clean(rows))

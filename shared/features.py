@@ -38,13 +38,13 @@ RELATIVE = ["median_list_price", "median_ppsf", "median_list_ppsf"]
 # true of no year in training and costs 20-40% of holdout MAE on the synthetic data; so they are dropped.
 DRIFTING = ["year", "Median Home Value", "Per Capita Income", "Median Rent"]
 DROPPED = [schema.DATE, schema.CITY_FULL, schema.CITY, schema.ZIPCODE, "median_sale_price", *DRIFTING]
-FEATURES = [
-    "quarter", "month",
-    *[c for c in schema.MARKET_STATS if c != "median_sale_price"],
-    *schema.POI, *[c for c in schema.CENSUS if c not in DRIFTING],
-    "lat", "lng", "zipcode_freq", "metro_target_enc",
-    *(name for name, _, _ in LEVEL_SOURCES),
+# Columns taken from the cleaned rows as they are (the RELATIVE ones are rescaled afterwards).
+PASSTHROUGH = [
+    *[c for c in schema.MARKET_STATS if c not in DROPPED],
+    *schema.POI, *[c for c in schema.CENSUS if c not in DROPPED],
+    "lat", "lng",
 ]
+FEATURES = ["quarter", "month", *PASSTHROUGH, "zipcode_freq", "metro_target_enc", *(name for name, _, _ in LEVEL_SOURCES)]
 
 
 @dataclass
@@ -66,6 +66,10 @@ class FeatureSchema(BaseModel):
     dtypes: dict[str, str]
     target: str = schema.TARGET
     target_transform: str = "log(price) - reference"
+
+
+def feature_schema() -> FeatureSchema:
+    return FeatureSchema(names=FEATURES, dtypes={n: "float64" for n in FEATURES})
 
 
 def _with_keys(frame: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +109,7 @@ class FeatureBuilder:
     def _assemble(self, frame: pd.DataFrame, metro_enc, offsets, zip_level) -> Features:
         dates = frame[schema.DATE]
         out = pd.DataFrame({"quarter": dates.dt.quarter.astype("float64"), "month": dates.dt.month.astype("float64")})
-        for col in FEATURES[2:-(len(LEVEL_SOURCES) + 2)]:
+        for col in PASSTHROUGH:
             out[col] = frame[col].astype("float64").to_numpy()
         out["zipcode_freq"] = self.zip_freq.transform(frame)
         out["metro_target_enc"] = metro_enc
@@ -127,9 +131,6 @@ class FeatureBuilder:
         for col in RELATIVE:
             out[col] = _log(out[col]).to_numpy() - reference
         return Features(X=out[FEATURES], reference=reference)
-
-    def schema(self) -> FeatureSchema:
-        return FeatureSchema(names=FEATURES, dtypes={n: "float64" for n in FEATURES})
 
     def to_dict(self) -> dict[str, Any]:
         return {

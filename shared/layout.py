@@ -4,7 +4,7 @@ from __future__ import annotations
 
 RAW_PREFIX = "raw/"
 INCOMING_PREFIX = "incoming/"
-METROS_KEY = "reference/metros.csv"
+METROS_KEY = "reference/metros.parquet"
 CHAMPION_KEY = "models/champion.json"
 PREDICTIONS_PREFIX = "predictions/"
 SUMMARY_KEY = "predictions/summary.parquet"

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import mlflow
 
-from shared.bundle import load_bundle
+from shared.layout import bundle_prefix
 from shared.settings import Settings
-from shared.store import ArtifactStore
+from shared.store import ArtifactStore, read_json
 
 ALIAS = "champion"
 
 
 def register_champion(store: ArtifactStore, run_id: str, settings: Settings) -> str | None:
-    """Register the model logged by the run's tuning and point the alias at it; None if it was never logged."""
-    metadata = load_bundle(store, run_id).metadata
+    """Register the model logged by the run's tuning and point the alias at it; None if it was never logged.
+    Call it after `promote_run`, which has verified the bundle."""
+    metadata = read_json(store, bundle_prefix(run_id) + "metadata.json")
     mlflow_run_id = metadata.get("mlflow_run_id")
     if not mlflow_run_id:
         return None

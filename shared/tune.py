@@ -7,7 +7,6 @@ improving, and is pruned when it falls behind the median of earlier trials.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -25,7 +24,6 @@ from shared.features import Features
 from shared.metrics import regression_metrics
 from shared.train import DEFAULT_PARAMS, booster_params, train_booster
 
-log = logging.getLogger("housing.tune")
 # Never let MLflow read the project's lock file to describe the model's environment (the original crashed
 # there, and a training image need not carry the lock file): the requirements are given explicitly below.
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")

@@ -80,7 +80,6 @@ def test_predict_batch_and_rollback(store_dir, tmp_path, small_data):
     assert out["predicted_price"].gt(0).all()
 
     month = rows[rows["date"] == "2023-12-31"].drop(columns=["price"])
-    month.to_parquet(tmp_path / "2024-01.parquet", index=False)
     month.assign(date="2024-01-31", year=2024).to_parquet(tmp_path / "2024-01.parquet", index=False)
     housing("batch", "--store", store_dir, "--input", tmp_path / "2024-01.parquet")
     new_month = read_table(store, "predictions/year=2024/month=01/predictions.parquet")

@@ -55,8 +55,9 @@ class ModelBundle:
     def predict_clean(self, cleaned: pd.DataFrame) -> np.ndarray:
         """Prices for rows that went through cleaning (the training path uses this)."""
         feats = self.features.transform(cleaned)
-        matrix = xgb.DMatrix(feats.X[self.schema.names], nthread=-1)
-        return feats.to_price(self.booster.predict(matrix))
+        # inplace_predict skips building a DMatrix (a third of a one-row request's time); columns are
+        # passed in the schema's order, the order the booster was trained on.
+        return feats.to_price(self.booster.inplace_predict(feats.X[self.schema.names].to_numpy(dtype="float32")))
 
     def predict_raw(self, raw: pd.DataFrame, source: str = "input") -> tuple[np.ndarray, CleaningReport, pd.DataFrame]:
         """Validate, clean and score HouseTS-shaped rows: one prediction per input row, in order.

@@ -20,11 +20,10 @@ def _fold_ids(n: int, seed: int) -> np.ndarray:
 
 
 def _lookup(keys: pd.Series, table: dict[str, float], default: float) -> np.ndarray:
-    if not table:
-        return np.full(len(keys), default)
-    positions = pd.Index(list(table)).get_indexer(keys.astype("str"))
-    values = np.fromiter(table.values(), dtype="float64", count=len(table))
-    return np.where(positions >= 0, values[positions], default)
+    """The table's value per key (default for unseen or missing keys), looked up once per distinct key."""
+    codes, distinct = pd.factorize(keys.astype("str"))
+    values = np.array([table.get(key, default) for key in distinct] + [default], dtype="float64")
+    return values[codes]  # code -1 (missing) picks the trailing default
 
 
 class FrequencyEncoder:

@@ -72,12 +72,18 @@ def feature_schema() -> FeatureSchema:
     return FeatureSchema(names=FEATURES, dtypes={n: "float64" for n in FEATURES})
 
 
-def _with_keys(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(**{ZIP_KEY: frame[schema.ZIPCODE].round().astype("Int64").astype("str")})
+def _keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns the encoders are keyed on (a small frame: copying every row's 40 columns is not needed)."""
+    return pd.DataFrame({ZIP_KEY: frame[schema.ZIPCODE].round().astype("Int64").astype("str"), METRO: frame[METRO]})
 
 
 def _log(values: pd.Series) -> pd.Series:
     return np.log(values.where(values > 0))
+
+
+def _log_array(values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.where(values > 0, values, np.nan))
 
 
 class FeatureBuilder:
@@ -90,29 +96,30 @@ class FeatureBuilder:
 
     def fit_transform(self, train: pd.DataFrame) -> Features:
         """Fit every encoder on the training rows; return their out-of-fold features."""
-        frame = _with_keys(train)
-        log_price = np.log(frame[schema.TARGET])
-        self.zip_freq.fit(frame)
-        metro_enc = self.metro_enc.fit_transform(frame, log_price, seed=self.seed)
+        keys = _keys(train)
+        log_price = np.log(train[schema.TARGET])
+        self.zip_freq.fit(keys)
+        metro_enc = self.metro_enc.fit_transform(keys, log_price, seed=self.seed)
         offsets = {
-            name: self.level_offsets[name].fit_transform(frame, log_price - _log(frame[column]), seed=self.seed)
+            name: self.level_offsets[name].fit_transform(keys, log_price - _log(train[column]), seed=self.seed)
             for name, column, _ in LEVEL_SOURCES
         }
-        zip_level = self.zip_level.fit_transform(frame, log_price, seed=self.seed)
-        return self._assemble(frame, metro_enc, offsets, zip_level)
+        zip_level = self.zip_level.fit_transform(keys, log_price, seed=self.seed)
+        return self._assemble(train, keys, metro_enc, offsets, zip_level)
 
     def transform(self, frame: pd.DataFrame) -> Features:
-        frame = _with_keys(frame)
-        offsets = {name: enc.transform(frame) for name, enc in self.level_offsets.items()}
-        return self._assemble(frame, self.metro_enc.transform(frame), offsets, self.zip_level.transform(frame))
+        keys = _keys(frame)
+        offsets = {name: enc.transform(keys) for name, enc in self.level_offsets.items()}
+        return self._assemble(frame, keys, self.metro_enc.transform(keys), offsets, self.zip_level.transform(keys))
 
-    def _assemble(self, frame: pd.DataFrame, metro_enc, offsets, zip_level) -> Features:
+    def _assemble(self, frame: pd.DataFrame, keys: pd.DataFrame, metro_enc, offsets, zip_level) -> Features:
         dates = frame[schema.DATE]
-        out = pd.DataFrame({"quarter": dates.dt.quarter.astype("float64"), "month": dates.dt.month.astype("float64")})
-        for col in PASSTHROUGH:
-            out[col] = frame[col].astype("float64").to_numpy()
-        out["zipcode_freq"] = self.zip_freq.transform(frame)
-        out["metro_target_enc"] = metro_enc
+        # Columns gathered as arrays and framed once: inserting 40 columns one by one costs more than the
+        # model itself on a one-row API request.
+        out = {"quarter": dates.dt.quarter.to_numpy(dtype="float64"), "month": dates.dt.month.to_numpy(dtype="float64")}
+        out.update(zip(PASSTHROUGH, frame[PASSTHROUGH].to_numpy(dtype="float64").T))
+        out["zipcode_freq"] = self.zip_freq.transform(keys)
+        out["metro_target_enc"] = np.asarray(metro_enc, dtype="float64")
         # Each source's estimate of the zip's log price level, and their volume-weighted mean; with no
         # source at all (no sales, no listings) the zip's usual level from training.
         weighted_sum = np.zeros(len(frame))
@@ -129,8 +136,9 @@ class FeatureBuilder:
         for name, level in levels.items():
             out[name] = level - reference
         for col in RELATIVE:
-            out[col] = _log(out[col]).to_numpy() - reference
-        return Features(X=out[FEATURES], reference=reference)
+            out[col] = _log_array(out[col]) - reference
+        X = pd.DataFrame({name: out[name] for name in FEATURES})
+        return Features(X=X, reference=reference)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,8 @@ keeps one row per input row so predictions line up with what the caller sent.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ RENAMED_METROS = {
 }
 _DASHES = re.compile(r"\s*[-\u2010-\u2015\u2212]\s*")
 _SPACES = re.compile(r"\s+")
+_HYPHENS = re.compile("-+")
 
 
 class CleaningReport(BaseModel):
@@ -39,31 +42,31 @@ class CleaningReport(BaseModel):
 def normalize_metro_name(names: pd.Series) -> pd.Series:
     """Lower case, one kind of dash with no spaces around it, single spaces, old census names replaced.
     Computed once per distinct spelling (a few dozen), then mapped onto the rows."""
-    distinct = pd.Series(names.dropna().unique())
-    mapping = dict(zip(distinct, _normalize(distinct)))
-    return names.map(mapping)
+    return names.map({name: _normalize(str(name)) for name in names.dropna().unique()})
 
 
-def _normalize(names: pd.Series) -> pd.Series:
-    text = names.astype("str").str.strip().str.lower()
-    text = text.str.replace(_DASHES, "-", regex=True).str.replace(_SPACES, " ", regex=True)
+@lru_cache(maxsize=4096)
+def _normalize(name: str) -> str:
+    text = _SPACES.sub(" ", _DASHES.sub("-", name.strip().lower()))
     # Double hyphens are part of some official names (Nashville-Davidson--Murfreesboro--Franklin).
-    text = text.str.replace("--", "\x00").str.replace("-+", "-", regex=True).str.replace("\x00", "--")
-    return text.replace(RENAMED_METROS)
+    text = "--".join(_HYPHENS.sub("-", part) for part in text.split("--"))
+    return RENAMED_METROS.get(text, text)
 
 
 def metro_coordinates(metros: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     """lat/lng for each normalized metro name: an exact match, else a unique match on the principal city
     (the data sometimes says just "Pittsburgh")."""
-    table = metros.assign(key=normalize_metro_name(metros["metro_full"])).drop_duplicates("key")
-    exact = table.set_index("key")[["lat", "lng"]]
-    principal = table.assign(first=table["key"].str.split("-").str[0]).drop_duplicates("first", keep=False)
-    principal = principal.set_index("first")[["lat", "lng"]]
-    unique = pd.Series(names.dropna().unique())
-    found = exact.reindex(unique)
-    fallback = principal.reindex(unique.str.split("-").str[0]).set_axis(found.index)
-    found = found.fillna(fallback)
-    return found.reindex(names).reset_index(drop=True)
+    exact: dict[str, tuple[float, float]] = {}
+    for full, lat, lng in zip(metros["metro_full"], metros["lat"], metros["lng"]):
+        exact.setdefault(_normalize(str(full)), (float(lat), float(lng)))
+    city_count = Counter(key.split("-")[0] for key in exact)
+    principal = {key.split("-")[0]: where for key, where in exact.items() if city_count[key.split("-")[0]] == 1}
+    nowhere = (np.nan, np.nan)
+    found = {name: exact.get(name) or principal.get(name.split("-")[0], nowhere) for name in names.dropna().unique()}
+    return pd.DataFrame({
+        "lat": names.map({n: where[0] for n, where in found.items()}).astype("float64").to_numpy(),
+        "lng": names.map({n: where[1] for n, where in found.items()}).astype("float64").to_numpy(),
+    })
 
 
 def _attach_metro(frame: pd.DataFrame, metros: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:

@@ -303,3 +303,42 @@ def promote(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command()
+def serve(
+    store: StoreOption = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+) -> None:
+    """Run the prediction API (FastAPI) with uvicorn; docs at /docs."""
+    import uvicorn
+
+    from lambdas.api.app import create_app
+
+    _setup_logging()
+    api = create_app(store)
+    champion = api.state.served.bundle
+    console.print(f"serving {'champion ' + champion.run_id if champion else 'no champion yet (503 on /predict)'} "
+                  f"on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def dashboard(
+    store: StoreOption = None,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8501,
+    api_url: Annotated[Optional[str], typer.Option("--api-url", help="The API the prediction form calls (default $API_URL, else http://127.0.0.1:8000).")] = None,
+) -> None:
+    """Run the Streamlit dashboard over the store's batch predictions."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOUSING_STORE": store or get_settings().store,
+           "API_URL": api_url or os.environ.get("API_URL", "http://127.0.0.1:8000")}
+    script = importlib.util.find_spec("dashboard.app").origin
+    console.print(f"dashboard on http://127.0.0.1:{port}  (store {env['HOUSING_STORE']}, API {env['API_URL']})")
+    raise typer.Exit(subprocess.call(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"], env=env))

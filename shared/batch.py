@@ -9,11 +9,12 @@ import pandas as pd
 from shared import schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
-from shared.layout import SUMMARY_KEY, month_predictions_key
+from shared.layout import PREDICTIONS_PREFIX, SUMMARY_KEY, month_of_predictions_key, month_predictions_key
 from shared.preprocess import METRO
 from shared.store import ArtifactStore, read_table, write_table
 
 ALL_REGIONS = "All regions"
+PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted", "model_run_id"]
 
 
 def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -107,3 +108,22 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
             raise ValueError(f"{source} has no rows for {wanted}")
     predictions = score_rows(load_bundle(store, pointer.run_id), raw, source)
     return predictions, write_scored_months(store, predictions)
+
+
+def read_summary(store: ArtifactStore) -> pd.DataFrame | None:
+    """The pre-aggregated metrics per metro and month (None before any batch scoring)."""
+    return read_table(store, SUMMARY_KEY) if store.exists(SUMMARY_KEY) else None
+
+
+def read_predictions(store: ArtifactStore, year: int | None = None, month: int | None = None,
+                     metro: str | None = None) -> pd.DataFrame:
+    """Scored rows of the matching month partitions (only those are read), optionally one metro's."""
+    months = [m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_predictions_key(key))]
+    parts = [read_table(store, month_predictions_key(y, m)) for y, m in months
+             if (year is None or y == year) and (month is None or m == month)]
+    if not parts:
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if metro is not None and metro != ALL_REGIONS:
+        frame = frame.loc[frame["metro"] == metro].reset_index(drop=True)
+    return frame

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 RAW_PREFIX = "raw/"
 INCOMING_PREFIX = "incoming/"
 METROS_KEY = "reference/metros.parquet"
@@ -32,3 +34,12 @@ def quarantine_prefix(run_id: str) -> str:
 
 def month_predictions_key(year: int, month: int) -> str:
     return f"{PREDICTIONS_PREFIX}year={year:04d}/month={month:02d}/predictions.parquet"
+
+
+_MONTH_PARTITION = re.compile(re.escape(PREDICTIONS_PREFIX) + r"year=(\d{4})/month=(\d{2})/predictions\.parquet")
+
+
+def month_of_predictions_key(key: str) -> tuple[int, int] | None:
+    """(year, month) of a month's predictions key; None for any other key."""
+    match = _MONTH_PARTITION.fullmatch(key)
+    return (int(match[1]), int(match[2])) if match else None

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # The gate: the candidate must beat each reference by these relative margins on eval MAE.
     gate_vs_champion: float = Field(0.0, description="required relative MAE improvement over the champion")
     gate_vs_baseline: float = Field(0.5, description="required relative MAE improvement over the median baseline")
+    champion_refresh_seconds: float = Field(
+        60.0, ge=0, description="how often a serving process checks for a newly promoted champion (0 = every request)")
     mlflow_tracking_uri: str | None = Field(None, description="defaults to a SQLite file beside a local store")
     mlflow_experiment: str = "housing-price"
     registered_model: str = "housing-price-xgboost"

@@ -15,6 +15,9 @@ from pydantic import BaseModel, Field
 from shared import schema
 
 EXAMPLES = 5
+# No count, price, share or population in HouseTS comes near a trillion; beyond it a value is corrupt, and
+# would overflow the model's float32 inputs.
+CEILING = 1e12
 # Bounds on values that can only be wrong outside them (ratios, shares); counts and prices only need >= 0.
 RANGES = {
     "sold_above_list": (0.0, 1.0),
@@ -129,6 +132,9 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
     negative = block[:, [column[c] for c in schema.NON_NEGATIVE]] < 0
     for j in np.flatnonzero(negative.any(axis=0)):
         flag(negative[:, j], schema.NON_NEGATIVE[j], "negative", "value(s) are negative")
+    too_large = np.abs(block) > CEILING
+    for j in np.flatnonzero(too_large.any(axis=0)):
+        flag(too_large[:, j], schema.NUMERIC[j], "implausible", f"value(s) beyond {CEILING:.0e}")
     for col, (low, high) in RANGES.items():
         values = block[:, column[col]]
         flag((values < low) | (values > high), col, "out_of_range", f"value(s) outside [{low}, {high}]")

@@ -36,3 +36,24 @@ def _isolated_settings(monkeypatch, tmp_path):
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory, small_data):
+    """One real pipeline run (2 trials) on the small data set: a local store with a champion, its bundle and
+    batch predictions. Shared by the session; tests must not change it (copy it first)."""
+    from lambdas.events import new_run_event
+    from shared.settings import Settings
+    from shared.store import LocalStore, write_table
+    from stepfunctions.graph import TRAINING_PIPELINE
+    from stepfunctions.local_runner import run_graph
+
+    root = tmp_path_factory.mktemp("trained-store")
+    store = LocalStore(root)
+    rows, metros = small_data
+    write_table(store, "raw/data.parquet", rows)
+    write_table(store, "reference/metros.parquet", metros)
+    settings = Settings(store=str(root), trials=2)
+    event = new_run_event(store.url, "raw/data.parquet", "reference/metros.parquet", settings.run_config(), "fp-1")
+    final = run_graph(TRAINING_PIPELINE, event)
+    return store, final

@@ -1,27 +1,14 @@
 import pytest
 
-from lambdas.events import new_run_event
 from shared.bundle import BundleIntegrityError, load_bundle
 from shared.champion import promote_run, read_champion
 from shared.layout import bundle_prefix
-from shared.settings import Settings
-from shared.store import LocalStore, write_table
-from stepfunctions.graph import TRAINING_PIPELINE
-from stepfunctions.local_runner import run_graph
+from shared.store import LocalStore
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, small_data):
-    """One real pipeline run (2 trials) on the small data set, shared by this module's tests."""
-    root = tmp_path_factory.mktemp("store")
-    store = LocalStore(root)
-    rows, metros = small_data
-    write_table(store, "raw/data.parquet", rows)
-    write_table(store, "reference/metros.parquet", metros)
-    settings = Settings(store=str(root), trials=2)
-    event = new_run_event(store.url, "raw/data.parquet", "reference/metros.parquet", settings.run_config(), "fp-1")
-    final = run_graph(TRAINING_PIPELINE, event)
-    return store, final
+@pytest.fixture()
+def trained(trained_store):
+    return trained_store
 
 
 def test_bundle_has_no_pickle_and_a_full_manifest(trained):

@@ -47,9 +47,11 @@ def test_all_missing_target(rows):
 def test_ranges_and_duplicate_keys(rows):
     rows.loc[0, "sold_above_list"] = 1.7
     rows.loc[1, "inventory"] = -3
+    rows.loc[2, "median_ppsf"] = 1e300
     dup = rows.iloc[[10]].copy()
     found = rules(__import__("pandas").concat([rows, dup], ignore_index=True))
-    assert {("sold_above_list", "out_of_range"), ("inventory", "negative"), ("zipcode,date", "duplicate_key")} <= found
+    assert {("sold_above_list", "out_of_range"), ("inventory", "negative"), ("zipcode,date", "duplicate_key"),
+            ("median_ppsf", "implausible")} <= found
 
 
 def test_prediction_needs_only_key_columns(rows):

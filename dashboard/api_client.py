@@ -1,0 +1,35 @@
+"""The single-prediction form's call to the API: a result, or a message a user can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+TIMEOUT_S = 10
+
+
+@dataclass
+class ApiAnswer:
+    price: float | None = None
+    model_run_id: str | None = None
+    warnings: list[str] | None = None
+    error: str | None = None
+
+
+def predict_one(api_url: str, record: dict[str, Any]) -> ApiAnswer:
+    url = api_url.rstrip("/") + "/predict"
+    try:
+        response = requests.post(url, json={"records": [record]}, timeout=TIMEOUT_S)
+    except requests.RequestException as exc:
+        return ApiAnswer(error=f"the prediction API at {api_url} is not reachable ({type(exc).__name__}); "
+                               "start it with `housing serve` or set API_URL")
+    try:
+        body = response.json()
+    except ValueError:
+        return ApiAnswer(error=f"the API answered {response.status_code} without JSON")
+    if response.status_code != 200:
+        return ApiAnswer(error=f"the API answered {response.status_code}: {body.get('detail', body)}")
+    return ApiAnswer(price=body["predictions"][0], model_run_id=body["model_run_id"],
+                     warnings=[w["message"] for w in body.get("warnings", [])])

@@ -1,0 +1,108 @@
+"""The Streamlit dashboard: filters (year, month, metro or All regions), predicted vs actual, errors per
+metro and on a map, the yearly trend, and a form that asks the API for one prediction.
+
+Configuration: HOUSING_STORE (where the batch predictions are) and API_URL (the prediction API)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from dashboard.api_client import predict_one
+from dashboard.data import combine, load_month, load_summary, metro_label, yearly
+from shared.batch import ALL_REGIONS
+from shared.settings import get_settings
+
+CACHE_S = 60  # a newly scored month shows up within a minute
+
+st.set_page_config(page_title="Housing price predictions", layout="wide")
+store_url = get_settings().store
+api_url = os.environ.get("API_URL", "http://127.0.0.1:8000")
+
+summary_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_summary)
+month_of = st.cache_data(ttl=CACHE_S, show_spinner=False, max_entries=64)(load_month)
+
+st.title("Zip-code home values: predictions vs actuals")
+summary = summary_of(store_url)
+if summary is None or summary.empty:
+    st.info(f"No batch predictions in {store_url} yet. Run `housing run` (or `housing batch`) to score the "
+            "holdout months, then reload this page.")
+    st.stop()
+
+with st.sidebar:
+    st.header("Filters")
+    years = sorted(summary["year"].unique().tolist())
+    year = st.selectbox("Year", years, index=len(years) - 1, key="year")
+    months = sorted(summary.loc[summary["year"] == year, "month"].unique().tolist())
+    month = st.selectbox("Month", months, index=len(months) - 1, key="month",
+                         format_func=lambda m: dt.date(2000, m, 1).strftime("%B"))
+    metros = [ALL_REGIONS] + sorted(m for m in summary["metro"].unique() if m != ALL_REGIONS)
+    metro = st.selectbox("Region", metros, key="metro", format_func=metro_label)
+    st.caption(f"Model {summary['model_run_id'].iloc[-1]} · store {store_url}")
+
+region = summary.loc[summary["metro"] == metro]
+selected = region.loc[(region["year"] == year) & (region["month"] == month)]
+stats = combine(selected)
+when = dt.date(int(year), int(month), 1).strftime("%B %Y")
+
+st.subheader(f"{metro_label(metro)}, {when}")
+cols = st.columns(4)
+cols[0].metric("MAE", f"${stats['mae']:,.0f}")
+cols[1].metric("RMSE", f"${stats['rmse']:,.0f}")
+cols[2].metric("Mean % error", f"{stats['mean_pct_error']:.1f}%")
+cols[3].metric("Zip codes", f"{stats['rows']:,}")
+
+left, right = st.columns(2)
+left.plotly_chart(charts.monthly_series(region, year, month), key="series")
+right.plotly_chart(charts.actual_vs_predicted(month_of(store_url, year, month, metro)), key="scatter")
+
+left, right = st.columns(2)
+left.plotly_chart(charts.yearly_trend(yearly(summary, metro), year), key="trend")
+per_metro = summary.loc[(summary["metro"] != ALL_REGIONS) & (summary["year"] == year) & (summary["month"] == month)]
+right.plotly_chart(charts.error_map(per_metro), key="map")
+
+st.subheader(f"Errors per metro, {when}")
+table = per_metro.assign(metro=per_metro["metro"].map(metro_label)).sort_values("mae", ascending=False)
+st.dataframe(
+    table[["metro", "count", "mae", "rmse", "mean_pct_error", "mean_actual", "mean_predicted"]],
+    hide_index=True, key="errors",
+    column_config={
+        "count": "zip codes",
+        "mae": st.column_config.NumberColumn("MAE", format="dollar"),
+        "rmse": st.column_config.NumberColumn("RMSE", format="dollar"),
+        "mean_pct_error": st.column_config.NumberColumn("% error", format="%.1f%%"),
+        "mean_actual": st.column_config.NumberColumn("mean actual", format="dollar"),
+        "mean_predicted": st.column_config.NumberColumn("mean predicted", format="dollar"),
+    },
+)
+
+st.subheader("Ask the API for one prediction")
+with st.form("predict"):
+    c1, c2, c3 = st.columns(3)
+    zipcode = c1.number_input("Zip code", min_value=0, max_value=99999, value=30301, step=1)
+    metro_name = c2.selectbox("Metro", metros[1:], format_func=metro_label)
+    month_date = c3.date_input("Month", value=dt.date(int(year), int(month), 1))
+    c1, c2, c3 = st.columns(3)
+    ppsf = c1.number_input("Median price per sq ft (sold)", min_value=0.0, value=250.0)
+    list_ppsf = c2.number_input("Median list price per sq ft", min_value=0.0, value=260.0)
+    list_price = c3.number_input("Median list price", min_value=0.0, value=450000.0, step=1000.0)
+    c1, c2, _ = st.columns(3)
+    homes_sold = c1.number_input("Homes sold", min_value=0, value=20)
+    new_listings = c2.number_input("New listings", min_value=0, value=25)
+    submitted = st.form_submit_button("Predict")
+if submitted:
+    answer = predict_one(api_url, {
+        "date": month_date.isoformat(), "zipcode": int(zipcode), "city_full": metro_label(metro_name),
+        "median_ppsf": ppsf, "median_list_ppsf": list_ppsf, "median_list_price": list_price,
+        "homes_sold": homes_sold, "new_listings": new_listings,
+    })
+    if answer.error:
+        st.error(answer.error)
+    else:
+        st.success(f"Predicted value: ${answer.price:,.0f} (model {answer.model_run_id})")
+        for warning in answer.warnings or []:
+            st.warning(warning)

@@ -1,0 +1,73 @@
+"""Plotly figures built from plain frames (no Streamlit here, so each one is testable on its own)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.data import metro_label
+
+ACTUAL, PREDICTED, HIGHLIGHT = "#1f77b4", "#ff7f0e", "rgba(255, 127, 14, 0.15)"
+
+
+def _month_start(rows: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(dict(year=rows["year"], month=rows["month"], day=1))
+
+
+def monthly_series(summary_rows: pd.DataFrame, year: int, month: int) -> go.Figure:
+    """Mean actual vs mean predicted per month for the selected region, the selected month marked."""
+    rows = summary_rows.sort_values(["year", "month"])
+    when = _month_start(rows)
+    fig = go.Figure([
+        go.Scatter(x=when, y=rows["mean_actual"], name="actual (mean)", line=dict(color=ACTUAL)),
+        go.Scatter(x=when, y=rows["mean_predicted"], name="predicted (mean)", line=dict(color=PREDICTED, dash="dash")),
+    ])
+    fig.add_vline(x=pd.Timestamp(year, month, 1), line=dict(color="grey", dash="dot"))
+    fig.update_layout(title="Monthly mean home value: predicted vs actual", yaxis_title="USD",
+                      margin=dict(t=50, b=30), legend=dict(orientation="h"))
+    return fig
+
+
+def actual_vs_predicted(rows: pd.DataFrame) -> go.Figure:
+    """One point per zip code of the selected month, on the y = x line when the model is right."""
+    known = rows.dropna(subset=["actual"])
+    top = float(max(known["actual"].max(), known["predicted"].max())) if len(known) else 1.0
+    fig = go.Figure([
+        go.Scattergl(x=known["actual"], y=known["predicted"], mode="markers", name="zip codes",
+                     marker=dict(size=5, color=PREDICTED, opacity=0.6),
+                     text=known["zipcode"].astype("str") + " " + known["metro"].map(metro_label),
+                     hovertemplate="%{text}<br>actual %{x:$,.0f}<br>predicted %{y:$,.0f}<extra></extra>"),
+        go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect", line=dict(color="grey", dash="dot")),
+    ])
+    fig.update_layout(title=f"Predicted vs actual, {len(known):,} zip codes", xaxis_title="actual (USD)",
+                      yaxis_title="predicted (USD)", margin=dict(t=50, b=30), legend=dict(orientation="h"))
+    return fig
+
+
+def yearly_trend(per_year: pd.DataFrame, year: int) -> go.Figure:
+    fig = go.Figure([
+        go.Scatter(x=per_year["year"], y=per_year["mean_actual"], name="actual", mode="lines+markers", line=dict(color=ACTUAL)),
+        go.Scatter(x=per_year["year"], y=per_year["mean_predicted"], name="predicted", mode="lines+markers",
+                   line=dict(color=PREDICTED, dash="dash")),
+    ])
+    fig.add_vrect(x0=year - 0.5, x1=year + 0.5, fillcolor=HIGHLIGHT, line_width=0, annotation_text=str(year))
+    fig.update_layout(title="Yearly trend (selected year highlighted)", xaxis=dict(dtick=1), yaxis_title="USD",
+                      margin=dict(t=50, b=30), legend=dict(orientation="h"))
+    return fig
+
+
+def error_map(metro_rows: pd.DataFrame) -> go.Figure:
+    """Each metro at its coordinates, coloured by mean % error. Base layers are off: with any of them on,
+    plotly.js downloads its map outlines from a CDN, and the dashboard must work with no outside network."""
+    rows = metro_rows.dropna(subset=["lat", "lng"])
+    fig = go.Figure(go.Scattergeo(
+        lat=rows["lat"], lon=rows["lng"], mode="markers+text", text=rows["metro"].map(lambda m: metro_label(m).split("-")[0]),
+        textposition="top center", textfont=dict(size=9),
+        marker=dict(size=(rows["count"] ** 0.5).clip(6, 30), color=rows["mean_pct_error"], colorscale="RdYlGn_r",
+                    cmin=0, colorbar=dict(title="% error"), line=dict(width=0.5, color="black")),
+        customdata=rows[["mae", "mean_pct_error", "count"]],
+        hovertemplate="%{text}<br>MAE %{customdata[0]:$,.0f}<br>%{customdata[1]:.1f}% error<br>%{customdata[2]} zips<extra></extra>",
+    ))
+    fig.update_geos(visible=False, projection_type="albers usa", lataxis_showgrid=True, lonaxis_showgrid=True)
+    fig.update_layout(title="Error by metro", margin=dict(t=50, b=0, l=0, r=0), height=420)
+    return fig

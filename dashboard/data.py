@@ -1,0 +1,56 @@
+"""What the dashboard reads: the pre-aggregated summary and one month's scored rows, never the raw holdout.
+
+Every figure for a selection comes from the summary (a few thousand rows even at full size), so "All
+regions" costs the same as one metro; only the scatter reads scored rows, one month's partition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from shared.batch import ALL_REGIONS, read_predictions, read_summary
+from shared.store import open_store
+
+
+def metro_label(name: str) -> str:
+    """Display form of a normalized metro name ('atlanta-sandy springs-roswell' -> 'Atlanta-Sandy Springs-Roswell')."""
+    return name if name == ALL_REGIONS else name.title()
+
+
+def load_summary(store_url: str) -> pd.DataFrame | None:
+    return read_summary(open_store(store_url))
+
+
+def load_month(store_url: str, year: int, month: int, metro: str) -> pd.DataFrame:
+    return read_predictions(open_store(store_url), year, month, metro)
+
+
+def combine(rows: pd.DataFrame) -> dict[str, float]:
+    """Exact MAE / RMSE / mean % error over several summary rows (weighted by rows with an actual)."""
+    weight = rows["with_actual"].to_numpy(dtype="float64")
+    total = weight.sum()
+    if total == 0:
+        return {"mae": np.nan, "rmse": np.nan, "mean_pct_error": np.nan, "rows": 0}
+    mean = lambda column: float(np.nansum(rows[column].to_numpy(dtype="float64") * weight) / total)  # noqa: E731
+    return {
+        "mae": mean("mae"),
+        "rmse": float(np.sqrt(np.nansum(rows["rmse"].to_numpy(dtype="float64") ** 2 * weight) / total)),
+        "mean_pct_error": mean("mean_pct_error"),
+        "rows": int(total),
+    }
+
+
+def yearly(summary: pd.DataFrame, metro: str) -> pd.DataFrame:
+    """Mean actual and predicted value per year for one metro (or All regions), weighted by row counts."""
+    rows = summary.loc[summary["metro"] == metro]
+    weighted = rows.assign(actual_sum=rows["mean_actual"] * rows["with_actual"],
+                           predicted_sum=rows["mean_predicted"] * rows["count"])
+    per_year = weighted.groupby("year", as_index=False).agg(
+        actual_sum=("actual_sum", "sum"), predicted_sum=("predicted_sum", "sum"),
+        with_actual=("with_actual", "sum"), count=("count", "sum"))
+    return pd.DataFrame({
+        "year": per_year["year"],
+        "mean_actual": per_year["actual_sum"] / per_year["with_actual"].where(per_year["with_actual"] > 0),
+        "mean_predicted": per_year["predicted_sum"] / per_year["count"],
+    })

@@ -1,0 +1,52 @@
+"""The champion a serving process answers with: loaded once, re-checked every `refresh_seconds`.
+
+The pointer (`models/champion.json`) is one small read; the bundle is only reloaded when the pointer names
+another run, and a bundle that fails its manifest check is refused while the previous model keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from shared.bundle import ModelBundle, load_bundle
+from shared.champion import ChampionPointer, read_champion
+from shared.store import ArtifactStore
+
+log = logging.getLogger("housing.api")
+
+
+class ServedChampion:
+    def __init__(self, store: ArtifactStore, refresh_seconds: float, clock=time.monotonic):
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._checked_at: float | None = None
+        self.pointer: ChampionPointer | None = None
+        self.bundle: ModelBundle | None = None
+        self.last_error: str | None = None
+
+    def current(self) -> ModelBundle | None:
+        """The bundle to serve now (None before any promotion), re-reading the pointer when it is due."""
+        due = self._checked_at is None or self._clock() - self._checked_at >= self.refresh_seconds
+        if due:
+            with self._lock:
+                if self._checked_at is None or self._clock() - self._checked_at >= self.refresh_seconds:
+                    self.refresh()
+        return self.bundle
+
+    def refresh(self) -> None:
+        self._checked_at = self._clock()
+        try:
+            pointer = read_champion(self.store)
+            if pointer is not None and (self.bundle is None or pointer.run_id != self.bundle.run_id):
+                bundle = load_bundle(self.store, pointer.run_id)
+                self.pointer, self.bundle = pointer, bundle
+                log.info("serving champion %s", pointer.run_id)
+            self.last_error = None
+        except Exception as exc:  # a broken pointer or bundle must not take down a serving model
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("champion refresh failed, still serving %s: %s",
+                      self.bundle.run_id if self.bundle else "nothing", self.last_error)

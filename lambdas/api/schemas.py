@@ -1,0 +1,147 @@
+"""Every request and response body of the API, as pydantic models.
+
+`HouseRecord` is generated from the HouseTS contract in `shared.schema` (same names, same bounds as file
+validation), so the API cannot drift from what training reads. Fields a caller cannot know (the target)
+are optional; only date, zipcode and city_full are required, as for a new month's file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from annotated_types import Interval
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+from shared import schema
+from shared.validation import CEILING, RANGES
+
+# The ALB caps Lambda request and response bodies at 1 MB. A HouseTS record is ~0.9 KB of JSON, so 500
+# records (~460 KB) leave room for long names and pretty-printed clients; the body limit is enforced too.
+MAX_RECORDS = 500
+MAX_BODY_BYTES = 1_000_000
+
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=False)
+
+
+def _text_only(value: Any) -> Any:
+    if not isinstance(value, (str, dt.date)):
+        raise ValueError("a date is text in YYYY-MM-DD form")
+    return value
+
+
+def _number_only(value: Any) -> Any:
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+# Lax pydantic reads the number 0 as 1970-01-01, true as 1 and "12" as 12: none of those is what a caller
+# meant, so dates must be text and numbers must be numbers (6007.0 is still the integer 6007).
+IsoDate = Annotated[dt.date, BeforeValidator(_text_only)]
+ZipCode = Annotated[int, BeforeValidator(_number_only)]
+
+
+def _field_name(column: str) -> str:
+    return column.lower().replace(" ", "_")
+
+
+def _record_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "date": (IsoDate, Field(alias=schema.DATE, description="month of the record, YYYY-MM-DD")),
+        "zipcode": (ZipCode, Field(alias=schema.ZIPCODE, ge=0, le=99999, description="5-digit US zip code")),
+        "city_full": (str, Field(alias=schema.CITY_FULL, min_length=1, max_length=200,
+                                 description="metro name, e.g. 'Atlanta-Sandy Springs-Alpharetta'")),
+        "city": (str | None, Field(None, alias=schema.CITY, max_length=200)),
+    }
+    for column in schema.NUMERIC:
+        if column in (schema.ZIPCODE,):
+            continue
+        low, high = RANGES.get(column, (0 if column in schema.NON_NEGATIVE else -CEILING, CEILING))
+        note = "not used for prediction" if column in schema.UNKNOWN_AT_PREDICTION else None
+        number = Annotated[float, Interval(ge=low, le=high), BeforeValidator(_number_only)]
+        fields[_field_name(column)] = (number | None, Field(None, alias=column, description=note))
+    return fields
+
+
+HouseRecord = create_model("HouseRecord", __config__=_STRICT, **_record_fields())
+HouseRecord.__doc__ = "One zip code's month in HouseTS form (column names exactly as in the data set)."
+
+
+class PredictRequest(BaseModel):
+    model_config = _STRICT
+    records: list[HouseRecord] = Field(  # type: ignore[valid-type]
+        min_length=1, description=f"1 to {MAX_RECORDS} records; more is answered with 413")
+
+
+class RecordWarning(BaseModel):
+    index: int = Field(description="position of the record in the request")
+    message: str
+
+
+class PredictResponse(BaseModel):
+    model_run_id: str
+    predictions: list[float] = Field(description="predicted price per record, in request order")
+    warnings: list[RecordWarning] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: str
+    champion_run_id: str | None
+    champion_error: str | None = Field(None, description="why the latest champion could not be loaded")
+
+
+class ModelInfo(BaseModel):
+    run_id: str
+    trained_at: str | None
+    promoted_at: str
+    promotion_reason: str
+    params: dict[str, Any]
+    metrics: dict[str, Any] = Field(description="eval and holdout metrics of the model, the baseline and the previous champion")
+    feature_schema: dict[str, Any]
+
+
+class PredictionRow(BaseModel):
+    zipcode: int
+    metro: str | None
+    city: str | None
+    date: dt.date
+    actual: float | None
+    predicted: float | None
+
+
+class PredictionsPage(BaseModel):
+    items: list[PredictionRow]
+    total: int
+    page: int
+    page_size: int
+
+
+class SummaryRow(BaseModel):
+    metro: str
+    year: int
+    month: int
+    count: int
+    with_actual: int
+    mae: float | None
+    rmse: float | None
+    mean_pct_error: float | None
+    mean_actual: float | None
+    mean_predicted: float | None
+    lat: float | None
+    lng: float | None
+    model_run_id: str | None
+
+
+class Summary(BaseModel):
+    rows: list[SummaryRow]
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = Field(description="where the problem is, e.g. body.records[0].zipcode")
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    errors: list[ErrorDetail] = Field(default_factory=list)

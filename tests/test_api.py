@@ -1,0 +1,198 @@
+"""The API through FastAPI's test client, on a store with a real champion and real batch predictions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from lambdas.api.app import create_app
+from lambdas.api.schemas import MAX_BODY_BYTES, MAX_RECORDS
+from shared.batch import read_predictions
+from shared.bundle import load_bundle
+from shared.champion import promote_run, read_champion
+from shared.layout import bundle_prefix
+from shared.store import LocalStore
+from tests.api_support import records_from, strict_json
+
+
+@pytest.fixture()
+def store(trained_store, tmp_path):
+    """A private copy of the trained store (some tests promote or break things)."""
+    source, _ = trained_store
+    copy = LocalStore(tmp_path / "api-store")
+    for key in source.list(""):
+        if not key.endswith(".db"):
+            copy.write_bytes(key, source.read_bytes(key))
+    return copy
+
+
+@pytest.fixture()
+def client(store):
+    return TestClient(create_app(store.url, refresh_seconds=0))
+
+
+@pytest.fixture()
+def holdout_month(store):
+    """The last scored month's rows as raw records, and what batch scoring predicted for them."""
+    scored = read_predictions(store, 2023, 12)
+    raw = pd.read_parquet(store.locate("raw/data.parquet"))
+    raw = raw.loc[raw["date"].astype("str").str.startswith("2023-12")].reset_index(drop=True)
+    return raw, scored
+
+
+def test_health_and_model(client, store):
+    champion = read_champion(store).run_id
+    assert client.get("/health").json() == {"status": "ok", "champion_run_id": champion, "champion_error": None}
+    info = client.get("/model").json()
+    assert info["run_id"] == champion
+    assert info["feature_schema"]["names"] and info["params"]["rounds"] > 0
+    assert info["metrics"]["candidate"]["holdout"]["mae"] > 0
+
+
+def test_predict_matches_batch_scoring_in_order(client, holdout_month):
+    raw, scored = holdout_month
+    records = records_from(raw.iloc[::-1])  # reversed: the answer must follow the request's order
+    response = client.post("/predict", json={"records": records})
+    assert response.status_code == 200, response.text
+    body = strict_json(response.text)
+    expected = scored.set_index("zipcode").loc[[r["zipcode"] for r in records], "predicted"].to_numpy()
+    np.testing.assert_allclose(body["predictions"], expected, rtol=1e-9)
+    assert body["model_run_id"] == scored["model_run_id"].iloc[0]
+
+
+def test_only_date_zipcode_and_metro_are_required(client):
+    response = client.post("/predict", json={"records": [
+        {"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta-Sandy Springs-Alpharetta"}]})
+    assert response.status_code == 200, response.text
+    assert np.isfinite(response.json()["predictions"][0])
+
+
+def test_unknown_metro_is_predicted_with_a_warning(client):
+    response = client.post("/predict", json={"records": [
+        {"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlantis", "median_ppsf": 200}]})
+    body = response.json()
+    assert response.status_code == 200 and body["warnings"][0]["index"] == 0
+    assert "atlantis" in body["warnings"][0]["message"]
+
+
+@pytest.mark.parametrize("record, field, words", [
+    ({"zipcode": 30301, "city_full": "Atlanta"}, "body.records[0].date", "required"),
+    ({"date": "2023-13-01", "zipcode": 30301, "city_full": "Atlanta"}, "body.records[0].date", "date"),
+    ({"date": "2023-06-01", "zipcode": -1, "city_full": "Atlanta"}, "body.records[0].zipcode", "greater than"),
+    ({"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta", "homes_sold": -3},
+     "body.records[0].homes_sold", "greater than"),
+    ({"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta", "sold_above_list": 1.5},
+     "body.records[0].sold_above_list", "less than"),
+    ({"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta", "Median Age": "old"},
+     "body.records[0].Median Age", "number"),
+    ({"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta", "median_ppsff": 10},
+     "body.records[0].median_ppsff", "not permitted"),
+])
+def test_bad_records_get_a_422_naming_the_field(client, record, field, words):
+    response = client.post("/predict", json={"records": [record]})
+    assert response.status_code == 422
+    body = response.json()
+    assert field in [e["field"] for e in body["errors"]], body
+    assert words in body["detail"].lower()
+
+
+def test_nan_and_infinity_are_refused_and_never_echoed(client):
+    text = '{"records": [{"date": "2023-06-01", "zipcode": 1, "city_full": "x", "median_ppsf": NaN, "inventory": Infinity}]}'
+    response = client.post("/predict", content=text, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert {e["field"] for e in strict_json(response.text)["errors"]} == {"body.records[0].median_ppsf", "body.records[0].inventory"}
+
+
+@pytest.mark.parametrize("body", ['{"records": []}', "{}", "not json", '{"records": {"a": 1}}'])
+def test_malformed_bodies_are_422(client, body):
+    assert client.post("/predict", content=body, headers={"content-type": "application/json"}).status_code == 422
+
+
+def test_record_limit_fits_the_load_balancer(client, holdout_month):
+    raw, _ = holdout_month
+    records = (records_from(raw) * (MAX_RECORDS // len(raw) + 1))[:MAX_RECORDS]
+    request = json.dumps({"records": records}).encode()
+    assert len(request) < MAX_BODY_BYTES * 0.6  # room for longer names and pretty-printing
+    response = client.post("/predict", content=request, headers={"content-type": "application/json"})
+    assert response.status_code == 200 and len(response.content) < MAX_BODY_BYTES
+    too_many = client.post("/predict", json={"records": records + records[:1]})
+    assert too_many.status_code == 413 and str(MAX_RECORDS) in too_many.json()["detail"]
+    huge = client.post("/predict", content=b"{" + b" " * MAX_BODY_BYTES + b"}", headers={"content-type": "application/json"})
+    assert huge.status_code == 413
+
+
+def test_no_champion_is_503_saying_how_to_train(tmp_path):
+    client = TestClient(create_app(str(tmp_path / "empty"), refresh_seconds=0))
+    assert client.get("/health").json()["champion_run_id"] is None
+    for response in (client.get("/model"), client.post("/predict", json={"records": [
+            {"date": "2023-06-01", "zipcode": 1, "city_full": "x"}]})):
+        assert response.status_code == 503 and "housing run" in response.json()["detail"]
+
+
+def test_new_champion_is_served_without_restart_and_a_broken_one_is_refused(client, store):
+    old = read_champion(store).run_id
+    record = {"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta"}
+    assert client.post("/predict", json={"records": [record]}).json()["model_run_id"] == old
+    # A second bundle (same files under another run id) promoted the way `housing promote` does it.
+    for key in store.list(bundle_prefix(old)):
+        store.write_bytes(key.replace(old, "run-second"), store.read_bytes(key))
+    promote_run(store, "run-second", {}, "manual rollback test")
+    assert client.post("/predict", json={"records": [record]}).json()["model_run_id"] == "run-second"
+    # Now the pointer names a bundle whose model file was damaged: keep serving, say why in /health.
+    store.write_bytes(bundle_prefix("run-third") + "manifest.json", store.read_bytes(bundle_prefix("run-second") + "manifest.json"))
+    store.write_bytes("models/champion.json", store.read_bytes("models/champion.json").replace(b"run-second", b"run-third"))
+    assert client.post("/predict", json={"records": [record]}).json()["model_run_id"] == "run-second"
+    health = client.get("/health").json()
+    assert health["champion_run_id"] == "run-second" and "run-third" in health["champion_error"]
+
+
+def test_refresh_interval_is_respected(store):
+    from lambdas.api.champion import ServedChampion
+
+    now = [0.0]
+    served = ServedChampion(store, refresh_seconds=10, clock=lambda: now[0])
+    first = served.current()
+    store.write_bytes("models/champion.json", b"{broken")
+    now[0] = 5.0
+    assert served.current() is first and served.last_error is None  # not due: the pointer is not read
+    now[0] = 11.0
+    assert served.current() is first and served.last_error  # due: the broken pointer is read and refused
+
+
+def test_predictions_paginate_and_filter(client, store):
+    scored = read_predictions(store, 2023, 12)
+    metro = scored["metro"].iloc[0]
+    page = client.get("/predictions", params={"year": 2023, "month": 12, "page_size": 7, "page": 2}).json()
+    assert page["total"] == len(scored) and len(page["items"]) == 7 and page["page"] == 2
+    only = client.get("/predictions", params={"year": 2023, "month": 12, "metro": metro, "page_size": 1000}).json()
+    assert {i["metro"] for i in only["items"]} == {metro} and only["total"] == (scored["metro"] == metro).sum()
+    everything = client.get("/predictions", params={"metro": "All regions", "page_size": 1}).json()
+    assert everything["total"] == len(read_predictions(store))
+    assert client.get("/predictions", params={"month": 13}).status_code == 422
+
+
+def test_summary_filters_and_is_strict_json(client):
+    response = client.get("/summary", params={"year": 2023, "month": 12})
+    rows = strict_json(response.text)["rows"]
+    assert {r["metro"] for r in rows} >= {"All regions"} and len(rows) > 2
+    all_regions = [r for r in rows if r["metro"] == "All regions"][0]
+    assert all_regions["lat"] is None and all_regions["mae"] > 0
+    assert client.get("/summary", params={"metro": "nowhere"}).json() == {"rows": []}
+
+
+def test_openapi_docs_are_served(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/health", "/model", "/predict", "/predictions", "/summary"} <= set(spec["paths"])
+
+
+def test_api_agrees_with_bundle_on_raw_rows(store, holdout_month):
+    raw, _ = holdout_month
+    bundle = load_bundle(store, read_champion(store).run_id)
+    client = TestClient(create_app(store.url))
+    got = client.post("/predict", json={"records": records_from(raw.head(5))}).json()["predictions"]
+    np.testing.assert_allclose(got, bundle.predict_raw(raw.head(5))[0], rtol=1e-9)

@@ -1,0 +1,85 @@
+"""The dashboard through Streamlit's AppTest: filters change what is shown, All regions works, the API
+form answers (or says the API is down), and an empty store says what to do."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lambdas.api.app import create_app
+from shared.batch import read_summary
+from shared.settings import get_settings
+from tests.api_support import serving
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+def open_dashboard(monkeypatch, store_url: str, api_url: str = "http://127.0.0.1:9") -> AppTest:
+    monkeypatch.setenv("HOUSING_STORE", store_url)
+    monkeypatch.setenv("API_URL", api_url)
+    get_settings.cache_clear()
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def metric(app: AppTest, label: str) -> str:
+    return next(m.value for m in app.metric if m.label == label)
+
+
+@pytest.fixture()
+def summary(trained_store):
+    return read_summary(trained_store[0])
+
+
+def test_all_regions_is_the_default_and_shows_everything(monkeypatch, trained_store, summary):
+    app = open_dashboard(monkeypatch, trained_store[0].url)
+    last = summary.sort_values(["year", "month"]).iloc[-1]
+    row = summary.loc[(summary["metro"] == "All regions") & (summary["year"] == last["year"]) & (summary["month"] == last["month"])].iloc[0]
+    assert app.selectbox(key="metro").value == "All regions"
+    assert metric(app, "MAE") == f"${row['mae']:,.0f}"
+    assert metric(app, "Zip codes") == f"{row['with_actual']:,}"
+    assert len(app.get("plotly_chart")) == 4
+    assert len(app.dataframe[0].value) == ((summary["metro"] != "All regions") & (summary["year"] == last["year"]) & (summary["month"] == last["month"])).sum()
+
+
+def test_filters_change_what_is_shown(monkeypatch, trained_store, summary):
+    app = open_dashboard(monkeypatch, trained_store[0].url)
+    before = (metric(app, "MAE"), app.subheader[0].value)
+    metro = sorted(m for m in summary["metro"].unique() if m != "All regions")[0]
+    app.selectbox(key="metro").set_value(metro).run()
+    assert not app.exception
+    assert metro.title() in app.subheader[0].value and metric(app, "MAE") != before[0]
+    app.selectbox(key="year").set_value(2022).run()
+    app.selectbox(key="month").set_value(3).run()
+    assert "March 2022" in app.subheader[0].value
+    row = summary.loc[(summary["metro"] == metro) & (summary["year"] == 2022) & (summary["month"] == 3)].iloc[0]
+    assert metric(app, "MAE") == f"${row['mae']:,.0f}"
+
+
+def test_prediction_form_reports_the_api_being_down(monkeypatch, trained_store):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = open_dashboard(monkeypatch, trained_store[0].url, api_url=dead)
+    app.button[0].click().run()
+    assert not app.exception
+    assert "not reachable" in app.error[0].value and dead in app.error[0].value
+
+
+def test_prediction_form_asks_the_api(monkeypatch, trained_store):
+    store, final = trained_store
+    with serving(create_app(store.url)) as url:
+        app = open_dashboard(monkeypatch, store.url, api_url=url)
+        app.button[0].click().run()
+    assert not app.exception and not app.error
+    assert "Predicted value: $" in app.success[0].value and final["run_id"] in app.success[0].value
+
+
+def test_empty_store_says_how_to_fill_it(monkeypatch, tmp_path):
+    app = open_dashboard(monkeypatch, str(tmp_path / "nothing"))
+    assert "housing run" in app.info[0].value

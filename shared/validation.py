@@ -108,35 +108,41 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
     if missing:
         return report, frame
 
-    block = np.full((len(frame), len(schema.NUMERIC)), np.nan)
+    # Column-major (a transposed C array: numpy fills that fast), since it is filled column by column.
+    block = np.full((len(schema.NUMERIC), len(frame)), np.nan).T
     dtypes = frame.dtypes
-    ready = [i for i, col in enumerate(schema.NUMERIC) if col in dtypes.index and pd.api.types.is_numeric_dtype(dtypes[col])]
-    if ready:
-        block[:, ready] = frame[[schema.NUMERIC[i] for i in ready]].to_numpy(dtype="float64", na_value=np.nan)
     for i, col in enumerate(schema.NUMERIC):
-        if col in dtypes.index and i not in ready:
-            raw = frame[col]
+        if col not in dtypes.index:
+            continue
+        raw = frame[col]
+        if pd.api.types.is_numeric_dtype(dtypes[col]):
+            block[:, i] = raw.to_numpy(dtype="float64", na_value=np.nan)
+        else:
             block[:, i] = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
             flag(np.isnan(block[:, i]) & raw.notna().to_numpy(), col, "not_numeric", "value(s) are not numbers")
-    typed = pd.DataFrame(block, columns=schema.NUMERIC, index=frame.index)
+    typed = pd.DataFrame(block, columns=schema.NUMERIC, index=frame.index, copy=False)
     dates = pd.to_datetime(frame[schema.DATE].astype("str"), format="%Y-%m-%d", errors="coerce")
     flag(dates.isna().to_numpy() & frame[schema.DATE].notna().to_numpy(), schema.DATE, "unparseable_date",
          "value(s) are not dates in YYYY-MM-DD form")
-    typed[schema.DATE] = dates
-    for col in schema.TEXT:
-        raw = frame[col] if col in dtypes.index else pd.Series(pd.NA, index=frame.index, dtype="str")
-        typed[col] = raw.astype("str").where(raw.notna())
-    typed = typed[schema.COLUMNS]
+    # Inserted at their places in file order (left to right), so the numbers are never copied to reorder.
+    for col in sorted([schema.DATE, *schema.TEXT], key=schema.COLUMNS.index):
+        if col == schema.DATE:
+            values = dates
+        else:
+            raw = frame[col] if col in dtypes.index else pd.Series(pd.NA, index=frame.index, dtype="str")
+            values = raw.astype("str").where(raw.notna())
+        typed.insert(schema.COLUMNS.index(col), col, values)
 
+    # Checked one column at a time: whole-block temporaries would cost more (hundreds of MB at full size).
+    by_column = block.T  # C-contiguous, one row per column
+    with np.errstate(invalid="ignore"):  # NaN compares as False, which is what is meant
+        for i, col in enumerate(schema.NUMERIC):
+            if col in schema.NON_NEGATIVE:
+                flag(by_column[i] < 0, col, "negative", "value(s) are negative")
+            flag(np.abs(by_column[i]) > CEILING, col, "implausible", f"value(s) beyond {CEILING:.0e}")
     column = {col: i for i, col in enumerate(schema.NUMERIC)}
-    negative = block[:, [column[c] for c in schema.NON_NEGATIVE]] < 0
-    for j in np.flatnonzero(negative.any(axis=0)):
-        flag(negative[:, j], schema.NON_NEGATIVE[j], "negative", "value(s) are negative")
-    too_large = np.abs(block) > CEILING
-    for j in np.flatnonzero(too_large.any(axis=0)):
-        flag(too_large[:, j], schema.NUMERIC[j], "implausible", f"value(s) beyond {CEILING:.0e}")
     for col, (low, high) in RANGES.items():
-        values = block[:, column[col]]
+        values = by_column[column[col]]
         flag((values < low) | (values > high), col, "out_of_range", f"value(s) outside [{low}, {high}]")
     absent = frame[[schema.DATE, schema.ZIPCODE, schema.CITY_FULL]].isna().to_numpy()
     for j, col in enumerate((schema.DATE, schema.ZIPCODE, schema.CITY_FULL)):
@@ -146,7 +152,7 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
             add(Problem(column=schema.TARGET, rule="all_missing", count=len(typed),
                         message="the target has no values at all: nothing to train on"))
         years = dates.dt.year.to_numpy(dtype="float64", na_value=np.nan)
-        stated = block[:, column["year"]]
+        stated = by_column[column["year"]]
         flag(~np.isnan(stated) & ~np.isnan(years) & (stated != years), "year", "year_matches_date",
              "row(s) have a year that differs from their date")
         dup = typed.duplicated(subset=schema.KEY, keep="first") & typed[schema.KEY].notna().all(axis=1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import charts

@@ -4,7 +4,6 @@ process), never in the ASGI lifespan, which Mangum runs on every invocation."""
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Annotated
 
@@ -25,8 +24,6 @@ from shared.preprocess import LIST_PRICE_CEILING
 from shared.settings import get_settings
 from shared.store import open_store
 from shared.validation import ValidationError
-
-log = logging.getLogger("housing.api")
 
 NO_CHAMPION = ("no champion model yet: train one with `housing run --store STORE` (locally) "
                "or upload a HouseTS file under raw/ in the bucket (on AWS)")

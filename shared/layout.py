@@ -6,30 +6,33 @@ import re
 
 RAW_PREFIX = "raw/"
 INCOMING_PREFIX = "incoming/"
-METROS_KEY = "reference/metros.parquet"
+REFERENCE_PREFIX = "reference/"
+RUNS_PREFIX = "runs/"
+QUARANTINE_PREFIX = "quarantine/"
+METROS_KEY = REFERENCE_PREFIX + "metros.parquet"
 CHAMPION_KEY = "models/champion.json"
 PREDICTIONS_PREFIX = "predictions/"
 SUMMARY_KEY = "predictions/summary.parquet"
 
 
 def run_prefix(run_id: str) -> str:
-    return f"runs/{run_id}/"
+    return f"{RUNS_PREFIX}{run_id}/"
 
 
 def run_key(run_id: str, name: str) -> str:
-    return f"runs/{run_id}/{name}"
+    return f"{RUNS_PREFIX}{run_id}/{name}"
 
 
 def bundle_prefix(run_id: str) -> str:
-    return f"runs/{run_id}/model/"
+    return f"{RUNS_PREFIX}{run_id}/model/"
 
 
 def run_record_key(run_id: str) -> str:
-    return f"runs/{run_id}/run.json"
+    return f"{RUNS_PREFIX}{run_id}/run.json"
 
 
 def quarantine_prefix(run_id: str) -> str:
-    return f"quarantine/{run_id}/"
+    return f"{QUARANTINE_PREFIX}{run_id}/"
 
 
 def month_predictions_key(year: int, month: int) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, REFERENCE_PREFIX, RUNS_PREFIX
+
 LAMBDA = "lambda"
 FARGATE = "fargate"
 
@@ -30,6 +32,9 @@ class Stage:
     timeout_s: int = 300
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     vcpu: float | None = None  # Fargate only
+    # Store key prefixes the stage reads and writes: the deployment grants exactly these (least privilege).
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,16 +66,23 @@ class PipelineGraph:
 
 TRAINING_PIPELINE = PipelineGraph(
     stages=(
-        Stage("validate", "lambdas.validate:handler", memory_mb=6144, timeout_s=300),
-        Stage("split", "lambdas.split:handler", memory_mb=6144, timeout_s=300),
-        Stage("preprocess", "lambdas.preprocess:handler", memory_mb=6144, timeout_s=300),
-        Stage("features", "lambdas.features:handler", memory_mb=6144, timeout_s=300),
+        Stage("validate", "lambdas.validate:handler", memory_mb=6144, timeout_s=300,
+              reads=(RAW_PREFIX, REFERENCE_PREFIX), writes=(RUNS_PREFIX, QUARANTINE_PREFIX)),
+        Stage("split", "lambdas.split:handler", memory_mb=6144, timeout_s=300, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
+        Stage("preprocess", "lambdas.preprocess:handler", memory_mb=6144, timeout_s=300,
+              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
+        Stage("features", "lambdas.features:handler", memory_mb=6144, timeout_s=300,
+              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
         Stage("train", "lambdas.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
-              retry=RetryPolicy(errors=("ECS.AmazonECSException",), attempts=1, interval_s=30)),
-        Stage("evaluate", "lambdas.evaluate:handler", memory_mb=4096, timeout_s=300),
-        Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120),
-        Stage("batch", "lambdas.batch:handler", memory_mb=4096, timeout_s=300),
-        Stage("record", "lambdas.record:handler", memory_mb=512, timeout_s=60),
+              retry=RetryPolicy(errors=("ECS.AmazonECSException",), attempts=1, interval_s=30),
+              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
+        Stage("evaluate", "lambdas.evaluate:handler", memory_mb=4096, timeout_s=300,
+              reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,)),
+        Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120,
+              reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(CHAMPION_KEY,)),
+        Stage("batch", "lambdas.batch:handler", memory_mb=4096, timeout_s=300,
+              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX,)),
+        Stage("record", "lambdas.record:handler", memory_mb=512, timeout_s=60, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
     ),
     gate=Gate(after="evaluate", on_pass="promote", on_fail="record"),
     finish="record",

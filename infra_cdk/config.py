@@ -1,0 +1,45 @@
+"""Everything a user would change, read from CDK context (`cdk.json`, or `-c key=value`), with defaults in
+one place. Unknown keys are refused so a typo cannot silently fall back to a default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CONTEXT_KEY = "housing"
+
+
+class DeployConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stack_name: str = "HousingMlops"
+    region: str | None = Field(None, description="deploy region; default: the CLI profile's (CDK_DEFAULT_REGION), else us-east-1")
+    bucket_name: str | None = Field(None, description="data bucket name; generated when empty")
+    store_prefix: str = Field("", description="key prefix of the store inside the bucket")
+    training_schedule: str | None = Field(None, description="optional cron for retraining on the newest raw/ file")
+    scoring_schedule: str = Field("cron(0 6 1 * ? *)", description="monthly batch scoring of the latest month (UTC)")
+    trials: int = Field(30, ge=1)
+    tune_timeout_s: int = Field(1800, ge=60)
+    train_cpu: int = Field(4096, description="Fargate CPU units for train+tune (4096 = 4 vCPU)")
+    train_memory_mb: int = Field(16384)
+    mlflow_tracking_uri: str | None = Field(None, description="an existing MLflow tracking server (http(s):// or SageMaker ARN)")
+    create_mlflow_server: bool = Field(False, description="create a SageMaker-managed MLflow tracking server")
+    mlflow_server_size: str = "Small"
+    certificate_arn: str | None = Field(None, description="ACM certificate: serve HTTPS (443 API, 8443 dashboard)")
+    cognito_login: bool = Field(False, description="put a Cognito login in front of the dashboard (needs HTTPS)")
+    api_memory_mb: int = 2048
+    dashboard_cpu: int = 512
+    dashboard_memory_mb: int = 1024
+    log_retention: str = Field("ONE_MONTH", description="a CloudWatch Logs RetentionDays name, e.g. TWO_WEEKS, ONE_YEAR")
+    quarantine_expiry_days: int = 90
+    noncurrent_version_expiry_days: int = 30
+    alarm_email: str | None = Field(None, description="subscribe this address to failed-execution alarms")
+    allowed_cidr: str = Field("0.0.0.0/0", description="who may reach the load balancer")
+
+
+def load_config(context: dict[str, Any] | None) -> DeployConfig:
+    config = DeployConfig(**(context or {}))
+    if config.cognito_login and not config.certificate_arn:
+        raise ValueError("cognito_login needs certificate_arn: the ALB authenticates only on HTTPS listeners")
+    return config

@@ -1,0 +1,75 @@
+"""What starts work: S3 uploads (via the bucket's EventBridge notifications) and the monthly schedule."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra_cdk.access import grant_store, lambda_role
+from infra_cdk.config import DeployConfig
+from infra_cdk.images import Images
+from infra_cdk.storage import Storage
+from lambdas.triggers import STATE_MACHINE_ENV
+from shared.layout import (
+    CHAMPION_KEY,
+    INCOMING_PREFIX,
+    PREDICTIONS_PREFIX,
+    RAW_PREFIX,
+    REFERENCE_PREFIX,
+    RUNS_PREFIX,
+)
+
+
+def upload_pattern(bucket_name: str, key_prefix: str) -> events.EventPattern:
+    return events.EventPattern(
+        source=["aws.s3"], detail_type=["Object Created"],
+        detail={"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": key_prefix}]}},
+    )
+
+
+class Triggers(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: DeployConfig, storage: Storage, images: Images,
+                 training: sfn.IStateMachine, environment: dict[str, str]):
+        super().__init__(scope, id)
+        retention = logs.RetentionDays[config.log_retention]
+        bucket, prefix = storage.bucket, config.store_prefix
+
+        def function(name: str, handler: str, reads, writes, **kwargs) -> lambda_.DockerImageFunction:
+            log_group = logs.LogGroup(self, f"{name}-logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+            role = lambda_role(self, f"{name}-role", log_group)
+            fn = lambda_.DockerImageFunction(
+                self, f"{name}-fn", code=images.pipeline_code(handler), architecture=lambda_.Architecture.X86_64,
+                log_group=log_group, role=role, environment=environment, **kwargs)
+            grant_store(role, bucket, prefix, reads, writes, role)
+            return fn
+
+        self.start_training = function(
+            "start-training", "lambdas.triggers:start_training", reads=(RAW_PREFIX, REFERENCE_PREFIX), writes=(),
+            memory_size=512, timeout=Duration.seconds(30),
+            description="S3 upload under raw/ -> one training execution named after the run id")
+        self.start_training.add_environment(STATE_MACHINE_ENV, training.state_machine_arn)
+        training.grant_start_execution(self.start_training)
+
+        self.score = function(
+            "score", "lambdas.score:handler",
+            reads=(INCOMING_PREFIX, RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX,),
+            memory_size=4096, timeout=Duration.minutes(5),
+            reserved_concurrent_executions=1,  # one scoring at a time: the summary has one writer
+            description="batch scoring of an incoming/ month, or of the latest one on the monthly schedule")
+
+        self.raw_rule = events.Rule(self, "RawUploaded", event_pattern=upload_pattern(bucket.bucket_name, prefix + RAW_PREFIX),
+                                    targets=[targets.LambdaFunction(self.start_training, retry_attempts=4)],
+                                    description="a new training file under raw/ starts the training pipeline")
+        self.incoming_rule = events.Rule(
+            self, "IncomingUploaded", event_pattern=upload_pattern(bucket.bucket_name, prefix + INCOMING_PREFIX),
+            targets=[targets.LambdaFunction(self.score, retry_attempts=8, max_event_age=Duration.hours(6))],
+            description="a new month under incoming/ is scored with the champion")
+        self.schedule = events.Rule(
+            self, "MonthlyScoring", schedule=events.Schedule.expression(config.scoring_schedule),
+            targets=[targets.LambdaFunction(self.score, retry_attempts=8)],
+            description="monthly batch scoring of the latest incoming/ month (no-op when already scored)")

@@ -1,0 +1,178 @@
+"""The training pipeline on AWS, generated from `stepfunctions.graph.TRAINING_PIPELINE`: one container
+Lambda per light stage, one Fargate task for train+tune, and the state machine that runs them.
+
+Each stage becomes a task state with the graph's retry policy and a Catch that records the failure and
+ends in a Fail state; the graph's gate becomes a Choice. Payloads carry the stage event (S3 keys, never data).
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra_cdk.access import grant_store, lambda_role
+from infra_cdk.config import DeployConfig
+from infra_cdk.images import Images
+from infra_cdk.nag import acknowledge, arn_of
+from infra_cdk.storage import Storage
+from stepfunctions.graph import FARGATE, PipelineGraph, Stage
+
+TRAIN_CONTAINER = "train"
+FAILED = "RecordFailure"
+
+
+def state_name(stage: Stage) -> str:
+    return stage.name.capitalize()
+
+
+class Pipeline(Construct):
+    def __init__(self, scope: Construct, id: str, *, graph: PipelineGraph, config: DeployConfig, storage: Storage,
+                 images: Images, cluster: ecs.ICluster, environment: dict[str, str]):
+        super().__init__(scope, id)
+        self.config, self.storage, self.environment = config, storage, environment
+        self.log_retention = logs.RetentionDays[config.log_retention]
+        self.functions: dict[str, lambda_.DockerImageFunction] = {}
+        for stage in graph.stages:
+            if stage.compute != FARGATE:
+                self.functions[stage.name] = self._function(stage, images)
+        train = next(s for s in graph.stages if s.compute == FARGATE)
+        self.task_definition, self.train_security_group = self._training_task(train, images, cluster)
+        self.state_machine = self._state_machine(graph, cluster)
+
+    def _function(self, stage: Stage, images: Images) -> lambda_.DockerImageFunction:
+        log_group = logs.LogGroup(self, f"{stage.name}-logs", retention=self.log_retention,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        role = lambda_role(self, f"{stage.name}-role", log_group)
+        function = lambda_.DockerImageFunction(
+            self, f"{stage.name}-fn",
+            code=images.pipeline_code(stage.handler),
+            architecture=lambda_.Architecture.X86_64,
+            memory_size=stage.memory_mb,
+            timeout=Duration.seconds(stage.timeout_s),
+            environment=self.environment,
+            log_group=log_group,
+            role=role,
+            description=f"housing pipeline stage '{stage.name}' ({stage.handler})",
+        )
+        grant_store(role, self.storage.bucket, self.config.store_prefix, stage.reads, stage.writes, role)
+        return function
+
+    def _training_task(self, stage: Stage, images: Images, cluster: ecs.ICluster):
+        task = ecs.FargateTaskDefinition(
+            self, "train-task", cpu=self.config.train_cpu, memory_limit_mib=self.config.train_memory_mb,
+            runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64,
+                                                 operating_system_family=ecs.OperatingSystemFamily.LINUX))
+        log_group = logs.LogGroup(self, "train-logs", retention=self.log_retention, removal_policy=RemovalPolicy.DESTROY)
+        task.add_container(
+            TRAIN_CONTAINER,
+            image=images.pipeline_container(),
+            # The Lambda base image's entrypoint is the Lambda runtime; the task runs the stage as a program.
+            entry_point=["python3", "-m", stage.handler.split(":")[0]],
+            environment={**self.environment, "HOUSING_TRIALS": str(self.config.trials),
+                         "HOUSING_TUNE_TIMEOUT": str(self.config.tune_timeout_s)},
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="train", log_group=log_group),
+        )
+        grant_store(task.task_role, self.storage.bucket, self.config.store_prefix, stage.reads, stage.writes, task)
+        acknowledge(task, "AwsSolutions-ECS2", "the environment holds only the store URL and tuning settings, no secrets")
+        acknowledge(task, "AwsSolutions-IAM5", "ecr:GetAuthorizationToken accepts no resource-level permission",
+                    findings=["Resource::*"])
+        security_group = ec2.SecurityGroup(self, "train-sg", vpc=cluster.vpc, allow_all_outbound=True,
+                                           description="training task: no inbound traffic, outbound to S3/ECR/MLflow")
+        return task, security_group
+
+    def _task_state(self, stage: Stage, cluster: ecs.ICluster) -> sfn.TaskStateBase:
+        timeout = sfn.Timeout.duration(Duration.seconds(stage.timeout_s))
+        if stage.compute == FARGATE:
+            container = self.task_definition.find_container(TRAIN_CONTAINER)
+            return tasks.EcsRunTask(
+                self, state_name(stage),
+                integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+                cluster=cluster, task_definition=self.task_definition,
+                launch_target=tasks.EcsFargateLaunchTarget(platform_version=ecs.FargatePlatformVersion.LATEST),
+                assign_public_ip=True,
+                subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+                security_groups=[self.train_security_group],
+                container_overrides=[tasks.ContainerOverride(
+                    container_definition=container,
+                    environment=[tasks.TaskEnvironmentVariable(
+                        name="STAGE_EVENT", value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$")))],
+                )],
+                # The task's own output is the ECS description; the stage event flows on unchanged (the
+                # bundle's keys follow from the run id).
+                result_path=sfn.JsonPath.DISCARD,
+                task_timeout=timeout,
+            )
+        return tasks.LambdaInvoke(
+            self, state_name(stage), lambda_function=self.functions[stage.name],
+            payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True,
+            retry_on_service_exceptions=False, task_timeout=timeout,
+        )
+
+    def _state_machine(self, graph: PipelineGraph, cluster: ecs.ICluster) -> sfn.StateMachine:
+        finish = graph.stage(graph.finish)
+        failed = sfn.Fail(self, "Failed", error="PipelineFailed",
+                          cause="a stage failed; the run record (runs/<id>/run.json) says which and why")
+        record_failure = tasks.LambdaInvoke(
+            self, FAILED, lambda_function=self.functions[finish.name],
+            payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True, retry_on_service_exceptions=False,
+        )
+        record_failure.add_retry(errors=list(finish.retry.errors), max_attempts=finish.retry.attempts,
+                                 interval=Duration.seconds(finish.retry.interval_s), backoff_rate=finish.retry.backoff)
+        record_failure.next(failed)
+
+        states = {stage.name: self._task_state(stage, cluster) for stage in graph.stages}
+        for stage in graph.stages:
+            state = states[stage.name]
+            if stage.retry.attempts:
+                state.add_retry(errors=list(stage.retry.errors), max_attempts=stage.retry.attempts,
+                                interval=Duration.seconds(stage.retry.interval_s), backoff_rate=stage.retry.backoff)
+            state.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+        for stage in graph.stages:
+            if stage.name == graph.gate.after:
+                gate = sfn.Choice(self, "Gate", comment="promote only a candidate that passed the gate")
+                gate.when(sfn.Condition.boolean_equals("$.gate.passed", True), states[graph.gate.on_pass])
+                gate.otherwise(states[graph.gate.on_fail])
+                states[stage.name].next(gate)
+            elif stage.name == graph.finish:
+                states[stage.name].next(sfn.Succeed(self, "Done"))
+            else:
+                states[stage.name].next(states[graph.next_of(stage.name)])
+
+        log_group = logs.LogGroup(self, "state-machine-logs", retention=self.log_retention,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        machine = sfn.StateMachine(
+            self, "Training",
+            definition_body=sfn.DefinitionBody.from_chainable(states[graph.stages[0].name]),
+            timeout=Duration.hours(6),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        acknowledge(machine, "AwsSolutions-IAM5",
+                    "X-Ray tracing and CloudWatch Logs delivery accept no resource-level permissions",
+                    findings=["Resource::*"])
+        acknowledge(machine, "AwsSolutions-IAM5",
+                    "each stage function is named; ':*' only adds its own versions and aliases",
+                    findings=[f"Resource::{arn_of(fn)}:*" for fn in self.functions.values()])
+        acknowledge(machine, "AwsSolutions-IAM5",
+                    "ecs:RunTask is granted on the training task definition's own family; ':*' covers its revisions",
+                    findings=[f"Resource::{_task_family_arn(self.task_definition)}:*"])
+        return machine
+
+
+
+def _task_family_arn(task: ecs.TaskDefinition) -> str:
+    """The task definition ARN without its revision, as the RunTask grant spells it (and cdk-nag prints it)."""
+    ref = Stack.of(task).resolve(task.task_definition_arn)
+    parts = [{"Fn::Select": [i, {"Fn::Split": [":", ref]}]} for i in range(1, 5)]
+    family = {"Fn::Select": [5, {"Fn::Split": [":", ref]}]}
+    names = [{"Fn::Select": [i, {"Fn::Split": ["/", family]}]} for i in range(2)]
+    return "arn:" + ":".join(json.dumps(p, separators=(",", ":")) for p in parts) + ":" + "/".join(
+        json.dumps(n, separators=(",", ":")) for n in names)

@@ -1,0 +1,114 @@
+"""The public side: one Application Load Balancer; the API (the FastAPI app in a container Lambda, through
+Mangum) is its default target, the Streamlit dashboard runs on ECS Fargate behind its own listener port.
+
+The dashboard is not a Lambda because ALB -> Lambda carries no websockets (and caps bodies at 1 MB);
+Streamlit needs both, plus sticky sessions and a long idle timeout.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_elasticloadbalancingv2_actions as elb_actions
+from aws_cdk import aws_elasticloadbalancingv2_targets as elb_targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra_cdk.access import grant_store, lambda_role
+from infra_cdk.config import DeployConfig
+from infra_cdk.images import Images
+from infra_cdk.nag import acknowledge
+from infra_cdk.storage import Storage
+from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX, RUNS_PREFIX
+
+STREAMLIT_PORT = 8501
+
+
+class Serving(Construct):
+    def __init__(self, scope: Construct, id: str, *, config: DeployConfig, storage: Storage, images: Images,
+                 cluster: ecs.Cluster, environment: dict[str, str]):
+        super().__init__(scope, id)
+        retention = logs.RetentionDays[config.log_retention]
+        https = config.certificate_arn is not None
+        api_port, dashboard_port = (443, 8443) if https else (80, STREAMLIT_PORT)
+
+        self.alb = elbv2.ApplicationLoadBalancer(
+            self, "Alb", vpc=cluster.vpc, internet_facing=True,
+            idle_timeout=Duration.seconds(3600),  # dashboard websockets stay open between interactions
+            drop_invalid_header_fields=True,
+        )
+        self.alb.log_access_logs(storage.logs, prefix="alb")
+        for port in {api_port, dashboard_port, 80}:
+            self.alb.connections.allow_from(ec2.Peer.ipv4(config.allowed_cidr), ec2.Port.tcp(port),
+                                            "clients of the API and the dashboard")
+        acknowledge(self.alb, "AwsSolutions-EC23", "the load balancer is the public entry to the API and dashboard; narrow it with the allowed_cidr context")
+
+        # The API.
+        api_logs = logs.LogGroup(self, "api-logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        api_role = lambda_role(self, "api-role", api_logs)
+        self.api = lambda_.DockerImageFunction(
+            self, "api-fn", code=images.api_code(), architecture=lambda_.Architecture.X86_64,
+            memory_size=config.api_memory_mb, timeout=Duration.seconds(30), log_group=api_logs, role=api_role,
+            environment=environment, description="the prediction API (FastAPI through Mangum)")
+        grant_store(api_role, storage.bucket, config.store_prefix, (CHAMPION_KEY, RUNS_PREFIX, PREDICTIONS_PREFIX), (), api_role)
+        certificates = [elbv2.ListenerCertificate.from_arn(config.certificate_arn)] if https else None
+        protocol = elbv2.ApplicationProtocol.HTTPS if https else elbv2.ApplicationProtocol.HTTP
+        self.api_listener = self.alb.add_listener("Api", port=api_port, protocol=protocol, certificates=certificates, open=False)
+        self.api_listener.add_targets(
+            "ApiTarget", targets=[elb_targets.LambdaTarget(self.api)],
+            health_check=elbv2.HealthCheck(enabled=True, path="/health", interval=Duration.seconds(60)))
+        if https:
+            self.alb.add_redirect(source_port=80, target_port=443)
+
+        # The dashboard.
+        task = ecs.FargateTaskDefinition(self, "dashboard-task", cpu=config.dashboard_cpu,
+                                         memory_limit_mib=config.dashboard_memory_mb,
+                                         runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64))
+        dashboard_logs = logs.LogGroup(self, "dashboard-logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        scheme = "https" if https else "http"
+        task.add_container(
+            "streamlit", image=images.dashboard_container(),
+            port_mappings=[ecs.PortMapping(container_port=STREAMLIT_PORT)],
+            environment={**environment, "API_URL": f"{scheme}://{self.alb.load_balancer_dns_name}:{api_port}"},
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="dashboard", log_group=dashboard_logs),
+        )
+        grant_store(task.task_role, storage.bucket, config.store_prefix, (PREDICTIONS_PREFIX,), (), task)
+        acknowledge(task, "AwsSolutions-ECS2", "the environment holds only the store URL and the API's address, no secrets")
+        acknowledge(task, "AwsSolutions-IAM5", "ecr:GetAuthorizationToken accepts no resource-level permission",
+                    findings=["Resource::*"])
+        self.dashboard = ecs.FargateService(
+            self, "Dashboard", cluster=cluster, task_definition=task, desired_count=1, assign_public_ip=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), min_healthy_percent=100,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True))
+        self.dashboard_listener = self.alb.add_listener(
+            "Dashboard", port=dashboard_port, protocol=protocol, certificates=certificates, open=False)
+        target_group = elbv2.ApplicationTargetGroup(
+            self, "DashboardTargets", vpc=cluster.vpc, port=STREAMLIT_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
+            targets=[self.dashboard], stickiness_cookie_duration=Duration.hours(1),
+            deregistration_delay=Duration.seconds(30),
+            health_check=elbv2.HealthCheck(path="/_stcore/health", healthy_http_codes="200"))
+        if config.cognito_login:
+            self.dashboard_listener.add_action("Login", action=self._cognito_login(target_group))
+        else:
+            self.dashboard_listener.add_target_groups("DashboardDefault", target_groups=[target_group])
+
+    def _cognito_login(self, target_group: elbv2.ApplicationTargetGroup) -> elbv2.ListenerAction:
+        pool = cognito.UserPool(
+            self, "Users", self_sign_up_enabled=False, advanced_security_mode=None,
+            password_policy=cognito.PasswordPolicy(min_length=12, require_symbols=True, require_digits=True,
+                                                   require_lowercase=True, require_uppercase=True),
+            mfa=cognito.Mfa.OPTIONAL, mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            removal_policy=RemovalPolicy.RETAIN)
+        domain = pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(
+            domain_prefix=f"housing-{self.node.addr[:10]}"))
+        client = pool.add_client("Alb", generate_secret=True, o_auth=cognito.OAuthSettings(
+            flows=cognito.OAuthFlows(authorization_code_grant=True), scopes=[cognito.OAuthScope.OPENID],
+            callback_urls=[f"https://{self.alb.load_balancer_dns_name}:8443/oauth2/idpresponse"]))
+        return elb_actions.AuthenticateCognitoAction(
+            user_pool=pool, user_pool_client=client, user_pool_domain=domain,
+            next=elbv2.ListenerAction.forward([target_group]))
+

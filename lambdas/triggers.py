@@ -1,0 +1,60 @@
+"""EventBridge -> the pipeline: an S3 `Object Created` under raw/ starts one training execution.
+
+The execution is named after the run id, a digest of the upload's identity (key and ETag, and the metros
+table's) and the run config: a repeated or duplicated event asks for the same name, which Step Functions
+refuses, so one upload never trains twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import boto3
+
+from lambdas.events import log, new_run_event
+from shared.layout import RAW_PREFIX, REFERENCE_PREFIX
+from shared.settings import get_settings
+from shared.store import S3Store
+
+STATE_MACHINE_ENV = "TRAINING_STATE_MACHINE_ARN"
+
+
+class NoMetrosTable(RuntimeError):
+    """Training needs the metros table under reference/."""
+
+
+def store_key(store: S3Store, bucket: str, key: str) -> str | None:
+    """The store-relative key of an S3 object, or None when it is outside the store."""
+    if bucket != store.bucket:
+        return None
+    prefix = f"{store.prefix}/" if store.prefix else ""
+    return key[len(prefix):] if key.startswith(prefix) else None
+
+
+def _etag(store: S3Store, key: str) -> str:
+    return store.client.head_object(Bucket=store.bucket, Key=store._key(key))["ETag"].strip('"')
+
+
+def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
+    detail = event["detail"]
+    store = S3Store(get_settings().store)
+    key = store_key(store, detail["bucket"]["name"], detail["object"]["key"])
+    if key is None or not key.startswith(RAW_PREFIX) or key.endswith("/"):
+        log.info("ignored %s: not a file under %s", detail["object"]["key"], RAW_PREFIX)
+        return {"started": False, "reason": "not a raw/ upload"}
+    tables = [k for k in store.list(REFERENCE_PREFIX) if not k.endswith("/")]
+    if len(tables) != 1:
+        raise NoMetrosTable(f"expected one metros table under {store.locate(REFERENCE_PREFIX)}, found {tables or 'none'}")
+    identity = f"{key}@{detail['object'].get('etag') or _etag(store, key)}|{tables[0]}@{_etag(store, tables[0])}"
+    run_event = new_run_event(store.url, key, tables[0], get_settings().run_config(), identity)
+    client = boto3.client("stepfunctions")
+    try:
+        started = client.start_execution(stateMachineArn=os.environ[STATE_MACHINE_ENV], name=run_event["run_id"],
+                                          input=json.dumps(run_event))
+    except client.exceptions.ExecutionAlreadyExists:
+        log.info("run %s was already started for %s: nothing to do", run_event["run_id"], key)
+        return {"started": False, "run_id": run_event["run_id"], "reason": "already started"}
+    log.info("started run %s for %s", run_event["run_id"], key)
+    return {"started": True, "run_id": run_event["run_id"], "execution_arn": started["executionArn"]}

@@ -16,6 +16,7 @@ from constructs import Construct
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = ecr_assets.Platform.LINUX_AMD64
+API_HANDLER = "lambdas.api.handler.handler"
 
 
 def _asset(scope: Construct, id: str, file: str, target: str | None = None) -> ecr_assets.DockerImageAsset:
@@ -40,7 +41,8 @@ class Images(Construct):
             self.pipeline.repository, tag_or_digest=self.pipeline.image_tag, cmd=[handler.replace(":", ".")])
 
     def api_code(self) -> lambda_.DockerImageCode:
-        return lambda_.DockerImageCode.from_ecr(self.api.repository, tag_or_digest=self.api.image_tag)
+        return lambda_.DockerImageCode.from_ecr(self.api.repository, tag_or_digest=self.api.image_tag,
+                                                cmd=[API_HANDLER])
 
     def pipeline_container(self) -> ecs.ContainerImage:
         return ecs.ContainerImage.from_docker_image_asset(self.pipeline)

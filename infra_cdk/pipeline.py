@@ -110,9 +110,9 @@ class Pipeline(Construct):
                 result_path=sfn.JsonPath.DISCARD,
                 task_timeout=timeout,
             )
+        # The whole state (the stage event) is the payload; the function's return value is the next state.
         return tasks.LambdaInvoke(
-            self, state_name(stage), lambda_function=self.functions[stage.name],
-            payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True,
+            self, state_name(stage), lambda_function=self.functions[stage.name], payload_response_only=True,
             retry_on_service_exceptions=False, task_timeout=timeout,
         )
 
@@ -121,8 +121,8 @@ class Pipeline(Construct):
         failed = sfn.Fail(self, "Failed", error="PipelineFailed",
                           cause="a stage failed; the run record (runs/<id>/run.json) says which and why")
         record_failure = tasks.LambdaInvoke(
-            self, FAILED, lambda_function=self.functions[finish.name],
-            payload=sfn.TaskInput.from_json_path_at("$"), payload_response_only=True, retry_on_service_exceptions=False,
+            self, FAILED, lambda_function=self.functions[finish.name], payload_response_only=True,
+            retry_on_service_exceptions=False,
         )
         record_failure.add_retry(errors=list(finish.retry.errors), max_attempts=finish.retry.attempts,
                                  interval=Duration.seconds(finish.retry.interval_s), backoff_rate=finish.retry.backoff)

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+
+# jsii prints a Node.js end-of-life banner on every CDK import unless told not to.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 import pandas as pd
 import pytest
 

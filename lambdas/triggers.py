@@ -50,11 +50,19 @@ def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
     identity = f"{key}@{detail['object'].get('etag') or _etag(store, key)}|{tables[0]}@{_etag(store, tables[0])}"
     run_event = new_run_event(store.url, key, tables[0], get_settings().run_config(), identity)
     client = boto3.client("stepfunctions")
+    machine, name = os.environ[STATE_MACHINE_ENV], run_event["run_id"]
+    already = {"started": False, "run_id": name, "reason": "already started"}
     try:
-        started = client.start_execution(stateMachineArn=os.environ[STATE_MACHINE_ENV], name=run_event["run_id"],
-                                          input=json.dumps(run_event))
-    except client.exceptions.ExecutionAlreadyExists:
-        log.info("run %s was already started for %s: nothing to do", run_event["run_id"], key)
-        return {"started": False, "run_id": run_event["run_id"], "reason": "already started"}
+        # Execution ARNs follow from the name; an existing one (running or finished) means this event is a repeat.
+        client.describe_execution(executionArn=f"{machine.replace(':stateMachine:', ':execution:')}:{name}")
+        log.info("run %s was already started for %s: nothing to do", name, key)
+        return already
+    except client.exceptions.ExecutionDoesNotExist:
+        pass
+    try:
+        started = client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(run_event))
+    except client.exceptions.ExecutionAlreadyExists:  # a concurrent duplicate got there first
+        log.info("run %s was already started for %s: nothing to do", name, key)
+        return already
     log.info("started run %s for %s", run_event["run_id"], key)
     return {"started": True, "run_id": run_event["run_id"], "execution_arn": started["executionArn"]}

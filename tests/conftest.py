@@ -62,3 +62,12 @@ def trained_store(tmp_path_factory, small_data):
     event = new_run_event(store.url, "raw/data.parquet", "reference/metros.parquet", settings.run_config(), "fp-1")
     final = run_graph(TRAINING_PIPELINE, event)
     return store, final
+
+
+@pytest.fixture(scope="session")
+def synthesized():
+    """The CDK app synthesized once per session (seconds and ~0.5 GB each time): (stack, Template, dict)."""
+    from tests.infra_support import synthesize
+
+    stack, template = synthesize()
+    return stack, template, template.to_json()

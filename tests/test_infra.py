@@ -10,17 +10,11 @@ import sys
 import pytest
 
 from stepfunctions.graph import FARGATE, TRAINING_PIPELINE
-from tests.infra_support import cdk_context, resolve_definition, synthesize
+from tests.infra_support import cdk_context, resolve_definition
 
 pytestmark = pytest.mark.slow
 
 LAMBDA_STAGES = [s for s in TRAINING_PIPELINE.stages if s.compute != FARGATE]
-
-
-@pytest.fixture(scope="module")
-def synthesized():
-    stack, template = synthesize()
-    return stack, template, template.to_json()
 
 
 def resources(template_json, kind):

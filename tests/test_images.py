@@ -1,0 +1,96 @@
+"""The Dockerfiles, checked without a Docker engine: hadolint-clean, every file they copy is in the build
+context, and every handler or command they or the CDK app name exists and imports."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.markers import Marker
+
+from infra_cdk.images import API_HANDLER
+from stepfunctions.graph import TRAINING_PIPELINE
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILES = ["Dockerfile.lambda", "Dockerfile.streamlit"]
+HADOLINT = Path(sys.executable).parent / "hadolint"
+
+
+def instructions(name: str) -> list[tuple[str, str]]:
+    text = (ROOT / name).read_text().replace("\\\n", " ")
+    return [(m[1].upper(), m[2].strip()) for m in re.finditer(r"^\s*([A-Za-z]+)\s+(.*)$", text, re.M)
+            if not m[0].lstrip().startswith("#")]
+
+
+def resolve_handler(dotted: str):
+    module, _, attr = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_hadolint_is_clean(name):
+    result = subprocess.run([str(HADOLINT), "--no-color", str(ROOT / name)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_copied_sources_exist_and_pass_dockerignore(name):
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    for kind, args in instructions(name):
+        if kind != "COPY" or args.startswith("--from"):
+            continue
+        for source in args.split()[:-1]:
+            assert (ROOT / source).exists(), f"{name}: COPY {source} does not exist"
+            assert source.rstrip("/") in allowed, f"{name}: {source} is excluded by .dockerignore"
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_base_images_are_pinned(name):
+    stages = set()
+    for kind, args in instructions(name):
+        if kind == "FROM":
+            image, *rest = args.split()
+            if image not in stages:  # a FROM naming an earlier stage is not a base image
+                assert ":" in image and not image.endswith(":latest"), f"{name}: {image} is not pinned"
+            if len(rest) == 2 and rest[0].upper() == "AS":
+                stages.add(rest[1])
+
+
+def test_lambda_image_commands_import():
+    default_cmds = [json.loads(args) for kind, args in instructions("Dockerfile.lambda") if kind == "CMD"]
+    names = {cmd[0] for cmd in default_cmds} | {API_HANDLER, "lambdas.triggers.start_training", "lambdas.score.handler"}
+    names |= {s.handler.replace(":", ".") for s in TRAINING_PIPELINE.stages}
+    for name in sorted(names):
+        assert callable(resolve_handler(name)), name
+
+
+def test_training_entrypoint_and_dashboard_command_exist():
+    train = TRAINING_PIPELINE.stage("train").handler.split(":")[0]
+    assert importlib.util.find_spec(train) is not None
+    assert "__main__" in (ROOT / (train.replace(".", "/") + ".py")).read_text()
+    [cmd] = [json.loads(args) for kind, args in instructions("Dockerfile.streamlit") if kind == "CMD"]
+    assert cmd[:2] == ["streamlit", "run"] and (ROOT / cmd[2]).exists()
+
+
+def test_api_image_leaves_out_the_training_stack():
+    """The API target installs the lock file's runtime + `api` group only: no scikit-learn, MLflow, Optuna."""
+    exported = subprocess.run(["uv", "export", "--frozen", "--no-emit-project", "--no-default-groups", "--group", "api",
+                               "--no-hashes"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    # What the image installs: requirement lines whose markers hold on Lambda (Linux x86_64, Python 3.11).
+    lambda_env = {"sys_platform": "linux", "platform_machine": "x86_64", "python_full_version": "3.11.9",
+                  "python_version": "3.11", "platform_system": "Linux", "os_name": "posix",
+                  "implementation_name": "cpython"}
+    packages = set()
+    for line in exported.splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            requirement, _, marker = line.partition(";")
+            if not marker.strip() or Marker(marker.strip()).evaluate(lambda_env):
+                packages.add(requirement.split("==")[0].strip().lower())
+    assert {"fastapi", "mangum", "xgboost-cpu", "pandas"} <= packages
+    assert not packages & {"scikit-learn", "mlflow", "mlflow-skinny", "optuna", "nvidia-nccl-cu12"}

@@ -1,0 +1,168 @@
+"""The trigger handlers with the events EventBridge really delivers for S3 uploads and schedules, against
+moto's S3 and Step Functions; and the synthesized rules' patterns routing real S3 notifications."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from lambdas.events import new_run_event
+from lambdas.score import handler as score
+from lambdas.triggers import NoMetrosTable, start_training
+from shared.batch import read_summary, scored_months
+from shared.settings import get_settings
+from shared.store import S3Store
+
+BUCKET = "housing-data"
+
+
+def s3_event(key: str, etag: str = "b1946ac92492d2347c6235b4d2611184", bucket: str = BUCKET) -> dict:
+    """An `Object Created` event as S3 sends it to EventBridge."""
+    return {
+        "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
+        "source": "aws.s3", "account": "123456789012", "time": "2026-11-26T06:00:00Z", "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {"version": "0", "bucket": {"name": bucket},
+                   "object": {"key": key, "size": 1024, "etag": etag, "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+                              "sequencer": "00617F08299329D189"},
+                   "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "source-ip-address": "198.51.100.7",
+                   "reason": "PutObject"},
+    }
+
+
+SCHEDULED = {"version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "detail-type": "Scheduled Event",
+             "source": "aws.events", "account": "123456789012", "time": "2026-12-01T06:00:00Z", "region": "us-east-1",
+             "resources": ["arn:aws:events:us-east-1:123456789012:rule/HousingMlops-MonthlyScoring"], "detail": {}}
+
+
+@pytest.fixture()
+def aws(monkeypatch):
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "HOUSING_STORE": f"s3://{BUCKET}"}.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    get_settings.cache_clear()
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield S3Store(f"s3://{BUCKET}")
+
+
+@pytest.fixture()
+def state_machine(aws, monkeypatch):
+    client = boto3.client("stepfunctions")
+    arn = client.create_state_machine(
+        name="training", roleArn="arn:aws:iam::123456789012:role/sfn",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    monkeypatch.setenv("TRAINING_STATE_MACHINE_ARN", arn)
+    return client, arn
+
+
+def test_raw_upload_starts_one_run_named_after_it(aws, state_machine, small_data):
+    client, arn = state_machine
+    rows, metros = small_data
+    aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
+    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
+    first = start_training(s3_event("raw/housets.csv"))
+    assert first["started"] is True and first["run_id"].startswith("run-")
+    [execution] = client.list_executions(stateMachineArn=arn)["executions"]
+    assert execution["name"] == first["run_id"]
+    sent = json.loads(client.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert sent["input_key"] == "raw/housets.csv" and sent["metros_key"] == "reference/usmetros.csv"
+    assert sent["store"] == f"s3://{BUCKET}" and sent["run_id"] == first["run_id"]
+    assert sent == {**new_run_event(sent["store"], sent["input_key"], sent["metros_key"], get_settings().run_config(), "x"),
+                    "run_id": first["run_id"]}
+
+    again = start_training(s3_event("raw/housets.csv"))  # EventBridge delivers at least once
+    assert again == {"started": False, "run_id": first["run_id"], "reason": "already started"}
+    assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 1
+
+    changed = start_training(s3_event("raw/housets.csv", etag="0f343b0931126a20f133d67c2b018a3b"))
+    assert changed["started"] is True and changed["run_id"] != first["run_id"]
+
+
+@pytest.mark.parametrize("key", ["incoming/2024-01.csv", "raw/", "notes/readme.txt"])
+def test_other_keys_start_nothing(aws, state_machine, key):
+    client, arn = state_machine
+    assert start_training(s3_event(key))["started"] is False
+    assert start_training(s3_event("raw/x.csv", bucket="someone-else"))["started"] is False
+    assert client.list_executions(stateMachineArn=arn)["executions"] == []
+
+
+def test_training_without_a_metros_table_says_so(aws, state_machine, small_data):
+    aws.write_bytes("raw/housets.csv", small_data[0].head(5).to_csv(index=False).encode())
+    with pytest.raises(NoMetrosTable, match="reference/"):
+        start_training(s3_event("raw/housets.csv"))
+
+
+@pytest.fixture()
+def scoring_store(aws, trained_store):
+    """moto's bucket holding a real champion and the batch predictions of its run."""
+    store, _ = trained_store
+    for key in store.list(""):
+        if key.startswith(("models/", "runs/", "predictions/")) and "/data/" not in key:
+            aws.write_bytes(key, store.read_bytes(key))
+    return aws, pd.read_parquet(store.locate("raw/data.parquet"))
+
+
+def test_incoming_month_is_scored_and_the_schedule_is_idempotent(scoring_store):
+    store, raw = scoring_store
+    december = raw.loc[raw["date"].astype("str").str.startswith("2023-12")]
+    january = december.drop(columns=["price"]).assign(date="2024-01-31", year=2024)
+    store.write_bytes("incoming/2024-01.csv", january.to_csv(index=False).encode())
+
+    answer = score(s3_event("incoming/2024-01.csv"))
+    assert answer["scored"] is True and answer["rows"] == len(january)
+    assert (2024, 1) in scored_months(store)
+    summary = read_summary(store)
+    assert len(summary.loc[(summary["year"] == 2024) & (summary["metro"] == "All regions")]) == 1
+
+    assert score(SCHEDULED) == {"scored": False, "key": "incoming/2024-01.csv", "reason": "already scored"}
+
+
+def test_schedule_scores_the_latest_unscored_month(scoring_store):
+    store, raw = scoring_store
+    december = raw.loc[raw["date"].astype("str").str.startswith("2023-12")].drop(columns=["price"])
+    store.write_bytes("incoming/2024-01.csv", december.assign(date="2024-01-31", year=2024).to_csv(index=False).encode())
+    store.write_bytes("incoming/2024-02.csv", december.assign(date="2024-02-29", year=2024).to_csv(index=False).encode())
+    answer = score(SCHEDULED)
+    assert answer["scored"] is True and answer["key"] == "incoming/2024-02.csv"
+    assert (2024, 2) in scored_months(store) and (2024, 1) not in scored_months(store)
+
+
+def test_schedule_with_nothing_incoming_does_nothing(aws):
+    assert score(SCHEDULED) == {"scored": False, "reason": "nothing under incoming/"}
+
+
+def test_synthesized_rules_route_only_their_prefixes(aws, synthesized):
+    """moto's S3 with EventBridge notifications on, the rules' patterns exactly as synthesized, each rule
+    routed to a queue (moto's EventBridge cannot target Step Functions or image Lambdas)."""
+    _, _, template = synthesized
+    s3, events, sqs = boto3.client("s3"), boto3.client("events"), boto3.client("sqs")
+    s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    queues = {}
+    for logical_id, rule in template["Resources"].items():
+        pattern = rule["Properties"].get("EventPattern") if rule["Type"] == "AWS::Events::Rule" else None
+        if not pattern:
+            continue
+        pattern = json.loads(json.dumps(pattern).replace(json.dumps({"Ref": _bucket_id(template)}), json.dumps(BUCKET)))
+        url = sqs.create_queue(QueueName=logical_id)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=logical_id, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=logical_id, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        queues[pattern["detail"]["object"]["key"][0]["prefix"]] = url
+    assert set(queues) == {"raw/", "incoming/"}
+    for key in ("raw/housets.csv", "incoming/2024-01.csv", "reference/usmetros.csv", "runs/x/run.json", "rawdata.csv"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    for prefix, url in queues.items():
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        keys = [json.loads(m["Body"])["detail"]["object"]["key"] for m in messages]
+        assert keys == [f"{prefix}{'housets.csv' if prefix == 'raw/' else '2024-01.csv'}"], (prefix, keys)
+
+
+def _bucket_id(template: dict) -> str:
+    return next(k for k, r in template["Resources"].items()
+                if r["Type"] == "AWS::S3::Bucket" and "LoggingConfiguration" in r["Properties"])

@@ -1,0 +1,330 @@
+"""The synthesized state machine definition EXECUTED by a real Amazon States Language interpreter (moto's),
+every Lambda task routed in-process to our real handler and the training task to our real training
+entrypoint, the store on moto's S3. It must end where the local runner ends; then the unhappy paths."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import moto
+import numpy as np
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from lambdas.events import new_run_event
+from shared.batch import read_summary
+from shared.champion import read_champion
+from shared.layout import METROS_KEY
+from shared.runs import read_run_record
+from shared.settings import Settings, get_settings
+from shared.store import LocalStore, S3Store, read_table, write_table
+from stepfunctions.graph import TRAINING_PIPELINE
+from stepfunctions.local_runner import resolve, run_graph
+from tests.infra_support import resolve_definition
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "housing-sfn"
+ACCOUNT, REGION = "123456789012", "us-east-1"
+MOTO_VERSION = "5.2.5"
+
+
+class Faults:
+    """What the test asks the stand-ins to do: fail a stage, throttle the next Lambda invocations."""
+
+    def __init__(self):
+        self.fail_stage: str | None = None
+        self.throttles: dict[str, int] = {}
+        self.invocations: list[str] = []
+        self.sleeps: list[float] = []
+
+
+@pytest.fixture()
+def moto_runs_our_code(monkeypatch, synthesized):
+    """Every patch of moto lives here, written against moto 5.2.5 (checked below):
+
+    1. moto cannot run image-based Lambdas without Docker: `LambdaBackend.invoke` is replaced by a call of
+       the handler named in the synthesized function's ImageConfig.Command, in-process, answering exactly as
+       Lambda does (an uncaught exception becomes FunctionError "Unhandled" with errorType/errorMessage).
+    2. moto's ECS tasks never stop, so `ecs:runTask.sync` would wait forever: `run_task` runs the training
+       container's program (the task definition's entry point module) in-process with the containerOverrides
+       environment, then marks the task STOPPED; and a task whose program failed fails the state with
+       States.TaskFailed, as Step Functions does for a non-zero exit code.
+    3. moto reports every Lambda API error as "Exception"; Step Functions names it `Lambda.<Code>` (e.g.
+       Lambda.TooManyRequestsException), which is what Retry policies match.
+    4. moto's ECS integration passes Step Functions' PascalCase parameters to boto3 as they are (boto3 wants
+       camelCase: `Cluster` -> `cluster`) and reads boto3's camelCase answer as if it were PascalCase; the
+       parameters and the response are converted, as Step Functions does.
+    5. moto's Fargate task asks its network interface for `private_dns_name`, which moto's NetworkInterface
+       lacks; it is given the name EC2 would use.
+    6. Retry back-off sleeps are recorded instead of slept.
+    """
+    assert moto.__version__ == MOTO_VERSION, f"the moto patches below were written for moto {MOTO_VERSION}"
+    from botocore.exceptions import ClientError
+    from moto.awslambda.exceptions import LambdaClientError
+    from moto.awslambda.models import LambdaBackend
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+    from moto.ecs.models import EC2ContainerServiceBackend
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_ecs
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    _, _, template = synthesized
+    handlers = {logical_id: r["Properties"]["ImageConfig"]["Command"][0]
+                for logical_id, r in template["Resources"].items()
+                if r["Type"] == "AWS::Lambda::Function" and "ImageConfig" in r["Properties"]}
+    faults = Faults()
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        logical_id = function_name.rsplit(":", 1)[-1] if ":function:" in function_name else function_name
+        handler = resolve(handlers[logical_id].rsplit(".", 1)[0] + ":" + handlers[logical_id].rsplit(".", 1)[1])
+        name = handlers[logical_id]
+        if faults.throttles.get(name, 0) > 0:
+            faults.throttles[name] -= 1
+            raise LambdaClientError("TooManyRequestsException", "Rate exceeded")
+        faults.invocations.append(name)
+        try:
+            if faults.fail_stage and name.startswith(f"lambdas.{faults.fail_stage}."):
+                raise RuntimeError(f"injected failure in {faults.fail_stage}")
+            result = handler(json.loads(body), None)
+        except Exception as exc:  # what the Lambda runtime does with an uncaught exception
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}).encode()
+        return json.dumps(result).encode()
+
+    original_run_task = EC2ContainerServiceBackend.run_task
+    failed_tasks: dict[str, str] = {}
+
+    def run_task(self, *args, **kwargs):
+        tasks = original_run_task(self, *args, **kwargs)
+        for task in tasks:
+            program = _entry_module(self, task)
+            env = {e["name"]: e["value"] for o in task.overrides.get("containerOverrides", []) for e in o.get("environment", [])}
+            try:
+                if faults.fail_stage == "train":
+                    raise RuntimeError("injected failure in train")
+                faults.invocations.append(program)
+                resolve(f"{program}:handler")(json.loads(env["STAGE_EVENT"]))
+            except Exception as exc:  # the container exits non-zero
+                failed_tasks[task.task_arn] = f"{type(exc).__name__}: {exc}"
+                task.stopped_reason = "Essential container in task exited"
+            task.last_status = "STOPPED"
+            task.desired_status = "STOPPED"
+        return tasks
+
+    original_resolver = state_task_service_ecs.StateTaskServiceEcs._build_sync_resolver
+
+    def build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        resolver = original_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+        def resolve_and_fail():
+            task = resolver()
+            if task and task.get("TaskArn") in failed_tasks:
+                cause = json.dumps({"StoppedReason": task.get("StoppedReason"), "Error": failed_tasks[task["TaskArn"]]})
+                raise FailureEventException(FailureEvent(
+                    env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                        error="States.TaskFailed", cause=cause, resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type()))))
+            return task
+        return resolve_and_fail
+
+    original_from_error = state_task_lambda.StateTaskLambda._from_error
+
+    def from_error(self, env, ex):
+        if not isinstance(ex, ClientError):
+            return original_from_error(self, env, ex)
+        error = f"Lambda.{ex.response['Error']['Code']}"
+        return FailureEvent(
+            env=env, error_name=state_task_lambda.CustomErrorName(error), event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(lambdaFunctionFailedEventDetails=state_task_lambda.LambdaFunctionFailedEventDetails(
+                error=error, cause=ex.response["Error"]["Message"])))
+
+    def ecs_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        converted = _recase(parameters, lambda key: key[:1].lower() + key[1:])
+        parameters.clear()
+        parameters.update(converted)
+
+    def ecs_response(self, response, boto_service_name=None, service_action_name=None):
+        converted = _recase(response, lambda key: key[:1].upper() + key[1:])
+        response.clear()
+        response.update(converted)
+
+    monkeypatch.setattr(state_task_service_ecs.StateTaskServiceEcs, "_normalise_parameters", ecs_parameters)
+    monkeypatch.setattr(state_task_service_ecs.StateTaskServiceEcs, "_normalise_response", ecs_response)
+    monkeypatch.setattr(NetworkInterface, "private_dns_name", property(
+        lambda eni: f"ip-{eni.private_ip_address.replace('.', '-')}.ec2.internal"), raising=False)
+    monkeypatch.setattr(LambdaBackend, "invoke", invoke)
+    monkeypatch.setattr(EC2ContainerServiceBackend, "run_task", run_task)
+    monkeypatch.setattr(state_task_service_ecs.StateTaskServiceEcs, "_build_sync_resolver", build_sync_resolver)
+    monkeypatch.setattr(state_task_lambda.StateTaskLambda, "_from_error", from_error)
+    monkeypatch.setattr(retrier_decl, "time", _TimeWithoutSleep(faults.sleeps))
+    return faults
+
+
+def _recase(value, recase):
+    """Dict keys renamed by `recase` at every depth (values, and list items that are strings, unchanged)."""
+    if isinstance(value, dict):
+        return {recase(k): _recase(v, recase) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_recase(v, recase) for v in value]
+    return value
+
+
+class _TimeWithoutSleep:
+    """The `time` module as moto's retrier sees it: sleeps are recorded, not slept (only there)."""
+
+    def __init__(self, sleeps: list[float]):
+        self.sleep = sleeps.append
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def _entry_module(backend, task) -> str:
+    definition = backend.describe_task_definition(task.task_definition_arn)
+    [container] = definition.container_definitions
+    entry = container["entryPoint"]
+    return entry[entry.index("-m") + 1]
+
+
+
+@pytest.fixture()
+def aws_world(monkeypatch, moto_runs_our_code, synthesized, small_data, tmp_path):
+    """moto with the bucket (data and metros uploaded), the ECS cluster, task definition and network the
+    definition names, and the state machine created from the synthesized definition."""
+    _, _, template = synthesized
+    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+                       "HOUSING_STORE": f"s3://{BUCKET}",
+                       "HOUSING_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    get_settings.cache_clear()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        store = S3Store(f"s3://{BUCKET}")
+        rows, metros = small_data
+        write_table(store, "raw/housets.parquet", rows)
+        write_table(store, METROS_KEY, metros)
+
+        ec2 = boto3.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName="train", Description="train", VpcId=vpc)["GroupId"]
+        ecs = boto3.client("ecs")
+        # RunTask names the task definition by family (latest revision), as CDK writes it into the definition.
+        family = resolve_definition(template)["States"]["Train"]["Parameters"]["TaskDefinition"]
+        names = {}
+        for logical_id, resource in template["Resources"].items():
+            kind, props = resource["Type"], resource.get("Properties", {})
+            if kind == "AWS::ECS::Cluster":
+                names[logical_id] = ecs.create_cluster(clusterName=logical_id)["cluster"]["clusterArn"]
+            elif kind == "AWS::ECS::TaskDefinition" and props["ContainerDefinitions"][0]["Name"] == "train":
+                container = props["ContainerDefinitions"][0]
+                ecs.register_task_definition(
+                    family=family,
+                    requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu=props["Cpu"], memory=props["Memory"],
+                    containerDefinitions=[{"name": container["Name"], "image": "pipeline:latest",
+                                           "entryPoint": container["EntryPoint"], "essential": True,
+                                           "cpu": int(props["Cpu"]), "memory": int(props["Memory"])}])
+            elif kind == "AWS::EC2::Subnet":
+                names[logical_id] = subnet
+            elif kind == "AWS::EC2::SecurityGroup":
+                names[logical_id] = group
+
+        def arn_of(logical_id: str) -> str:
+            return names.get(logical_id) or f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+        definition = resolve_definition(template, arn_of)
+        sfn = boto3.client("stepfunctions")
+        machine = sfn.create_state_machine(name="training", definition=json.dumps(definition),
+                                           roleArn=f"arn:aws:iam::{ACCOUNT}:role/training")["stateMachineArn"]
+        yield store, sfn, machine
+
+
+def run_execution(sfn, machine: str, event: dict, timeout_s: float = 180) -> dict:
+    arn = sfn.start_execution(stateMachineArn=machine, name=event["run_id"], input=json.dumps(event))["executionArn"]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return {**described, "history": sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]}
+        if time.monotonic() > deadline:
+            history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            raise AssertionError(f"the execution did not finish; last events: {history[-4:]}")
+        time.sleep(0.2)
+
+
+def visited(execution: dict) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in execution["history"] if "stateEnteredEventDetails" in e]
+
+
+def training_event(store, trials: int = 2) -> dict:
+    config = Settings(store=store.url, trials=trials).run_config()
+    return new_run_event(store.url, "raw/housets.parquet", METROS_KEY, config, "sfn-test")
+
+
+def test_definition_runs_end_to_end_like_the_local_runner(aws_world, moto_runs_our_code, small_data, tmp_path):
+    store, sfn, machine = aws_world
+    event = training_event(store)
+    execution = run_execution(sfn, machine, event)
+    assert execution["status"] == "SUCCEEDED", (visited(execution), read_run_record(store, event["run_id"]).error)
+    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate", "Gate",
+                                  "Promote", "Batch", "Record", "Done"]
+    assert read_champion(store).run_id == event["run_id"]
+    assert read_run_record(store, event["run_id"]).status == "promoted"
+
+    # The same event through the local runner, on a local store with the same files.
+    local = LocalStore(tmp_path / "local")
+    rows, metros = small_data
+    write_table(local, "raw/housets.parquet", rows)
+    write_table(local, METROS_KEY, metros)
+    run_graph(TRAINING_PIPELINE, {**event, "store": local.url})
+    assert read_champion(local).run_id == read_champion(store).run_id
+    key = "predictions/year=2023/month=12/predictions.parquet"
+    on_aws, here = read_table(store, key), read_table(local, key)
+    np.testing.assert_allclose(on_aws["predicted"], here["predicted"], rtol=1e-9)
+    pd.testing.assert_frame_equal(read_summary(store).drop(columns=["model_run_id"]),
+                                  read_summary(local).drop(columns=["model_run_id"]), rtol=1e-9)
+
+
+def test_rejected_candidate_skips_promote_and_a_throttle_is_retried(aws_world, moto_runs_our_code):
+    store, sfn, machine = aws_world
+    moto_runs_our_code.throttles["lambdas.validate.handler"] = 1  # Lambda answers 429 once
+    event = training_event(store)
+    event = {**event, "config": {**event["config"], "gate_vs_baseline": 0.999}}  # no model is 1000x the baseline
+    execution = run_execution(sfn, machine, event)
+    assert execution["status"] == "SUCCEEDED"
+    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate", "Gate",
+                                  "Record", "Done"]
+    assert moto_runs_our_code.sleeps == [TRAINING_PIPELINE.stage("validate").retry.interval_s]
+    assert moto_runs_our_code.invocations.count("lambdas.validate.handler") == 1
+    assert read_champion(store) is None
+    assert read_run_record(store, event["run_id"]).status == "rejected"
+
+
+def test_failed_training_ends_in_the_failure_path_with_the_champion_untouched(aws_world, moto_runs_our_code):
+    store, sfn, machine = aws_world
+    first = training_event(store)
+    assert run_execution(sfn, machine, first)["status"] == "SUCCEEDED"
+    champion = read_champion(store)
+
+    moto_runs_our_code.fail_stage = "train"
+    second = training_event(store, trials=3)  # another config: another run
+    execution = run_execution(sfn, machine, second)
+    assert execution["status"] == "FAILED"
+    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "RecordFailure", "Failed"]
+    record = read_run_record(store, second["run_id"])
+    assert record.status == "failed" and record.error["Error"] == "States.TaskFailed"
+    assert "injected failure in train" in record.error["Cause"]
+    assert read_champion(store) == champion
+    assert store.exists("raw/housets.parquet")

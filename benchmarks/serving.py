@@ -33,12 +33,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.image_packages import BASE_PYTHON, site_packages  # noqa: E402
 from shared.champion import read_champion  # noqa: E402
 from shared.store import open_store  # noqa: E402
 from tests.api_support import records_from  # noqa: E402
 from tests.browser_support import free_port  # noqa: E402
 
-BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
 COLD_START = """
 import json, sys, time
 started = time.perf_counter()
@@ -126,18 +126,6 @@ def predict_latency(store_url: str, requests: int, concurrency: int) -> dict[str
         server.wait()
 
 
-def api_site_packages(target: Path) -> Path:
-    """The API image's third-party packages, from the lock file's runtime + `api` group only."""
-    if not (target / "fastapi").exists():
-        requirements = subprocess.run(
-            ["uv", "export", "--frozen", "--no-default-groups", "--group", "api", "--no-hashes", "--no-emit-project"],
-            check=True, capture_output=True, text=True, cwd=ROOT).stdout
-        (target.parent / "api-requirements.txt").write_text(requirements)
-        subprocess.run(["uv", "pip", "install", "--quiet", "--python", BASE_PYTHON, "--target", str(target),
-                        "-r", str(target.parent / "api-requirements.txt")], check=True)
-    return target
-
-
 def cold_start(store_url: str, site: Path, runs: int = 5) -> dict[str, float]:
     body = json.dumps({"records": sample_records(store_url, 1)})
     env = {"PATH": os.environ["PATH"], "HOUSING_STORE": store_url, "PYTHONPATH": f"{ROOT}:{site}"}
@@ -195,7 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     store_url = full_size_store(args.store.resolve(), args.trials)
     latency = predict_latency(store_url, args.requests, args.concurrency)
-    cold = cold_start(store_url, api_site_packages(ROOT / ".bench" / "api-site"))
+    cold = cold_start(store_url, site_packages("api"))
     board = dashboard_all_regions(store_url)
     print("| measure | target | measured |\n| --- | --- | --- |")
     print(f"| `/predict` 1 record, p50 / p99 (sequential, keep-alive) | <= 10 / 50 ms | {latency['p50_1']:.1f} / {latency['p99_1']:.1f} ms |")

@@ -1,0 +1,37 @@
+"""Each container image's Python packages, installed the way its Dockerfile does (the lock file's export for
+that image's group, `pip install --target`, then docker/slim-site-packages.sh), so sizes and import times
+can be measured without Docker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / ".bench"
+# The base interpreter; run with -S so that nothing but the image's own packages is importable.
+BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
+# image -> the dependency group its Dockerfile exports (besides the runtime dependencies).
+IMAGE_GROUPS = {"api": "api", "pipeline": "pipeline", "dashboard": "dashboard"}
+
+
+def site_packages(image: str) -> Path:
+    """Install (once) and return the folder holding the image's third-party packages."""
+    target = BENCH / f"{image}-site"
+    marker = target / ".complete"
+    if not marker.exists():
+        requirements = BENCH / f"{image}-requirements.txt"
+        BENCH.mkdir(exist_ok=True)
+        requirements.write_text(subprocess.run(
+            ["uv", "export", "--frozen", "--no-default-groups", "--group", IMAGE_GROUPS[image], "--no-hashes",
+             "--no-emit-project"], check=True, capture_output=True, text=True, cwd=ROOT).stdout)
+        subprocess.run(["uv", "pip", "install", "--quiet", "--python", BASE_PYTHON, "--target", str(target),
+                        "-r", str(requirements)], check=True)
+        subprocess.run(["sh", str(ROOT / "docker" / "slim-site-packages.sh"), str(target)], check=True)
+        marker.touch()
+    return target
+
+
+def size_mb(folder: Path) -> float:
+    return int(subprocess.run(["du", "-sk", str(folder)], capture_output=True, text=True, check=True).stdout.split()[0]) / 1024

@@ -27,6 +27,7 @@ class DeployConfig(BaseModel):
     create_mlflow_server: bool = Field(False, description="create a SageMaker-managed MLflow tracking server")
     mlflow_server_size: str = "Small"
     certificate_arn: str | None = Field(None, description="ACM certificate: serve HTTPS (443 API, 8443 dashboard)")
+    domain_name: str | None = Field(None, description="the certificate's host name, pointed at the ALB (CNAME/alias)")
     cognito_login: bool = Field(False, description="put a Cognito login in front of the dashboard (needs HTTPS)")
     api_memory_mb: int = 2048
     dashboard_cpu: int = 512
@@ -42,4 +43,6 @@ def load_config(context: dict[str, Any] | None) -> DeployConfig:
     config = DeployConfig(**(context or {}))
     if config.cognito_login and not config.certificate_arn:
         raise ValueError("cognito_login needs certificate_arn: the ALB authenticates only on HTTPS listeners")
+    if config.certificate_arn and not config.domain_name:
+        raise ValueError("certificate_arn needs domain_name: the host name the certificate is for")
     return config

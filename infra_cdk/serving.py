@@ -35,6 +35,7 @@ class Serving(Construct):
         retention = logs.RetentionDays[config.log_retention]
         https = config.certificate_arn is not None
         api_port, dashboard_port = (443, 8443) if https else (80, STREAMLIT_PORT)
+        self.scheme = "https" if https else "http"
 
         self.alb = elbv2.ApplicationLoadBalancer(
             self, "Alb", vpc=cluster.vpc, internet_facing=True,
@@ -45,6 +46,8 @@ class Serving(Construct):
         for port in {api_port, dashboard_port, 80}:
             self.alb.connections.allow_from(ec2.Peer.ipv4(config.allowed_cidr), ec2.Port.tcp(port),
                                             "clients of the API and the dashboard")
+        # With HTTPS the certificate's name is the address; without, the load balancer's own DNS name.
+        self.host = config.domain_name or self.alb.load_balancer_dns_name
         acknowledge(self.alb, "AwsSolutions-EC23", "the load balancer is the public entry to the API and dashboard; narrow it with the allowed_cidr context")
 
         # The API.
@@ -69,11 +72,10 @@ class Serving(Construct):
                                          memory_limit_mib=config.dashboard_memory_mb,
                                          runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64))
         dashboard_logs = logs.LogGroup(self, "dashboard-logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
-        scheme = "https" if https else "http"
         task.add_container(
             "streamlit", image=images.dashboard_container(),
             port_mappings=[ecs.PortMapping(container_port=STREAMLIT_PORT)],
-            environment={**environment, "API_URL": f"{scheme}://{self.alb.load_balancer_dns_name}:{api_port}"},
+            environment={**environment, "API_URL": f"{self.scheme}://{self.host}:{api_port}"},
             logging=ecs.LogDrivers.aws_logs(stream_prefix="dashboard", log_group=dashboard_logs),
         )
         grant_store(task.task_role, storage.bucket, config.store_prefix, (PREDICTIONS_PREFIX,), (), task)
@@ -98,16 +100,18 @@ class Serving(Construct):
 
     def _cognito_login(self, target_group: elbv2.ApplicationTargetGroup) -> elbv2.ListenerAction:
         pool = cognito.UserPool(
-            self, "Users", self_sign_up_enabled=False, advanced_security_mode=None,
+            self, "Users", self_sign_up_enabled=False,
             password_policy=cognito.PasswordPolicy(min_length=12, require_symbols=True, require_digits=True,
                                                    require_lowercase=True, require_uppercase=True),
-            mfa=cognito.Mfa.OPTIONAL, mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            mfa=cognito.Mfa.REQUIRED, mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
             removal_policy=RemovalPolicy.RETAIN)
+        acknowledge(pool, "AwsSolutions-COG8", "threat protection is the paid Cognito Plus plan; this pool has only "
+                    "administrator-created users (no self sign-up) and requires MFA")
         domain = pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(
             domain_prefix=f"housing-{self.node.addr[:10]}"))
         client = pool.add_client("Alb", generate_secret=True, o_auth=cognito.OAuthSettings(
             flows=cognito.OAuthFlows(authorization_code_grant=True), scopes=[cognito.OAuthScope.OPENID],
-            callback_urls=[f"https://{self.alb.load_balancer_dns_name}:8443/oauth2/idpresponse"]))
+            callback_urls=[f"https://{self.host}:8443/oauth2/idpresponse"]))
         return elb_actions.AuthenticateCognitoAction(
             user_pool=pool, user_pool_client=client, user_pool_domain=domain,
             next=elbv2.ListenerAction.forward([target_group]))

@@ -48,8 +48,11 @@ class HousingStack(Stack):
                             cluster=cluster, environment=environment)
         if tracking_arn:
             mlflow_access = iam.PolicyStatement(actions=["sagemaker-mlflow:*"], resources=[tracking_arn])
-            pipeline.task_definition.task_role.add_to_principal_policy(mlflow_access)
-            pipeline.functions["promote"].add_to_role_policy(mlflow_access)
+            for role in (pipeline.task_definition.task_role, pipeline.functions["promote"].role):
+                role.add_to_principal_policy(mlflow_access)
+                acknowledge(role, "AwsSolutions-IAM5", "the MLflow client (experiments, runs, metrics, artifacts, registry) "
+                            "uses most of the service's actions; the grant names the one tracking server",
+                            findings=["Action::sagemaker-mlflow:*"])
         triggers = Triggers(self, "Triggers", config=config, storage=storage, images=images,
                             training=pipeline.state_machine, environment=environment)
         serving = Serving(self, "Serving", config=config, storage=storage, images=images, cluster=cluster,
@@ -58,13 +61,12 @@ class HousingStack(Stack):
 
         self.storage, self.pipeline, self.triggers, self.serving = storage, pipeline, triggers, serving
         self._acknowledge_cdk_internals()
-        scheme = "https" if config.certificate_arn else "http"
         CfnOutput(self, "BucketName", value=storage.bucket.bucket_name)
         CfnOutput(self, "StoreUrl", value=storage.store_url)
         CfnOutput(self, "TrainingStateMachine", value=pipeline.state_machine.state_machine_arn)
-        CfnOutput(self, "ApiUrl", value=f"{scheme}://{serving.alb.load_balancer_dns_name}:{serving.api_listener.port}")
-        CfnOutput(self, "DashboardUrl",
-                  value=f"{scheme}://{serving.alb.load_balancer_dns_name}:{serving.dashboard_listener.port}")
+        CfnOutput(self, "LoadBalancerDns", value=serving.alb.load_balancer_dns_name)
+        CfnOutput(self, "ApiUrl", value=f"{serving.scheme}://{serving.host}:{serving.api_listener.port}")
+        CfnOutput(self, "DashboardUrl", value=f"{serving.scheme}://{serving.host}:{serving.dashboard_listener.port}")
 
     def _acknowledge_cdk_internals(self) -> None:
         """The handler CDK itself adds to switch on the bucket's EventBridge notifications: not configurable."""

@@ -214,3 +214,38 @@ def test_cfn_lint_finds_no_errors(synthesized, tmp_path):
                             capture_output=True, text=True)
     errors = [line for line in result.stdout.splitlines() if ":E" in line]
     assert not errors and not result.returncode & 2, result.stdout + result.stderr
+
+
+def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly():
+    """The optional parts, all switched on: HTTPS listeners (80 redirects), a Cognito login in front of the
+    dashboard, the SageMaker-managed MLflow server wired into training and promotion, alarm e-mails."""
+    from tests.infra_support import synthesize
+
+    context = cdk_context()
+    context["housing"] = {**context["housing"], "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+                          "domain_name": "housing.example.com",
+                          "cognito_login": True, "create_mlflow_server": True, "alarm_email": "ops@example.com"}
+    _, template = synthesize(context)
+    tj = template.to_json()
+    listeners = {r["Properties"]["Port"]: r["Properties"] for r in resources(tj, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    assert listeners[443]["Protocol"] == "HTTPS" and listeners[8443]["Protocol"] == "HTTPS"
+    assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
+    assert [a["Type"] for a in listeners[8443]["DefaultActions"]] == ["authenticate-cognito", "forward"]
+    [server] = resources(tj, "AWS::SageMaker::MlflowTrackingServer").values()
+    assert server["Properties"]["ArtifactStoreUri"]["Fn::Join"][1][-1] == "/mlflow/"
+    train = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
+                 if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
+    env = {e["Name"]: e["Value"] for e in train["Properties"]["ContainerDefinitions"][0]["Environment"]}
+    assert "HOUSING_MLFLOW_TRACKING_URI" in env
+    assert resources(tj, "AWS::SNS::Subscription")
+    dashboard = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
+                     if r["Properties"]["ContainerDefinitions"][0]["Name"] == "streamlit")
+    env = {e["Name"]: e["Value"] for e in dashboard["Properties"]["ContainerDefinitions"][0]["Environment"]}
+    assert env["API_URL"] == "https://housing.example.com:443"
+
+
+def test_cognito_without_https_is_refused():
+    from infra_cdk.config import load_config
+
+    with pytest.raises(ValueError, match="certificate_arn"):
+        load_config({"cognito_login": True})

@@ -13,28 +13,27 @@ CONTEXT_KEY = "housing"
 class DeployConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stack_name: str = "HousingMlops"
+    stack_name: str = Field("HousingMlops", description="CloudFormation stack name")
     region: str | None = Field(None, description="deploy region; default: the CLI profile's (CDK_DEFAULT_REGION), else us-east-1")
     bucket_name: str | None = Field(None, description="data bucket name; generated when empty")
     store_prefix: str = Field("", description="key prefix of the store inside the bucket")
-    training_schedule: str | None = Field(None, description="optional cron for retraining on the newest raw/ file")
     scoring_schedule: str = Field("cron(0 6 1 * ? *)", description="monthly batch scoring of the latest month (UTC)")
-    trials: int = Field(30, ge=1)
-    tune_timeout_s: int = Field(1800, ge=60)
-    train_cpu: int = Field(4096, description="Fargate CPU units for train+tune (4096 = 4 vCPU)")
-    train_memory_mb: int = Field(16384)
+    trials: int = Field(30, ge=1, description="Optuna trials per training run")
+    tune_timeout_s: int = Field(1800, ge=60, description="seconds the tuning search may take")
+    train_cpu: int | None = Field(None, description="Fargate CPU units for train+tune; default: the graph's (4 vCPU = 4096)")
+    train_memory_mb: int | None = Field(None, description="Fargate memory for train+tune; default: the graph's (16 GB)")
     mlflow_tracking_uri: str | None = Field(None, description="an existing MLflow tracking server (http(s):// or SageMaker ARN)")
     create_mlflow_server: bool = Field(False, description="create a SageMaker-managed MLflow tracking server")
-    mlflow_server_size: str = "Small"
+    mlflow_server_size: str = Field("Small", description="Small, Medium or Large")
     certificate_arn: str | None = Field(None, description="ACM certificate: serve HTTPS (443 API, 8443 dashboard)")
     domain_name: str | None = Field(None, description="the certificate's host name, pointed at the ALB (CNAME/alias)")
     cognito_login: bool = Field(False, description="put a Cognito login in front of the dashboard (needs HTTPS)")
-    api_memory_mb: int = 2048
-    dashboard_cpu: int = 512
-    dashboard_memory_mb: int = 1024
+    api_memory_mb: int = Field(2048, description="the API Lambda's memory (CPU scales with it)")
+    dashboard_cpu: int = Field(512, description="the dashboard task's CPU units")
+    dashboard_memory_mb: int = Field(1024, description="the dashboard task's memory")
     log_retention: str = Field("ONE_MONTH", description="a CloudWatch Logs RetentionDays name, e.g. TWO_WEEKS, ONE_YEAR")
-    quarantine_expiry_days: int = 90
-    noncurrent_version_expiry_days: int = 30
+    quarantine_expiry_days: int = Field(90, description="rejected inputs under quarantine/ expire after this")
+    noncurrent_version_expiry_days: int = Field(30, description="overwritten object versions expire after this")
     alarm_email: str | None = Field(None, description="subscribe this address to failed-execution alarms")
     allowed_cidr: str = Field("0.0.0.0/0", description="who may reach the load balancer")
 

@@ -67,7 +67,8 @@ class Pipeline(Construct):
 
     def _training_task(self, stage: Stage, images: Images, cluster: ecs.ICluster):
         task = ecs.FargateTaskDefinition(
-            self, "train-task", cpu=self.config.train_cpu, memory_limit_mib=self.config.train_memory_mb,
+            self, "train-task", cpu=self.config.train_cpu or int(stage.vcpu * 1024),
+            memory_limit_mib=self.config.train_memory_mb or stage.memory_mb,
             runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64,
                                                  operating_system_family=ecs.OperatingSystemFamily.LINUX))
         log_group = logs.LogGroup(self, "train-logs", retention=self.log_retention, removal_policy=RemovalPolicy.DESTROY)

@@ -79,7 +79,7 @@ def test_training_runs_as_a_fargate_task(synthesized):
     train = TRAINING_PIPELINE.stage("train")
     [task] = [r["Properties"] for r in resources(tj, "AWS::ECS::TaskDefinition").values()
               if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train"]
-    assert task["Cpu"] == str(cdk_context()["housing"]["train_cpu"]) and task["Memory"] == str(train.memory_mb)
+    assert task["Cpu"] == str(int(train.vcpu * 1024)) and task["Memory"] == str(train.memory_mb)
     assert task["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
     assert task["ContainerDefinitions"][0]["EntryPoint"] == ["python3", "-m", "lambdas.train"]
 

@@ -43,6 +43,10 @@ class HousingStack(Stack):
         tracking_uri = tracking_arn or config.mlflow_tracking_uri
         if tracking_uri:
             environment["HOUSING_MLFLOW_TRACKING_URI"] = tracking_uri
+        else:
+            # No shared tracking server: tuning still logs (to the task's own scratch space), and promotion
+            # skips the registry, which would need the training task's runs.
+            environment.update({"HOUSING_MLFLOW_TRACKING_URI": "sqlite:////tmp/mlflow.db", "HOUSING_MLFLOW_REGISTRY": "false"})
 
         pipeline = Pipeline(self, "Pipeline", graph=TRAINING_PIPELINE, config=config, storage=storage, images=images,
                             cluster=cluster, environment=environment)

@@ -8,7 +8,7 @@ from constructs import Construct
 
 from infra_cdk.config import DeployConfig
 from infra_cdk.nag import acknowledge
-from shared.layout import QUARANTINE_PREFIX
+from shared.layout import QUARANTINE_PREFIX, RUNS_PREFIX
 
 
 class Storage(Construct):
@@ -40,6 +40,9 @@ class Storage(Construct):
                 s3.LifecycleRule(id="old-versions",
                                  noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiry_days)),
                 s3.LifecycleRule(id="incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+                # Old runs stay (a rollback needs their bundles) but move to a cheaper class once rarely read.
+                s3.LifecycleRule(id="old-runs", prefix=config.store_prefix + RUNS_PREFIX, transitions=[
+                    s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(90))]),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )

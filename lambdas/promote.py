@@ -15,6 +15,7 @@ def handler(event: dict, context=None) -> dict:
     store = ev.open()
     evaluation = read_json(store, ev.artifacts["evaluation"])
     pointer = promote_run(store, ev.run_id, headline_metrics(evaluation), reason="gate passed")
-    version = register_champion(store, ev.run_id, get_settings())
+    settings = get_settings()
+    version = register_champion(store, ev.run_id, settings) if settings.mlflow_registry else "none (registry off)"
     log.info("champion is now %s (was %s); MLflow model version %s", pointer.run_id, pointer.previous_run_id, version)
     return ev.with_artifacts(champion="models/champion.json")

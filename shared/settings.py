@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     champion_refresh_seconds: float = Field(
         60.0, ge=0, description="how often a serving process checks for a newly promoted champion (0 = every request)")
     mlflow_tracking_uri: str | None = Field(None, description="defaults to a SQLite file beside a local store")
+    mlflow_registry: bool = Field(
+        True, description="register promoted models in the MLflow registry (needs a tracking store shared with training)")
     mlflow_experiment: str = "housing-price"
     registered_model: str = "housing-price-xgboost"
 

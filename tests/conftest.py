@@ -34,7 +34,7 @@ def _isolated_settings(monkeypatch, tmp_path):
     """Every test gets its own store and MLflow database; nothing leaks from the developer's environment."""
     from shared.settings import get_settings
 
-    for var in ("HOUSING_STORE", "HOUSING_MLFLOW_TRACKING_URI", "HOUSING_TRIALS"):
+    for var in ("HOUSING_STORE", "HOUSING_MLFLOW_TRACKING_URI", "HOUSING_MLFLOW_REGISTRY", "HOUSING_TRIALS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOUSING_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "WARNING")

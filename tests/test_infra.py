@@ -54,6 +54,7 @@ def test_bucket_is_hardened(synthesized):
     rules = {r.get("Id"): r for r in props["LifecycleConfiguration"]["Rules"]}
     assert rules["quarantine"]["Prefix"] == "quarantine/" and rules["quarantine"]["ExpirationInDays"] == 90
     assert rules["old-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert rules["old-runs"]["Prefix"] == "runs/" and rules["old-runs"]["Transitions"][0]["StorageClass"] == "STANDARD_IA"
     notifications = next(iter(resources(tj, "Custom::S3BucketNotifications").values()))
     assert notifications["Properties"]["NotificationConfiguration"] == {"EventBridgeConfiguration": {}}
     for policy in resources(tj, "AWS::S3::BucketPolicy").values():
@@ -70,6 +71,9 @@ def test_one_container_lambda_per_light_stage_sized_from_the_graph(synthesized):
         assert props["MemorySize"] == stage.memory_mb and props["Timeout"] == stage.timeout_s
         assert props["Architectures"] == ["x86_64"]
         assert props["Environment"]["Variables"]["HOUSING_STORE"]
+        # No tracking server configured: MLflow writes to Lambda's only writable place, the registry is off.
+        assert props["Environment"]["Variables"]["HOUSING_MLFLOW_TRACKING_URI"] == "sqlite:////tmp/mlflow.db"
+        assert props["Environment"]["Variables"]["HOUSING_MLFLOW_REGISTRY"] == "false"
     assert {"lambdas.triggers.start_training", "lambdas.score.handler"} <= set(functions)
     assert functions["lambdas.score.handler"]["ReservedConcurrentExecutions"] == 1
 
@@ -236,7 +240,7 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly():
     train = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
                  if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
     env = {e["Name"]: e["Value"] for e in train["Properties"]["ContainerDefinitions"][0]["Environment"]}
-    assert "HOUSING_MLFLOW_TRACKING_URI" in env
+    assert "HOUSING_MLFLOW_TRACKING_URI" in env and "HOUSING_MLFLOW_REGISTRY" not in env
     assert resources(tj, "AWS::SNS::Subscription")
     dashboard = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
                      if r["Properties"]["ContainerDefinitions"][0]["Name"] == "streamlit")

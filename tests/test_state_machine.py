@@ -208,6 +208,11 @@ def aws_world(monkeypatch, moto_runs_our_code, synthesized, small_data, tmp_path
                        "HOUSING_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}.items():
         monkeypatch.setenv(var, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # The stage functions' own settings as deployed (the tracking file stays this test's).
+    promote = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+                   and r["Properties"].get("ImageConfig", {}).get("Command") == ["lambdas.promote.handler"])
+    deployed = promote["Properties"]["Environment"]["Variables"]
+    monkeypatch.setenv("HOUSING_MLFLOW_REGISTRY", deployed["HOUSING_MLFLOW_REGISTRY"])
     get_settings.cache_clear()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         boto3.client("s3").create_bucket(Bucket=BUCKET)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from lambdas.events import StageEvent, log
+from lambdas.logs import structured
 from shared.batch import batch_score
 from shared.store import read_table
-from lambdas.events import StageEvent, log
 
 
+@structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()

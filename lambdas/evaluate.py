@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from lambdas.events import StageEvent, log
+from lambdas.logs import structured
 from shared.bundle import load_bundle
 from shared.champion import read_champion
 from shared.evaluate import decide, evaluate_models
 from shared.layout import run_key
 from shared.store import read_table, write_json
-from lambdas.events import StageEvent, log
 
 
+@structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from lambdas.events import StageEvent, log
+from lambdas.logs import structured
 from shared import schema
 from shared.features import FeatureBuilder, feature_schema
 from shared.layout import run_key
 from shared.store import read_table, write_json, write_table
-from lambdas.events import StageEvent, log
 
 REFERENCE_COLUMN = "_reference"
 
 
+@structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()

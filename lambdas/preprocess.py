@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from lambdas.events import StageEvent, log
+from lambdas.logs import structured
 from shared.layout import run_key
 from shared.preprocess import clean_for_training
 from shared.split import SPLITS
 from shared.store import read_table, write_json, write_table
-from lambdas.events import StageEvent, log
 
 
+@structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()

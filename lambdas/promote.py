@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from lambdas.events import StageEvent, log
+from lambdas.logs import structured
 from shared.champion import promote_run
 from shared.evaluate import headline_metrics
 from shared.registry import register_champion
 from shared.settings import get_settings
 from shared.store import read_json
-from lambdas.events import StageEvent, log
 
 
+@structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()

@@ -3,12 +3,14 @@ failed). The champion is never touched here."""
 
 from __future__ import annotations
 
+from lambdas.events import StageEvent, log
+from lambdas.logs import structured
 from shared.evaluate import headline_metrics
 from shared.runs import RunRecord, now, write_run_record
 from shared.store import read_json
-from lambdas.events import StageEvent, log
 
 
+@structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from lambdas.events import log
+from lambdas.logs import structured
 from lambdas.triggers import store_key
 from shared.batch import batch_score, scored_months
 from shared.layout import INCOMING_PREFIX
 from shared.settings import get_settings
 from shared.store import S3Store, open_store
 from shared.tables import read_frame
-
-import pandas as pd
 
 
 def _months(raw: pd.DataFrame) -> set[tuple[int, int]]:
@@ -36,6 +37,7 @@ def score_file(store, key: str, skip_if_scored: bool) -> dict[str, Any]:
     return {"scored": True, "key": key, "rows": len(predictions), "partitions": written}
 
 
+@structured
 def handler(event: dict[str, Any], context=None) -> dict[str, Any]:
     store = open_store(get_settings().store)
     if event.get("detail-type") == "Object Created":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from lambdas.events import StageEvent, log
+from lambdas.logs import structured
 from shared.layout import run_key
 from shared.split import split_by_date
 from shared.store import read_table, write_table
-from lambdas.events import StageEvent, log
 
 
+@structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()

@@ -13,6 +13,9 @@ from pathlib import Path
 import mlflow
 import xgboost as xgb
 
+from lambdas.events import StageEvent, log
+from lambdas.features import REFERENCE_COLUMN
+from lambdas.logs import structured
 from shared import schema
 from shared.bundle import ModelBundle
 from shared.features import FEATURES, FeatureBuilder, Features, feature_schema
@@ -21,10 +24,9 @@ from shared.runs import now
 from shared.settings import get_settings
 from shared.store import read_json, read_table
 from shared.tune import tune
-from lambdas.events import StageEvent, log
-from lambdas.features import REFERENCE_COLUMN
 
 
+@structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()

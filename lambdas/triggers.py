@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 from lambdas.events import log, new_run_event
+from lambdas.logs import structured
 from shared.layout import RAW_PREFIX, REFERENCE_PREFIX
 from shared.settings import get_settings
 from shared.store import S3Store
@@ -37,6 +38,7 @@ def _etag(store: S3Store, key: str) -> str:
     return store.client.head_object(Bucket=store.bucket, Key=store._key(key))["ETag"].strip('"')
 
 
+@structured
 def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
     detail = event["detail"]
     store = S3Store(get_settings().store)

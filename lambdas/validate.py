@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from lambdas.events import StageEvent, log
+from lambdas.logs import structured
 from shared import schema
 from shared.layout import quarantine_prefix, run_key
 from shared.split import EmptySplitError, split_masks
 from shared.store import write_json, write_table
 from shared.tables import InputFormatError, read_frame
-from shared.validation import Problem, ValidationReport, validate_housing, validate_metros
-from lambdas.events import StageEvent, log
+from shared.validation import (
+    Problem,
+    ValidationReport,
+    validate_housing,
+    validate_metros,
+)
 
 
 class InputRejected(RuntimeError):
     """The input breaks the contract; it was copied to quarantine with a report. Not worth retrying."""
 
 
+@structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()

@@ -16,8 +16,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lambdas.api.champion import ServedChampion
 from lambdas.api.schemas import (
-    MAX_BODY_BYTES, MAX_RECORDS, ErrorBody, ErrorDetail, Health, ModelInfo, PredictionRow, PredictionsPage,
-    PredictRequest, PredictResponse, RecordWarning, Summary, SummaryRow,
+    MAX_BODY_BYTES,
+    MAX_RECORDS,
+    ErrorBody,
+    ErrorDetail,
+    Health,
+    ModelInfo,
+    PredictionRow,
+    PredictionsPage,
+    PredictRequest,
+    PredictResponse,
+    RecordWarning,
+    Summary,
+    SummaryRow,
 )
 from shared.batch import ALL_REGIONS, read_predictions, read_summary
 from shared.preprocess import LIST_PRICE_CEILING

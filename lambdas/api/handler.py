@@ -4,6 +4,7 @@ execution environment); Mangum's lifespan is off because it would run on every i
 from mangum import Mangum
 
 from lambdas.api.app import create_app
+from lambdas.logs import structured
 
 app = create_app()
-handler = Mangum(app, lifespan="off")
+handler = structured(Mangum(app, lifespan="off"))

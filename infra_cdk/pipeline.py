@@ -77,8 +77,7 @@ class Pipeline(Construct):
             image=images.pipeline_container(),
             # The Lambda base image's entrypoint is the Lambda runtime; the task runs the stage as a program.
             entry_point=["python3", "-m", stage.handler.split(":")[0]],
-            environment={**self.environment, "HOUSING_TRIALS": str(self.config.trials),
-                         "HOUSING_TUNE_TIMEOUT": str(self.config.tune_timeout_s)},
+            environment=self.environment,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="train", log_group=log_group),
         )
         grant_store(task.task_role, self.storage.bucket, self.config.store_prefix, stage.reads, stage.writes, task)

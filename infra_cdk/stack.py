@@ -38,7 +38,9 @@ class HousingStack(Stack):
         vpc.add_flow_log("FlowLogs", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
         cluster = ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
 
-        environment = {"HOUSING_STORE": storage.store_url, "HOUSING_TRIALS": str(config.trials)}
+        # The run config's settings go to every function: the trigger puts them into each run's event.
+        environment = {"HOUSING_STORE": storage.store_url, "HOUSING_TRIALS": str(config.trials),
+                       "HOUSING_TUNE_TIMEOUT": str(config.tune_timeout_s)}
         tracking_arn = self._mlflow(config, storage) if config.create_mlflow_server else None
         tracking_uri = tracking_arn or config.mlflow_tracking_uri
         if tracking_uri:

@@ -75,6 +75,11 @@ def test_one_container_lambda_per_light_stage_sized_from_the_graph(synthesized):
         assert props["Environment"]["Variables"]["HOUSING_MLFLOW_TRACKING_URI"] == "sqlite:////tmp/mlflow.db"
         assert props["Environment"]["Variables"]["HOUSING_MLFLOW_REGISTRY"] == "false"
     assert {"lambdas.triggers.start_training", "lambdas.score.handler"} <= set(functions)
+    # The trigger writes the run config into each run's event: it must see the deployment's settings.
+    trigger_env = functions["lambdas.triggers.start_training"]["Environment"]["Variables"]
+    context = cdk_context()["housing"]
+    assert trigger_env["HOUSING_TRIALS"] == str(context["trials"])
+    assert trigger_env["HOUSING_TUNE_TIMEOUT"] == str(context["tune_timeout_s"])
     assert functions["lambdas.score.handler"]["ReservedConcurrentExecutions"] == 1
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.settings import Settings
+
 CONTEXT_KEY = "housing"
 
 
@@ -19,6 +21,9 @@ class DeployConfig(BaseModel):
     store_prefix: str = Field("", description="key prefix of the store inside the bucket")
     scoring_schedule: str = Field("cron(0 6 1 * ? *)", description="monthly batch scoring of the latest month (UTC)")
     trials: int = Field(30, ge=1, description="Optuna trials per training run")
+    settings: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description='other pipeline settings for every function, as HOUSING_* variables: {"gate_vs_baseline": 0.4, "train_end": "2021-01-01"}')
     tune_timeout_s: int = Field(1800, ge=60, description="seconds the tuning search may take")
     train_cpu: int | None = Field(None, description="Fargate CPU units for train+tune; default: the graph's (4 vCPU = 4096)")
     train_memory_mb: int | None = Field(None, description="Fargate memory for train+tune; default: the graph's (16 GB)")
@@ -40,6 +45,9 @@ class DeployConfig(BaseModel):
 
 def load_config(context: dict[str, Any] | None) -> DeployConfig:
     config = DeployConfig(**(context or {}))
+    unknown = set(config.settings) - set(Settings.model_fields)
+    if unknown:
+        raise ValueError(f"settings has keys the pipeline does not know: {sorted(unknown)}")
     if config.cognito_login and not config.certificate_arn:
         raise ValueError("cognito_login needs certificate_arn: the ALB authenticates only on HTTPS listeners")
     if config.certificate_arn and not config.domain_name:

@@ -40,7 +40,9 @@ class HousingStack(Stack):
 
         # The run config's settings go to every function: the trigger puts them into each run's event.
         environment = {"HOUSING_STORE": storage.store_url, "HOUSING_TRIALS": str(config.trials),
-                       "HOUSING_TUNE_TIMEOUT": str(config.tune_timeout_s)}
+                       "HOUSING_TUNE_TIMEOUT": str(config.tune_timeout_s),
+                       **{f"HOUSING_{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+                          for key, value in config.settings.items()}}
         tracking_arn = self._mlflow(config, storage) if config.create_mlflow_server else None
         tracking_uri = tracking_arn or config.mlflow_tracking_uri
         if tracking_uri:

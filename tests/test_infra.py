@@ -233,7 +233,8 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly():
     context = cdk_context()
     context["housing"] = {**context["housing"], "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
                           "domain_name": "housing.example.com",
-                          "cognito_login": True, "create_mlflow_server": True, "alarm_email": "ops@example.com"}
+                          "cognito_login": True, "create_mlflow_server": True, "alarm_email": "ops@example.com",
+                          "settings": {"gate_vs_baseline": 0.4, "train_end": "2021-01-01"}}
     _, template = synthesize(context)
     tj = template.to_json()
     listeners = {r["Properties"]["Port"]: r["Properties"] for r in resources(tj, "AWS::ElasticLoadBalancingV2::Listener").values()}
@@ -246,6 +247,7 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly():
                  if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
     env = {e["Name"]: e["Value"] for e in train["Properties"]["ContainerDefinitions"][0]["Environment"]}
     assert "HOUSING_MLFLOW_TRACKING_URI" in env and "HOUSING_MLFLOW_REGISTRY" not in env
+    assert env["HOUSING_GATE_VS_BASELINE"] == "0.4" and env["HOUSING_TRAIN_END"] == "2021-01-01"
     assert resources(tj, "AWS::SNS::Subscription")
     dashboard = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
                      if r["Properties"]["ContainerDefinitions"][0]["Name"] == "streamlit")
@@ -258,3 +260,5 @@ def test_cognito_without_https_is_refused():
 
     with pytest.raises(ValueError, match="certificate_arn"):
         load_config({"cognito_login": True})
+    with pytest.raises(ValueError, match="gate_vs_basline"):
+        load_config({"settings": {"gate_vs_basline": 0.4}})

@@ -1,15 +1,18 @@
-"""Least-privilege S3 access: a role gets object reads and writes on exactly the store prefixes a stage
-declares in the graph (`Stage.reads` / `Stage.writes`), never the whole bucket."""
+"""Least privilege: a role gets object reads and writes on exactly the store prefixes a stage declares in the
+graph (`Stage.reads` / `Stage.writes`), never the whole bucket; a function writes only to its own log group."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra_cdk.config import DeployConfig
 from infra_cdk.nag import acknowledge, arn_of
 
 
@@ -40,7 +43,21 @@ def grant_store(role: iam.IRole, bucket: s3.IBucket, store_prefix: str, reads: I
                     findings=[f"Resource::{arn_of(bucket)}/{store_prefix}{p}*" for p in prefixes])
 
 
-def lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Role:
+def store_function(scope: Construct, name: str, *, code: lambda_.DockerImageCode, config: DeployConfig,
+                   bucket: s3.IBucket, environment: dict[str, str], reads: Iterable[str], writes: Iterable[str],
+                   **props) -> lambda_.DockerImageFunction:
+    """A container Lambda (x86_64) with its own log group, a role that may write only there, and store access
+    limited to `reads` / `writes`."""
+    log_group = logs.LogGroup(scope, f"{name}-logs", retention=logs.RetentionDays[config.log_retention],
+                              removal_policy=RemovalPolicy.DESTROY)
+    role = _lambda_role(scope, f"{name}-role", log_group)
+    function = lambda_.DockerImageFunction(scope, f"{name}-fn", code=code, architecture=lambda_.Architecture.X86_64,
+                                           log_group=log_group, role=role, environment=environment, **props)
+    grant_store(role, bucket, config.store_prefix, reads, writes, role)
+    return function
+
+
+def _lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Role:
     """A function role that may write only to its own log group (instead of the AWS managed policy)."""
     role = iam.Role(scope, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     role.add_to_policy(iam.PolicyStatement(

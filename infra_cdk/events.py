@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra_cdk.access import grant_store, lambda_role
+from infra_cdk.access import store_function
 from infra_cdk.config import DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge
@@ -39,17 +38,11 @@ class Triggers(Construct):
     def __init__(self, scope: Construct, id: str, *, config: DeployConfig, storage: Storage, images: Images,
                  training: sfn.IStateMachine, environment: dict[str, str]):
         super().__init__(scope, id)
-        retention = logs.RetentionDays[config.log_retention]
         bucket, prefix = storage.bucket, config.store_prefix
 
-        def function(name: str, handler: str, reads, writes, **kwargs) -> lambda_.DockerImageFunction:
-            log_group = logs.LogGroup(self, f"{name}-logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
-            role = lambda_role(self, f"{name}-role", log_group)
-            fn = lambda_.DockerImageFunction(
-                self, f"{name}-fn", code=images.pipeline_code(handler), architecture=lambda_.Architecture.X86_64,
-                log_group=log_group, role=role, environment=environment, **kwargs)
-            grant_store(role, bucket, prefix, reads, writes, role)
-            return fn
+        def function(name: str, handler: str, reads, writes, **props) -> lambda_.DockerImageFunction:
+            return store_function(self, name, code=images.pipeline_code(handler), config=config, bucket=bucket,
+                                  environment=environment, reads=reads, writes=writes, **props)
 
         self.start_training = function(
             "start-training", "lambdas.triggers:start_training", reads=(RAW_PREFIX, REFERENCE_PREFIX), writes=(),

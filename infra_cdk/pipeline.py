@@ -18,7 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra_cdk.access import grant_store, lambda_role
+from infra_cdk.access import grant_store, store_function
 from infra_cdk.config import DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge, arn_of
@@ -48,22 +48,10 @@ class Pipeline(Construct):
         self.state_machine = self._state_machine(graph, cluster)
 
     def _function(self, stage: Stage, images: Images) -> lambda_.DockerImageFunction:
-        log_group = logs.LogGroup(self, f"{stage.name}-logs", retention=self.log_retention,
-                                  removal_policy=RemovalPolicy.DESTROY)
-        role = lambda_role(self, f"{stage.name}-role", log_group)
-        function = lambda_.DockerImageFunction(
-            self, f"{stage.name}-fn",
-            code=images.pipeline_code(stage.handler),
-            architecture=lambda_.Architecture.X86_64,
-            memory_size=stage.memory_mb,
-            timeout=Duration.seconds(stage.timeout_s),
-            environment=self.environment,
-            log_group=log_group,
-            role=role,
-            description=f"housing pipeline stage '{stage.name}' ({stage.handler})",
-        )
-        grant_store(role, self.storage.bucket, self.config.store_prefix, stage.reads, stage.writes, role)
-        return function
+        return store_function(
+            self, stage.name, code=images.pipeline_code(stage.handler), config=self.config, bucket=self.storage.bucket,
+            environment=self.environment, reads=stage.reads, writes=stage.writes, memory_size=stage.memory_mb,
+            timeout=Duration.seconds(stage.timeout_s), description=f"housing pipeline stage '{stage.name}' ({stage.handler})")
 
     def _training_task(self, stage: Stage, images: Images, cluster: ecs.ICluster):
         task = ecs.FargateTaskDefinition(

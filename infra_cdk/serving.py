@@ -14,11 +14,10 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_elasticloadbalancingv2_actions as elb_actions
 from aws_cdk import aws_elasticloadbalancingv2_targets as elb_targets
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra_cdk.access import grant_store, lambda_role
+from infra_cdk.access import grant_store, store_function
 from infra_cdk.config import DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge
@@ -51,13 +50,10 @@ class Serving(Construct):
         acknowledge(self.alb, "AwsSolutions-EC23", "the load balancer is the public entry to the API and dashboard; narrow it with the allowed_cidr context")
 
         # The API.
-        api_logs = logs.LogGroup(self, "api-logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
-        api_role = lambda_role(self, "api-role", api_logs)
-        self.api = lambda_.DockerImageFunction(
-            self, "api-fn", code=images.api_code(), architecture=lambda_.Architecture.X86_64,
-            memory_size=config.api_memory_mb, timeout=Duration.seconds(30), log_group=api_logs, role=api_role,
-            environment=environment, description="the prediction API (FastAPI through Mangum)")
-        grant_store(api_role, storage.bucket, config.store_prefix, (CHAMPION_KEY, RUNS_PREFIX, PREDICTIONS_PREFIX), (), api_role)
+        self.api = store_function(
+            self, "api", code=images.api_code(), config=config, bucket=storage.bucket, environment=environment,
+            reads=(CHAMPION_KEY, RUNS_PREFIX, PREDICTIONS_PREFIX), writes=(), memory_size=config.api_memory_mb,
+            timeout=Duration.seconds(30), description="the prediction API (FastAPI through Mangum)")
         certificates = [elbv2.ListenerCertificate.from_arn(config.certificate_arn)] if https else None
         protocol = elbv2.ApplicationProtocol.HTTPS if https else elbv2.ApplicationProtocol.HTTP
         self.api_listener = self.alb.add_listener("Api", port=api_port, protocol=protocol, certificates=certificates, open=False)

@@ -183,7 +183,7 @@ def _print_summary(st: ArtifactStore, run_id: str) -> None:
     out.print(f"predictions: {st.locate('predictions/')}")
     out.print(f"champion:    {st.locate(CHAMPION_KEY)}")
     out.print(f"MLflow:      {settings.tracking_uri(st.url)}  (view: uv run --with mlflow mlflow ui --backend-store-uri {settings.tracking_uri(st.url)})")
-    out.print("next:        housing status | housing batch --month 2023-12 | housing predict --input FILE --output FILE")
+    out.print("next:        housing serve (API) | housing dashboard | housing status | housing batch --month 2023-12 | housing predict --input FILE --output FILE")
 
 
 def _parse_month(value: str) -> tuple[int, int]:

@@ -4,6 +4,8 @@ can be measured without Docker."""
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,19 +19,22 @@ IMAGE_GROUPS = {"api": "api", "pipeline": "pipeline", "dashboard": "dashboard"}
 
 
 def site_packages(image: str) -> Path:
-    """Install (once) and return the folder holding the image's third-party packages."""
+    """Install (again whenever the lock file's export changes) and return the image's package folder."""
     target = BENCH / f"{image}-site"
-    marker = target / ".complete"
-    if not marker.exists():
-        requirements = BENCH / f"{image}-requirements.txt"
+    requirements = subprocess.run(
+        ["uv", "export", "--frozen", "--no-default-groups", "--group", IMAGE_GROUPS[image], "--no-hashes",
+         "--no-emit-project"], check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    digest = hashlib.sha256(requirements.encode()).hexdigest()
+    marker = target / ".requirements-sha256"
+    if not marker.exists() or marker.read_text() != digest:
+        shutil.rmtree(target, ignore_errors=True)
         BENCH.mkdir(exist_ok=True)
-        requirements.write_text(subprocess.run(
-            ["uv", "export", "--frozen", "--no-default-groups", "--group", IMAGE_GROUPS[image], "--no-hashes",
-             "--no-emit-project"], check=True, capture_output=True, text=True, cwd=ROOT).stdout)
+        listing = BENCH / f"{image}-requirements.txt"
+        listing.write_text(requirements)
         subprocess.run(["uv", "pip", "install", "--quiet", "--python", BASE_PYTHON, "--target", str(target),
-                        "-r", str(requirements)], check=True)
+                        "-r", str(listing)], check=True)
         subprocess.run(["sh", str(ROOT / "docker" / "slim-site-packages.sh"), str(target)], check=True)
-        marker.touch()
+        marker.write_text(digest)
     return target
 
 

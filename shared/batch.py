@@ -1,5 +1,5 @@
-"""Batch scoring with the champion: predictions partitioned by year/month, and a pre-aggregated summary
-per metro and month (plus an all-regions row) so the dashboard never recomputes anything."""
+"""Batch scoring with the champion: predictions partitioned by year/month, each month with a pre-aggregated
+summary per metro (plus an all-regions row) so the dashboard never recomputes anything."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 from shared import schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
-from shared.layout import PREDICTIONS_PREFIX, SUMMARY_KEY, month_of_predictions_key, month_predictions_key
+from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
 from shared.preprocess import METRO
 from shared.store import ArtifactStore, read_table, write_table
 
@@ -67,27 +67,23 @@ def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_scored_months(store: ArtifactStore, predictions: pd.DataFrame) -> list[str]:
-    """Write each month's partition (replacing an earlier scoring of that month) and refresh the summary."""
+    """Write each month's predictions, then its summary (replacing an earlier scoring of that month).
+
+    Each month has its own summary file: a scoring writes only the months it scored and never rewrites a
+    shared file, so scorings that run at the same time (a training run's batch stage and an incoming/
+    month on AWS) cannot undo each other."""
     keys = []
     for (year, month), part in predictions.groupby(["year", "month"], sort=True):
         key = month_predictions_key(int(year), int(month))
         write_table(store, key, part.reset_index(drop=True))
+        write_table(store, month_summary_key(int(year), int(month)), summarize(part))
         keys.append(key)
-    fresh = summarize(predictions)
-    if store.exists(SUMMARY_KEY):
-        old = read_table(store, SUMMARY_KEY)
-        months = set(zip(fresh["year"], fresh["month"]))
-        keep = ~pd.Series([(y, m) in months for y, m in zip(old["year"], old["month"])], index=old.index, dtype=bool)
-        fresh = pd.concat([old.loc[keep], fresh], ignore_index=True)
-    write_table(store, SUMMARY_KEY, fresh.sort_values(["year", "month", "metro"]).reset_index(drop=True))
     return keys
 
 
 def scored_months(store: ArtifactStore) -> set[tuple[int, int]]:
-    if not store.exists(SUMMARY_KEY):
-        return set()
-    summary = read_table(store, SUMMARY_KEY, columns=["year", "month"])
-    return set(zip(summary["year"].astype(int), summary["month"].astype(int)))
+    """Months whose predictions and summary are both written."""
+    return {m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_key(key, "summary"))}
 
 
 class NoChampion(RuntimeError):
@@ -110,15 +106,20 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
     return predictions, write_scored_months(store, predictions)
 
 
-def read_summary(store: ArtifactStore) -> pd.DataFrame | None:
-    """The pre-aggregated metrics per metro and month (None before any batch scoring)."""
-    return read_table(store, SUMMARY_KEY) if store.exists(SUMMARY_KEY) else None
+def read_summary(store: ArtifactStore, year: int | None = None, month: int | None = None) -> pd.DataFrame | None:
+    """The pre-aggregated metrics per metro and month, optionally of one year or month only (only those
+    files are read); None before any batch scoring."""
+    months = sorted(m for m in scored_months(store) if (year is None or m[0] == year) and (month is None or m[1] == month))
+    if not months:
+        return None
+    parts = [read_table(store, month_summary_key(y, m)) for y, m in months]
+    return pd.concat(parts, ignore_index=True).sort_values(["year", "month", "metro"], ignore_index=True)
 
 
 def read_predictions(store: ArtifactStore, year: int | None = None, month: int | None = None,
                      metro: str | None = None) -> pd.DataFrame:
     """Scored rows of the matching month partitions (only those are read), optionally one metro's."""
-    months = [m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_predictions_key(key))]
+    months = [m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_key(key, "predictions"))]
     parts = [read_table(store, month_predictions_key(y, m)) for y, m in months
              if (year is None or y == year) and (month is None or m == month)]
     if not parts:

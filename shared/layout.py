@@ -12,7 +12,6 @@ QUARANTINE_PREFIX = "quarantine/"
 METROS_KEY = REFERENCE_PREFIX + "metros.parquet"
 CHAMPION_KEY = "models/champion.json"
 PREDICTIONS_PREFIX = "predictions/"
-SUMMARY_KEY = "predictions/summary.parquet"
 
 
 def run_prefix(run_id: str) -> str:
@@ -39,10 +38,15 @@ def month_predictions_key(year: int, month: int) -> str:
     return f"{PREDICTIONS_PREFIX}year={year:04d}/month={month:02d}/predictions.parquet"
 
 
-_MONTH_PARTITION = re.compile(re.escape(PREDICTIONS_PREFIX) + r"year=(\d{4})/month=(\d{2})/predictions\.parquet")
+def month_summary_key(year: int, month: int) -> str:
+    """The month's pre-aggregated metrics, beside its predictions (written after them)."""
+    return f"{PREDICTIONS_PREFIX}year={year:04d}/month={month:02d}/summary.parquet"
 
 
-def month_of_predictions_key(key: str) -> tuple[int, int] | None:
-    """(year, month) of a month's predictions key; None for any other key."""
-    match = _MONTH_PARTITION.fullmatch(key)
-    return (int(match[1]), int(match[2])) if match else None
+_MONTH_FILE = re.compile(re.escape(PREDICTIONS_PREFIX) + r"year=(\d{4})/month=(\d{2})/(predictions|summary)\.parquet")
+
+
+def month_of_key(key: str, name: str) -> tuple[int, int] | None:
+    """(year, month) of a month's `name` file ("predictions" or "summary"); None for any other key."""
+    match = _MONTH_FILE.fullmatch(key)
+    return (int(match[1]), int(match[2])) if match and match[3] == name else None

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from housing.cli import app
 from shared.champion import read_champion
-from shared.layout import SUMMARY_KEY
+from shared.batch import read_summary
 from shared.runs import list_runs
 from shared.store import LocalStore, read_json, read_table
 
@@ -42,9 +42,9 @@ def test_run_end_to_end_then_idempotent(store_dir):
 
     evaluation = read_json(store, f"runs/{pointer.run_id}/evaluation.json")
     assert len(evaluation["per_metro"]["holdout"]) >= 25
-    summary = read_table(store, SUMMARY_KEY)
+    summary = read_summary(store)
     assert {"All regions"} <= set(summary["metro"]) and summary["mae"].notna().all()
-    months = store.list("predictions/year=2023/")
+    months = [k for k in store.list("predictions/year=2023/") if k.endswith("predictions.parquet")]
     assert len(months) == 12
     preds = read_table(store, months[0])
     assert {"zipcode", "metro", "date", "actual", "predicted", "model_run_id"} <= set(preds.columns)

@@ -39,7 +39,7 @@ def test_run_on_s3(s3_endpoint, tmp_path, monkeypatch):
     assert pointer is not None
     keys = store.list("")
     assert f"runs/{pointer.run_id}/model/manifest.json" in keys
-    assert "predictions/summary.parquet" in keys
+    assert "predictions/year=2023/month=12/summary.parquet" in keys
     listed = boto3.client("s3").list_objects_v2(Bucket="housing-test", Prefix="env/models/")["Contents"]
     assert [o["Key"] for o in listed] == ["env/models/champion.json"]
     status = CliRunner().invoke(app, ["status", "--store", s3_endpoint])

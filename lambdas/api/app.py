@@ -170,13 +170,10 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
         year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
         month: Annotated[int | None, Query(ge=1, le=12)] = None,
     ) -> Summary:
-        table = read_summary(store)
+        table = read_summary(store, year, month)
         if table is None:
             return Summary(rows=[])
-        keep = np.ones(len(table), dtype=bool)
-        for column, value in (("metro", metro), ("year", year), ("month", month)):
-            if value is not None:
-                keep &= (table[column] == value).to_numpy()
+        keep = (table["metro"] == metro).to_numpy() if metro is not None else np.ones(len(table), dtype=bool)
         return Summary(rows=[SummaryRow(**{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in r.items()})
                              for r in table.loc[keep].to_dict(orient="records")])
 

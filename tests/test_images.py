@@ -94,3 +94,14 @@ def test_api_image_leaves_out_the_training_stack():
                 packages.add(requirement.split("==")[0].strip().lower())
     assert {"fastapi", "mangum", "xgboost-cpu", "pandas"} <= packages
     assert not packages & {"scikit-learn", "mlflow", "mlflow-skinny", "optuna", "nvidia-nccl-cu12"}
+
+
+def test_pipeline_image_can_track_to_a_sagemaker_mlflow_server():
+    """With `create_mlflow_server` the tracking URI is the server's ARN: MLflow needs the plugin for it."""
+    from importlib.metadata import entry_points
+
+    exported = subprocess.run(["uv", "export", "--frozen", "--no-emit-project", "--no-default-groups", "--group",
+                               "pipeline", "--no-hashes"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert "sagemaker-mlflow==" in exported
+    assert "arn" in {e.name for e in entry_points(group="mlflow.tracking_store")}
+    assert "sagemaker" in (ROOT / "docker" / "slim-site-packages.sh").read_text()  # its botocore model is kept

@@ -16,6 +16,7 @@ BENCH = ROOT / ".bench"
 BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
 # image -> the dependency group its Dockerfile exports (besides the runtime dependencies).
 IMAGE_GROUPS = {"api": "api", "pipeline": "pipeline", "dashboard": "dashboard"}
+SLIM_FLAGS = {"api": ["--api"]}  # as Dockerfile.lambda's api target runs the slimming step
 
 
 def site_packages(image: str) -> Path:
@@ -24,7 +25,8 @@ def site_packages(image: str) -> Path:
     requirements = subprocess.run(
         ["uv", "export", "--frozen", "--no-default-groups", "--group", IMAGE_GROUPS[image], "--no-hashes",
          "--no-emit-project"], check=True, capture_output=True, text=True, cwd=ROOT).stdout
-    digest = hashlib.sha256(requirements.encode()).hexdigest()
+    slimming = (ROOT / "docker" / "slim-site-packages.sh").read_bytes()
+    digest = hashlib.sha256(requirements.encode() + slimming).hexdigest()
     marker = target / ".requirements-sha256"
     if not marker.exists() or marker.read_text() != digest:
         shutil.rmtree(target, ignore_errors=True)
@@ -33,7 +35,8 @@ def site_packages(image: str) -> Path:
         listing.write_text(requirements)
         subprocess.run(["uv", "pip", "install", "--quiet", "--python", BASE_PYTHON, "--target", str(target),
                         "-r", str(listing)], check=True)
-        subprocess.run(["sh", str(ROOT / "docker" / "slim-site-packages.sh"), str(target)], check=True)
+        subprocess.run(["sh", str(ROOT / "docker" / "slim-site-packages.sh"), str(target), *SLIM_FLAGS.get(image, [])],
+                       check=True)
         marker.write_text(digest)
     return target
 

@@ -137,6 +137,7 @@ def test_schedule_with_nothing_incoming_does_nothing(aws):
     assert score(SCHEDULED) == {"scored": False, "reason": "nothing under incoming/"}
 
 
+@pytest.mark.slow  # synthesizes the CDK app
 def test_synthesized_rules_route_only_their_prefixes(aws, synthesized):
     """moto's S3 with EventBridge notifications on, the rules' patterns exactly as synthesized, each rule
     routed to a queue (moto's EventBridge cannot target Step Functions or image Lambdas)."""

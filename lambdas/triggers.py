@@ -34,10 +34,6 @@ def store_key(store: S3Store, bucket: str, key: str) -> str | None:
     return key[len(prefix):] if key.startswith(prefix) else None
 
 
-def _etag(store: S3Store, key: str) -> str:
-    return store.client.head_object(Bucket=store.bucket, Key=store._key(key))["ETag"].strip('"')
-
-
 @structured
 def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
     detail = event["detail"]
@@ -49,7 +45,7 @@ def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
     tables = [k for k in store.list(REFERENCE_PREFIX) if not k.endswith("/")]
     if len(tables) != 1:
         raise NoMetrosTable(f"expected one metros table under {store.locate(REFERENCE_PREFIX)}, found {tables or 'none'}")
-    identity = f"{key}@{detail['object'].get('etag') or _etag(store, key)}|{tables[0]}@{_etag(store, tables[0])}"
+    identity = f"{key}@{detail['object'].get('etag') or store.etag(key)}|{tables[0]}@{store.etag(tables[0])}"
     run_event = new_run_event(store.url, key, tables[0], get_settings().run_config(), identity)
     client = boto3.client("stepfunctions")
     machine, name = os.environ[STATE_MACHINE_ENV], run_event["run_id"]

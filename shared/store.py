@@ -129,6 +129,10 @@ class S3Store:
                 return False
             raise
 
+    def etag(self, key: str) -> str:
+        """The object's ETag (its content digest for single-part uploads): part of a run's input identity."""
+        return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ETag"].strip('"')
+
     def list(self, prefix: str) -> list[str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         keys = []

@@ -1,8 +1,8 @@
 """Batch scoring outside training: a new month's file under incoming/ (EventBridge `Object Created`), or the
 monthly schedule, which scores the newest incoming/ file unless its months are already scored.
 
-Deployed with a reserved concurrency of one, so scorings run one after another and the shared summary is
-never written by two at once.
+Deployed with a reserved concurrency of one, so two uploads of the same month are scored one after the
+other rather than interleaving their predictions and summary files.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from lambdas.logs import structured
 from shared.bundle import load_bundle
 from shared.champion import read_champion
 from shared.evaluate import decide, evaluate_models
-from shared.layout import run_key
+from shared.layout import bundle_prefix, run_key
 from shared.store import read_table, write_json
 
 
@@ -27,6 +27,6 @@ def handler(event: dict, context=None) -> dict:
     for line in gate.reasons:
         log.info("gate: %s", line)
     log.info("gate %s", "PASSED" if gate.passed else "FAILED")
-    out = ev.with_artifacts(evaluation=key)
+    out = ev.with_artifacts(bundle=bundle_prefix(ev.run_id), evaluation=key)
     out["gate"] = gate.model_dump()
     return out

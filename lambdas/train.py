@@ -66,9 +66,10 @@ def handler(event: dict, context=None) -> dict:
     )
     files = bundle.save(store)
     _log_bundle(tracking_uri, result.mlflow_run_id, files)
-    prefix = bundle_prefix(ev.run_id)
-    log.info("bundle sealed at %s", store.locate(prefix))
-    return ev.with_artifacts(bundle=prefix)
+    log.info("bundle sealed at %s", store.locate(bundle_prefix(ev.run_id)))
+    # The event passes on unchanged: on AWS this runs as a Fargate task, which returns no event, and the
+    # bundle's keys follow from the run id (evaluate records them).
+    return ev.with_artifacts()
 
 
 def _log_bundle(tracking_uri: str, mlflow_run_id: str, files: dict[str, bytes]) -> None:

@@ -295,6 +295,7 @@ def test_definition_runs_end_to_end_like_the_local_runner(aws_world, moto_runs_o
     write_table(local, METROS_KEY, metros)
     run_graph(TRAINING_PIPELINE, {**event, "store": local.url})
     assert read_champion(local).run_id == read_champion(store).run_id
+    assert read_run_record(local, event["run_id"]).artifacts == read_run_record(store, event["run_id"]).artifacts
     key = "predictions/year=2023/month=12/predictions.parquet"
     on_aws, here = read_table(store, key), read_table(local, key)
     np.testing.assert_allclose(on_aws["predicted"], here["predicted"], rtol=1e-9)

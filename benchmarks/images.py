@@ -2,15 +2,14 @@
 
     uv run python benchmarks/images.py
 
-Each image's Python packages are installed as its Dockerfile installs them (`benchmarks/image_packages.py`)
-and measured with `du`; each handler module is imported by a fresh base interpreter that sees only that
-image's packages (median of 3). Targets: API packages <= 300 MB, pipeline packages <= 1 GB.
+Each image's Python packages are installed as its Dockerfile installs them, bytecode included
+(`benchmarks/image_packages.py`), and measured with `du`; each handler module is imported by a fresh base
+interpreter that sees only that image's packages and writes no bytecode (median of 3). Targets: API packages <= 300 MB, pipeline packages <= 1 GB.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.image_packages import BASE_PYTHON, site_packages, size_mb  # noqa: E402
+from benchmarks.image_packages import BASE_PYTHON, run_env, site_packages, size_mb  # noqa: E402
 from stepfunctions.graph import FARGATE, TRAINING_PIPELINE  # noqa: E402
 
 TARGETS_MB = {"api": 300, "pipeline": 1024, "dashboard": None}
@@ -36,7 +35,7 @@ def handlers() -> dict[str, list[str]]:
 
 
 def import_seconds(site: Path, module: str, store: str) -> float:
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{ROOT}:{site}", "HOUSING_STORE": store, "HOME": store}
+    env = run_env(site, HOUSING_STORE=store, HOME=store)
     times = [json.loads(subprocess.run([BASE_PYTHON, "-S", "-c", IMPORT.format(module=module)], env=env, cwd="/",
                                        check=True, capture_output=True, text=True).stdout) for _ in range(3)]
     return statistics.median(times)

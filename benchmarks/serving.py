@@ -33,7 +33,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.image_packages import BASE_PYTHON, site_packages  # noqa: E402
+from benchmarks.image_packages import BASE_PYTHON, run_env, site_packages  # noqa: E402
 from shared.champion import read_champion  # noqa: E402
 from shared.store import open_store  # noqa: E402
 from tests.api_support import records_from  # noqa: E402
@@ -128,7 +128,7 @@ def predict_latency(store_url: str, requests: int, concurrency: int) -> dict[str
 
 def cold_start(store_url: str, site: Path, runs: int = 5) -> dict[str, float]:
     body = json.dumps({"records": sample_records(store_url, 1)})
-    env = {"PATH": os.environ["PATH"], "HOUSING_STORE": store_url, "PYTHONPATH": f"{ROOT}:{site}"}
+    env = run_env(site, HOUSING_STORE=store_url)
     samples = []
     for _ in range(runs):
         # The base interpreter with no site-packages at all (-S): only the API image's packages are importable.

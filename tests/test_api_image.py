@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from benchmarks.image_packages import BASE_PYTHON, ROOT, site_packages
+from benchmarks.image_packages import BASE_PYTHON, run_env, site_packages
 from tests.api_support import records_from
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def test_api_answers_from_its_image_packages_alone(trained_store):
     raw = pd.read_parquet(store.locate("raw/data.parquet")).tail(3)
     body = json.dumps({"records": records_from(raw)})
     site = site_packages("api")
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT}:{site}", "HOUSING_STORE": store.url, "HOME": str(site)}
+    env = run_env(site, HOUSING_STORE=store.url)
     result = subprocess.run([BASE_PYTHON, "-S", "-c", PROGRAM, body], env=env, capture_output=True, text=True,
                             cwd="/", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -44,3 +44,5 @@ def test_api_answers_from_its_image_packages_alone(trained_store):
     assert answer["statuses"] == {"health": 200, "predict": 200, "summary": 200, "predictions": 200}
     assert not {"sklearn", "mlflow", "optuna", "scipy.stats"} & set(answer["loaded"])
     assert not (site / "sklearn").exists() and not (site / "scipy" / "optimize").exists()
+    # What a cold start imports was compiled at build time (Lambda cannot write bytecode at run time).
+    assert list((site / "fastapi" / "__pycache__").glob("*.pyc"))

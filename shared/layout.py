@@ -14,10 +14,6 @@ CHAMPION_KEY = "models/champion.json"
 PREDICTIONS_PREFIX = "predictions/"
 
 
-def run_prefix(run_id: str) -> str:
-    return f"{RUNS_PREFIX}{run_id}/"
-
-
 def run_key(run_id: str, name: str) -> str:
     return f"{RUNS_PREFIX}{run_id}/{name}"
 

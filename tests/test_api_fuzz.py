@@ -24,6 +24,7 @@ def live_api(trained_store):
 
 
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: CI sees the same cases every run (a failure reproduces); raise max_examples to search wider.
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case, live_api):
     case.call_and_validate(base_url=live_api)

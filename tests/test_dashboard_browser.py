@@ -13,7 +13,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from lambdas.api.app import create_app
 from tests.api_support import serving
-from tests.browser_support import chromium, dashboard_server, requested_urls
+from tests.browser_support import chromium, dashboard_server, missing_browser, requested_urls
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -21,6 +21,8 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().paren
 
 
 def test_dashboard_renders_in_a_real_browser(trained_store):
+    if reason := missing_browser():
+        pytest.skip(reason)
     store, final = trained_store
     with serving(create_app(store.url)) as api, dashboard_server(store.url, api) as url, chromium() as browser:
         started = time.monotonic()

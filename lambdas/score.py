@@ -9,26 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from lambdas.events import log
 from lambdas.logs import structured
 from lambdas.triggers import store_key
-from shared.batch import batch_score, scored_months
+from shared.batch import batch_score, row_months, scored_months
 from shared.layout import INCOMING_PREFIX
 from shared.settings import get_settings
 from shared.store import S3Store, open_store
 from shared.tables import read_frame
 
 
-def _months(raw: pd.DataFrame) -> set[tuple[int, int]]:
-    dates = pd.to_datetime(raw["date"].astype("str"), errors="coerce").dropna()
-    return set(zip(dates.dt.year.astype(int), dates.dt.month.astype(int)))
-
-
 def score_file(store, key: str, skip_if_scored: bool) -> dict[str, Any]:
     raw = read_frame(store.read_bytes(key), key)
-    months = _months(raw)
+    months = set(row_months(raw).dropna())
     if skip_if_scored and months and months <= scored_months(store):
         log.info("%s: months %s already scored, nothing to do", key, sorted(months))
         return {"scored": False, "key": key, "reason": "already scored"}

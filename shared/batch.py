@@ -86,6 +86,12 @@ def scored_months(store: ArtifactStore) -> set[tuple[int, int]]:
     return {m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_key(key, "summary"))}
 
 
+def row_months(raw: pd.DataFrame) -> pd.Series:
+    """(year, month) of each raw row's date; None where the date does not parse."""
+    dates = pd.to_datetime(raw[schema.DATE].astype("str"), errors="coerce")
+    return pd.Series([(d.year, d.month) if not pd.isna(d) else None for d in dates], index=raw.index, dtype=object)
+
+
 class NoChampion(RuntimeError):
     """Scoring needs a promoted model."""
 
@@ -97,8 +103,7 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
     if pointer is None:
         raise NoChampion("no champion yet: train one first with `housing run`")
     if months is not None:
-        dates = pd.to_datetime(raw[schema.DATE].astype("str"), errors="coerce")
-        raw = raw.loc[[(d.year, d.month) in months for d in dates]].reset_index(drop=True)
+        raw = raw.loc[row_months(raw).isin(months).to_numpy()].reset_index(drop=True)
         if raw.empty:
             wanted = ", ".join(f"{y:04d}-{m:02d}" for y, m in sorted(months))
             raise ValueError(f"{source} has no rows for {wanted}")

@@ -31,7 +31,6 @@ from lambdas.api.schemas import (
     SummaryRow,
 )
 from shared.batch import ALL_REGIONS, read_predictions, read_summary
-from shared.preprocess import LIST_PRICE_CEILING
 from shared.settings import get_settings
 from shared.store import open_store
 from shared.validation import ValidationError
@@ -141,9 +140,10 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
                             for i in bad[:20]])
         warnings = [RecordWarning(index=int(i), message=f"unknown metro {cleaned['metro'].iat[i]!r}: "
                                   "predicted without its coordinates") for i in np.flatnonzero(cleaned["lat"].isna())]
-        if report.list_price_outliers:
+        if report.list_price_outliers:  # cleaning blanked them: sent, but missing after cleaning
+            ignored = frame["median_list_price"].notna().to_numpy() & cleaned["median_list_price"].isna().to_numpy()
             warnings += [RecordWarning(index=int(i), message="median_list_price above the plausible ceiling: ignored")
-                         for i in np.flatnonzero(frame["median_list_price"].fillna(0).to_numpy() > LIST_PRICE_CEILING)]
+                         for i in np.flatnonzero(ignored)]
         return PredictResponse(model_run_id=bundle.run_id, predictions=prices.tolist(), warnings=warnings)
 
     @app.get("/predictions", response_model=PredictionsPage, tags=["batch"])

@@ -21,7 +21,7 @@ from shared.validation import CEILING, RANGES
 MAX_RECORDS = 500
 MAX_BODY_BYTES = 1_000_000
 
-_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=False)
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _text_only(value: Any) -> Any:

@@ -6,7 +6,7 @@ installed module would add ~36 MB to the image instead of ~21 MB.
 
     python compile-cold-path.py ROOT MODULE [MODULE ...]
 
-imports each MODULE, then compiles every imported source file under ROOT into its __pycache__ (unchecked
+imports each MODULE from ROOT, then compiles every imported source file under ROOT into its __pycache__ (unchecked
 hashes: the image never changes under them).
 """
 
@@ -16,6 +16,7 @@ import py_compile
 import sys
 
 root, modules = sys.argv[1], sys.argv[2:]
+sys.path.insert(0, root)  # as at run time: the handler and its packages are imported from the task root
 for name in modules:
     importlib.import_module(name)
 compiled = 0

@@ -27,23 +27,49 @@ def synthesize(context: dict[str, Any] | None = None):
     return stack, Template.from_stack(stack)
 
 
-def resolve_definition(template: dict[str, Any], arn_of=None) -> dict[str, Any]:
-    """The state machine's DefinitionString with CloudFormation references replaced: `Fn::GetAtt [X, Arn]`
-    and `Ref X` by `arn_of(X)` (default: a fake Lambda ARN named after the logical id), pseudo parameters by
-    fixed values. The result is the ASL document a real interpreter can run."""
-    arn_of = arn_of or (lambda logical_id: f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}")
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+          "AWS::URLSuffix": "amazonaws.com"}
+
+
+def fake_arn(logical_id: str) -> str:
+    return f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}"
+
+
+def resolve_value(value: Any, name_of=fake_arn) -> str:
+    """A template value with its CloudFormation references replaced: `Ref X` and `Fn::GetAtt [X, ...]` by
+    `name_of(X)`, pseudo parameters by fixed values, `Fn::Join` joined."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(resolve_value(p, name_of) for p in parts)
+    if "Fn::GetAtt" in value:
+        return name_of(value["Fn::GetAtt"][0])
+    if "Ref" in value:
+        return PSEUDO.get(value["Ref"]) or name_of(value["Ref"])
+    raise ValueError(f"unexpected token in the template: {value}")
+
+
+def resolve_definition(template: dict[str, Any], arn_of=fake_arn) -> dict[str, Any]:
+    """The state machine's DefinitionString resolved (`resolve_value`, references named by `arn_of`,
+    default: a fake Lambda ARN named after the logical id): the ASL document a real interpreter can run."""
     machine = next(r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine")
-    body = machine["Properties"]["DefinitionString"]
-    pseudo = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::URLSuffix": "amazonaws.com"}
+    return json.loads(resolve_value(machine["Properties"]["DefinitionString"], arn_of))
 
-    def render(part: Any) -> str:
-        if isinstance(part, str):
-            return part
-        if "Fn::GetAtt" in part:
-            return arn_of(part["Fn::GetAtt"][0])
-        if "Ref" in part:
-            return pseudo.get(part["Ref"]) or arn_of(part["Ref"])
-        raise ValueError(f"unexpected token in the definition: {part}")
 
-    separator, parts = body["Fn::Join"] if isinstance(body, dict) else ("", [body])
-    return json.loads(separator.join(render(p) for p in parts))
+def image_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The container image functions by logical id: their properties (ImageConfig.Command is the CMD)."""
+    return {logical_id: r["Properties"] for logical_id, r in template["Resources"].items()
+            if r["Type"] == "AWS::Lambda::Function" and "ImageConfig" in r["Properties"]}
+
+
+def function_environment(template: dict[str, Any], logical_id: str, name_of=fake_arn) -> dict[str, str]:
+    """The environment the template gives a function, references resolved by `name_of`."""
+    variables = template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+    return {name: resolve_value(value, name_of) for name, value in variables.items()}
+
+
+def task_container(template: dict[str, Any], container_name: str) -> dict[str, Any]:
+    """The container definition named `container_name` in the template's ECS task definitions."""
+    return next(c for r in template["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"
+                for c in r["Properties"]["ContainerDefinitions"] if c["Name"] == container_name)

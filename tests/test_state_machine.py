@@ -1,6 +1,8 @@
 """The synthesized state machine definition EXECUTED by a real Amazon States Language interpreter (moto's),
-every Lambda task routed in-process to our real handler and the training task to our real training
-entrypoint, the store on moto's S3. It must end where the local runner ends; then the unhappy paths."""
+the store on moto's S3. Every Lambda task runs the handler its function's CMD names and the training task
+its task definition's program: in this process (fast, for the unhappy paths), or in the real images built by
+docker/build-local.sh, started as Lambda and ECS start them and reaching S3 through moto's server on
+loopback. Either way it must end where the local runner ends."""
 
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ from shared.settings import Settings, get_settings
 from shared.store import LocalStore, S3Store, read_table, write_table
 from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import resolve, run_graph
-from tests.infra_support import resolve_definition
+from tests.containers import IMAGES, Container, LambdaFunction, build_images
+from tests.infra_support import function_environment, image_functions, resolve_definition, resolve_value, task_container
+from tests.lambda_runtime import FunctionError
 
 pytestmark = pytest.mark.slow
 
@@ -42,15 +46,99 @@ class Faults:
         self.sleeps: list[float] = []
 
 
+class HandlerFailed(Exception):
+    """A handler raised: what the Lambda runtime reports as errorType / errorMessage."""
+
+    def __init__(self, error_type: str, message: str):
+        self.error_type, self.message = error_type, message
+        super().__init__(f"{error_type}: {message}")
+
+
+class InProcess:
+    """Handlers and the training program called in this process."""
+
+    def __init__(self, template: dict):
+        self.commands = {lid: props["ImageConfig"]["Command"][0] for lid, props in image_functions(template).items()}
+
+    def invoke(self, logical_id: str, event: dict) -> dict:
+        module, _, function = self.commands[logical_id].rpartition(".")
+        try:
+            return resolve(f"{module}:{function}")(event, None)
+        except Exception as exc:  # what the Lambda runtime does with an uncaught exception
+            raise HandlerFailed(type(exc).__name__, str(exc)) from exc
+
+    def run_task(self, container: dict, overrides: dict[str, str]) -> None:
+        entry = container["EntryPoint"]
+        program = entry[entry.index("-m") + 1]
+        resolve(f"{program}:handler")(json.loads(overrides["STAGE_EVENT"]))
+
+    def close(self) -> None:
+        pass
+
+
+class InContainers:
+    """Each function started from the pipeline image as Lambda starts it (its CMD, the template's environment,
+    read-only task root, kept warm between invocations); the training task run from the same image with the
+    task definition's entry point and environment plus the state machine's overrides. S3 is moto's server on
+    loopback, sharing this process's moto state."""
+
+    def __init__(self, template: dict):
+        from moto.server import ThreadedMotoServer
+
+        build_images()
+        self.template = template
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.aws = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+        self.box = Container(IMAGES["pipeline"])
+        self.functions: dict[str, LambdaFunction] = {}
+        self.name_of = lambda logical_id: logical_id  # set by aws_world: the bucket's and other resources' names
+
+    def invoke(self, logical_id: str, event: dict) -> dict:
+        if logical_id not in self.functions:
+            command = image_functions(self.template)[logical_id]["ImageConfig"]["Command"][0]
+            env = {**function_environment(self.template, logical_id, self.name_of), **self.aws}
+            self.functions[logical_id] = LambdaFunction(self.box, command, env, name=logical_id)
+        try:
+            return self.functions[logical_id].invoke(event)
+        except FunctionError as exc:
+            raise HandlerFailed(exc.error.get("errorType", "Unknown"), exc.error.get("errorMessage", "")) from exc
+
+    def run_task(self, container: dict, overrides: dict[str, str]) -> None:
+        env = {e["Name"]: resolve_value(e["Value"], self.name_of) for e in container.get("Environment", [])}
+        argv = [*container["EntryPoint"], *container.get("Command", [])]
+        code, output = self.box.run(argv, {**env, **overrides, **self.aws, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"})
+        if code != 0:
+            raise RuntimeError(f"the training container exited with code {code}: {output[-1500:]}")
+
+    def close(self) -> None:
+        for function in self.functions.values():
+            function.close()
+        self.box.remove()
+        self.server.stop()
+
+
 @pytest.fixture()
-def moto_runs_our_code(monkeypatch, synthesized):
+def executor(request, synthesized):
+    """Where handlers run: in this process, or (parametrized indirectly with "containers") in the images."""
+    _, _, template = synthesized
+    runner = InContainers(template) if getattr(request, "param", None) == "containers" else InProcess(template)
+    yield runner
+    runner.close()
+
+
+@pytest.fixture()
+def moto_runs_our_code(monkeypatch, synthesized, executor):
     """Every patch of moto lives here, written against moto 5.2.5 (checked below):
 
-    1. moto cannot run image-based Lambdas without Docker: `LambdaBackend.invoke` is replaced by a call of
-       the handler named in the synthesized function's ImageConfig.Command, in-process, answering exactly as
-       Lambda does (an uncaught exception becomes FunctionError "Unhandled" with errorType/errorMessage).
+    1. moto cannot run image-based Lambdas without Docker: `LambdaBackend.invoke` is replaced by the
+       executor's invocation of the synthesized function (the handler its ImageConfig.Command names),
+       answering exactly as Lambda does (an uncaught exception becomes FunctionError "Unhandled" with
+       errorType/errorMessage).
     2. moto's ECS tasks never stop, so `ecs:runTask.sync` would wait forever: `run_task` runs the training
-       container's program (the task definition's entry point module) in-process with the containerOverrides
+       container (the template's task definition) through the executor with the containerOverrides
        environment, then marks the task STOPPED; and a task whose program failed fails the state with
        States.TaskFailed, as Step Functions does for a non-zero exit code.
     3. moto reports every Lambda API error as "Exception"; Step Functions names it `Lambda.<Code>` (e.g.
@@ -78,26 +166,24 @@ def moto_runs_our_code(monkeypatch, synthesized):
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
     _, _, template = synthesized
-    handlers = {logical_id: r["Properties"]["ImageConfig"]["Command"][0]
-                for logical_id, r in template["Resources"].items()
-                if r["Type"] == "AWS::Lambda::Function" and "ImageConfig" in r["Properties"]}
+    commands = {lid: props["ImageConfig"]["Command"][0] for lid, props in image_functions(template).items()}
+    train_container = task_container(template, "train")
     faults = Faults()
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
         logical_id = function_name.rsplit(":", 1)[-1] if ":function:" in function_name else function_name
-        handler = resolve(handlers[logical_id].rsplit(".", 1)[0] + ":" + handlers[logical_id].rsplit(".", 1)[1])
-        name = handlers[logical_id]
+        name = commands[logical_id]
         if faults.throttles.get(name, 0) > 0:
             faults.throttles[name] -= 1
             raise LambdaClientError("TooManyRequestsException", "Rate exceeded")
         faults.invocations.append(name)
         try:
             if faults.fail_stage and name.startswith(f"lambdas.{faults.fail_stage}."):
-                raise RuntimeError(f"injected failure in {faults.fail_stage}")
-            result = handler(json.loads(body), None)
-        except Exception as exc:  # what the Lambda runtime does with an uncaught exception
+                raise HandlerFailed("RuntimeError", f"injected failure in {faults.fail_stage}")
+            result = executor.invoke(logical_id, json.loads(body))
+        except HandlerFailed as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}).encode()
+            return json.dumps({"errorType": exc.error_type, "errorMessage": exc.message, "stackTrace": []}).encode()
         return json.dumps(result).encode()
 
     original_run_task = EC2ContainerServiceBackend.run_task
@@ -106,13 +192,12 @@ def moto_runs_our_code(monkeypatch, synthesized):
     def run_task(self, *args, **kwargs):
         tasks = original_run_task(self, *args, **kwargs)
         for task in tasks:
-            program = _entry_module(self, task)
             env = {e["name"]: e["value"] for o in task.overrides.get("containerOverrides", []) for e in o.get("environment", [])}
             try:
                 if faults.fail_stage == "train":
                     raise RuntimeError("injected failure in train")
-                faults.invocations.append(program)
-                resolve(f"{program}:handler")(json.loads(env["STAGE_EVENT"]))
+                faults.invocations.append(" ".join(train_container["EntryPoint"]))
+                executor.run_task(train_container, env)
             except Exception as exc:  # the container exits non-zero
                 failed_tasks[task.task_arn] = f"{type(exc).__name__}: {exc}"
                 task.stopped_reason = "Essential container in task exited"
@@ -190,16 +275,9 @@ class _TimeWithoutSleep:
         return getattr(time, name)
 
 
-def _entry_module(backend, task) -> str:
-    definition = backend.describe_task_definition(task.task_definition_arn)
-    [container] = definition.container_definitions
-    entry = container["entryPoint"]
-    return entry[entry.index("-m") + 1]
-
-
 
 @pytest.fixture()
-def aws_world(monkeypatch, moto_runs_our_code, synthesized, small_data, tmp_path):
+def aws_world(monkeypatch, moto_runs_our_code, executor, synthesized, small_data, tmp_path):
     """moto with the bucket (data and metros uploaded), the ECS cluster, task definition and network the
     definition names, and the state machine created from the synthesized definition."""
     _, _, template = synthesized
@@ -245,10 +323,13 @@ def aws_world(monkeypatch, moto_runs_our_code, synthesized, small_data, tmp_path
                 names[logical_id] = subnet
             elif kind == "AWS::EC2::SecurityGroup":
                 names[logical_id] = group
+            elif kind == "AWS::S3::Bucket" and logical_id.startswith("StorageData"):
+                names[logical_id] = BUCKET
 
         def arn_of(logical_id: str) -> str:
             return names.get(logical_id) or f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
 
+        executor.name_of = arn_of
         definition = resolve_definition(template, arn_of)
         sfn = boto3.client("stepfunctions")
         machine = sfn.create_state_machine(name="training", definition=json.dumps(definition),
@@ -278,10 +359,7 @@ def training_event(store, trials: int = 2) -> dict:
     return new_run_event(store.url, "raw/housets.parquet", METROS_KEY, config, "sfn-test")
 
 
-def test_definition_runs_end_to_end_like_the_local_runner(aws_world, moto_runs_our_code, small_data, tmp_path):
-    store, sfn, machine = aws_world
-    event = training_event(store)
-    execution = run_execution(sfn, machine, event)
+def assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path):
     assert execution["status"] == "SUCCEEDED", (visited(execution), read_run_record(store, event["run_id"]).error)
     assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate", "Gate",
                                   "Promote", "Batch", "Record", "Done"]
@@ -301,6 +379,26 @@ def test_definition_runs_end_to_end_like_the_local_runner(aws_world, moto_runs_o
     np.testing.assert_allclose(on_aws["predicted"], here["predicted"], rtol=1e-9)
     pd.testing.assert_frame_equal(read_summary(store).drop(columns=["model_run_id"]),
                                   read_summary(local).drop(columns=["model_run_id"]), rtol=1e-9)
+
+
+def test_definition_runs_end_to_end_like_the_local_runner(aws_world, small_data, tmp_path):
+    store, sfn, machine = aws_world
+    event = training_event(store)
+    assert_ends_like_the_local_runner(store, run_execution(sfn, machine, event), event, small_data, tmp_path)
+
+
+@pytest.mark.containers
+@pytest.mark.parametrize("executor", ["containers"], indirect=True)
+def test_definition_drives_the_real_images(aws_world, executor, small_data, tmp_path):
+    """Every state runs in the pipeline image: each stage function from its CMD with the template's
+    environment, the training task from its task definition's entry point, all through moto's S3 server."""
+    store, sfn, machine = aws_world
+    event = training_event(store)
+    execution = run_execution(sfn, machine, event, timeout_s=900)
+    logs = {name: fn.output()[-1500:] for name, fn in executor.functions.items()}
+    assert execution["status"] == "SUCCEEDED", (visited(execution), read_run_record(store, event["run_id"]).error, logs)
+    assert len(executor.functions) == 8  # every Lambda state ran in its own container
+    assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path)
 
 
 def test_rejected_candidate_skips_promote_and_a_throttle_is_retried(aws_world, moto_runs_our_code):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import socket
@@ -48,3 +49,31 @@ def serving(app, port: int = 0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/housing-api/73e2d6bc24d8a067"
+
+
+def alb_event(method: str, path: str, query: dict[str, str] | None = None, body: str | None = None,
+              multi_value: bool = False, base64_body: bool = False) -> dict:
+    """An ALB -> Lambda request as documented: query values arrive still URL-encoded, headers lower-cased."""
+    headers = {"host": "housing-alb-123.us-east-1.elb.amazonaws.com", "user-agent": "curl/8.5.0",
+               "x-forwarded-for": "203.0.113.7", "x-forwarded-port": "80", "x-forwarded-proto": "http",
+               "x-amzn-trace-id": "Root=1-67891233-abcdef012345678912345678"}
+    if body is not None:
+        headers["content-type"] = "application/json"
+        headers["content-length"] = str(len(body.encode()))
+    event = {
+        "requestContext": {"elb": {"targetGroupArn": TARGET_GROUP}},
+        "httpMethod": method,
+        "path": path,
+        "body": (base64.b64encode(body.encode()).decode() if base64_body else body) if body is not None else "",
+        "isBase64Encoded": base64_body,
+    }
+    if multi_value:
+        event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in (query or {}).items()}
+    else:
+        event["headers"] = headers
+        event["queryStringParameters"] = query or {}
+    return event

@@ -17,8 +17,11 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
@@ -38,20 +41,26 @@ def dashboard_server(store_url: str, api_url: str) -> Iterator[str]:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("streamlit did not start:\n" + (process.stdout.read() if process.stdout else ""))
-                time.sleep(0.2)
+        wait_until_healthy(url, process, lambda: process.stdout.read() if process.stdout else "")
         yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, output, timeout_s: float = 90) -> None:
+    """Wait for Streamlit's health endpoint at `url`; fail with the server's `output()` if it stops or
+    never answers."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start at {url}:\n{output()}") from None
+            time.sleep(0.2)
 
 
 def missing_browser() -> str | None:
@@ -89,3 +98,28 @@ def requested_urls(driver: webdriver.Chrome) -> list[str]:
         if message["method"] == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
     return urls
+
+
+def assert_dashboard_renders(browser: webdriver.Chrome, url: str, screenshot: str) -> float:
+    """Load the dashboard at `url`: its four charts, metrics and map drawn, no exception, no console error,
+    nothing asked of any other host (plotly's map outlines would come from a CDN). Saves a screenshot in
+    ARTIFACTS; returns the seconds from navigation to the drawn charts."""
+    started = time.monotonic()
+    browser.get(url)
+    WebDriverWait(browser, 90).until(
+        lambda b: len(b.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")) >= 4
+        and b.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]'))
+    loaded_s = time.monotonic() - started
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / screenshot))
+
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), text
+    assert "Traceback" not in text and "Exception" not in text
+    assert "All regions" in text and "MAE" in text and "Errors per metro" in text
+    assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .geo"), "the map did not render"
+    foreign = [u for u in requested_urls(browser) if not u.startswith((url, "data:", "blob:"))]
+    assert not foreign, f"the page fetched from other hosts: {foreign}"
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+    return loaded_s

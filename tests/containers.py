@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -141,6 +142,23 @@ def container(image: str) -> Iterator[Container]:
         yield box
     finally:
         box.remove()
+
+
+@contextlib.contextmanager
+def moto_s3_server() -> Iterator[dict[str, str]]:
+    """moto's server on loopback (sharing this process's moto state): the AWS variables a container needs to
+    reach it, the endpoint in AWS_ENDPOINT_URL as boto3 reads it."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+    finally:
+        server.stop()
 
 
 def lambda_environment(function_name: str, memory_mb: int = 1024) -> dict[str, str]:

@@ -25,7 +25,7 @@ from shared.settings import Settings, get_settings
 from shared.store import LocalStore, S3Store, read_table, write_table
 from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import resolve, run_graph
-from tests.containers import IMAGES, Container, LambdaFunction, build_images
+from tests.containers import IMAGES, Container, LambdaFunction, build_images, moto_s3_server
 from tests.infra_support import function_environment, image_functions, resolve_definition, resolve_value, task_container
 from tests.lambda_runtime import FunctionError
 
@@ -83,15 +83,10 @@ class InContainers:
     loopback, sharing this process's moto state."""
 
     def __init__(self, template: dict):
-        from moto.server import ThreadedMotoServer
-
         build_images()
         self.template = template
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.server.start()
-        host, port = self.server.get_host_and_port()
-        self.aws = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-                    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+        self.server = moto_s3_server()
+        self.aws = self.server.__enter__()
         self.box = Container(IMAGES["pipeline"])
         self.functions: dict[str, LambdaFunction] = {}
         self.name_of = lambda logical_id: logical_id  # set by aws_world: the bucket's and other resources' names
@@ -117,7 +112,7 @@ class InContainers:
         for function in self.functions.values():
             function.close()
         self.box.remove()
-        self.server.stop()
+        self.server.__exit__(None, None, None)
 
 
 @pytest.fixture()

@@ -1,0 +1,122 @@
+"""The API and dashboard images, built by docker/build-local.sh, started as AWS starts them and answering.
+
+The API image runs as Lambda runs it: the image's entry point with the function's CMD from the synthesized
+template, that function's environment, an unprivileged user and a read-only task root, the runtime interface
+client polling a Runtime API server (tests/lambda_runtime.py) that hands it ALB events. The dashboard image
+runs its CMD with the dashboard task's environment and is loaded in headless chromium. Both read the store
+from moto's S3 server on loopback. (The pipeline image runs in tests/test_state_machine.py.)
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pandas as pd
+import pytest
+
+from lambdas.api.app import create_app
+from tests.api_support import alb_event, records_from, strict_json
+from tests.browser_support import ARTIFACTS, assert_dashboard_renders, chromium, missing_browser, wait_until_healthy
+from tests.containers import IMAGES, LambdaFunction, build_images, container, moto_s3_server, output_of, stop
+from tests.infra_support import function_environment, image_functions, task_container, resolve_value
+from tests.lambda_runtime import FunctionError
+
+pytestmark = [pytest.mark.slow, pytest.mark.containers]
+
+BUCKET = "housing-images"
+
+
+@pytest.fixture(scope="module")
+def world(trained_store, synthesized):
+    """The images built, moto's S3 server holding the trained store, and the template's names resolved."""
+    build_images()
+    store, final = trained_store
+    _, _, template = synthesized
+    with moto_s3_server() as aws:
+        s3 = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=aws["AWS_REGION"],
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3.create_bucket(Bucket=BUCKET)
+        for key in store.list(""):
+            if key.startswith(("models/", "runs/", "predictions/")) and not key.endswith(".db"):
+                s3.put_object(Bucket=BUCKET, Key=key, Body=store.read_bytes(key))
+        names = {lid: BUCKET for lid, r in template["Resources"].items()
+                 if r["Type"] == "AWS::S3::Bucket" and lid.startswith("StorageData")}
+        yield {"store": store, "final": final, "template": template, "aws": aws,
+               "name_of": lambda lid: names.get(lid, lid)}
+
+
+def api_function_id(template: dict) -> str:
+    return next(lid for lid, props in image_functions(template).items()
+                if props["ImageConfig"]["Command"] == ["lambdas.api.handler.handler"])
+
+
+@pytest.fixture()
+def api_function(world):
+    """The API function of the template, started from the API image as Lambda starts it."""
+    template = world["template"]
+    logical_id = api_function_id(template)
+    env = {**function_environment(template, logical_id, world["name_of"]), **world["aws"]}
+    [handler] = image_functions(template)[logical_id]["ImageConfig"]["Command"]
+    with container(IMAGES["api"]) as box:
+        function = LambdaFunction(box, handler, env, name=logical_id)
+        yield function
+        function.close()
+
+
+def test_api_image_answers_alb_events_as_lambda(api_function, world):
+    store = world["store"]
+    health = api_function.invoke(alb_event("GET", "/health"))
+    assert health["statusCode"] == 200, (health, api_function.output())
+    assert strict_json(health["body"])["champion_run_id"] == world["final"]["run_id"]
+
+    rows = pd.read_parquet(store.locate("raw/data.parquet")).tail(5)
+    body = json.dumps({"records": records_from(rows)})
+    answer = api_function.invoke(alb_event("POST", "/predict", body=body))
+    assert answer["statusCode"] == 200, answer
+    from fastapi.testclient import TestClient
+
+    expected = TestClient(create_app(store.url)).post("/predict", content=body,
+                                                     headers={"content-type": "application/json"}).json()
+    got = strict_json(answer["body"])
+    assert got["model_run_id"] == expected["model_run_id"] == world["final"]["run_id"]
+    assert got["predictions"] == pytest.approx(expected["predictions"], rel=1e-9)  # same packages, same answer
+
+    for path, query in (("/summary", {"year": "2023", "month": "12"}), ("/predictions", {"year": "2023", "month": "12"}),
+                        ("/model", {})):
+        response = api_function.invoke(alb_event("GET", path, query))
+        assert response["statusCode"] == 200, (path, response)
+    invalid = api_function.invoke(alb_event("POST", "/predict", body='{"records": [{"zipcode": "abc"}]}'))
+    assert invalid["statusCode"] == 422
+
+
+def test_a_handler_that_cannot_be_imported_is_an_init_error(world):
+    """What a wrong CMD does on Lambda: the runtime reports an init error and no invocation succeeds."""
+    with container(IMAGES["api"]) as box:
+        function = LambdaFunction(box, "lambdas.api.handlers.handler", world["aws"], name="wrong-cmd")
+        try:
+            with pytest.raises(FunctionError) as failure:
+                function.invoke(alb_event("GET", "/health"), timeout_s=120)
+        finally:
+            function.close()
+    assert failure.value.init and failure.value.error["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_dashboard_image_serves_health_and_renders(world):
+    if reason := missing_browser():
+        pytest.skip(reason)
+    template = world["template"]
+    definition = task_container(template, "streamlit")
+    env = {e["Name"]: resolve_value(e["Value"], world["name_of"]) for e in definition.get("Environment", [])}
+    with container(IMAGES["dashboard"]) as box:
+        argv = [*box.config.entrypoint, *box.config.cmd]
+        port = definition["PortMappings"][0]["ContainerPort"]
+        process = box.start(argv, {**env, **world["aws"]})
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_healthy(url, process, lambda: output_of(process))
+            with chromium() as browser:
+                assert_dashboard_renders(browser, url, "dashboard-image.png")
+        finally:
+            stop(process)
+    assert (ARTIFACTS / "dashboard-image.png").exists()

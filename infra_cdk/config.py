@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.settings import Settings
 
@@ -41,6 +41,17 @@ class DeployConfig(BaseModel):
     noncurrent_version_expiry_days: int = Field(30, description="overwritten object versions expire after this")
     alarm_email: str | None = Field(None, description="subscribe this address to failed-execution alarms")
     allowed_cidr: str = Field("0.0.0.0/0", description="who may reach the load balancer")
+
+    @field_validator("store_prefix")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        """'env', '/env' and 'env/' all mean the folder env/: every grant, rule and lifecycle rule appends
+        store keys to this prefix, so it must end in exactly one slash (or be empty)."""
+        folder = value.strip("/")
+        if any(c in folder for c in "*?") or any(c.isspace() for c in folder) or "//" in folder:
+            raise ValueError(f"store_prefix {value!r}: a key prefix such as 'env' or 'teams/housing' "
+                             "(no wildcards, spaces or empty path parts)")
+        return f"{folder}/" if folder else ""
 
 
 def load_config(context: dict[str, Any] | None) -> DeployConfig:

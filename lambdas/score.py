@@ -7,25 +7,35 @@ other rather than interleaving their predictions and summary files.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from lambdas.events import log
 from lambdas.logs import structured
-from lambdas.triggers import store_key
+from lambdas.s3_events import is_object_created, uploaded_object
 from shared.batch import batch_score, row_months, scored_months
 from shared.layout import INCOMING_PREFIX
+from shared.quarantine import quarantine
 from shared.settings import get_settings
 from shared.store import S3Store, open_store
-from shared.tables import read_frame
+from shared.tables import InputFormatError, read_frame
+from shared.validation import ValidationError, ValidationReport
 
 
 def score_file(store, key: str, skip_if_scored: bool) -> dict[str, Any]:
-    raw = read_frame(store.read_bytes(key), key)
-    months = set(row_months(raw).dropna())
-    if skip_if_scored and months and months <= scored_months(store):
-        log.info("%s: months %s already scored, nothing to do", key, sorted(months))
-        return {"scored": False, "key": key, "reason": "already scored"}
-    predictions, written = batch_score(store, raw, source=key)
+    """Score one incoming file with the champion; a file that cannot be read or validated is quarantined
+    (quarantine/incoming-<digest of its bytes>/, with report.json) and rejected."""
+    data = store.read_bytes(key)
+    try:
+        raw = read_frame(data, key)
+        months = set(row_months(raw).dropna())
+        if skip_if_scored and months and months <= scored_months(store):
+            log.info("%s: months %s already scored, nothing to do", key, sorted(months))
+            return {"scored": False, "key": key, "reason": "already scored"}
+        predictions, written = batch_score(store, raw, source=key)
+    except (InputFormatError, ValidationError) as err:
+        report = err.report if isinstance(err, ValidationError) else ValidationReport.of_file(key, "format", str(err))
+        quarantine(store, key, f"incoming-{hashlib.sha256(data).hexdigest()[:16]}", [report])
     log.info("%s: %d predictions in %d month(s)", key, len(predictions), len(written))
     return {"scored": True, "key": key, "rows": len(predictions), "partitions": written}
 
@@ -33,9 +43,8 @@ def score_file(store, key: str, skip_if_scored: bool) -> dict[str, Any]:
 @structured
 def handler(event: dict[str, Any], context=None) -> dict[str, Any]:
     store = open_store(get_settings().store)
-    if event.get("detail-type") == "Object Created":
-        detail = event["detail"]
-        key = store_key(store, detail["bucket"]["name"], detail["object"]["key"]) if isinstance(store, S3Store) else None
+    if is_object_created(event):
+        key = uploaded_object(event, store).key if isinstance(store, S3Store) else None
         if key is None or not key.startswith(INCOMING_PREFIX) or key.endswith("/"):
             return {"scored": False, "reason": "not an incoming/ upload"}
         return score_file(store, key, skip_if_scored=False)

@@ -15,6 +15,7 @@ import boto3
 
 from lambdas.events import log, new_run_event
 from lambdas.logs import structured
+from lambdas.s3_events import uploaded_object
 from shared.layout import RAW_PREFIX, REFERENCE_PREFIX
 from shared.settings import get_settings
 from shared.store import S3Store
@@ -26,26 +27,21 @@ class NoMetrosTable(RuntimeError):
     """Training needs the metros table under reference/."""
 
 
-def store_key(store: S3Store, bucket: str, key: str) -> str | None:
-    """The store-relative key of an S3 object, or None when it is outside the store."""
-    if bucket != store.bucket:
-        return None
-    prefix = f"{store.prefix}/" if store.prefix else ""
-    return key[len(prefix):] if key.startswith(prefix) else None
-
-
 @structured
 def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
-    detail = event["detail"]
     store = S3Store(get_settings().store)
-    key = store_key(store, detail["bucket"]["name"], detail["object"]["key"])
+    upload = uploaded_object(event, store)
+    key = upload.key
     if key is None or not key.startswith(RAW_PREFIX) or key.endswith("/"):
-        log.info("ignored %s: not a file under %s", detail["object"]["key"], RAW_PREFIX)
+        log.info("ignored %s: not a file under %s", upload.s3_key, RAW_PREFIX)
         return {"started": False, "reason": "not a raw/ upload"}
+    if not store.exists(key):  # deleted or overwritten-and-removed since the event was sent
+        log.warning("ignored %s: the object no longer exists", upload.s3_key)
+        return {"started": False, "reason": "the object no longer exists"}
     tables = [k for k in store.list(REFERENCE_PREFIX) if not k.endswith("/")]
     if len(tables) != 1:
         raise NoMetrosTable(f"expected one metros table under {store.locate(REFERENCE_PREFIX)}, found {tables or 'none'}")
-    identity = f"{key}@{detail['object'].get('etag') or store.etag(key)}|{tables[0]}@{store.etag(tables[0])}"
+    identity = f"{key}@{upload.etag or store.etag(key)}|{tables[0]}@{store.etag(tables[0])}"
     run_event = new_run_event(store.url, key, tables[0], get_settings().run_config(), identity)
     client = boto3.client("stepfunctions")
     machine, name = os.environ[STATE_MACHINE_ENV], run_event["run_id"]

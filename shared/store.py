@@ -109,6 +109,13 @@ class S3Store:
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def relative_key(self, bucket: str, key: str) -> str | None:
+        """The store-relative key of an S3 object, or None when it is outside the store."""
+        if bucket != self.bucket:
+            return None
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        return key[len(prefix):] if key.startswith(prefix) else None
+
     def read_bytes(self, key: str) -> bytes:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()

@@ -54,6 +54,11 @@ class ValidationReport(BaseModel):
             lines.append(f"  - [{p.rule}] {p.column or '(file)'}: {p.message}{example}")
         return "\n".join(lines)
 
+    @classmethod
+    def of_file(cls, source: str, rule: str, message: str) -> ValidationReport:
+        """A report of one problem with the file as a whole (unreadable, no rows in a split, ...)."""
+        return cls(source=source, rows=0, columns=0, problems=[Problem(column=None, rule=rule, message=message)])
+
 
 class ValidationError(ValueError):
     """The input breaks the schema; `report` says how."""

@@ -46,6 +46,7 @@ class RuntimeAPI:
         self._events: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._outcomes: dict[str, queue.Queue[Outcome]] = {}
         self._init_errors: queue.Queue[Outcome] = queue.Queue()
+        self.first_poll_at: float | None = None  # perf_counter() of the first "next invocation": init is over
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -106,6 +107,8 @@ class RuntimeAPI:
             def do_GET(self):
                 if self.path != f"{PREFIX}/invocation/next":
                     return self._reply(404, b'{"errorMessage": "unknown path"}')
+                if api.first_poll_at is None:
+                    api.first_poll_at = time.perf_counter()
                 request_id, event = api._events.get()  # long poll, as Lambda does
                 deadline_ms = int((time.time() + api.timeout_s) * 1000)
                 self._reply(200, event, {"Lambda-Runtime-Aws-Request-Id": request_id,

@@ -234,6 +234,7 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly():
     context["housing"] = {**context["housing"], "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
                           "domain_name": "housing.example.com",
                           "cognito_login": True, "create_mlflow_server": True, "alarm_email": "ops@example.com",
+                          "store_prefix": "env",  # no trailing slash: normalized to the folder env/
                           "settings": {"gate_vs_baseline": 0.4, "train_end": "2021-01-01"}}
     _, template = synthesize(context)
     tj = template.to_json()
@@ -242,7 +243,7 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly():
     assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
     assert [a["Type"] for a in listeners[8443]["DefaultActions"]] == ["authenticate-cognito", "forward"]
     [server] = resources(tj, "AWS::SageMaker::MlflowTrackingServer").values()
-    assert server["Properties"]["ArtifactStoreUri"]["Fn::Join"][1][-1] == "/mlflow/"
+    assert server["Properties"]["ArtifactStoreUri"]["Fn::Join"][1][-1] == "/env/mlflow/"
     train = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
                  if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
     env = {e["Name"]: e["Value"] for e in train["Properties"]["ContainerDefinitions"][0]["Environment"]}
@@ -253,6 +254,23 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly():
                      if r["Properties"]["ContainerDefinitions"][0]["Name"] == "streamlit")
     env = {e["Name"]: e["Value"] for e in dashboard["Properties"]["ContainerDefinitions"][0]["Environment"]}
     assert env["API_URL"] == "https://housing.example.com:443"
+    # The prefix is a folder everywhere: grants, rules and the store URL (never "envruns/*" or "envraw/").
+    text = json.dumps(tj)
+    assert "/env/runs/*" in text and "envruns" not in text and "envraw" not in text
+    rules = [r["Properties"]["EventPattern"] for r in resources(tj, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
+    assert {p["detail"]["object"]["key"][0]["prefix"] for p in rules} == {"env/raw/", "env/incoming/"}
+    store = next(fn["Properties"]["Environment"]["Variables"]["HOUSING_STORE"] for fn in resources(tj, "AWS::Lambda::Function").values()
+                 if "ImageConfig" in fn["Properties"])
+    assert store["Fn::Join"][1][-1].endswith("/env")
+
+
+def test_store_prefix_is_a_folder():
+    from infra_cdk.config import load_config
+
+    assert [load_config({"store_prefix": p}).store_prefix for p in ("env", "/env/", "env/", "", "a/b")] == \
+        ["env/", "env/", "env/", "", "a/b/"]
+    with pytest.raises(ValueError, match="store_prefix"):
+        load_config({"store_prefix": "env/*"})
 
 
 def test_cognito_without_https_is_refused():

@@ -11,8 +11,11 @@ import pytest
 from moto import mock_aws
 
 from lambdas.events import new_run_event
+from lambdas.s3_events import MalformedEvent
 from lambdas.score import handler as score
 from lambdas.triggers import NoMetrosTable, start_training
+from shared.quarantine import InputRejected
+from shared.store import read_json
 from shared.batch import read_summary, scored_months
 from shared.settings import get_settings
 from shared.store import S3Store
@@ -121,6 +124,48 @@ def test_incoming_month_is_scored_and_the_schedule_is_idempotent(scoring_store):
     assert len(summary.loc[(summary["year"] == 2024) & (summary["metro"] == "All regions")]) == 1
 
     assert score(SCHEDULED) == {"scored": False, "key": "incoming/2024-01.csv", "reason": "already scored"}
+
+
+def test_keys_arrive_url_encoded_as_s3_sends_them(aws, state_machine, small_data):
+    """S3 URL-encodes object keys in its events (a space arrives as '+', '+' as '%2B')."""
+    rows, metros = small_data
+    aws.write_bytes("raw/house ts+2024.csv", rows.head(50).to_csv(index=False).encode())
+    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
+    started = start_training(s3_event("raw/house+ts%2B2024.csv"))
+    assert started["started"] is True
+    client, arn = state_machine
+    [execution] = client.list_executions(stateMachineArn=arn)["executions"]
+    assert json.loads(client.describe_execution(executionArn=execution["executionArn"])["input"])["input_key"] == \
+        "raw/house ts+2024.csv"
+
+
+def test_a_deleted_object_starts_nothing(aws, state_machine, small_data):
+    aws.write_bytes("reference/usmetros.csv", small_data[1].to_csv(index=False).encode())
+    assert start_training(s3_event("raw/gone.csv")) == {"started": False, "reason": "the object no longer exists"}
+    client, arn = state_machine
+    assert client.list_executions(stateMachineArn=arn)["executions"] == []
+
+
+@pytest.mark.parametrize("handler", [start_training, score])
+def test_a_malformed_event_is_a_clear_error(aws, state_machine, handler):
+    event = s3_event("raw/x.csv")
+    del event["detail"]["object"]
+    with pytest.raises(MalformedEvent, match="detail.object.key"):
+        handler(event)
+
+
+def test_a_rejected_incoming_file_is_quarantined_with_its_report(scoring_store):
+    store, raw = scoring_store
+    bad = raw.head(20).assign(date="2024-01-31", homes_sold=-5)
+    store.write_bytes("incoming/2024-01.csv", bad.to_csv(index=False).encode())
+    with pytest.raises(InputRejected, match="quarantine/incoming-"):
+        score(s3_event("incoming/2024-01.csv"))
+    [report_key] = [k for k in store.list("quarantine/") if k.endswith("report.json")]
+    report = read_json(store, report_key)
+    assert report["input_key"] == "incoming/2024-01.csv"
+    assert store.read_bytes(report["quarantined_copy"]) == store.read_bytes("incoming/2024-01.csv")
+    assert any(p["column"] == "homes_sold" for p in report["reports"][0]["problems"])
+    assert (2024, 1) not in scored_months(store)
 
 
 def test_schedule_scores_the_latest_unscored_month(scoring_store):

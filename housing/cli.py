@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.layout import CHAMPION_KEY, METROS_KEY, RAW_PREFIX
@@ -270,12 +271,13 @@ def status(store: StoreOption = None, last: Annotated[int, typer.Option("--last"
         for who, splits in pointer.metrics.items():
             out.print(f"  {who:<10} " + "  ".join(f"{s} MAE {_fmt(m['mae'])} R² {m['r2']:.4f}" for s, m in splits.items()))
     table = Table(title="recent runs")
-    for col in ("run", "status", "finished", "eval MAE", "gate"):
+    for col in ("run", "status", "finished", "eval MAE", "gate / failure"):
         table.add_column(col)
     for record in list_runs(st)[:last]:
         mae = record.metrics["candidate"]["eval"]["mae"] if record.metrics else None
-        gate = "; ".join(record.gate["reasons"]) if record.gate else (record.error or {}).get("message", "")[:80]
-        table.add_row(record.run_id, record.status, record.finished_at, _fmt(mae), gate)
+        failure = f"{record.error.stage}: {record.error.type}: {record.error.message}"[:100] if record.error else ""
+        gate = "; ".join(record.gate["reasons"]) if record.gate else failure
+        table.add_row(record.run_id, record.status, record.finished_at, _fmt(mae), escape(gate))
     out.print(table)
 
 

@@ -23,7 +23,7 @@ from infra_cdk.config import DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge, arn_of
 from infra_cdk.storage import Storage
-from stepfunctions.graph import FARGATE, PipelineGraph, Stage
+from stepfunctions.graph import ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, PipelineGraph, Stage
 
 TRAIN_CONTAINER = "train"
 FAILED = "RecordFailure"
@@ -33,10 +33,29 @@ def state_name(stage: Stage) -> str:
     return stage.name.capitalize()
 
 
+class UndeployableGraph(ValueError):
+    """The graph asks for something this deployment cannot run as the local runner does."""
+
+
+def check_deployable(graph: PipelineGraph) -> None:
+    """Refuse graphs the state machine would not run faithfully: the deployment has one training task
+    definition (one Fargate stage), and a Fargate task returns no event, so neither the gate's stage nor the
+    finishing stage may be one."""
+    fargate = [s.name for s in graph.stages if s.compute == FARGATE]
+    if len(fargate) != 1:
+        raise UndeployableGraph(f"the deployment runs exactly one Fargate stage (the training task); the graph has "
+                                f"{len(fargate)}: {fargate}. Make the others Lambda stages or add a task definition per stage.")
+    for role, name in (("gate", graph.gate.after), ("finishing", graph.finish)):
+        if not graph.stage(name).passes_result:
+            raise UndeployableGraph(f"the {role} stage {name!r} runs on Fargate, whose task returns no event to the "
+                                    "state machine; it must be a Lambda stage")
+
+
 class Pipeline(Construct):
     def __init__(self, scope: Construct, id: str, *, graph: PipelineGraph, config: DeployConfig, storage: Storage,
                  images: Images, cluster: ecs.ICluster, environment: dict[str, str]):
         super().__init__(scope, id)
+        check_deployable(graph)
         self.config, self.storage, self.environment = config, storage, environment
         self.log_retention = logs.RetentionDays[config.log_retention]
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
@@ -93,8 +112,8 @@ class Pipeline(Construct):
                     environment=[tasks.TaskEnvironmentVariable(
                         name="STAGE_EVENT", value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$")))],
                 )],
-                # The task's own output is the ECS description; the stage event flows on unchanged (the
-                # bundle's keys follow from the run id).
+                # The task's own output is the ECS description; the stage event flows on unchanged
+                # (Stage.passes_result; the local runner does the same).
                 result_path=sfn.JsonPath.DISCARD,
                 task_timeout=timeout,
             )
@@ -122,7 +141,11 @@ class Pipeline(Construct):
             if stage.retry.attempts:
                 state.add_retry(errors=list(stage.retry.errors), max_attempts=stage.retry.attempts,
                                 interval=Duration.seconds(stage.retry.interval_s), backoff_rate=stage.retry.backoff)
-            state.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+            # Which stage failed travels beside the Catch's {"Error", "Cause"}: one failure record from both executors.
+            named = sfn.Pass(self, f"{state_name(stage)}Failed", result=sfn.Result.from_string(stage.name),
+                             result_path=f"$.{FAILED_STAGE_FIELD}")
+            named.next(record_failure)
+            state.add_catch(named, errors=["States.ALL"], result_path=f"$.{ERROR_FIELD}")
         for stage in graph.stages:
             if stage.name == graph.gate.after:
                 gate = sfn.Choice(self, "Gate", comment="promote only a candidate that passed the gate")

@@ -23,7 +23,8 @@ class StageEvent(BaseModel):
     metros_key: str
     artifacts: dict[str, str] = Field(default_factory=dict)
     gate: dict[str, Any] | None = None
-    error: dict[str, Any] | None = Field(None, description="set by the orchestrator's Catch on failure")
+    error: dict[str, Any] | None = Field(None, description='{"Error", "Cause"}: set by the Catch on failure')
+    failed_stage: str | None = Field(None, description="the stage that failed: set beside `error`")
 
     def open(self) -> ArtifactStore:
         return open_store(self.store)

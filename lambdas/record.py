@@ -6,7 +6,7 @@ from __future__ import annotations
 from lambdas.events import StageEvent, log
 from lambdas.logs import structured
 from shared.evaluate import headline_metrics
-from shared.runs import RunRecord, now, write_run_record
+from shared.runs import Failure, RunRecord, now, write_run_record
 from shared.store import read_json
 
 
@@ -21,8 +21,9 @@ def handler(event: dict, context=None) -> dict:
     metrics = None
     if "evaluation" in ev.artifacts:
         metrics = headline_metrics(read_json(store, ev.artifacts["evaluation"]))
+    failure = Failure.from_step_functions(ev.failed_stage or "unknown", ev.error) if ev.error else None
     record = RunRecord(run_id=ev.run_id, status=status, input_key=ev.input_key, finished_at=now(),
-                       gate=ev.gate, metrics=metrics, error=ev.error, artifacts=ev.artifacts)
+                       gate=ev.gate, metrics=metrics, error=failure, artifacts=ev.artifacts)
     write_run_record(store, record)
     log.info("run %s %s", ev.run_id, status)
     return {**ev.model_dump(mode="json"), "status": status}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -26,6 +27,34 @@ def fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class Failure(BaseModel):
+    """Why a run failed, the same whichever executor ran it: the stage, the error's type, its message."""
+
+    stage: str
+    type: str
+    message: str
+
+    @classmethod
+    def from_step_functions(cls, stage: str, error: dict[str, Any]) -> Failure:
+        """From what a Catch puts in the state (`{"Error", "Cause"}`). For a Lambda the Cause is the runtime's
+        JSON (errorType, errorMessage); for an ECS task, the task's description (why it stopped, the exit
+        code: the program's own message is in the task's log stream)."""
+        kind, cause = error.get("Error", "Unknown"), error.get("Cause") or ""
+        try:
+            parsed = json.loads(cause)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            return cls(stage=stage, type=kind, message=cause or kind)
+        if "errorMessage" in parsed:
+            return cls(stage=stage, type=parsed.get("errorType") or kind, message=parsed["errorMessage"])
+        containers = parsed.get("Containers") or [{}]
+        exit_codes = [c["ExitCode"] for c in containers if c.get("ExitCode") is not None]
+        reason = parsed.get("StoppedReason") or containers[0].get("Reason") or cause
+        codes = f" (exit code {', '.join(map(str, exit_codes))})" if exit_codes else ""
+        return cls(stage=stage, type=kind, message=f"{reason}{codes}; the task's log stream has the program's output")
+
+
 class RunRecord(BaseModel):
     run_id: str
     status: str = Field(description="promoted | rejected | failed")
@@ -33,7 +62,7 @@ class RunRecord(BaseModel):
     finished_at: str
     gate: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    error: Failure | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
 
 

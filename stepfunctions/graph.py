@@ -4,6 +4,7 @@ Catch). Nothing here runs anything."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, REFERENCE_PREFIX, RUNS_PREFIX
@@ -35,6 +36,24 @@ class Stage:
     # Store key prefixes the stage reads and writes: the deployment grants exactly these (least privilege).
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+
+    @property
+    def passes_result(self) -> bool:
+        """Whether the stage's return value is the next stage's event. A Fargate task's is not: Step Functions
+        receives the ECS task's description, so the event flows on unchanged (both executors do this)."""
+        return self.compute != FARGATE
+
+
+# What a stage's failure adds to the event before the finishing stage records it: Step Functions' Catch
+# puts {"Error", "Cause"} at ERROR_PATH and a Pass state names the stage at FAILED_STAGE_PATH; the local
+# runner adds the same, so the run record is written from one shape whichever executor ran the graph.
+ERROR_FIELD, FAILED_STAGE_FIELD = "error", "failed_stage"
+
+
+def caught(stage: str, error: BaseException) -> dict:
+    """The fields a Catch and its Pass state add for `error` raised by a Lambda stage's handler."""
+    cause = {"errorType": type(error).__name__, "errorMessage": str(error)}
+    return {ERROR_FIELD: {"Error": cause["errorType"], "Cause": json.dumps(cause)}, FAILED_STAGE_FIELD: stage}
 
 
 @dataclass(frozen=True)

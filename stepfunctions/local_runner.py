@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from stepfunctions.graph import PipelineGraph, Stage
+from stepfunctions.graph import PipelineGraph, Stage, caught
 
 log = logging.getLogger("housing.runner")
 # Local stand-ins for the faults Step Functions retries (throttling, lost connections).
@@ -36,7 +36,8 @@ def _call(stage: Stage, event: dict, sleep: Callable[[float], None]) -> dict:
     delay = stage.retry.interval_s
     for attempt in range(stage.retry.attempts + 1):
         try:
-            return handler(event, None)
+            result = handler(event, None)
+            return result if stage.passes_result else event
         except TRANSIENT as err:
             if attempt == stage.retry.attempts:
                 raise
@@ -60,7 +61,7 @@ def run_graph(
             event = _call(graph.stage(name), event, sleep)
         except Exception as err:
             if name != graph.finish:
-                failed = {**event, "error": {"stage": name, "type": type(err).__name__, "message": str(err)}}
+                failed = {**event, **caught(name, err)}
                 _call(graph.stage(graph.finish), failed, sleep)
             raise StageFailed(name, err) from err
         if on_stage:

@@ -99,7 +99,7 @@ def test_state_machine_follows_the_graph(synthesized):
     states = asl["States"]
     names = [s.name.capitalize() for s in TRAINING_PIPELINE.stages]
     assert asl["StartAt"] == names[0]
-    assert set(states) == {*names, "Gate", "RecordFailure", "Failed", "Done"}
+    assert set(states) == {*names, *(f"{n}Failed" for n in names), "Gate", "RecordFailure", "Failed", "Done"}
     path = ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate"]
     for here, after in zip(path, path[1:]):
         assert states[here]["Next"] == after
@@ -110,7 +110,10 @@ def test_state_machine_follows_the_graph(synthesized):
     assert states["RecordFailure"]["Next"] == "Failed" and states["Failed"]["Type"] == "Fail"
     for stage in TRAINING_PIPELINE.stages:
         state = states[stage.name.capitalize()]
-        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
+        named = f"{stage.name.capitalize()}Failed"
+        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": named}]
+        assert states[named] == {"Type": "Pass", "Result": stage.name, "ResultPath": "$.failed_stage",
+                                 "Next": "RecordFailure"}
         [retry] = state["Retry"]
         assert retry["ErrorEquals"] == list(stage.retry.errors) and retry["MaxAttempts"] == stage.retry.attempts
         assert retry["BackoffRate"] == stage.retry.backoff and state["TimeoutSeconds"] == stage.timeout_s
@@ -262,6 +265,22 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly():
     store = next(fn["Properties"]["Environment"]["Variables"]["HOUSING_STORE"] for fn in resources(tj, "AWS::Lambda::Function").values()
                  if "ImageConfig" in fn["Properties"])
     assert store["Fn::Join"][1][-1].endswith("/env")
+
+
+def test_graphs_the_deployment_cannot_run_faithfully_are_refused():
+    import dataclasses
+
+    from infra_cdk.pipeline import UndeployableGraph, check_deployable
+    from stepfunctions.graph import FARGATE, TRAINING_PIPELINE
+
+    check_deployable(TRAINING_PIPELINE)
+    two = dataclasses.replace(TRAINING_PIPELINE, stages=tuple(
+        dataclasses.replace(s, compute=FARGATE) if s.name in ("train", "features") else s for s in TRAINING_PIPELINE.stages))
+    with pytest.raises(UndeployableGraph, match="exactly one Fargate stage.*features.*train"):
+        check_deployable(two)
+    gate_on_fargate = dataclasses.replace(TRAINING_PIPELINE, gate=dataclasses.replace(TRAINING_PIPELINE.gate, after="train"))
+    with pytest.raises(UndeployableGraph, match="gate stage 'train' runs on Fargate"):
+        check_deployable(gate_on_fargate)
 
 
 def test_store_prefix_is_a_folder():

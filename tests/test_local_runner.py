@@ -2,7 +2,10 @@
 
 import pytest
 
-from stepfunctions.graph import TRAINING_PIPELINE, Gate, PipelineGraph, RetryPolicy, Stage
+import dataclasses
+import json
+
+from stepfunctions.graph import FARGATE, TRAINING_PIPELINE, Gate, PipelineGraph, RetryPolicy, Stage
 from stepfunctions.local_runner import StageFailed, resolve, run_graph
 
 calls: list[str] = []
@@ -34,7 +37,16 @@ def broken(event, context):
 
 def finish(event, context):
     calls.append("finish:" + ("error" if event.get("error") else "ok"))
+    finished.append(event)
     return event
+
+
+def replaces_the_event(event, context):
+    calls.append("replaces")
+    return {"pass": True, "replaced": True}
+
+
+finished: list[dict] = []
 
 
 def graph(middle: str) -> PipelineGraph:
@@ -50,6 +62,7 @@ def graph(middle: str) -> PipelineGraph:
 @pytest.fixture(autouse=True)
 def _reset():
     calls.clear()
+    finished.clear()
     flaky_left["n"] = 0
 
 
@@ -73,6 +86,18 @@ def test_failure_runs_the_finish_stage_with_the_error_then_raises():
         run_graph(graph("broken"), {"pass": True})
     assert info.value.stage == "b"
     assert calls == ["step", "broken", "finish:error"]
+    # What Step Functions' Catch and the stage's Pass state add: {"Error", "Cause"} and the stage's name.
+    [event] = finished
+    assert event["failed_stage"] == "b" and event["error"]["Error"] == "ValueError"
+    assert json.loads(event["error"]["Cause"]) == {"errorType": "ValueError", "errorMessage": "bad data"}
+
+
+def test_a_fargate_stage_result_is_not_the_next_event():
+    """As on AWS, where the state machine receives the ECS task's description, not the program's output."""
+    fargate = dataclasses.replace(graph("replaces_the_event"), stages=tuple(
+        dataclasses.replace(s, compute=FARGATE) if s.name == "b" else s for s in graph("replaces_the_event").stages))
+    final = run_graph(fargate, {"pass": True})
+    assert "replaced" not in final and calls == ["step", "replaces", "judge", "step", "finish:ok"]
 
 
 def test_every_stage_handler_of_the_real_graph_resolves():

@@ -20,11 +20,11 @@ from lambdas.events import new_run_event
 from shared.batch import read_summary
 from shared.champion import read_champion
 from shared.layout import METROS_KEY
-from shared.runs import read_run_record
+from shared.runs import Failure, read_run_record
 from shared.settings import Settings, get_settings
 from shared.store import LocalStore, S3Store, read_table, write_table
 from stepfunctions.graph import TRAINING_PIPELINE
-from stepfunctions.local_runner import resolve, run_graph
+from stepfunctions.local_runner import StageFailed, resolve, run_graph
 from tests.containers import IMAGES, Container, LambdaFunction, build_images, moto_s3_server
 from tests.infra_support import function_environment, image_functions, resolve_definition, resolve_value, task_container
 from tests.lambda_runtime import FunctionError
@@ -193,8 +193,8 @@ def moto_runs_our_code(monkeypatch, synthesized, executor):
                     raise RuntimeError("injected failure in train")
                 faults.invocations.append(" ".join(train_container["EntryPoint"]))
                 executor.run_task(train_container, env)
-            except Exception as exc:  # the container exits non-zero
-                failed_tasks[task.task_arn] = f"{type(exc).__name__}: {exc}"
+            except Exception:  # the container exits non-zero (its output goes to the task's log stream)
+                failed_tasks[task.task_arn] = 1
                 task.stopped_reason = "Essential container in task exited"
             task.last_status = "STOPPED"
             task.desired_status = "STOPPED"
@@ -208,7 +208,9 @@ def moto_runs_our_code(monkeypatch, synthesized, executor):
         def resolve_and_fail():
             task = resolver()
             if task and task.get("TaskArn") in failed_tasks:
-                cause = json.dumps({"StoppedReason": task.get("StoppedReason"), "Error": failed_tasks[task["TaskArn"]]})
+                # As Step Functions reports a failed task: its description, with the container's exit code.
+                cause = json.dumps({**task, "Containers": [{"Name": "train", "ExitCode": failed_tasks[task["TaskArn"]],
+                                                            "LastStatus": "STOPPED"}]})
                 raise FailureEventException(FailureEvent(
                     env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                     event_type=HistoryEventType.TaskFailed,
@@ -411,6 +413,32 @@ def test_rejected_candidate_skips_promote_and_a_throttle_is_retried(aws_world, m
     assert read_run_record(store, event["run_id"]).status == "rejected"
 
 
+def test_a_failure_is_recorded_the_same_by_both_executors(aws_world, moto_runs_our_code, monkeypatch, small_data,
+                                                         tmp_path):
+    store, sfn, machine = aws_world
+    moto_runs_our_code.fail_stage = "evaluate"
+    event = training_event(store)
+    execution = run_execution(sfn, machine, event)
+    assert execution["status"] == "FAILED" and visited(execution)[-3:] == ["EvaluateFailed", "RecordFailure", "Failed"]
+    on_aws = read_run_record(store, event["run_id"])
+
+    import lambdas.evaluate
+
+    def injected(event, context=None):
+        raise RuntimeError("injected failure in evaluate")
+
+    monkeypatch.setattr(lambdas.evaluate, "handler", injected)
+    local = LocalStore(tmp_path / "local")
+    rows, metros = small_data
+    write_table(local, "raw/housets.parquet", rows)
+    write_table(local, METROS_KEY, metros)
+    with pytest.raises(StageFailed):
+        run_graph(TRAINING_PIPELINE, {**event, "store": local.url})
+    here = read_run_record(local, event["run_id"])
+    assert on_aws.status == here.status == "failed"
+    assert on_aws.error == here.error == Failure(stage="evaluate", type="RuntimeError", message="injected failure in evaluate")
+
+
 def test_failed_training_ends_in_the_failure_path_with_the_champion_untouched(aws_world, moto_runs_our_code):
     store, sfn, machine = aws_world
     first = training_event(store)
@@ -421,9 +449,10 @@ def test_failed_training_ends_in_the_failure_path_with_the_champion_untouched(aw
     second = training_event(store, trials=3)  # another config: another run
     execution = run_execution(sfn, machine, second)
     assert execution["status"] == "FAILED"
-    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "RecordFailure", "Failed"]
+    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "TrainFailed",
+                                  "RecordFailure", "Failed"]
     record = read_run_record(store, second["run_id"])
-    assert record.status == "failed" and record.error["Error"] == "States.TaskFailed"
-    assert "injected failure in train" in record.error["Cause"]
+    assert record.status == "failed" and (record.error.stage, record.error.type) == ("train", "States.TaskFailed")
+    assert record.error.message.startswith("Essential container in task exited (exit code 1)")
     assert read_champion(store) == champion
     assert store.exists("raw/housets.parquet")

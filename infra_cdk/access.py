@@ -14,6 +14,7 @@ from constructs import Construct
 
 from infra_cdk.config import DeployConfig
 from infra_cdk.nag import acknowledge, arn_of
+from shared.layout import BUNDLES
 
 
 def _objects(bucket: s3.IBucket, store_prefix: str, keys: Iterable[str]) -> list[str]:
@@ -23,7 +24,12 @@ def _objects(bucket: s3.IBucket, store_prefix: str, keys: Iterable[str]) -> list
 
 def grant_store(role: iam.IRole, bucket: s3.IBucket, store_prefix: str, reads: Iterable[str], writes: Iterable[str],
                 holder: Construct) -> None:
+    """Reads and writes on exactly these keys and prefixes. Sealed model bundles (runs/*/model/) are written
+    only by a stage that declares BUNDLES among its writes, and only with If-None-Match (create-only: S3
+    refuses to overwrite); every other role that may write under runs/ is denied them outright."""
     reads, writes = tuple(reads), tuple(writes)
+    seals = BUNDLES in writes
+    writes = tuple(w for w in writes if w != BUNDLES)  # covered by runs/, which the bundle writer also declares
     statements = [
         # Listing names, not contents: needed so a missing key answers 404 (not 403) to HeadObject.
         iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]),
@@ -33,6 +39,13 @@ def grant_store(role: iam.IRole, bucket: s3.IBucket, store_prefix: str, reads: I
     if writes:
         statements.append(iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                                               resources=_objects(bucket, store_prefix, writes)))
+    if seals:
+        statements.append(iam.PolicyStatement(effect=iam.Effect.DENY, actions=["s3:PutObject"],
+                                              resources=_objects(bucket, store_prefix, [BUNDLES]),
+                                              conditions={"Null": {"s3:if-none-match": "true"}}))
+    elif any(BUNDLES.startswith(w) for w in writes if w.endswith("/")):
+        statements.append(iam.PolicyStatement(effect=iam.Effect.DENY, actions=["s3:PutObject"],
+                                              resources=_objects(bucket, store_prefix, [BUNDLES])))
     for statement in statements:
         role.add_to_principal_policy(statement)
     prefixes = sorted({k for k in reads + writes if k.endswith("/")})

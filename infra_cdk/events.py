@@ -18,12 +18,13 @@ from infra_cdk.nag import acknowledge
 from infra_cdk.storage import Storage
 from lambdas.triggers import STATE_MACHINE_ENV
 from shared.layout import (
+    BUNDLES,
     CHAMPION_KEY,
     INCOMING_PREFIX,
     PREDICTIONS_PREFIX,
+    QUARANTINE_PREFIX,
     RAW_PREFIX,
     REFERENCE_PREFIX,
-    RUNS_PREFIX,
 )
 
 
@@ -60,7 +61,7 @@ class Triggers(Construct):
 
         self.score = function(
             "score", "lambdas.score:handler",
-            reads=(INCOMING_PREFIX, RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX,),
+            reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX),
             memory_size=4096, timeout=Duration.minutes(5),
             reserved_concurrent_executions=1,  # one scoring at a time: a month's files have one writer
             description="batch scoring of an incoming/ month, or of the latest one on the monthly schedule")

@@ -22,7 +22,7 @@ from infra_cdk.config import DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge
 from infra_cdk.storage import Storage
-from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX, RUNS_PREFIX
+from shared.layout import BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX
 
 STREAMLIT_PORT = 8501
 
@@ -52,7 +52,7 @@ class Serving(Construct):
         # The API.
         self.api = store_function(
             self, "api", code=images.api_code(), config=config, bucket=storage.bucket, environment=environment,
-            reads=(CHAMPION_KEY, RUNS_PREFIX, PREDICTIONS_PREFIX), writes=(), memory_size=config.api_memory_mb,
+            reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX), writes=(),  # never training data memory_size=config.api_memory_mb,
             timeout=Duration.seconds(30), description="the prediction API (FastAPI through Mangum)")
         certificates = [elbv2.ListenerCertificate.from_arn(config.certificate_arn)] if https else None
         protocol = elbv2.ApplicationProtocol.HTTPS if https else elbv2.ApplicationProtocol.HTTP

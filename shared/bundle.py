@@ -68,7 +68,9 @@ class ModelBundle:
         return self.predict_clean(cleaned), report, cleaned
 
     def save(self, store: ArtifactStore) -> dict[str, bytes]:
-        """Write every file, then the manifest (last: it seals the bundle); return what was written."""
+        """Write every file, then the manifest (last: it seals the bundle); return what was written. Every
+        write is create-only: a bundle is written once and never again (on AWS only this write may touch
+        runs/*/model/, and only with If-None-Match)."""
         prefix = bundle_prefix(self.run_id)
         files = {
             MODEL_FILE: bytes(self.booster.save_raw("ubj")),
@@ -80,14 +82,14 @@ class ModelBundle:
             "metadata.json": _json_bytes(self.metadata),
         }
         for name, data in files.items():
-            store.write_bytes(prefix + name, data)
+            store.write_bytes(prefix + name, data, create_only=True)
         manifest = {
             "run_id": self.run_id,
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "files": {name: _sha256(data) for name, data in files.items()},
         }
         files[MANIFEST] = _json_bytes(manifest)
-        store.write_bytes(prefix + MANIFEST, files[MANIFEST])
+        store.write_bytes(prefix + MANIFEST, files[MANIFEST], create_only=True)
         return files
 
 

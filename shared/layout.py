@@ -12,6 +12,8 @@ QUARANTINE_PREFIX = "quarantine/"
 METROS_KEY = REFERENCE_PREFIX + "metros.parquet"
 CHAMPION_KEY = "models/champion.json"
 PREDICTIONS_PREFIX = "predictions/"
+# Every run's sealed model bundle (bundle_prefix), as a pattern for grants: runs/<any run id>/model/.
+BUNDLES = f"{RUNS_PREFIX}*/model/"
 
 
 def run_key(run_id: str, name: str) -> str:

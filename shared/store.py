@@ -30,12 +30,18 @@ class ArtifactNotFound(KeyError):
         return self.args[0]
 
 
+class ArtifactExists(FileExistsError):
+    """A create-only write found the key already there (a sealed bundle is never written again)."""
+
+
 class ArtifactStore(Protocol):
     url: str
 
     def read_bytes(self, key: str) -> bytes: ...
 
-    def write_bytes(self, key: str, data: bytes) -> None: ...
+    def write_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
+        """Write atomically; with `create_only`, refuse (ArtifactExists) when the key exists, atomically too."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -65,14 +71,21 @@ class LocalStore:
         except FileNotFoundError:
             raise ArtifactNotFound(self.url, key) from None
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def write_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, path)
+            if create_only:  # a hard link is created only where nothing is: the local If-None-Match
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise ArtifactExists(f"{path} exists and is never written again") from None
+                Path(tmp).unlink()
+            else:
+                os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -122,8 +135,16 @@ class S3Store:
         except self.client.exceptions.NoSuchKey:
             raise ArtifactNotFound(self.url, key) from None
 
-    def write_bytes(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+    def write_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
+        from botocore.exceptions import ClientError
+
+        condition = {"IfNoneMatch": "*"} if create_only else {}  # S3 conditional write: only if absent
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("PreconditionFailed", "412"):
+                raise ArtifactExists(f"{self.locate(key)} exists and is never written again") from None
+            raise
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, REFERENCE_PREFIX, RUNS_PREFIX
+from shared.layout import BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, REFERENCE_PREFIX, RUNS_PREFIX
 
 LAMBDA = "lambda"
 FARGATE = "fargate"
@@ -34,6 +34,7 @@ class Stage:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     vcpu: float | None = None  # Fargate only
     # Store key prefixes the stage reads and writes: the deployment grants exactly these (least privilege).
+    # BUNDLES among the writes marks the one stage allowed to write sealed model bundles (create-only).
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
 
@@ -94,7 +95,7 @@ TRAINING_PIPELINE = PipelineGraph(
               reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
         Stage("train", "lambdas.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
               retry=RetryPolicy(errors=("ECS.AmazonECSException",), attempts=1, interval_s=30),
-              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
+              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX, BUNDLES)),  # the only stage that writes a bundle
         Stage("evaluate", "lambdas.evaluate:handler", memory_mb=4096, timeout_s=300,
               reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,)),
         Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120,

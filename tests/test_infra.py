@@ -31,9 +31,11 @@ def statements_of(template_json, role_logical_id):
 
 
 def object_grants(statements, action):
-    """The S3 key patterns a role may use `action` on, from its object ARNs (`<bucket arn>/<pattern>`)."""
+    """The S3 key patterns a role may use `action` on, from its Allow statements' object ARNs."""
     keys = set()
     for statement in statements:
+        if statement.get("Effect", "Allow") != "Allow":
+            continue
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if action not in actions:
             continue
@@ -180,6 +182,27 @@ def test_every_role_gets_only_its_stages_prefixes(synthesized):
         assert not any("s3:*" in json.dumps(s["Action"]) or s["Action"] == "*" for s in statements)
     promote = statements_of(tj, roles["lambdas.promote.handler"])
     assert object_grants(promote, "s3:PutObject") == {"models/champion.json"}
+
+
+def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_training_data(synthesized):
+    _, _, tj = synthesized
+    roles = {fn["Properties"]["ImageConfig"]["Command"][0]: fn["Properties"]["Role"]["Fn::GetAtt"][0]
+             for fn in resources(tj, "AWS::Lambda::Function").values() if "ImageConfig" in fn["Properties"]}
+
+    def denies(statements):
+        return [(s.get("Condition"), object_grants([{**s, "Effect": "Allow"}], "s3:PutObject"))
+                for s in statements if s["Effect"] == "Deny"]
+
+    for stage in LAMBDA_STAGES:
+        expected = [(None, {"runs/*/model/*"})] if "runs/" in stage.writes else []
+        assert denies(statements_of(tj, roles[stage.handler.replace(":", ".")])) == expected, stage.name
+    train = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
+                 if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
+    assert denies(statements_of(tj, train["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])) == \
+        [({"Null": {"s3:if-none-match": "true"}}, {"runs/*/model/*"})]
+    api = statements_of(tj, roles["lambdas.api.handler.handler"])
+    assert object_grants(api, "s3:GetObject") == {"models/champion.json", "runs/*/model/*", "predictions/*"}
+    assert not object_grants(api, "s3:PutObject")
 
 
 def test_log_groups_have_retention_and_an_alarm_watches_failures(synthesized):

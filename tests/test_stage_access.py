@@ -4,11 +4,14 @@ graph; this runs the real pipeline and checks that every key each stage touches 
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 
 import lambdas.events
 import stepfunctions.local_runner as local_runner
 from lambdas.events import new_run_event
+from shared.layout import BUNDLES
 from shared.settings import Settings
 from shared.store import LocalStore, write_table
 from stepfunctions.graph import TRAINING_PIPELINE
@@ -38,16 +41,17 @@ class AuditedStore:
         self._note("list", prefix)
         return self.inner.list(prefix)
 
-    def write_bytes(self, key, data):
+    def write_bytes(self, key, data, create_only=False):
         self._note("write", key)
-        self.inner.write_bytes(key, data)
+        self.inner.write_bytes(key, data, create_only=create_only)
 
     def locate(self, key):
         return self.inner.locate(key)
 
 
 def covered(key: str, grants: tuple[str, ...]) -> bool:
-    return any(key.startswith(g) if g.endswith("/") else key == g for g in grants)
+    """As IAM matches object ARNs: a prefix ("runs/", "runs/*/model/") covers its keys, a key only itself."""
+    return any(fnmatch.fnmatchcase(key, g + "*") if g.endswith("/") else key == g for g in grants)
 
 
 def test_every_stage_stays_inside_its_declared_prefixes(monkeypatch, tmp_path, small_data):
@@ -81,3 +85,6 @@ def test_every_stage_stays_inside_its_declared_prefixes(monkeypatch, tmp_path, s
         if op != "list" and not covered(key, grants):
             outside.append((name, op, key))
     assert not outside, outside
+    # Only the stage declaring BUNDLES writes a model bundle (the deployment denies it to every other role).
+    bundle_writers = {name for name, op, key in log if op == "write" and covered(key, (BUNDLES,))}
+    assert bundle_writers == {s.name for s in TRAINING_PIPELINE.stages if BUNDLES in s.writes} == {"train"}

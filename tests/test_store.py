@@ -29,6 +29,16 @@ def test_round_trip_list_and_missing(store):
         store.read_bytes("runs/a/nope")
 
 
+def test_create_only_writes_never_replace(store):
+    from shared.store import ArtifactExists
+
+    store.write_bytes("runs/r/model/model.ubj", b"first", create_only=True)
+    with pytest.raises(ArtifactExists, match="never written again"):
+        store.write_bytes("runs/r/model/model.ubj", b"second", create_only=True)
+    assert store.read_bytes("runs/r/model/model.ubj") == b"first"
+    assert store.list("runs/r/model/") == ["runs/r/model/model.ubj"]  # no temporary file left behind
+
+
 def test_json_refuses_nan(store):
     with pytest.raises(ValueError):
         write_json(store, "bad.json", {"v": float("nan")})

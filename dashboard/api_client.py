@@ -18,10 +18,12 @@ class ApiAnswer:
     error: str | None = None
 
 
-def predict_one(api_url: str, record: dict[str, Any]) -> ApiAnswer:
+def predict_one(api_url: str, record: dict[str, Any], api_key: str | None = None) -> ApiAnswer:
+    """POST one record; `api_key` goes in the x-api-key header when the API asks for one."""
     url = api_url.rstrip("/") + "/predict"
+    headers = {"x-api-key": api_key} if api_key else {}
     try:
-        response = requests.post(url, json={"records": [record]}, timeout=TIMEOUT_S)
+        response = requests.post(url, json={"records": [record]}, headers=headers, timeout=TIMEOUT_S)
     except requests.RequestException as exc:
         return ApiAnswer(error=f"the prediction API at {api_url} is not reachable ({type(exc).__name__}); "
                                "start it with `housing serve` or set API_URL")

@@ -21,6 +21,8 @@ CACHE_S = 60  # a newly scored month shows up within a minute
 st.set_page_config(page_title="Housing price predictions", layout="wide")
 store_url = get_settings().store
 api_url = os.environ.get("API_URL", "http://127.0.0.1:8000")
+# On AWS with api_auth=api_key, the API key secret's text (keys one per line): the dashboard uses the first.
+api_key = next((line.strip() for line in os.environ.get("API_KEY", "").splitlines() if line.strip()), None)
 
 summary_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_summary)
 month_of = st.cache_data(ttl=CACHE_S, show_spinner=False, max_entries=64)(load_month)
@@ -98,7 +100,7 @@ if submitted:
         "date": month_date.isoformat(), "zipcode": int(zipcode), "city_full": metro_label(metro_name),
         "median_ppsf": ppsf, "median_list_ppsf": list_ppsf, "median_list_price": list_price,
         "homes_sold": homes_sold, "new_listings": new_listings,
-    })
+    }, api_key)
     if answer.error:
         st.error(answer.error)
     else:

@@ -3,7 +3,7 @@ one place. Unknown keys are refused so a typo cannot silently fall back to a def
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -41,6 +41,9 @@ class DeployConfig(BaseModel):
     noncurrent_version_expiry_days: int = Field(30, description="overwritten object versions expire after this")
     alarm_email: str | None = Field(None, description="subscribe this address to failed-execution alarms")
     allowed_cidr: str = Field("0.0.0.0/0", description="who may reach the load balancer")
+    api_auth: Literal["none", "api_key"] = Field(
+        "none", description="'api_key': the API asks every caller but the health check for an x-api-key header "
+                            "(keys in a generated Secrets Manager secret); 'none' warns at synth time when open to all")
 
     @field_validator("store_prefix")
     @classmethod

@@ -7,7 +7,7 @@ Streamlit needs both, plus sticky sessions and a long idle timeout.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -15,6 +15,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_elasticloadbalancingv2_actions as elb_actions
 from aws_cdk import aws_elasticloadbalancingv2_targets as elb_targets
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra_cdk.access import grant_store, store_function
@@ -49,11 +50,23 @@ class Serving(Construct):
         self.host = config.domain_name or self.alb.load_balancer_dns_name
         acknowledge(self.alb, "AwsSolutions-EC23", "the load balancer is the public entry to the API and dashboard; narrow it with the allowed_cidr context")
 
-        # The API.
+        # The API: reads the champion, its bundle and the batch predictions; never training data.
+        api_environment = dict(environment)
+        self.api_key = None
+        if config.api_auth == "api_key":
+            self.api_key = secretsmanager.Secret(
+                self, "ApiKey", description="keys for the prediction API's x-api-key header, one per line",
+                generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=40))
+            acknowledge(self.api_key, "AwsSolutions-SMG4", "an API key is rotated by adding a line with the new key, "
+                        "handing it to clients, then removing the old one; no Lambda rotation schedule fits that")
+            api_environment["HOUSING_API_KEY_SECRET"] = self.api_key.secret_arn
         self.api = store_function(
-            self, "api", code=images.api_code(), config=config, bucket=storage.bucket, environment=environment,
-            reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX), writes=(),  # never training data memory_size=config.api_memory_mb,
+            self, "api", code=images.api_code(), config=config, bucket=storage.bucket, environment=api_environment,
+            reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX), writes=(), memory_size=config.api_memory_mb,
             timeout=Duration.seconds(30), description="the prediction API (FastAPI through Mangum)")
+        if self.api_key is not None:
+            self.api_key.grant_read(self.api)
+        self._say_who_can_reach_the_api(config, https)
         certificates = [elbv2.ListenerCertificate.from_arn(config.certificate_arn)] if https else None
         protocol = elbv2.ApplicationProtocol.HTTPS if https else elbv2.ApplicationProtocol.HTTP
         self.api_listener = self.alb.add_listener("Api", port=api_port, protocol=protocol, certificates=certificates, open=False)
@@ -72,6 +85,7 @@ class Serving(Construct):
             "streamlit", image=images.dashboard_container(),
             port_mappings=[ecs.PortMapping(container_port=STREAMLIT_PORT)],
             environment={**environment, "API_URL": f"{self.scheme}://{self.host}:{api_port}"},
+            secrets={"API_KEY": ecs.Secret.from_secrets_manager(self.api_key)} if self.api_key is not None else None,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="dashboard", log_group=dashboard_logs),
         )
         grant_store(task.task_role, storage.bucket, config.store_prefix, (PREDICTIONS_PREFIX,), (), task)
@@ -93,6 +107,22 @@ class Serving(Construct):
             self.dashboard_listener.add_action("Login", action=self._cognito_login(target_group))
         else:
             self.dashboard_listener.add_target_groups("DashboardDefault", target_groups=[target_group])
+
+    def _say_who_can_reach_the_api(self, config: DeployConfig, https: bool) -> None:
+        """Synthesis says, as a warning and as the ApiAccess output, who can call the API and how."""
+        world = config.allowed_cidr in ("0.0.0.0/0", "::/0")
+        access = (f"{'HTTPS' if https else 'HTTP (unencrypted)'} from {config.allowed_cidr}"
+                  f"{' (the whole internet)' if world else ''}, "
+                  f"{'an x-api-key header required (secret: ApiKeySecret output)' if config.api_auth == 'api_key' else 'no authentication'}")
+        CfnOutput(self, "ApiAccess", value=access, description="who can reach the prediction API and how")
+        if world and config.api_auth == "none":
+            Annotations.of(self).add_warning_v2(
+                "housing:api-open",
+                f"the prediction API is reachable by anyone: {access}. For anything but a demo set the context "
+                "'api_auth': 'api_key' (and 'allowed_cidr', 'certificate_arn' + 'domain_name' for HTTPS).")
+        if self.api_key is not None:
+            CfnOutput(self, "ApiKeySecret", value=self.api_key.secret_arn,
+                      description="aws secretsmanager get-secret-value --secret-id <this> --query SecretString")
 
     def _cognito_login(self, target_group: elbv2.ApplicationTargetGroup) -> elbv2.ListenerAction:
         pool = cognito.UserPool(

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     gate_vs_baseline: float = Field(0.5, description="required relative MAE improvement over the median baseline")
     champion_refresh_seconds: float = Field(
         60.0, ge=0, description="how often a serving process checks for a newly promoted champion (0 = every request)")
+    api_key_secret: str | None = Field(
+        None, description="Secrets Manager secret (ARN or name) with the API's keys, one per line; unset: no key asked")
     mlflow_tracking_uri: str | None = Field(None, description="defaults to a SQLite file beside a local store")
     mlflow_registry: bool = Field(
         True, description="register promoted models in the MLflow registry (needs a tracking store shared with training)")

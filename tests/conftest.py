@@ -71,3 +71,20 @@ def synthesized():
 
     stack, template = synthesize()
     return stack, template, template.to_json()
+
+
+ALL_OPTIONS = {"certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc", "domain_name": "housing.example.com",
+               "cognito_login": True, "create_mlflow_server": True, "alarm_email": "ops@example.com",
+               "store_prefix": "env",  # no trailing slash: normalized to the folder env/
+               "api_auth": "api_key", "settings": {"gate_vs_baseline": 0.4, "train_end": "2021-01-01"}}
+
+
+@pytest.fixture(scope="session")
+def synthesized_with_options():
+    """The app with every optional part switched on (ALL_OPTIONS), synthesized once: (stack, Template, dict)."""
+    from tests.infra_support import cdk_context, synthesize
+
+    context = cdk_context()
+    context["housing"] = {**context["housing"], **ALL_OPTIONS}
+    stack, template = synthesize(context)
+    return stack, template, template.to_json()

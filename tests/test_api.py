@@ -196,3 +196,19 @@ def test_api_agrees_with_bundle_on_raw_rows(store, holdout_month):
     client = TestClient(create_app(store.url))
     got = client.post("/predict", json={"records": records_from(raw.head(5))}).json()["predictions"]
     np.testing.assert_allclose(got, bundle.predict_raw(raw.head(5))[0], rtol=1e-9)
+
+
+def test_api_keys_guard_everything_but_health_and_docs(store, holdout_month):
+    client = TestClient(create_app(store.url, api_keys=frozenset({"first-key", "rotated-key"})))
+    body = {"records": records_from(holdout_month[0].head(2))}
+    assert client.get("/health").status_code == 200 and client.get("/openapi.json").status_code == 200
+    for headers in ({}, {"x-api-key": "wrong"}, {"x-api-key": ""}):
+        answer = client.post("/predict", json=body, headers=headers)
+        assert answer.status_code == 401 and "x-api-key" in answer.json()["detail"]
+        assert client.get("/summary", headers=headers).status_code == 401
+        assert client.get("/model", headers=headers).status_code == 401
+    assert client.post("/predict", json=body, headers={"x-api-key": "rotated-key"}).status_code == 200
+    assert client.get("/predictions", headers={"x-api-key": "first-key"}).status_code == 200
+    schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert schemes == {"APIKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key",
+                                        "description": "one of the API keys (ask the operator)"}}

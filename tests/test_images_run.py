@@ -9,7 +9,9 @@ from moto's S3 server on loopback. (The pipeline image runs in tests/test_state_
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
 
 import boto3
 import pandas as pd
@@ -39,10 +41,11 @@ def world(trained_store, synthesized):
         s3.create_bucket(Bucket=BUCKET)
         for key in store.list(""):
             if key.startswith(("models/", "runs/", "predictions/")) and not key.endswith(".db"):
-                s3.put_object(Bucket=BUCKET, Key=key, Body=store.read_bytes(key))
+                for prefix in ("", "env/"):  # the default store, and the all-options template's store_prefix
+                    s3.put_object(Bucket=BUCKET, Key=prefix + key, Body=store.read_bytes(key))
         names = {lid: BUCKET for lid, r in template["Resources"].items()
                  if r["Type"] == "AWS::S3::Bucket" and lid.startswith("StorageData")}
-        yield {"store": store, "final": final, "template": template, "aws": aws,
+        yield {"store": store, "final": final, "template": template, "aws": aws, "names": names,
                "name_of": lambda lid: names.get(lid, lid)}
 
 
@@ -51,20 +54,28 @@ def api_function_id(template: dict) -> str:
                 if props["ImageConfig"]["Command"] == ["lambdas.api.handler.handler"])
 
 
-@pytest.fixture()
-def api_function(world):
-    """The API function of the template, started from the API image as Lambda starts it."""
-    template = world["template"]
+@contextlib.contextmanager
+def api_function(world, template: dict, name_of):
+    """The template's API function, started from the API image as Lambda starts it."""
     logical_id = api_function_id(template)
-    env = {**function_environment(template, logical_id, world["name_of"]), **world["aws"]}
+    env = {**function_environment(template, logical_id, name_of), **world["aws"]}
     [handler] = image_functions(template)[logical_id]["ImageConfig"]["Command"]
     with container(IMAGES["api"]) as box:
         function = LambdaFunction(box, handler, env, name=logical_id)
+        try:
+            yield function
+        finally:
+            function.close()
+
+
+@pytest.fixture()
+def api(world):
+    with api_function(world, world["template"], world["name_of"]) as function:
         yield function
-        function.close()
 
 
-def test_api_image_answers_alb_events_as_lambda(api_function, world):
+def test_api_image_answers_alb_events_as_lambda(api, world):
+    api_function = api
     store = world["store"]
     health = api_function.invoke(alb_event("GET", "/health"))
     assert health["statusCode"] == 200, (health, api_function.output())
@@ -88,6 +99,27 @@ def test_api_image_answers_alb_events_as_lambda(api_function, world):
         assert response["statusCode"] == 200, (path, response)
     invalid = api_function.invoke(alb_event("POST", "/predict", body='{"records": [{"zipcode": "abc"}]}'))
     assert invalid["statusCode"] == 422
+
+
+def test_api_image_asks_for_a_key_from_its_secret(world, synthesized_with_options):
+    """With api_auth=api_key (and a store prefix): the template's environment names the secret, and the image
+    reads it from Secrets Manager at init (moto's server here)."""
+    aws = world["aws"]
+    secrets = boto3.client("secretsmanager", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=aws["AWS_REGION"],
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    arn = secrets.create_secret(Name=f"api-key-{uuid.uuid4().hex[:8]}", SecretString="key-one\nkey-two")["ARN"]
+    _, _, template = synthesized_with_options
+    names = {**{lid: BUCKET for lid, r in template["Resources"].items()
+                if r["Type"] == "AWS::S3::Bucket" and lid.startswith("StorageData")},
+             **{lid: arn for lid, r in template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret"}}
+    body = json.dumps({"records": records_from(pd.read_parquet(world["store"].locate("raw/data.parquet")).tail(2))})
+    with api_function(world, template, lambda lid: names.get(lid, lid)) as function:
+        health = function.invoke(alb_event("GET", "/health"))
+        assert health["statusCode"] == 200 and strict_json(health["body"])["champion_run_id"], (health, function.output())
+        assert function.invoke(alb_event("POST", "/predict", body=body))["statusCode"] == 401
+        keyed = alb_event("POST", "/predict", body=body)
+        keyed["headers"]["x-api-key"] = "key-two"
+        assert function.invoke(keyed)["statusCode"] == 200
 
 
 def test_a_handler_that_cannot_be_imported_is_an_init_error(world):

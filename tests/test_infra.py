@@ -251,19 +251,10 @@ def test_cfn_lint_finds_no_errors(synthesized, tmp_path):
     assert not errors and not result.returncode & 2, result.stdout + result.stderr
 
 
-def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly():
+def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly(synthesized_with_options):
     """The optional parts, all switched on: HTTPS listeners (80 redirects), a Cognito login in front of the
-    dashboard, the SageMaker-managed MLflow server wired into training and promotion, alarm e-mails."""
-    from tests.infra_support import synthesize
-
-    context = cdk_context()
-    context["housing"] = {**context["housing"], "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
-                          "domain_name": "housing.example.com",
-                          "cognito_login": True, "create_mlflow_server": True, "alarm_email": "ops@example.com",
-                          "store_prefix": "env",  # no trailing slash: normalized to the folder env/
-                          "settings": {"gate_vs_baseline": 0.4, "train_end": "2021-01-01"}}
-    _, template = synthesize(context)
-    tj = template.to_json()
+    dashboard, the SageMaker-managed MLflow server wired into training and promotion, alarm e-mails, API keys."""
+    _, _, tj = synthesized_with_options
     listeners = {r["Properties"]["Port"]: r["Properties"] for r in resources(tj, "AWS::ElasticLoadBalancingV2::Listener").values()}
     assert listeners[443]["Protocol"] == "HTTPS" and listeners[8443]["Protocol"] == "HTTPS"
     assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
@@ -304,6 +295,29 @@ def test_graphs_the_deployment_cannot_run_faithfully_are_refused():
     gate_on_fargate = dataclasses.replace(TRAINING_PIPELINE, gate=dataclasses.replace(TRAINING_PIPELINE.gate, after="train"))
     with pytest.raises(UndeployableGraph, match="gate stage 'train' runs on Fargate"):
         check_deployable(gate_on_fargate)
+
+
+def test_api_exposure_is_said_at_synth_time(synthesized, synthesized_with_options):
+    from aws_cdk.assertions import Annotations, Match
+
+    stack, _, tj = synthesized
+    Annotations.from_stack(stack).has_warning("*", Match.string_like_regexp("prediction API is reachable by anyone"))
+    [access] = [o["Value"] for name, o in tj["Outputs"].items() if name.startswith("ServingApiAccess")]
+    assert access == "HTTP (unencrypted) from 0.0.0.0/0 (the whole internet), no authentication"
+
+    stack, _, tj = synthesized_with_options
+    Annotations.from_stack(stack).has_no_warning("*", Match.string_like_regexp("prediction API is reachable by anyone"))
+    [access] = [o["Value"] for name, o in tj["Outputs"].items() if name.startswith("ServingApiAccess")]
+    assert access.startswith("HTTPS from 0.0.0.0/0") and "x-api-key header required" in access
+    api = next(fn["Properties"] for fn in resources(tj, "AWS::Lambda::Function").values()
+               if fn["Properties"].get("ImageConfig", {}).get("Command") == ["lambdas.api.handler.handler"])
+    [secret_id] = resources(tj, "AWS::SecretsManager::Secret")
+    assert api["Environment"]["Variables"]["HOUSING_API_KEY_SECRET"] == {"Ref": secret_id}
+    reads = [s for s in statements_of(tj, api["Role"]["Fn::GetAtt"][0]) if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert reads and all(s["Resource"] == {"Ref": secret_id} for s in reads)
+    dashboard = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
+                     if r["Properties"]["ContainerDefinitions"][0]["Name"] == "streamlit")
+    assert dashboard["Properties"]["ContainerDefinitions"][0]["Secrets"] == [{"Name": "API_KEY", "ValueFrom": {"Ref": secret_id}}]
 
 
 def test_store_prefix_is_a_folder():

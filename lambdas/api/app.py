@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lambdas.api.auth import key_checker, load_api_keys
 from lambdas.api.champion import ServedChampion
 from lambdas.api.schemas import (
     MAX_BODY_BYTES,
@@ -59,9 +60,15 @@ def _finite_or_none(value) -> float | None:
     return float(value) if value is not None and not pd.isna(value) and math.isfinite(value) else None
 
 
-def create_app(store_url: str | None = None, refresh_seconds: float | None = None) -> FastAPI:
+def create_app(store_url: str | None = None, refresh_seconds: float | None = None,
+               api_keys: frozenset[str] | None = None) -> FastAPI:
+    """The app on the store; `api_keys` (default: from the secret HOUSING_API_KEY_SECRET names, if set) are
+    required in the x-api-key header of every route but /health and the docs."""
     settings = get_settings()
     store = open_store(store_url or settings.store)
+    if api_keys is None and settings.api_key_secret:
+        api_keys = load_api_keys(settings.api_key_secret)
+    guarded = [Depends(key_checker(api_keys, lambda message: ApiError(401, message)))]
     served = ServedChampion(store, settings.champion_refresh_seconds if refresh_seconds is None else refresh_seconds)
     served.current()
 
@@ -69,7 +76,7 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
         title="housing-mlops prediction API",
         version="1",
         description="Monthly zip-code home values from the promoted XGBoost champion, and the batch results.",
-        responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+        responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
     )
     app.state.served = served
 
@@ -109,7 +116,8 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
         bundle = served.current()
         return Health(status="ok", champion_run_id=bundle.run_id if bundle else None, champion_error=served.last_error)
 
-    @app.get("/model", response_model=ModelInfo, tags=["model"], responses={503: {"model": ErrorBody}})
+    @app.get("/model", response_model=ModelInfo, tags=["model"], responses={503: {"model": ErrorBody}},
+             dependencies=guarded)
     def model(bundle=Depends(champion)) -> ModelInfo:
         pointer = served.pointer
         return ModelInfo(
@@ -120,7 +128,8 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
 
     @app.post("/predict", response_model=PredictResponse, tags=["model"],
               responses={400: {"model": ErrorBody, "description": "the body is not JSON text"},
-                         413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
+                         413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+              dependencies=guarded)
     def predict(body: PredictRequest, bundle=Depends(champion)) -> PredictResponse:
         if len(body.records) > MAX_RECORDS:
             raise ApiError(413, f"{len(body.records)} records sent; at most {MAX_RECORDS} per request")
@@ -146,7 +155,7 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
                          for i in np.flatnonzero(ignored)]
         return PredictResponse(model_run_id=bundle.run_id, predictions=prices.tolist(), warnings=warnings)
 
-    @app.get("/predictions", response_model=PredictionsPage, tags=["batch"])
+    @app.get("/predictions", response_model=PredictionsPage, tags=["batch"], dependencies=guarded)
     def predictions(
         metro: Annotated[str | None, Query(max_length=200, description=f"normalized metro name or '{ALL_REGIONS}'")] = None,
         year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
@@ -164,7 +173,7 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
         ]
         return PredictionsPage(items=items, total=len(rows), page=page, page_size=page_size)
 
-    @app.get("/summary", response_model=Summary, tags=["batch"])
+    @app.get("/summary", response_model=Summary, tags=["batch"], dependencies=guarded)
     def summary(
         metro: Annotated[str | None, Query(max_length=200)] = None,
         year: Annotated[int | None, Query(ge=1900, le=2200)] = None,

@@ -37,6 +37,7 @@ from shared.store import open_store  # noqa: E402
 from tests.api_support import alb_event, records_from  # noqa: E402
 from tests.browser_support import free_port  # noqa: E402
 
+
 def full_size_store(path: Path, trials: int) -> str:
     store = open_store(str(path))
     if read_champion(store) is None:

@@ -111,11 +111,12 @@ class Serving(Construct):
     def _say_who_can_reach_the_api(self, config: DeployConfig, https: bool) -> None:
         """Synthesis says, as a warning and as the ApiAccess output, who can call the API and how."""
         world = config.allowed_cidr in ("0.0.0.0/0", "::/0")
+        keyed = config.api_auth == "api_key"
         access = (f"{'HTTPS' if https else 'HTTP (unencrypted)'} from {config.allowed_cidr}"
                   f"{' (the whole internet)' if world else ''}, "
-                  f"{'an x-api-key header required (secret: ApiKeySecret output)' if config.api_auth == 'api_key' else 'no authentication'}")
+                  f"{'an x-api-key header required (secret: ApiKeySecret output)' if keyed else 'no authentication'}")
         CfnOutput(self, "ApiAccess", value=access, description="who can reach the prediction API and how")
-        if world and config.api_auth == "none":
+        if world and not keyed:
             Annotations.of(self).add_warning_v2(
                 "housing:api-open",
                 f"the prediction API is reachable by anyone: {access}. For anything but a demo set the context "

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.tools import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -64,15 +65,8 @@ def wait_until_healthy(url: str, process: subprocess.Popen, output, timeout_s: f
 
 
 def missing_browser() -> str | None:
-    """Why the browser cannot run here, or None. CI (`.ci/run` sets HOUSING_REQUIRE_BROWSER=1) installs it
-    and treats its absence as a failure; elsewhere the browser test is skipped with this reason."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not shutil.which(path)]
-    if not missing:
-        return None
-    reason = f"{', '.join(missing)} not found: `apt-get install chromium chromium-driver` (as .ci/run does)"
-    if os.environ.get("HOUSING_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(reason)
-    return reason
+    """Why the browser cannot run here, or None (see tests/tools.py; CI sets HOUSING_REQUIRE_BROWSER=1)."""
+    return missing((CHROMIUM, CHROMEDRIVER), "apt-get install chromium chromium-driver", "HOUSING_REQUIRE_BROWSER")
 
 
 @contextlib.contextmanager

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -26,31 +25,20 @@ from pathlib import Path
 import pytest
 
 from tests.lambda_runtime import RuntimeAPI
+from tests.tools import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = {"api": "localhost/housing-api:local", "pipeline": "localhost/housing-pipeline:local",
           "dashboard": "localhost/housing-dashboard:local"}
 TOOLS = ("podman", "buildah", "debootstrap")
-INSTALL = "apt-get install podman buildah debootstrap"
 LAMBDA_USER = "993:990"  # Lambda runs functions as an unprivileged user (sbx_user1051)
 REGION = "us-east-1"
 
 
-def missing_tools() -> str | None:
-    """Why the images cannot be built here, or None. CI (`.ci/run` sets HOUSING_REQUIRE_CONTAINERS=1)
-    installs the tools and treats their absence as a failure; elsewhere the image tests skip with this."""
-    missing = [tool for tool in TOOLS if not shutil.which(tool)]
-    if not missing:
-        return None
-    reason = f"{', '.join(missing)} not found: `{INSTALL}` (as .ci/run does)"
-    if os.environ.get("HOUSING_REQUIRE_CONTAINERS") == "1":
-        raise RuntimeError(reason)
-    return reason
-
-
 def build_images() -> None:
-    """docker/build-local.sh: the stand-in bases once per machine, then the three images (layer-cached)."""
-    if reason := missing_tools():
+    """docker/build-local.sh: the stand-in bases once per machine, then the three images (layer-cached).
+    Skips where podman, buildah or debootstrap is missing (fails instead under HOUSING_REQUIRE_CONTAINERS=1)."""
+    if reason := missing(TOOLS, "apt-get install podman buildah debootstrap", "HOUSING_REQUIRE_CONTAINERS"):
         pytest.skip(reason)
     result = subprocess.run(["bash", str(ROOT / "docker" / "build-local.sh")], capture_output=True, text=True)
     assert result.returncode == 0, f"docker/build-local.sh failed:\n{result.stderr[-5000:]}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import sys
@@ -12,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from tests.api_support import alb_event, strict_json
+
 
 @pytest.fixture()
 def handler(trained_store, monkeypatch):

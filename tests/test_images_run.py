@@ -21,7 +21,7 @@ from lambdas.api.app import create_app
 from tests.api_support import alb_event, records_from, strict_json
 from tests.browser_support import ARTIFACTS, assert_dashboard_renders, chromium, missing_browser, wait_until_healthy
 from tests.containers import IMAGES, LambdaFunction, build_images, container, moto_s3_server, output_of, stop
-from tests.infra_support import function_environment, image_functions, task_container, resolve_value
+from tests.infra_support import function_environment, image_functions, resolve_value, task_container
 from tests.lambda_runtime import FunctionError
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers]

@@ -1,9 +1,9 @@
 """The local runner's routing: retries of transient faults, the gate, and the failure path."""
 
-import pytest
-
 import dataclasses
 import json
+
+import pytest
 
 from stepfunctions.graph import FARGATE, TRAINING_PIPELINE, Gate, PipelineGraph, RetryPolicy, Stage
 from stepfunctions.local_runner import StageFailed, resolve, run_graph

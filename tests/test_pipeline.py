@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from housing.cli import app
-from shared.champion import read_champion
 from shared.batch import read_summary
+from shared.champion import read_champion
 from shared.runs import list_runs
 from shared.store import LocalStore, read_json, read_table
 

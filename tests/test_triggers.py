@@ -14,11 +14,10 @@ from lambdas.events import new_run_event
 from lambdas.s3_events import MalformedEvent
 from lambdas.score import handler as score
 from lambdas.triggers import NoMetrosTable, start_training
-from shared.quarantine import InputRejected
-from shared.store import read_json
 from shared.batch import read_summary, scored_months
+from shared.quarantine import InputRejected
 from shared.settings import get_settings
-from shared.store import S3Store
+from shared.store import S3Store, read_json
 
 BUCKET = "housing-data"
 

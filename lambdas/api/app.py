@@ -68,7 +68,8 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
     store = open_store(store_url or settings.store)
     if api_keys is None and settings.api_key_secret:
         api_keys = load_api_keys(settings.api_key_secret)
-    guarded = [Depends(key_checker(api_keys, lambda message: ApiError(401, message)))]
+    # Without keys the routes declare no security scheme, so the OpenAPI document says what the API asks.
+    guarded = [Depends(key_checker(api_keys, lambda message: ApiError(401, message)))] if api_keys else []
     served = ServedChampion(store, settings.champion_refresh_seconds if refresh_seconds is None else refresh_seconds)
     served.current()
 

@@ -6,8 +6,8 @@
 #
 #   bash docker/build-local.sh        # -> localhost/housing-{api,pipeline,dashboard}:local
 #
-# Needs podman, buildah and debootstrap (apt-get install podman buildah debootstrap) and the Debian and PyPI
-# package registries. The Debian root file system is made once and kept as an image; later runs reuse it and
+# Needs podman, buildah, debootstrap and Debian's archive keys (apt-get install podman buildah debootstrap
+# debian-archive-keyring), uv, and the Debian and PyPI package registries. The Debian root file system is made once and kept as an image; later runs reuse it and
 # podman's layer cache, so a rebuild after a code change takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +34,8 @@ if ! podman image exists "$ROOTFS_IMAGE"; then
   root="$(mktemp -d)"
   trap 'rm -rf "$root"' EXIT
   log "debootstrap: Debian trixie with Python 3.13 from $mirror (about a minute, once)"
-  debootstrap --variant=minbase --include=python3.13,ca-certificates trixie "$root/fs" "$mirror" >"$root/log" 2>&1 \
+  debootstrap --variant=minbase --include=python3.13,ca-certificates \
+    --keyring=/usr/share/keyrings/debian-archive-keyring.gpg trixie "$root/fs" "$mirror" >"$root/log" 2>&1 \
     || { tail -n 20 "$root/log" >&2; exit 1; }
   rm -rf "$root"/fs/var/cache/apt/archives/*.deb "$root"/fs/var/lib/apt/lists/*
   # This machine's CA bundle, so that builds reach PyPI through a TLS-intercepting egress proxy, if any.
@@ -47,7 +48,7 @@ fi
 if ! podman image exists "$UV_IMAGE"; then
   log "uv $UV_VERSION, from its PyPI wheel"
   wheel="$(mktemp -d)"
-  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$wheel" "uv==$UV_VERSION"
+  uv pip install --quiet --no-deps --target "$wheel" "uv==$UV_VERSION"
   container="$(buildah from scratch)"
   buildah copy --quiet "$container" "$wheel/bin/uv" /uv >/dev/null
   buildah commit --quiet "$container" "$UV_IMAGE" >/dev/null

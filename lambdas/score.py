@@ -35,7 +35,7 @@ def score_file(store, key: str, skip_if_scored: bool) -> dict[str, Any]:
         predictions, written = batch_score(store, raw, source=key)
     except (InputFormatError, ValidationError) as err:
         report = err.report if isinstance(err, ValidationError) else ValidationReport.of_file(key, "format", str(err))
-        quarantine(store, key, f"incoming-{hashlib.sha256(data).hexdigest()[:16]}", [report])
+        quarantine(store, f"incoming-{hashlib.sha256(data).hexdigest()[:16]}", {key: report}, input_key=key)
     log.info("%s: %d predictions in %d month(s)", key, len(predictions), len(written))
     return {"scored": True, "key": key, "rows": len(predictions), "partitions": written}
 

@@ -25,7 +25,9 @@ def handler(event: dict, context=None) -> dict:
             report = ValidationReport.of_file(ev.input_key, "empty_split", str(err))
     metros_report, metros = _read_and_validate(store, ev.metros_key, validate_metros)
     if not (report.ok and metros_report.ok):
-        quarantine(store, ev.input_key, ev.run_id, [r for r in (report, metros_report) if not r.ok], run_id=ev.run_id)
+        # Only what is at fault: a bad metros table is kept, the valid housing file is not (and vice versa).
+        rejected = {key: r for key, r in ((ev.input_key, report), (ev.metros_key, metros_report)) if not r.ok}
+        quarantine(store, ev.run_id, rejected, run_id=ev.run_id, input_key=ev.input_key, metros_key=ev.metros_key)
     log.info("validated %s: %d rows", ev.input_key, len(typed))
     validated, metros_out = run_key(ev.run_id, "data/validated.parquet"), run_key(ev.run_id, "data/metros.parquet")
     write_table(store, validated, typed)

@@ -111,13 +111,25 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
     return predictions, write_scored_months(store, predictions)
 
 
+class UnreadableMonth(RuntimeError):
+    """A month's predictions or summary file is there but cannot be read (empty, truncated, not Parquet)."""
+
+
+def _read_month(store: ArtifactStore, key: str, year: int, month: int) -> pd.DataFrame:
+    try:
+        return read_table(store, key)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise UnreadableMonth(f"{key} ({year:04d}-{month:02d}) cannot be read ({type(err).__name__}): score the "
+                              f"month again with `housing batch --month {year:04d}-{month:02d}`") from err
+
+
 def read_summary(store: ArtifactStore, year: int | None = None, month: int | None = None) -> pd.DataFrame | None:
     """The pre-aggregated metrics per metro and month, optionally of one year or month only (only those
     files are read); None before any batch scoring."""
     months = sorted(m for m in scored_months(store) if (year is None or m[0] == year) and (month is None or m[1] == month))
     if not months:
         return None
-    parts = [read_table(store, month_summary_key(y, m)) for y, m in months]
+    parts = [_read_month(store, month_summary_key(y, m), y, m) for y, m in months]
     return pd.concat(parts, ignore_index=True).sort_values(["year", "month", "metro"], ignore_index=True)
 
 
@@ -125,7 +137,7 @@ def read_predictions(store: ArtifactStore, year: int | None = None, month: int |
                      metro: str | None = None) -> pd.DataFrame:
     """Scored rows of the matching month partitions (only those are read), optionally one metro's."""
     months = [m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_key(key, "predictions"))]
-    parts = [read_table(store, month_predictions_key(y, m)) for y, m in months
+    parts = [_read_month(store, month_predictions_key(y, m), y, m) for y, m in months
              if (year is None or y == year) and (month is None or m == month)]
     if not parts:
         return pd.DataFrame(columns=PREDICTION_COLUMNS)

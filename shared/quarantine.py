@@ -14,18 +14,21 @@ class InputRejected(RuntimeError):
     """The input breaks the contract; it was copied to quarantine with a report. Not worth retrying."""
 
 
-def quarantine(store: ArtifactStore, source_key: str, quarantine_id: str, reports: list[ValidationReport],
+def quarantine(store: ArtifactStore, quarantine_id: str, rejected: dict[str, ValidationReport],
                **context: Any) -> NoReturn:
-    """Copy `source_key` to quarantine/<quarantine_id>/ with report.json, then raise InputRejected naming
-    where it is and what is wrong. `context` (e.g. the run id) goes into the report."""
+    """Copy each rejected file (store key -> its report) to quarantine/<quarantine_id>/ beside report.json,
+    then raise InputRejected naming where they are and what is wrong. `context` (e.g. the run id and the
+    run's input) goes into the report."""
     prefix = quarantine_prefix(quarantine_id)
-    copy = prefix + source_key.rsplit("/", 1)[-1]
-    store.write_bytes(copy, store.read_bytes(source_key))
+    copies = {key: prefix + key.rsplit("/", 1)[-1] for key in rejected}
+    for key, copy in copies.items():
+        store.write_bytes(copy, store.read_bytes(key))
     write_json(store, prefix + "report.json", {
         **context,
-        "input_key": source_key,
-        "quarantined_copy": copy,
-        "reports": [r.model_dump() for r in reports],
+        "rejected": list(rejected),
+        "quarantined_copies": list(copies.values()),
+        "reports": [report.model_dump() for report in rejected.values()],
     })
-    summary = "\n".join(r.summary() for r in reports)
-    raise InputRejected(f"input rejected; kept at {store.locate(copy)} with a report:\n{summary}")
+    where = ", ".join(store.locate(copy) for copy in copies.values())
+    summary = "\n".join(report.summary() for report in rejected.values())
+    raise InputRejected(f"input rejected; kept at {where} with a report:\n{summary}")

@@ -16,7 +16,7 @@ from shared.bundle import load_bundle
 from shared.champion import promote_run, read_champion
 from shared.layout import bundle_prefix
 from shared.store import LocalStore
-from tests.api_support import records_from, strict_json
+from tests.api_support import records_from, serving, strict_json
 
 
 @pytest.fixture()
@@ -123,6 +123,45 @@ def test_record_limit_fits_the_load_balancer(client, holdout_month):
     assert too_many.status_code == 413 and str(MAX_RECORDS) in too_many.json()["detail"]
     huge = client.post("/predict", content=b"{" + b" " * MAX_BODY_BYTES + b"}", headers={"content-type": "application/json"})
     assert huge.status_code == 413
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit_while_it_is_read(store):
+    """No Content-Length (chunked transfer), over real HTTP: the 413 comes once the limit is passed, while
+    the client is still sending, not after 50 MB were read and parsed (issue 9, item 10)."""
+    import select
+    import socket
+    from urllib.parse import urlparse
+
+    with serving(create_app(store.url)) as url:
+        address = urlparse(url)
+        with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b" " * 250_000
+            sent, answer = 0, b""
+            while sent < 50_000_000 and not answer:
+                try:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                sent += len(chunk)
+                if select.select([sock], [], [], 0.01)[0]:
+                    answer = sock.recv(65536)
+            answer = answer or sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"request body over" in answer and sent <= 3 * MAX_BODY_BYTES, sent
+
+
+@pytest.mark.parametrize("name", ["predictions", "summary"])
+@pytest.mark.parametrize("damage", [lambda data: b"", lambda data: data[: len(data) // 2]])
+def test_an_unreadable_month_is_a_503_naming_it(store, name, damage):
+    key = f"predictions/year=2023/month=12/{name}.parquet"
+    store.write_bytes(key, damage(store.read_bytes(key)))
+    response = TestClient(create_app(store.url)).get(f"/{name}" if name == "summary" else "/predictions",
+                                                     params={"year": 2023, "month": 12})
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "2023-12" in detail and key in detail and str(store.root) not in detail
 
 
 def test_no_champion_is_503_saying_how_to_train(tmp_path):

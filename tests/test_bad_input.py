@@ -71,3 +71,21 @@ def test_rejected_input_is_quarantined(case, champion_store, rows, metros, tmp_p
     record = json.loads(store.read_bytes(next(iter(new))))
     assert record["status"] == "failed" and record["error"]["stage"] == "validate"
     assert read_champion(store) == before
+
+
+def test_a_bad_metros_table_is_the_file_quarantined(champion_store, rows, metros, tmp_path):
+    """A metros table without `lat` is kept in quarantine, not the valid housing file (issue 9, item 8)."""
+    rows.to_csv(tmp_path / "housets.csv", index=False)
+    metros.drop(columns=["lat"]).to_csv(tmp_path / "metros-no-lat.csv", index=False)
+    store = LocalStore(champion_store)
+    before = read_champion(store)
+    result = runner.invoke(app, ["run", "--store", str(champion_store), "--data", str(tmp_path / "housets.csv"),
+                                 "--metros", str(tmp_path / "metros-no-lat.csv")])
+    assert result.exit_code == 1 and "lat" in result.output
+    names = {k.rsplit("/", 1)[1] for k in store.list("quarantine/")}
+    assert "metros-no-lat.csv" in names and "housets.csv" not in names
+    [report_key] = [k for k in store.list("quarantine/") if k.endswith("report.json")
+                    and "metros-no-lat.csv" in store.read_bytes(k).decode()]
+    report = json.loads(store.read_bytes(report_key))
+    assert [r["source"] for r in report["reports"]] == [report["metros_key"]] == report["rejected"]
+    assert read_champion(store) == before

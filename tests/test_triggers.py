@@ -161,8 +161,8 @@ def test_a_rejected_incoming_file_is_quarantined_with_its_report(scoring_store):
         score(s3_event("incoming/2024-01.csv"))
     [report_key] = [k for k in store.list("quarantine/") if k.endswith("report.json")]
     report = read_json(store, report_key)
-    assert report["input_key"] == "incoming/2024-01.csv"
-    assert store.read_bytes(report["quarantined_copy"]) == store.read_bytes("incoming/2024-01.csv")
+    assert report["input_key"] == "incoming/2024-01.csv" and report["rejected"] == ["incoming/2024-01.csv"]
+    assert store.read_bytes(report["quarantined_copies"][0]) == store.read_bytes("incoming/2024-01.csv")
     assert any(p["column"] == "homes_sold" for p in report["reports"][0]["problems"])
     assert (2024, 1) not in scored_months(store)
 

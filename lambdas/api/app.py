@@ -31,7 +31,7 @@ from lambdas.api.schemas import (
     Summary,
     SummaryRow,
 )
-from shared.batch import ALL_REGIONS, read_predictions, read_summary
+from shared.batch import ALL_REGIONS, UnreadableMonth, read_predictions, read_summary
 from shared.settings import get_settings
 from shared.store import open_store
 from shared.validation import ValidationError
@@ -58,6 +58,38 @@ def _where(loc: tuple) -> str:
 
 def _finite_or_none(value) -> float | None:
     return float(value) if value is not None and not pd.isna(value) and math.isfinite(value) else None
+
+
+class BodyLimit:
+    """Refuse bodies over `limit` bytes with a 413: at once when Content-Length says so, and while reading
+    when it does not (a chunked body is counted as it arrives, so a huge one is never read whole)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    def _too_large(self) -> StarletteHTTPException:
+        return StarletteHTTPException(413, f"request body over {self.limit:,} bytes (the load balancer's limit); "
+                                           f"send at most {MAX_RECORDS} records per request")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            exc = self._too_large()
+            return await _error(exc.status_code, exc.detail)(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise self._too_large()  # inside the app: its HTTP error handler answers
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def create_app(store_url: str | None = None, refresh_seconds: float | None = None,
@@ -92,6 +124,10 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.detail, exc.errors)
 
+    @app.exception_handler(UnreadableMonth)
+    async def unreadable_month(_: Request, exc: UnreadableMonth) -> JSONResponse:
+        return _error(503, f"the batch results cannot be served: {exc}")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = _error(exc.status_code, str(exc.detail))
@@ -104,13 +140,7 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
         errors = [ErrorDetail(field=_where(tuple(e["loc"])), problem=e["msg"]) for e in exc.errors()]
         return _error(422, "the request is not valid: " + "; ".join(f"{e.field}: {e.problem}" for e in errors[:5]), errors)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return _error(413, f"request body over {MAX_BODY_BYTES:,} bytes (the load balancer's limit); "
-                               f"send at most {MAX_RECORDS} records per request")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     @app.get("/health", response_model=Health, tags=["service"])
     def health() -> Health:

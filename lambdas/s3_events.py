@@ -21,6 +21,11 @@ class Upload:
     s3_key: str
     etag: str
 
+    def file_under(self, prefix: str) -> str | None:
+        """The store key when the object is a file (not a folder marker) under `prefix` of the store."""
+        key = self.key
+        return key if key is not None and key.startswith(prefix) and not key.endswith("/") else None
+
 
 def is_object_created(event: dict[str, Any]) -> bool:
     return event.get("detail-type") == "Object Created"

@@ -44,8 +44,8 @@ def score_file(store, key: str, skip_if_scored: bool) -> dict[str, Any]:
 def handler(event: dict[str, Any], context=None) -> dict[str, Any]:
     store = open_store(get_settings().store)
     if is_object_created(event):
-        key = uploaded_object(event, store).key if isinstance(store, S3Store) else None
-        if key is None or not key.startswith(INCOMING_PREFIX) or key.endswith("/"):
+        key = uploaded_object(event, store).file_under(INCOMING_PREFIX) if isinstance(store, S3Store) else None
+        if key is None:
             return {"scored": False, "reason": "not an incoming/ upload"}
         return score_file(store, key, skip_if_scored=False)
     files = [k for k in store.list(INCOMING_PREFIX) if not k.endswith("/")]

@@ -31,8 +31,8 @@ class NoMetrosTable(RuntimeError):
 def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
     store = S3Store(get_settings().store)
     upload = uploaded_object(event, store)
-    key = upload.key
-    if key is None or not key.startswith(RAW_PREFIX) or key.endswith("/"):
+    key = upload.file_under(RAW_PREFIX)
+    if key is None:
         log.info("ignored %s: not a file under %s", upload.s3_key, RAW_PREFIX)
         return {"started": False, "reason": "not a raw/ upload"}
     if not store.exists(key):  # deleted or overwritten-and-removed since the event was sent

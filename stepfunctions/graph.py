@@ -46,7 +46,7 @@ class Stage:
 
 
 # What a stage's failure adds to the event before the finishing stage records it: Step Functions' Catch
-# puts {"Error", "Cause"} at ERROR_PATH and a Pass state names the stage at FAILED_STAGE_PATH; the local
+# puts {"Error", "Cause"} at ERROR_FIELD and a Pass state names the stage at FAILED_STAGE_FIELD; the local
 # runner adds the same, so the run record is written from one shape whichever executor ran the graph.
 ERROR_FIELD, FAILED_STAGE_FIELD = "error", "failed_stage"
 

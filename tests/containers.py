@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,18 +60,13 @@ class ImageConfig:
         return cls(config.get("Entrypoint") or [], config.get("Cmd") or [], env, int(info["Size"]))
 
 
-@dataclass
 class Container:
     """A buildah working container of `image`; each `start` is one process in it."""
 
-    image: str
-    name: str = ""
-    root: Path = field(default=Path("/nonexistent"))
-
-    def __post_init__(self):
-        self.config = ImageConfig.of(self.image)
+    def __init__(self, image: str):
+        self.image, self.config = image, ImageConfig.of(image)
         self.name = f"housing-test-{uuid.uuid4().hex[:10]}"
-        subprocess.run(["buildah", "from", "--pull-never", "--quiet", "--name", self.name, self.image],
+        subprocess.run(["buildah", "from", "--pull-never", "--quiet", "--name", self.name, image],
                        check=True, capture_output=True)
         self.root = Path(subprocess.run(["buildah", "mount", self.name], check=True, capture_output=True,
                                         text=True).stdout.strip())
@@ -88,9 +83,9 @@ class Container:
         for name, value in env.items():
             command += ["--env", f"{name}={value}"]
         log = log or Path(tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")[1])
-        output = log.open("ab")
-        process = subprocess.Popen([*command, self.name, "--", *argv], stdout=output, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        with log.open("ab") as output:  # the child keeps its own copy
+            process = subprocess.Popen([*command, self.name, "--", *argv], stdout=output, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
         process.log = log  # type: ignore[attr-defined]
         return process
 

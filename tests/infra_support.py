@@ -69,6 +69,18 @@ def function_environment(template: dict[str, Any], logical_id: str, name_of=fake
     return {name: resolve_value(value, name_of) for name, value in variables.items()}
 
 
+def task_environment(container: dict[str, Any], name_of=fake_arn) -> dict[str, str]:
+    """The environment a task definition's container gets, references resolved by `name_of`."""
+    return {e["Name"]: resolve_value(e["Value"], name_of) for e in container.get("Environment", [])}
+
+
+def data_bucket_id(template: dict[str, Any]) -> str:
+    """The logical id of the store's bucket (Storage's `Data`)."""
+    [logical_id] = [lid for lid, r in template["Resources"].items()
+                    if r["Type"] == "AWS::S3::Bucket" and lid.startswith("StorageData")]
+    return logical_id
+
+
 def task_container(template: dict[str, Any], container_name: str) -> dict[str, Any]:
     """The container definition named `container_name` in the template's ECS task definitions."""
     return next(c for r in template["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"

@@ -21,7 +21,7 @@ from lambdas.api.app import create_app
 from tests.api_support import alb_event, records_from, strict_json
 from tests.browser_support import ARTIFACTS, assert_dashboard_renders, chromium, missing_browser, wait_until_healthy
 from tests.containers import IMAGES, LambdaFunction, build_images, container, moto_s3_server, output_of, stop
-from tests.infra_support import function_environment, image_functions, resolve_value, task_container
+from tests.infra_support import data_bucket_id, function_environment, image_functions, task_container, task_environment
 from tests.lambda_runtime import FunctionError
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers]
@@ -43,8 +43,7 @@ def world(trained_store, synthesized):
             if key.startswith(("models/", "runs/", "predictions/")) and not key.endswith(".db"):
                 for prefix in ("", "env/"):  # the default store, and the all-options template's store_prefix
                     s3.put_object(Bucket=BUCKET, Key=prefix + key, Body=store.read_bytes(key))
-        names = {lid: BUCKET for lid, r in template["Resources"].items()
-                 if r["Type"] == "AWS::S3::Bucket" and lid.startswith("StorageData")}
+        names = {data_bucket_id(template): BUCKET}
         yield {"store": store, "final": final, "template": template, "aws": aws, "names": names,
                "name_of": lambda lid: names.get(lid, lid)}
 
@@ -109,8 +108,7 @@ def test_api_image_asks_for_a_key_from_its_secret(world, synthesized_with_option
                            aws_access_key_id="testing", aws_secret_access_key="testing")
     arn = secrets.create_secret(Name=f"api-key-{uuid.uuid4().hex[:8]}", SecretString="key-one\nkey-two")["ARN"]
     _, _, template = synthesized_with_options
-    names = {**{lid: BUCKET for lid, r in template["Resources"].items()
-                if r["Type"] == "AWS::S3::Bucket" and lid.startswith("StorageData")},
+    names = {data_bucket_id(template): BUCKET,
              **{lid: arn for lid, r in template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret"}}
     body = json.dumps({"records": records_from(pd.read_parquet(world["store"].locate("raw/data.parquet")).tail(2))})
     with api_function(world, template, lambda lid: names.get(lid, lid)) as function:
@@ -139,7 +137,7 @@ def test_dashboard_image_serves_health_and_renders(world):
         pytest.skip(reason)
     template = world["template"]
     definition = task_container(template, "streamlit")
-    env = {e["Name"]: resolve_value(e["Value"], world["name_of"]) for e in definition.get("Environment", [])}
+    env = task_environment(definition, world["name_of"])
     with container(IMAGES["dashboard"]) as box:
         argv = [*box.config.entrypoint, *box.config.cmd]
         port = definition["PortMappings"][0]["ContainerPort"]

@@ -6,6 +6,7 @@ loopback. Either way it must end where the local runner ends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -26,7 +27,14 @@ from shared.store import LocalStore, S3Store, read_table, write_table
 from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import StageFailed, resolve, run_graph
 from tests.containers import IMAGES, Container, LambdaFunction, build_images, moto_s3_server
-from tests.infra_support import function_environment, image_functions, resolve_definition, resolve_value, task_container
+from tests.infra_support import (
+    data_bucket_id,
+    function_environment,
+    image_functions,
+    resolve_definition,
+    task_container,
+    task_environment,
+)
 from tests.lambda_runtime import FunctionError
 
 pytestmark = pytest.mark.slow
@@ -85,9 +93,10 @@ class InContainers:
     def __init__(self, template: dict):
         build_images()
         self.template = template
-        self.server = moto_s3_server()
-        self.aws = self.server.__enter__()
+        self.resources = contextlib.ExitStack()
+        self.aws = self.resources.enter_context(moto_s3_server())
         self.box = Container(IMAGES["pipeline"])
+        self.resources.callback(self.box.remove)
         self.functions: dict[str, LambdaFunction] = {}
         self.name_of = lambda logical_id: logical_id  # set by aws_world: the bucket's and other resources' names
 
@@ -102,7 +111,7 @@ class InContainers:
             raise HandlerFailed(exc.error.get("errorType", "Unknown"), exc.error.get("errorMessage", "")) from exc
 
     def run_task(self, container: dict, overrides: dict[str, str]) -> None:
-        env = {e["Name"]: resolve_value(e["Value"], self.name_of) for e in container.get("Environment", [])}
+        env = task_environment(container, self.name_of)
         argv = [*container["EntryPoint"], *container.get("Command", [])]
         code, output = self.box.run(argv, {**env, **overrides, **self.aws, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"})
         if code != 0:
@@ -111,8 +120,7 @@ class InContainers:
     def close(self) -> None:
         for function in self.functions.values():
             function.close()
-        self.box.remove()
-        self.server.__exit__(None, None, None)
+        self.resources.close()
 
 
 @pytest.fixture()
@@ -320,8 +328,8 @@ def aws_world(monkeypatch, moto_runs_our_code, executor, synthesized, small_data
                 names[logical_id] = subnet
             elif kind == "AWS::EC2::SecurityGroup":
                 names[logical_id] = group
-            elif kind == "AWS::S3::Bucket" and logical_id.startswith("StorageData"):
-                names[logical_id] = BUCKET
+
+        names[data_bucket_id(template)] = BUCKET
 
         def arn_of(logical_id: str) -> str:
             return names.get(logical_id) or f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"

@@ -14,8 +14,9 @@ from shared.store import open_store
 
 
 def metro_label(name: str) -> str:
-    """Display form of a normalized metro name ('atlanta-sandy springs-roswell' -> 'Atlanta-Sandy Springs-Roswell')."""
-    return name if name == ALL_REGIONS else name.title()
+    """Display form of a metro name: batch scoring writes the metros table's spelling; months scored before
+    it did carry the normalized lower-case form, shown title-cased."""
+    return name.title() if name == name.lower() else name
 
 
 def load_summary(store_url: str) -> pd.DataFrame | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,14 +12,14 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from shared.layout import CHAMPION_KEY, METROS_KEY, RAW_PREFIX
+from shared.layout import CHAMPION_KEY, METROS_KEY, PREDICTIONS_PREFIX, RAW_PREFIX, REFERENCE_PREFIX, bundle_prefix, run_key, run_record_key
 from shared.metros import FULL_SIZE_ZIPS
-from shared.runs import FINISHED, fingerprint, list_runs, read_run_record
-from shared.settings import get_settings
-from shared.store import ArtifactStore, open_store, read_json
+from shared.runs import claim_attempt, finished_attempt, fingerprint, list_runs, read_run_record, run_id_for
+from shared.settings import DEFAULT_STORE, get_settings
+from shared.store import ArtifactExists, ArtifactStore, open_store
 from shared.tables import read_frame
 
 app = typer.Typer(
@@ -29,8 +30,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# markup=False: paths, file names and validation reports print as they are ("[/x]" is text, not markup);
+# colour comes from Text objects.
+console = Console(stderr=True, soft_wrap=True, markup=False)
+out = Console(soft_wrap=True, markup=False)
 
 StoreOption = Annotated[
     Optional[str],
@@ -51,8 +54,14 @@ def _setup_logging() -> None:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(Text.assemble(("error: ", "bold red"), message))
     return typer.Exit(code)
+
+
+def _command(st: ArtifactStore, *args: str) -> str:
+    """A command line to type next, as the README runs it, naming the store unless it is the default one."""
+    store = [] if st.url == open_store(DEFAULT_STORE).url else ["--store", st.url]
+    return " ".join(["uv run housing", *args, *store])
 
 
 @app.command()
@@ -79,22 +88,35 @@ def generate(
                   f"in {time.monotonic() - started:.1f} s")
 
 
+def _upload(store: ArtifactStore, key: str, data: bytes) -> str:
+    """Put a user's file at `key`, never over a different object: if `key` holds other bytes (a training
+    input, say), the upload gets a name of its own (`<name>-<digest>.<ext>`). Returns the key used."""
+    stem, dot, ext = key.rpartition(".") if "." in key.rsplit("/", 1)[-1] else (key, "", "")
+    for candidate in (key, f"{stem}-{fingerprint(data)[:12]}{dot}{ext}"):
+        if store.exists(candidate) and store.read_bytes(candidate) == data:
+            return candidate
+        try:
+            store.write_bytes(candidate, data, create_only=True)
+            return candidate
+        except ArtifactExists:
+            continue
+    raise _fail(f"{store.locate(key)} and its digest-named copy both hold other files; rename {key.rsplit('/', 1)[-1]}")
+
+
 def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, zips: int | None, seed: int) -> tuple[str, str]:
     """Put the training data and metros table in the store (uploading or generating them); return their keys."""
     if metros is not None:
-        metros_key = f"reference/{metros.name}"
-        store.write_bytes(metros_key, metros.read_bytes())
+        metros_key = _upload(store, f"{REFERENCE_PREFIX}{metros.name}", metros.read_bytes())
     else:
         metros_key = METROS_KEY
     if data is not None:
-        input_key = f"{RAW_PREFIX}{data.name}"
-        store.write_bytes(input_key, data.read_bytes())
+        input_key = _upload(store, f"{RAW_PREFIX}{data.name}", data.read_bytes())
         console.print(f"uploaded {data} -> {store.locate(input_key)}")
     else:
         existing = store.list(RAW_PREFIX)
         if existing and zips is None:
-            input_key = existing[-1]
-            console.print(f"using {store.locate(input_key)} (newest under {RAW_PREFIX})")
+            input_key = max(existing, key=store.modified)
+            console.print(f"using {store.locate(input_key)} (the newest file under {RAW_PREFIX})")
         else:
             from shared.store import write_table
             from shared.synthetic import generate as make
@@ -134,28 +156,31 @@ def run(
     st = _store(store)
     config = settings.run_config(trials=trials, seed=seed)
     input_key, metros_key = _stage_inputs(st, data, metros, zips, config.seed)
-    print_fp = fingerprint(st.read_bytes(input_key) + st.read_bytes(metros_key))
-    event = new_run_event(st.url, input_key, metros_key, config, print_fp)
-    run_id = event["run_id"]
-    record = read_run_record(st, run_id)
-    if record and record.status in FINISHED and not force:
-        console.print(f"run {run_id} already ran on this input and config ({record.status} at {record.finished_at}); "
+    identity = run_id_for(fingerprint(st.read_bytes(input_key) + st.read_bytes(metros_key)), config)
+    done = finished_attempt(st, identity)
+    if done and not force:
+        console.print(f"run {done.run_id} already ran on this input and config ({done.status} at {done.finished_at}); "
                       "nothing to do (use --force to train again)")
-        _print_summary(st, run_id)
+        _print_summary(st, done.run_id)
         return
+    run_id = claim_attempt(st, identity)  # a new prefix for every attempt: no earlier bundle is ever touched
+    event = new_run_event(st.url, input_key, metros_key, config, identity, run_id=run_id)
     console.print(f"run {run_id}: {input_key} -> store {st.url}")
     started = time.monotonic()
-    timings: dict[str, float] = {}
 
     def on_stage(name: str, seconds: float) -> None:
-        timings[name] = seconds
-        console.print(f"[green]✓[/] {name:<11} {seconds:6.1f} s")
+        console.print(Text.assemble(("✓ ", "green"), f"{name:<11} {seconds:6.1f} s"))
 
     try:
         run_graph(TRAINING_PIPELINE, event, on_stage=on_stage)
     except StageFailed as err:
-        console.print(f"[bold red]run {run_id} failed in stage {err.stage}:[/] {err.error}")
-        console.print(f"the champion is untouched; the run record is at {st.locate(f'runs/{run_id}/run.json')}")
+        console.print(Text.assemble((f"run {run_id} failed in stage {err.stage}: ", "bold red"), str(err.error)))
+        record = read_run_record(st, run_id)
+        if record and record.promoted:
+            console.print(f"{run_id} had been promoted before that: it is the champion now. "
+                          f"The run record is at {st.locate(run_record_key(run_id))}")
+        else:
+            console.print(f"the champion is untouched; the run record is at {st.locate(run_record_key(run_id))}")
         raise typer.Exit(1)
     console.print(f"finished in {time.monotonic() - started:.0f} s")
     _print_summary(st, run_id)
@@ -180,19 +205,19 @@ def _print_summary(st: ArtifactStore, run_id: str) -> None:
     if record.gate:
         out.print(f"gate: {'PASSED' if record.gate['passed'] else 'FAILED'} - " + "; ".join(record.gate["reasons"]))
     settings = get_settings()
-    out.print(f"bundle:      {st.locate(f'runs/{run_id}/model/')}")
-    out.print(f"predictions: {st.locate('predictions/')}")
+    out.print(f"bundle:      {st.locate(bundle_prefix(run_id))}")
+    out.print(f"predictions: {st.locate(PREDICTIONS_PREFIX)}")
     out.print(f"champion:    {st.locate(CHAMPION_KEY)}")
     out.print(f"MLflow:      {settings.tracking_uri(st.url)}  (view: uv run --with mlflow mlflow ui --backend-store-uri {settings.tracking_uri(st.url)})")
-    out.print("next:        housing serve (API) | housing dashboard | housing status | housing batch --month 2023-12 | housing predict --input FILE --output FILE")
+    out.print("next:        " + " | ".join(_command(st, *c) for c in (
+        ("serve",), ("dashboard",), ("status",), ("batch", "--month", "2023-12"), ("predict", "--input", "FILE", "--output", "FILE"))))
 
 
 def _parse_month(value: str) -> tuple[int, int]:
-    try:
-        stamp = pd.Period(value, freq="M")
-    except ValueError:
-        raise _fail(f"--month must look like YYYY-MM, not {value!r}", 2) from None
-    return stamp.year, stamp.month
+    match = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
+    if not match or not 1 <= int(match[2]) <= 12:
+        raise _fail(f"--month must look like YYYY-MM (e.g. 2023-06), not {value!r}", 2)
+    return int(match[1]), int(match[2])
 
 
 @app.command()
@@ -203,18 +228,17 @@ def batch(
 ) -> None:
     """Score months with the champion: every holdout month by default, one --month, or an --input file."""
     from shared.batch import NoChampion, batch_score
-    from shared.champion import read_champion
     from shared.store import read_table
     from shared.validation import ValidationError
 
     st = _store(store)
-    pointer = read_champion(st)
+    pointer = _champion(st)
     if pointer is None:
-        raise _fail("no champion yet: train one first with `housing run`")
+        raise _fail(f"no champion yet: train one first with `{_command(st, 'run')}`")
     if input_file:
         frame, source = read_frame(input_file.read_bytes(), str(input_file)), str(input_file)
     else:
-        frame, source = read_table(st, f"runs/{pointer.run_id}/splits/holdout.parquet"), f"holdout of {pointer.run_id}"
+        frame, source = read_table(st, run_key(pointer.run_id, "splits/holdout.parquet")), f"holdout of {pointer.run_id}"
     months = {_parse_month(month)} if month else None
     started = time.monotonic()
     try:
@@ -222,7 +246,7 @@ def batch(
     except (ValidationError, NoChampion, ValueError) as err:
         raise _fail(str(err))
     console.print(f"scored {len(predictions):,} rows ({len(keys)} month(s)) with {pointer.run_id} in "
-                  f"{time.monotonic() - started:.1f} s -> {st.locate('predictions/')}")
+                  f"{time.monotonic() - started:.1f} s -> {st.locate(PREDICTIONS_PREFIX)}")
 
 
 @app.command()
@@ -233,14 +257,13 @@ def predict(
 ) -> None:
     """Predict a price for each input row, in order, with the champion bundle and the training transforms."""
     from shared.bundle import load_bundle
-    from shared.champion import read_champion
     from shared.tables import InputFormatError, write_csv, write_parquet
     from shared.validation import ValidationError
 
     st = _store(store)
-    pointer = read_champion(st)
+    pointer = _champion(st)
     if pointer is None:
-        raise _fail("no champion yet: train one first with `housing run`")
+        raise _fail(f"no champion yet: train one first with `{_command(st, 'run')}`")
     bundle = load_bundle(st, pointer.run_id)
     try:
         raw = read_frame(input_file.read_bytes(), str(input_file))
@@ -257,28 +280,39 @@ def predict(
     console.print(f"wrote {len(result):,} predictions to {output} (model {pointer.run_id})")
 
 
+def _champion(st: ArtifactStore):
+    """The champion pointer, None before the first promotion; a corrupt pointer is a clear error."""
+    from shared.champion import CorruptChampion, read_champion
+
+    try:
+        return read_champion(st)
+    except CorruptChampion as err:
+        raise _fail(str(err)) from None
+
+
 @app.command()
 def status(store: StoreOption = None, last: Annotated[int, typer.Option("--last", help="How many runs to list.")] = 10) -> None:
     """Show the champion and its metrics, and recent runs with their gate decisions."""
-    from shared.champion import read_champion
-
     st = _store(store)
-    pointer = read_champion(st)
+    pointer = _champion(st)
     if pointer is None:
-        out.print("champion: none yet (train one with `housing run`)")
+        out.print(f"champion: none yet (train one with `{_command(st, 'run')}`)")
     else:
         out.print(f"champion: {pointer.run_id} (promoted {pointer.promoted_at}, {pointer.reason}; previous {pointer.previous_run_id or '-'})")
         for who, splits in pointer.metrics.items():
             out.print(f"  {who:<10} " + "  ".join(f"{s} MAE {_fmt(m['mae'])} R² {m['r2']:.4f}" for s, m in splits.items()))
-    table = Table(title="recent runs")
-    for col in ("run", "status", "finished", "eval MAE", "gate / failure"):
-        table.add_column(col)
-    for record in list_runs(st)[:last]:
+    # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
+    # what `housing promote` takes) and long reasons wrap instead of being lost.
+    runs = list_runs(st)[:last]
+    out.print("recent runs:" if runs else "recent runs: none yet")
+    for record in runs:
         mae = record.metrics["candidate"]["eval"]["mae"] if record.metrics else None
-        failure = f"{record.error.stage}: {record.error.type}: {record.error.message}"[:100] if record.error else ""
-        gate = "; ".join(record.gate["reasons"]) if record.gate else failure
-        table.add_row(record.run_id, record.status, record.finished_at, _fmt(mae), escape(gate))
-    out.print(table)
+        state = f"{record.status} (champion)" if record.promoted and record.status == "failed" else record.status
+        out.print(f"  {record.run_id:<22} {state:<17} {record.finished_at.replace('T', ' ')[:16]}  eval MAE {_fmt(mae)}")
+        if record.error:
+            out.print(f"      {record.error.stage}: {record.error.type}: {record.error.message}")
+        elif record.gate:
+            out.print("      gate: " + "; ".join(record.gate["reasons"]))
 
 
 @app.command()
@@ -288,23 +322,17 @@ def promote(
 ) -> None:
     """Point the champion at another run's bundle after verifying its manifest."""
     from shared.bundle import BundleIntegrityError
-    from shared.champion import promote_run
-    from shared.evaluate import headline_metrics
-    from shared.registry import register_champion
+    from shared.champion import ChampionMoved, CorruptChampion, promote as move
 
     st = _store(store)
-    evaluation_key = f"runs/{run_id}/evaluation.json"
-    metrics = headline_metrics(read_json(st, evaluation_key)) if st.exists(evaluation_key) else {}
     try:
-        pointer = promote_run(st, run_id, metrics, reason="manual: housing promote")
-    except BundleIntegrityError as err:
-        raise _fail(str(err))
-    version = register_champion(st, run_id, get_settings())
-    console.print(f"champion is now {pointer.run_id} (was {pointer.previous_run_id or 'none'}); MLflow version {version}")
-
-
-if __name__ == "__main__":
-    app()
+        result = move(st, run_id, "manual: housing promote", get_settings())
+    except (ValueError, BundleIntegrityError, ChampionMoved, CorruptChampion) as err:
+        raise _fail(str(err)) from None
+    if not result.changed:
+        console.print(f"{run_id} is the champion already: nothing changed")
+        return
+    console.print(f"champion is now {run_id} (was {result.pointer.previous_run_id or 'none'}); MLflow registry: {result.registry}")
 
 
 @app.command()
@@ -329,18 +357,27 @@ def serve(
 @app.command()
 def dashboard(
     store: StoreOption = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8501,
     api_url: Annotated[Optional[str], typer.Option("--api-url", help="The API the prediction form calls (default $API_URL, else http://127.0.0.1:8000).")] = None,
 ) -> None:
     """Run the Streamlit dashboard over the store's batch predictions."""
     import importlib.util
-    import subprocess
     import sys
 
     env = {**os.environ, "HOUSING_STORE": store or get_settings().store,
            "API_URL": api_url or os.environ.get("API_URL", "http://127.0.0.1:8000")}
     script = importlib.util.find_spec("dashboard.app").origin
-    console.print(f"dashboard on http://127.0.0.1:{port}  (store {env['HOUSING_STORE']}, API {env['API_URL']})")
-    raise typer.Exit(subprocess.call(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"], env=env))
+    console.print(f"dashboard on http://{host}:{port}  (store {env['HOUSING_STORE']}, API {env['API_URL']})")
+    sys.stdout.flush(), sys.stderr.flush()
+    # exec, not a child process: Streamlit becomes this process, so a SIGTERM or Ctrl-C reaches it directly
+    # and nothing is left running. A set server address also keeps Streamlit from looking up this
+    # machine's external IP (a request to an outside service) to print a URL.
+    os.execve(sys.executable, [
+        sys.executable, "-m", "streamlit", "run", script, "--server.address", host, "--server.port", str(port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false", "--browser.serverAddress", host,
+    ], env)
+
+
+if __name__ == "__main__":
+    app()

@@ -17,7 +17,7 @@ def handler(event: dict, context=None) -> dict:
     store = ev.open()
     candidate = load_bundle(store, ev.run_id)
     pointer = read_champion(store)
-    champion = load_bundle(store, pointer.run_id) if pointer and pointer.run_id != ev.run_id else None
+    champion = load_bundle(store, pointer.run_id) if pointer else None  # always the current champion
     splits = {name: read_table(store, ev.artifacts[f"clean_{name}"]) for name in ("eval", "holdout")}
     report = evaluate_models(read_table(store, ev.artifacts["clean_train"]), splits, candidate, champion)
     gate = decide(report, ev.config.gate_vs_baseline, ev.config.gate_vs_champion)

@@ -34,9 +34,11 @@ class StageEvent(BaseModel):
         return self.model_copy(update={"artifacts": {**self.artifacts, **keys}}).model_dump(mode="json")
 
 
-def new_run_event(store_url: str, input_key: str, metros_key: str, config: RunConfig, input_fingerprint: str) -> dict:
-    """The first stage's event; the run id follows from the input's fingerprint and the config."""
+def new_run_event(store_url: str, input_key: str, metros_key: str, config: RunConfig, input_fingerprint: str,
+                  run_id: str | None = None) -> dict:
+    """The first stage's event; the run id follows from the input's fingerprint and the config unless given
+    (a claimed attempt, see `claim_attempt`)."""
     return StageEvent(
-        run_id=run_id_for(input_fingerprint, config), store=store_url, config=config,
+        run_id=run_id or run_id_for(input_fingerprint, config), store=store_url, config=config,
         input_key=input_key, metros_key=metros_key,
     ).model_dump(mode="json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lambdas.events import StageEvent, log
 from lambdas.logs import structured
-from shared.evaluate import headline_metrics
+from shared.champion import headline_metrics
 from shared.runs import Failure, RunRecord, now, write_run_record
 from shared.store import read_json
 
@@ -22,8 +22,10 @@ def handler(event: dict, context=None) -> dict:
     if "evaluation" in ev.artifacts:
         metrics = headline_metrics(read_json(store, ev.artifacts["evaluation"]))
     failure = Failure.from_step_functions(ev.failed_stage or "unknown", ev.error) if ev.error else None
-    record = RunRecord(run_id=ev.run_id, status=status, input_key=ev.input_key, finished_at=now(),
-                       gate=ev.gate, metrics=metrics, error=failure, artifacts=ev.artifacts)
+    # promote adds the champion's key once the pointer names this run: a later failure (in batch, say) leaves
+    # the run the champion, and the record says so.
+    record = RunRecord(run_id=ev.run_id, status=status, promoted="champion" in ev.artifacts, input_key=ev.input_key,
+                       finished_at=now(), gate=ev.gate, metrics=metrics, error=failure, artifacts=ev.artifacts)
     write_run_record(store, record)
     log.info("run %s %s", ev.run_id, status)
     return {**ev.model_dump(mode="json"), "status": status}

@@ -39,11 +39,18 @@ def handler(event: dict, context=None) -> dict:
         feats, matrix[schema.TARGET], matrix[schema.DATE],
         trials=ev.config.trials, timeout=ev.config.tune_timeout, seed=ev.config.seed, threads=settings.threads,
         baseline_params=ev.config.baseline_params,
-        tracking_uri=tracking_uri, experiment=settings.mlflow_experiment, run_name=ev.run_id,
+        tracking_uri=tracking_uri, artifact_location=settings.artifact_location(ev.store),
+        experiment=settings.mlflow_experiment, run_name=ev.run_id,
         on_trial=lambda r: log.info(
             "trial %d/%d %s  val MAE %s  best %s  (%.0f s)", r["number"] + 1, r["of"], r["state"].lower(),
             f"{r['mae']:,.0f}" if r["mae"] is not None else "-", f"{r['best_mae']:,.0f}", r["elapsed_s"]),
     )
+    done = result.validation
+    if done["stopped_by_timeout"]:
+        log.warning("tuning stopped at its %.0f s budget after %d of %d trials (HOUSING_TUNE_TIMEOUT sets it)",
+                    ev.config.tune_timeout, done["trials_run"], ev.config.trials)
+    log.info("tuning done: %d trials (%d pruned), best validation MAE %s", done["trials_run"], done["trials_pruned"],
+             f"{done['mae']:,.0f}")
     bundle = ModelBundle(
         run_id=ev.run_id,
         booster=result.booster,
@@ -56,9 +63,11 @@ def handler(event: dict, context=None) -> dict:
             "run_id": ev.run_id,
             "trained_at": now(),
             "train_rows": len(matrix),
+            "price_range": [float(matrix[schema.TARGET].min()), float(matrix[schema.TARGET].max())],
             "mlflow_run_id": result.mlflow_run_id,
             "mlflow_model_uri": result.mlflow_model_uri,
-            "mlflow_tracking_uri": tracking_uri,
+            # Only a configured server is recorded: the default SQLite file moves with a copied store.
+            "mlflow_tracking_uri": settings.mlflow_tracking_uri,
             "xgboost_version": xgb.__version__,
             "python": platform.python_version(),
             "config": ev.config.model_dump(mode="json"),

@@ -10,8 +10,8 @@ from shared import schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
-from shared.preprocess import METRO
-from shared.store import ArtifactStore, read_table, write_table
+from shared.preprocess import METRO_NAME, metro_key
+from shared.store import ArtifactNotFound, ArtifactStore, read_table, write_table
 
 ALL_REGIONS = "All regions"
 PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted", "model_run_id"]
@@ -22,7 +22,7 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str) -> pd.DataFr
     predicted, _, cleaned = bundle.predict_raw(raw, source=source)
     return pd.DataFrame({
         "zipcode": cleaned[schema.ZIPCODE].round().astype("int64"),
-        "metro": cleaned[METRO],
+        "metro": cleaned[METRO_NAME],
         "city": cleaned[schema.CITY],
         "lat": cleaned["lat"],
         "lng": cleaned["lng"],
@@ -62,23 +62,40 @@ def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
         parts.append(grouped)
     summary = pd.concat(parts, ignore_index=True)
     summary["rmse"] = np.sqrt(summary["rmse"])
-    summary["model_run_id"] = predictions["model_run_id"].iloc[0] if len(predictions) else None
+    # The model that scored most of the rows (a month topped up by a partial file has a few from another).
+    summary["model_run_id"] = predictions["model_run_id"].mode().iloc[0] if len(predictions) else None
     return summary
 
 
 def write_scored_months(store: ArtifactStore, predictions: pd.DataFrame) -> list[str]:
-    """Write each month's predictions, then its summary (replacing an earlier scoring of that month).
+    """Write each month's predictions, then its summary.
 
-    Each month has its own summary file: a scoring writes only the months it scored and never rewrites a
-    shared file, so scorings that run at the same time (a training run's batch stage and an incoming/
-    month on AWS) cannot undo each other."""
+    The new rows replace the same zip codes' earlier predictions of that month and every other zip's stay:
+    a file with a few of a month's rows tops the month up instead of wiping it. Each month has its own
+    summary file: a scoring writes only the months it scored and never rewrites a shared file, so scorings
+    that run at the same time (a training run's batch stage and an incoming/ month on AWS) cannot undo
+    each other."""
     keys = []
     for (year, month), part in predictions.groupby(["year", "month"], sort=True):
         key = month_predictions_key(int(year), int(month))
-        write_table(store, key, part.reset_index(drop=True))
+        earlier = _readable(store, key)
+        if earlier is not None:
+            kept = earlier.loc[~earlier["zipcode"].isin(part["zipcode"])]
+            part = pd.concat([kept, part], ignore_index=True) if len(kept) else part
+        part = part.sort_values("zipcode", kind="stable", ignore_index=True)
+        write_table(store, key, part)
         write_table(store, month_summary_key(int(year), int(month)), summarize(part))
         keys.append(key)
     return keys
+
+
+def _readable(store: ArtifactStore, key: str) -> pd.DataFrame | None:
+    """A month's earlier predictions; None when there are none or they cannot be read (then rescoring
+    replaces them, which is the remedy the API's 503 for an unreadable month names)."""
+    try:
+        return read_table(store, key)
+    except (ArtifactNotFound, OSError, ValueError):
+        return None
 
 
 def scored_months(store: ArtifactStore) -> set[tuple[int, int]]:
@@ -143,5 +160,11 @@ def read_predictions(store: ArtifactStore, year: int | None = None, month: int |
         return pd.DataFrame(columns=PREDICTION_COLUMNS)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     if metro is not None and metro != ALL_REGIONS:
-        frame = frame.loc[frame["metro"] == metro].reset_index(drop=True)
+        frame = frame.loc[same_metro(frame["metro"], metro)].reset_index(drop=True)
     return frame
+
+
+def same_metro(names: pd.Series, wanted: str) -> np.ndarray:
+    """Which names mean the metro `wanted`, whatever its case, dashes or spacing."""
+    key = metro_key(wanted)
+    return names.map({n: metro_key(str(n)) == key for n in names.dropna().unique()}).fillna(False).to_numpy(dtype=bool)

@@ -59,6 +59,12 @@ class ModelBundle:
         # passed in the schema's order, the order the booster was trained on.
         return feats.to_price(self.booster.inplace_predict(feats.X[self.schema.names].to_numpy(dtype="float32")))
 
+    def implausible(self, prices: np.ndarray) -> np.ndarray:
+        """Which predictions lie more than 10x outside the prices the model was trained on: a sign that the
+        record's market values are wrong (1e12 for median_ppsf, say), not a forecast to act on."""
+        low, high = self.metadata.get("price_range") or (0.0, np.inf)
+        return ~((prices >= low / 10) & (prices <= high * 10))
+
     def predict_raw(self, raw: pd.DataFrame, source: str = "input") -> tuple[np.ndarray, CleaningReport, pd.DataFrame]:
         """Validate, clean and score HouseTS-shaped rows: one prediction per input row, in order.
 
@@ -97,7 +103,7 @@ def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
     """Read every file of a bundle and check it against the manifest; return the files' bytes."""
     prefix = bundle_prefix(run_id)
     if not store.exists(prefix + MANIFEST):
-        raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({store.locate(prefix + MANIFEST)} missing)")
+        raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({prefix + MANIFEST} missing)")
     manifest = read_json(store, prefix + MANIFEST)
     files = {}
     for name, expected in manifest["files"].items():

@@ -1,16 +1,26 @@
-"""The champion pointer: the one artifact that moves. Serving and batch scoring read it; promote writes it
-in a single PUT after verifying the bundle it names."""
+"""The champion pointer: the one artifact that moves. Serving and batch scoring read it; `promote` is the
+one way to move it (the pipeline's promote stage and `housing promote` both call it): verify the bundle,
+then a compare-and-swap write, so two runs promoting at once cannot both win against the same champion."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from shared.bundle import verify_bundle
-from shared.layout import CHAMPION_KEY, bundle_prefix
-from shared.store import ArtifactStore, read_json, write_json
+from shared.layout import CHAMPION_KEY, bundle_prefix, run_key
+from shared.runs import check_run_id
+from shared.settings import Settings
+from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, read_json
+
+log = logging.getLogger("housing.champion")
+# `promote(..., compared_with=ANY_CHAMPION)`: move the pointer whatever it names now (a manual promotion).
+ANY_CHAMPION = "*"
 
 
 class ChampionPointer(BaseModel):
@@ -22,23 +32,84 @@ class ChampionPointer(BaseModel):
     previous_run_id: str | None = None
 
 
+class CorruptChampion(RuntimeError):
+    """The pointer file is there but is not a champion pointer."""
+
+
+class ChampionMoved(RuntimeError):
+    """The champion changed after this run was compared with it: promoting now would skip that comparison."""
+
+
+def _read_pointer(store: ArtifactStore) -> tuple[ChampionPointer | None, str | None]:
+    """The pointer and its version tag; (None, None) when there is none yet."""
+    try:
+        data, tag = store.read_tagged(CHAMPION_KEY)
+    except ArtifactNotFound:
+        return None, None
+    try:
+        return ChampionPointer(**json.loads(data)), tag
+    except (ValueError, TypeError, ValidationError) as err:
+        raise CorruptChampion(f"{CHAMPION_KEY} is not a champion pointer ({type(err).__name__}); "
+                              "restore it with `housing promote RUN_ID` (run ids: `housing status`)") from None
+
+
 def read_champion(store: ArtifactStore) -> ChampionPointer | None:
-    if not store.exists(CHAMPION_KEY):
-        return None
-    return ChampionPointer(**read_json(store, CHAMPION_KEY))
+    return _read_pointer(store)[0]
 
 
-def promote_run(store: ArtifactStore, run_id: str, metrics: dict[str, Any], reason: str) -> ChampionPointer:
-    """Verify the run's bundle against its manifest, then point the champion at it."""
+@dataclass
+class Promotion:
+    pointer: ChampionPointer
+    changed: bool  # False when the run was the champion already
+    registry: str  # what the MLflow registry step did, for humans
+
+
+def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
+            compared_with: str | None = ANY_CHAMPION) -> Promotion:
+    """Point the champion at `run_id`'s verified bundle, then register it in MLflow (if enabled).
+
+    `compared_with` is the champion the run's gate compared with (None: there was none): if the pointer has
+    moved since, nothing is written and ChampionMoved says so. The registry is bookkeeping: once the pointer
+    has moved, a registry failure is reported in the result, not raised."""
+    check_run_id(run_id)
     verify_bundle(store, run_id)
-    previous = read_champion(store)
+    current, tag = _read_pointer(store)
+    current_id = current.run_id if current else None
+    if compared_with != ANY_CHAMPION and current_id != compared_with:
+        raise ChampionMoved(f"the champion is {current_id or 'none'} now, not {compared_with or 'none'} as when "
+                            f"{run_id} was evaluated; run again to compare with the new champion")
+    if current and current_id == run_id:
+        return Promotion(current, changed=False, registry="unchanged (already the champion)")
+    evaluation = run_key(run_id, "evaluation.json")
     pointer = ChampionPointer(
         run_id=run_id,
         bundle_prefix=bundle_prefix(run_id),
         promoted_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         reason=reason,
-        metrics=metrics,
-        previous_run_id=previous.run_id if previous else None,
+        metrics=headline_metrics(read_json(store, evaluation)) if store.exists(evaluation) else {},
+        previous_run_id=current_id,
     )
-    write_json(store, CHAMPION_KEY, pointer.model_dump())
-    return pointer
+    try:
+        store.replace(CHAMPION_KEY, json.dumps(pointer.model_dump(), indent=2, sort_keys=True).encode(), tag)
+    except ArtifactChanged:
+        raise ChampionMoved(f"another promotion moved the champion while {run_id} was being promoted; "
+                            "run again to compare with the new champion") from None
+    return Promotion(pointer, changed=True, registry=_register(store, run_id, settings))
+
+
+def _register(store: ArtifactStore, run_id: str, settings: Settings) -> str:
+    if not settings.mlflow_registry:
+        return "skipped (HOUSING_MLFLOW_REGISTRY=false)"
+    from shared.registry import register_champion  # MLflow is not installed where only serving runs
+
+    try:
+        version = register_champion(store, run_id, settings)
+    except Exception as err:  # the tracking store may be unreachable from here (its own failure modes)
+        log.warning("the champion moved to %s but the MLflow registry was not updated: %s", run_id, err)
+        return f"not updated ({type(err).__name__}: {err})"
+    return f"version {version}" if version else "skipped (the run logged no MLflow model)"
+
+
+def headline_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """The per-split metrics of candidate, baseline and champion (what the pointer and run record carry)."""
+    return {who: report[who] for who in ("candidate", "baseline", "champion") if report.get(who)}

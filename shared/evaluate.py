@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sklearn.dummy import DummyRegressor
 
 from shared import schema
@@ -23,6 +23,7 @@ from shared.preprocess import METRO
 class GateDecision(BaseModel):
     passed: bool
     reasons: list[str]
+    champion_run_id: str | None = Field(None, description="the champion compared with (promotion checks it is still the one)")
 
 
 def evaluate_models(
@@ -50,9 +51,9 @@ def evaluate_models(
 def decide(report: dict[str, Any], vs_baseline: float, vs_champion: float, split: str = "eval") -> GateDecision:
     """Promote only if the candidate beats the baseline, and the champion if there is one, by the margins."""
     mae = report["candidate"][split]["mae"]
-    reasons, passed = [], True
+    reasons, passed, champion = [], True, report.get("champion_run_id")
     if not np.isfinite(mae):
-        return GateDecision(passed=False, reasons=[f"candidate {split} MAE is not a number"])
+        return GateDecision(passed=False, reasons=[f"candidate {split} MAE is not a number"], champion_run_id=champion)
     limit = report["baseline"][split]["mae"] * (1 - vs_baseline)
     ok = mae <= limit
     passed &= ok
@@ -66,9 +67,4 @@ def decide(report: dict[str, Any], vs_baseline: float, vs_champion: float, split
                        f"(champion {report['champion_run_id']} {report['champion'][split]['mae']:,.0f} less {vs_champion:.0%})")
     else:
         reasons.append("no champion yet")
-    return GateDecision(passed=bool(passed), reasons=reasons)
-
-
-def headline_metrics(report: dict[str, Any]) -> dict[str, Any]:
-    """The per-split metrics of candidate, baseline and champion (what the pointer and run record carry)."""
-    return {who: report[who] for who in ("candidate", "baseline", "champion") if report.get(who)}
+    return GateDecision(passed=bool(passed), reasons=reasons, champion_run_id=champion)

@@ -18,6 +18,7 @@ from shared import schema
 from shared.metros import METROS
 
 METRO = "metro"  # the normalized metro name every later stage keys on
+METRO_NAME = "metro_name"  # its display form: the metros table's spelling, shown to users and accepted in any case
 LIST_PRICE_CEILING = 19_000_000
 # Names the data uses that the metros table replaced (normalized form on both sides).
 RENAMED_METROS = {
@@ -45,6 +46,11 @@ def normalize_metro_name(names: pd.Series) -> pd.Series:
     return names.map({name: _normalize(str(name)) for name in names.dropna().unique()})
 
 
+def metro_key(name: str) -> str:
+    """The normalized form of one metro name: how names are compared (case, dashes and spaces ignored)."""
+    return _normalize(name)
+
+
 @lru_cache(maxsize=4096)
 def _normalize(name: str) -> str:
     text = _SPACES.sub(" ", _DASHES.sub("-", name.strip().lower()))
@@ -54,18 +60,19 @@ def _normalize(name: str) -> str:
 
 
 def metro_coordinates(metros: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
-    """lat/lng for each normalized metro name: an exact match, else a unique match on the principal city
-    (the data sometimes says just "Pittsburgh")."""
-    exact: dict[str, tuple[float, float]] = {}
+    """lat/lng and display name for each normalized metro name: an exact match, else a unique match on the
+    principal city (the data sometimes says just "Pittsburgh"); unmatched names are shown title-cased."""
+    exact: dict[str, tuple[float, float, str]] = {}
     for full, lat, lng in zip(metros["metro_full"], metros["lat"], metros["lng"]):
-        exact.setdefault(_normalize(str(full)), (float(lat), float(lng)))
+        exact.setdefault(_normalize(str(full)), (float(lat), float(lng), str(full)))
     city_count = Counter(key.split("-")[0] for key in exact)
     principal = {key.split("-")[0]: where for key, where in exact.items() if city_count[key.split("-")[0]] == 1}
-    nowhere = (np.nan, np.nan)
-    found = {name: exact.get(name) or principal.get(name.split("-")[0], nowhere) for name in names.dropna().unique()}
+    found = {name: exact.get(name) or principal.get(name.split("-")[0], (np.nan, np.nan, name.title()))
+             for name in names.dropna().unique()}
     return pd.DataFrame({
         "lat": names.map({n: where[0] for n, where in found.items()}).astype("float64").to_numpy(),
         "lng": names.map({n: where[1] for n, where in found.items()}).astype("float64").to_numpy(),
+        METRO_NAME: names.map({n: where[2] for n, where in found.items()}).to_numpy(),
     })
 
 
@@ -75,6 +82,7 @@ def _attach_metro(frame: pd.DataFrame, metros: pd.DataFrame, report: CleaningRep
     coords = metro_coordinates(metros, out[METRO])
     out["lat"] = coords["lat"].to_numpy()
     out["lng"] = coords["lng"].to_numpy()
+    out[METRO_NAME] = coords[METRO_NAME].to_numpy()
     # No coordinates stays missing (XGBoost routes missing values down a learned branch); it is reported,
     # never filled with a fake place and never passed on to JSON.
     lost = out["lat"].isna()

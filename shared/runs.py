@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.layout import run_record_key
+from shared.layout import RUNS_PREFIX, run_key, run_record_key
 from shared.settings import RunConfig
-from shared.store import ArtifactStore, read_json, write_json
+from shared.store import ArtifactExists, ArtifactStore, read_json, write_json
 
 FINISHED = ("promoted", "rejected")
+# A run id: `run-<16 hex>` (the input and config's identity), then `-<n>` for the identity's n-th attempt.
+RUN_ID = re.compile(r"(run-[0-9a-f]{16})(?:-([0-9]+))?")
 
 
 def run_id_for(input_fingerprint: str, config: RunConfig) -> str:
@@ -25,6 +29,38 @@ def run_id_for(input_fingerprint: str, config: RunConfig) -> str:
 
 def fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def check_run_id(run_id: str) -> str:
+    """`run_id` if it is one (it becomes part of store keys, so nothing else may pass)."""
+    if not RUN_ID.fullmatch(run_id):
+        raise ValueError(f"{run_id!r} is not a run id (run-<16 hex digits>, maybe -<attempt>; see `housing status`)")
+    return run_id
+
+
+def claim_attempt(store: ArtifactStore, identity: str) -> str:
+    """A run id no earlier attempt at `identity` has used: the identity itself, then `<identity>-2`, ...
+
+    Every training attempt writes under its own prefix, so a forced re-run or a re-run after a crash never
+    writes over an earlier attempt's (maybe serving) bundle. The claim is a create-only write, so two
+    processes can never claim the same id."""
+    for attempt in itertools.count(1):
+        run_id = identity if attempt == 1 else f"{identity}-{attempt}"
+        try:
+            store.write_bytes(run_key(run_id, "attempt.json"), json.dumps({"claimed_at": now()}).encode(), create_only=True)
+            return run_id
+        except ArtifactExists:
+            continue
+    raise AssertionError("unreachable")
+
+
+def finished_attempt(store: ArtifactStore, identity: str) -> RunRecord | None:
+    """The newest attempt at `identity` that finished (promoted or rejected), if any."""
+    keys = [k for k in store.list(RUNS_PREFIX + identity) if k.endswith("/run.json")
+            and (m := RUN_ID.fullmatch(k.split("/")[1])) and m[1] == identity]
+    records = [RunRecord(**read_json(store, k)) for k in keys]
+    done = sorted((r for r in records if r.status in FINISHED), key=lambda r: r.finished_at)
+    return done[-1] if done else None
 
 
 class Failure(BaseModel):
@@ -58,6 +94,7 @@ class Failure(BaseModel):
 class RunRecord(BaseModel):
     run_id: str
     status: str = Field(description="promoted | rejected | failed")
+    promoted: bool = Field(False, description="whether the champion names this run (a failure after promote keeps it)")
     input_key: str
     finished_at: str
     gate: dict[str, Any] | None = None

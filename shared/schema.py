@@ -4,6 +4,8 @@ from __future__ import annotations
 
 TARGET = "price"
 DATE = "date"
+# Dates a record may carry (HouseTS starts in 2012): year 1 or 9999 is a typo, not a month to score.
+FIRST_DATE, LAST_DATE = "2000-01-01", "2100-12-31"
 ZIPCODE = "zipcode"
 CITY = "city"
 CITY_FULL = "city_full"

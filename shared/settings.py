@@ -61,10 +61,21 @@ class Settings(BaseSettings):
         """The configured URI, else a SQLite file beside a local store (or in ./.housing for S3 stores)."""
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
+        return f"sqlite:///{self._tracking_dir(store) / 'mlflow.db'}"
+
+    def artifact_location(self, store: str | None = None) -> str | None:
+        """Where a new experiment keeps run artifacts: beside a SQLite tracking file (MLflow's own default is
+        ./mlruns of whatever the working directory is); a tracking server decides for itself (None)."""
+        uri = self.tracking_uri(store)
+        if not uri.startswith("sqlite:///"):
+            return None
+        return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
+
+    def _tracking_dir(self, store: str | None) -> Path:
         store = store or self.store
         local = Path(store).expanduser().resolve() if "://" not in store else Path(".housing").resolve()
         local.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{local / 'mlflow.db'}"
+        return local
 
 
 @lru_cache

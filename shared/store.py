@@ -2,11 +2,15 @@
 
 Stages read and write only through it, by key (`runs/<id>/splits/train.parquet`), so the same code runs on
 a laptop and on AWS; only the URL differs. Every write is all-or-nothing: a local write goes to a temporary
-file that is renamed into place, and an S3 PUT is atomic by nature.
+file that is renamed into place, and an S3 PUT is atomic by nature. Two kinds of conditional write keep
+concurrent writers from undoing each other: create-only (S3 `If-None-Match: *`, a hard link locally) and
+compare-and-swap on a version tag (S3 `If-Match: <ETag>`, a lock file and a content digest locally).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import io
 import json
 import os
@@ -34,6 +38,10 @@ class ArtifactExists(FileExistsError):
     """A create-only write found the key already there (a sealed bundle is never written again)."""
 
 
+class ArtifactChanged(RuntimeError):
+    """A compare-and-swap write found the key changed since it was read (another writer got there first)."""
+
+
 class ArtifactStore(Protocol):
     url: str
 
@@ -43,7 +51,20 @@ class ArtifactStore(Protocol):
         """Write atomically; with `create_only`, refuse (ArtifactExists) when the key exists, atomically too."""
         ...
 
+    def read_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object and its version tag, for `replace`."""
+        ...
+
+    def replace(self, key: str, data: bytes, tag: str | None) -> None:
+        """Compare-and-swap: write only if the key still has version `tag` (None: only if it is absent);
+        otherwise raise ArtifactChanged."""
+        ...
+
     def exists(self, key: str) -> bool: ...
+
+    def modified(self, key: str) -> float:
+        """When the object was last written, as a POSIX timestamp."""
+        ...
 
     def list(self, prefix: str) -> list[str]:
         """Keys under `prefix`, sorted."""
@@ -58,6 +79,7 @@ class LocalStore:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser().resolve()
         self.url = str(self.root)
+        self._mode = 0o666 & ~_umask()  # what open() would give; mkstemp's temporary files are 0600
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -78,6 +100,7 @@ class LocalStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            os.chmod(tmp, self._mode)
             if create_only:  # a hard link is created only where nothing is: the local If-None-Match
                 try:
                     os.link(tmp, path)
@@ -90,8 +113,29 @@ class LocalStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def read_tagged(self, key: str) -> tuple[bytes, str]:
+        data = self.read_bytes(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def replace(self, key: str, data: bytes, tag: str | None) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Every compare-and-swap of this key holds the same lock file: the local stand-in for S3's If-Match.
+        with open(path.parent / f".{path.name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+            if current != tag:
+                raise ArtifactChanged(f"{path} changed since it was read")
+            self.write_bytes(key, data)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def modified(self, key: str) -> float:
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            raise ArtifactNotFound(self.url, key) from None
 
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix) if prefix else self.root
@@ -142,8 +186,27 @@ class S3Store:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
         except ClientError as err:
-            if err.response["Error"]["Code"] in ("PreconditionFailed", "412"):
+            if _precondition_failed(err):
                 raise ArtifactExists(f"{self.locate(key)} exists and is never written again") from None
+            raise
+
+    def read_tagged(self, key: str) -> tuple[bytes, str]:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.NoSuchKey:
+            raise ArtifactNotFound(self.url, key) from None
+        return response["Body"].read(), response["ETag"]
+
+    def replace(self, key: str, data: bytes, tag: str | None) -> None:
+        from botocore.exceptions import ClientError
+
+        condition = {"IfMatch": tag} if tag else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
+        except ClientError as err:
+            # 404: an If-Match on a key deleted meanwhile; 409: a concurrent conditional write in flight.
+            if _precondition_failed(err) or err.response["Error"]["Code"] in ("NoSuchKey", "ConditionalRequestConflict"):
+                raise ArtifactChanged(f"{self.locate(key)} changed since it was read") from None
             raise
 
     def exists(self, key: str) -> bool:
@@ -155,6 +218,16 @@ class S3Store:
         except ClientError as err:
             if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 return False
+            raise
+
+    def modified(self, key: str) -> float:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["LastModified"].timestamp()
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                raise ArtifactNotFound(self.url, key) from None
             raise
 
     def etag(self, key: str) -> str:
@@ -172,6 +245,16 @@ class S3Store:
 
     def locate(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _precondition_failed(err: Exception) -> bool:
+    return err.response["Error"]["Code"] in ("PreconditionFailed", "412")
 
 
 def open_store(url: str | Path) -> ArtifactStore:

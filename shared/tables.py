@@ -13,6 +13,9 @@ from shared import schema
 
 PARQUET_MAGIC = b"PAR1"
 TEXT_COLUMNS = [schema.DATE, schema.CITY, schema.CITY_FULL, "metro_full"]
+# The CSV cells read as "no value"; anything else that is not a number is reported as not a number
+# (pyarrow's default list also turns "#N/A", "-1.#IND" and the like into silent gaps).
+MISSING_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL")
 
 
 class InputFormatError(ValueError):
@@ -39,7 +42,11 @@ def read_frame(data: bytes, name: str = "input") -> pd.DataFrame:
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in TEXT_COLUMNS}),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in TEXT_COLUMNS},
+                null_values=list(MISSING_TOKENS), strings_can_be_null=True,
+                true_values=[], false_values=[],  # "true" in a price column is not a number, not a 1
+            ),
         )
     except pa.ArrowInvalid as err:
         raise InputFormatError(f"{name}: not a readable CSV file ({err})") from None

@@ -81,6 +81,7 @@ def tune(
     threads: int = 0,
     baseline_params: dict[str, Any] | None = None,
     tracking_uri: str,
+    artifact_location: str | None,
     experiment: str,
     run_name: str,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
@@ -94,6 +95,8 @@ def tune(
     val_reference = features.reference[valid_mask]
 
     mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=artifact_location)
     mlflow.set_experiment(experiment)
     records: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -141,7 +144,8 @@ def tune(
         rounds = int(best.user_attrs["rounds"])
         booster = train_booster(features.X, target, best.params, rounds=rounds, seed=seed, threads=threads)
         validation = {"mae": best.value, "trials_run": len(study.trials),
-                      "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)}
+                      "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+                      "stopped_by_timeout": len(study.trials) < trials}
         mlflow.log_params({f"best_{k}": v for k, v in best.params.items()} | {"best_rounds": rounds})
         mlflow.log_metrics({"best_val_mae": best.value, "trials_run": validation["trials_run"],
                             "trials_pruned": validation["trials_pruned"]})

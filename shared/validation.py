@@ -40,6 +40,8 @@ class ValidationReport(BaseModel):
     rows: int
     columns: int
     problems: list[Problem] = Field(default_factory=list)
+    missing_values: dict[str, int] = Field(
+        default_factory=dict, description="empty cells per numeric column (in CSV: the MISSING_TOKENS); not a problem")
 
     @property
     def ok(self) -> bool:
@@ -84,7 +86,9 @@ def _json_safe(value: Any) -> Any:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)  # "inf": JSON has no infinity, and the report must still be written
     return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
@@ -106,6 +110,11 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
     if frame.empty:
         add(Problem(column=None, rule="non_empty", message="the file has no data rows"))
         return report, frame
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    for col in repeated:
+        add(Problem(column=col, rule="duplicate_column", message=f"column {col!r} appears more than once"))
+    if repeated:
+        return report, frame
     required = [schema.DATE, schema.ZIPCODE, schema.CITY_FULL] if for_prediction else schema.COLUMNS
     missing = [c for c in required if c not in frame.columns]
     for col in missing:
@@ -120,15 +129,21 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
         if col not in dtypes.index:
             continue
         raw = frame[col]
-        if pd.api.types.is_numeric_dtype(dtypes[col]):
+        if pd.api.types.is_bool_dtype(dtypes[col]):
+            flag(raw.notna().to_numpy(), col, "not_numeric", "value(s) are true/false, not numbers")
+        elif pd.api.types.is_numeric_dtype(dtypes[col]):
             block[:, i] = raw.to_numpy(dtype="float64", na_value=np.nan)
         else:
             block[:, i] = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
             flag(np.isnan(block[:, i]) & raw.notna().to_numpy(), col, "not_numeric", "value(s) are not numbers")
     typed = pd.DataFrame(block, columns=schema.NUMERIC, index=frame.index, copy=False)
+    header_again = (frame[schema.DATE].astype("str") == schema.DATE).to_numpy()
+    flag(header_again, schema.DATE, "repeated_header", "row(s) repeat the header line (files joined together?)")
     dates = pd.to_datetime(frame[schema.DATE].astype("str"), format="%Y-%m-%d", errors="coerce")
-    flag(dates.isna().to_numpy() & frame[schema.DATE].notna().to_numpy(), schema.DATE, "unparseable_date",
-         "value(s) are not dates in YYYY-MM-DD form")
+    flag(dates.isna().to_numpy() & frame[schema.DATE].notna().to_numpy() & ~header_again, schema.DATE,
+         "unparseable_date", "value(s) are not dates in YYYY-MM-DD form")
+    flag(((dates < schema.FIRST_DATE) | (dates > schema.LAST_DATE)).to_numpy(), schema.DATE, "out_of_range",
+         f"date(s) outside {schema.FIRST_DATE} to {schema.LAST_DATE}")
     # Inserted at their places in file order (left to right), so the numbers are never copied to reorder.
     for col in sorted([schema.DATE, *schema.TEXT], key=schema.COLUMNS.index):
         if col == schema.DATE:
@@ -140,14 +155,18 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
 
     # Checked one column at a time: whole-block temporaries would cost more (hundreds of MB at full size).
     by_column = block.T  # C-contiguous, one row per column
+    column_of = {col: i for i, col in enumerate(schema.NUMERIC)}
     with np.errstate(invalid="ignore"):  # NaN compares as False, which is what is meant
         for i, col in enumerate(schema.NUMERIC):
             if col in schema.NON_NEGATIVE:
                 flag(by_column[i] < 0, col, "negative", "value(s) are negative")
             flag(np.abs(by_column[i]) > CEILING, col, "implausible", f"value(s) beyond {CEILING:.0e}")
-    column = {col: i for i, col in enumerate(schema.NUMERIC)}
+    # log(price) is what the model learns: a price must be positive wherever one is given.
+    flag(by_column[column_of[schema.TARGET]] == 0, schema.TARGET, "not_positive", "price(s) are zero")
+    report.missing_values = {col: n for i, col in enumerate(schema.NUMERIC)
+                             if col in dtypes.index and (n := int(np.isnan(by_column[i]).sum()) - _not_numbers(report, col))}
     for col, (low, high) in RANGES.items():
-        values = by_column[column[col]]
+        values = by_column[column_of[col]]
         flag((values < low) | (values > high), col, "out_of_range", f"value(s) outside [{low}, {high}]")
     absent = frame[[schema.DATE, schema.ZIPCODE, schema.CITY_FULL]].isna().to_numpy()
     for j, col in enumerate((schema.DATE, schema.ZIPCODE, schema.CITY_FULL)):
@@ -157,12 +176,16 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
             add(Problem(column=schema.TARGET, rule="all_missing", count=len(typed),
                         message="the target has no values at all: nothing to train on"))
         years = dates.dt.year.to_numpy(dtype="float64", na_value=np.nan)
-        stated = by_column[column["year"]]
+        stated = by_column[column_of["year"]]
         flag(~np.isnan(stated) & ~np.isnan(years) & (stated != years), "year", "year_matches_date",
              "row(s) have a year that differs from their date")
         dup = typed.duplicated(subset=schema.KEY, keep="first") & typed[schema.KEY].notna().all(axis=1)
         flag(dup.to_numpy(), ",".join(schema.KEY), "duplicate_key", "row(s) repeat a (zipcode, date) pair already seen")
     return report, typed.reset_index(drop=True)
+
+
+def _not_numbers(report: ValidationReport, column: str) -> int:
+    return sum(p.count for p in report.problems if p.column == column and p.rule == "not_numeric")
 
 
 def validate_metros(frame: pd.DataFrame, source: str = "metros") -> tuple[ValidationReport, pd.DataFrame]:

@@ -13,7 +13,8 @@ from lambdas.api.app import create_app
 from lambdas.api.schemas import MAX_BODY_BYTES, MAX_RECORDS
 from shared.batch import read_predictions
 from shared.bundle import load_bundle
-from shared.champion import promote_run, read_champion
+from shared.champion import promote, read_champion
+from shared.settings import Settings
 from shared.layout import bundle_prefix
 from shared.store import LocalStore
 from tests.api_support import records_from, serving, strict_json
@@ -177,16 +178,17 @@ def test_new_champion_is_served_without_restart_and_a_broken_one_is_refused(clie
     record = {"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta"}
     assert client.post("/predict", json={"records": [record]}).json()["model_run_id"] == old
     # A second bundle (same files under another run id) promoted the way `housing promote` does it.
+    second, third = "run-" + "5" * 16, "run-" + "7" * 16
     for key in store.list(bundle_prefix(old)):
-        store.write_bytes(key.replace(old, "run-second"), store.read_bytes(key))
-    promote_run(store, "run-second", {}, "manual rollback test")
-    assert client.post("/predict", json={"records": [record]}).json()["model_run_id"] == "run-second"
+        store.write_bytes(key.replace(old, second), store.read_bytes(key))
+    promote(store, second, "manual rollback test", Settings(mlflow_registry=False))
+    assert client.post("/predict", json={"records": [record]}).json()["model_run_id"] == second
     # Now the pointer names a bundle whose model file was damaged: keep serving, say why in /health.
-    store.write_bytes(bundle_prefix("run-third") + "manifest.json", store.read_bytes(bundle_prefix("run-second") + "manifest.json"))
-    store.write_bytes("models/champion.json", store.read_bytes("models/champion.json").replace(b"run-second", b"run-third"))
-    assert client.post("/predict", json={"records": [record]}).json()["model_run_id"] == "run-second"
+    store.write_bytes(bundle_prefix(third) + "manifest.json", store.read_bytes(bundle_prefix(second) + "manifest.json"))
+    store.write_bytes("models/champion.json", store.read_bytes("models/champion.json").replace(second.encode(), third.encode()))
+    assert client.post("/predict", json={"records": [record]}).json()["model_run_id"] == second
     health = client.get("/health").json()
-    assert health["champion_run_id"] == "run-second" and "run-third" in health["champion_error"]
+    assert health["champion_run_id"] == second and third in health["champion_error"]
 
 
 def test_refresh_interval_is_respected(store):

@@ -1,18 +1,84 @@
-"""Bad input: a clear error naming the problem, the input kept in quarantine, nothing else written, and
-the champion untouched."""
+"""Bad input, a table of cases through `housing run`, `housing predict` and `/predict`: each is rejected
+with a message naming the problem (the file quarantined, nothing else written, the champion untouched) or
+accepted because it is valid. Nothing crashes."""
 
+from __future__ import annotations
+
+import io
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from housing.cli import app
+from lambdas.api.app import create_app
 from shared.champion import read_champion
 from shared.store import LocalStore
+from tests.api_support import records_from
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    return buffer.getvalue()
+
+
+def _with(rows: pd.DataFrame, column: str, row: int, value) -> pd.DataFrame:
+    out = rows.astype({column: "object"}) if isinstance(value, str) else rows.copy()
+    out.loc[row, column] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    build: Callable[[pd.DataFrame], bytes]  # the file's bytes, from valid rows
+    needle: str | None  # what the error names; None: the file is valid for training
+    predict_needle: str | None = "same"  # for prediction (no target needed): "same" as needle, or None if valid
+    suffix: str = ".csv"
+
+    def for_prediction(self) -> str | None:
+        return self.needle if self.predict_needle == "same" else self.predict_needle
+
+
+CASES = [
+    Case("missing_column", lambda r: _csv(r.drop(columns=["median_dom"])), "median_dom", predict_needle=None),
+    Case("not_numeric", lambda r: _csv(_with(r, "homes_sold", 3, "many")), "homes_sold"),
+    Case("unparseable_date", lambda r: _csv(_with(r, "date", 0, "31/03/2012")), "31/03/2012"),
+    Case("empty_file", lambda r: b"", "empty"),
+    Case("binary", lambda r: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10, "not a CSV or Parquet"),
+    Case("no_target_at_all", lambda r: _csv(r.assign(price=np.nan)), "price", predict_needle=None),
+    Case("empty_split", lambda r: _csv(r[r["date"] < "2021-06-30"]), "holdout", predict_needle=None),
+    Case("zero_price", lambda r: _csv(_with(r, "price", 5, 0.0)), "price(s) are zero"),
+    Case("bool_price_csv", lambda r: _csv(r.assign(price=r.index % 2 == 0)), "8520 value(s) are not numbers"),
+    Case("bool_price_parquet", lambda r: _parquet(r.assign(price=r.index % 2 == 0)), "true/false", suffix=".parquet"),
+    Case("two_price_columns", lambda r: _csv(r).replace(b",median_dom,", b",price,", 1), "appears more than once"),
+    Case("repeated_header", lambda r: _csv(r.iloc[:100]) + _csv(r.iloc[100:]), "repeat the header"),
+    Case("inf_price", lambda r: _csv(_with(r, "price", 2, np.inf)), "beyond 1e+12"),
+    Case("negative_count", lambda r: _csv(_with(r, "homes_sold", 1, -4.0)), "negative"),
+    Case("huge_value", lambda r: _csv(_with(r, "median_ppsf", 1, 1e15)), "beyond 1e+12"),
+    Case("latin1_text", lambda r: _csv(r).replace(b"Atlanta", "Atlântâ".encode("latin-1")), "not a readable CSV"),
+    Case("truncated_parquet", lambda r: _parquet(r)[: len(_parquet(r)) // 2], "Parquet", suffix=".parquet"),
+    Case("semicolons", lambda r: r.to_csv(index=False, sep=";").encode(), "missing"),
+    Case("duplicate_rows", lambda r: _csv(pd.concat([r, r.iloc[:3]])), "repeat a (zipcode, date)", predict_needle=None),
+    Case("missing_tokens", lambda r: _csv(r).replace(b",", b",n/a,", 0), None),
+    Case("utf8_bom", lambda r: b"\xef\xbb\xbf" + _csv(r), None),
+]
+REJECTED = [c for c in CASES if c.needle]
 
 
 @pytest.fixture(scope="module")
@@ -23,35 +89,15 @@ def champion_store(tmp_path_factory):
     return root
 
 
-def _write(frame, path):
-    frame.to_csv(path, index=False)
+def _file(case: Case, rows: pd.DataFrame, tmp_path) -> tuple:
+    path = tmp_path / f"{case.name}{case.suffix}"
+    path.write_bytes(case.build(rows))
     return path
 
 
-def bad_files(rows, tmp_path):
-    wrong_type = rows.astype({"homes_sold": "object"})
-    wrong_type.loc[3, "homes_sold"] = "many"
-    bad_dates = rows.copy()
-    bad_dates.loc[0, "date"] = "31/03/2012"
-    no_target = rows.assign(price=np.nan)
-    early = rows[rows["date"] < "2021-06-30"]
-    (tmp_path / "empty.csv").write_text("")
-    (tmp_path / "image.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
-    return {
-        "missing_column": (_write(rows.drop(columns=["median_dom"]), tmp_path / "a.csv"), "median_dom"),
-        "not_numeric": (_write(wrong_type, tmp_path / "b.csv"), "homes_sold"),
-        "unparseable_date": (_write(bad_dates, tmp_path / "c.csv"), "31/03/2012"),
-        "empty": (tmp_path / "empty.csv", "empty"),
-        "format": (tmp_path / "image.csv", "not a CSV or Parquet"),
-        "all_missing": (_write(no_target, tmp_path / "d.csv"), "price"),
-        "empty_split": (_write(early, tmp_path / "e.csv"), "holdout"),
-    }
-
-
-@pytest.mark.parametrize("case", ["missing_column", "not_numeric", "unparseable_date", "empty", "format",
-                                  "all_missing", "empty_split"])
-def test_rejected_input_is_quarantined(case, champion_store, rows, metros, tmp_path):
-    path, needle = bad_files(rows, tmp_path)[case]
+@pytest.mark.parametrize("case", REJECTED, ids=lambda c: c.name)
+def test_housing_run_rejects_and_quarantines(case, champion_store, rows, metros, tmp_path):
+    path = _file(case, rows, tmp_path)
     metros.to_csv(tmp_path / "metros.csv", index=False)
     store = LocalStore(champion_store)
     before = read_champion(store)
@@ -59,18 +105,34 @@ def test_rejected_input_is_quarantined(case, champion_store, rows, metros, tmp_p
 
     result = runner.invoke(app, ["run", "--store", str(champion_store), "--data", str(path),
                                  "--metros", str(tmp_path / "metros.csv")])
-    assert result.exit_code == 1
-    assert "failed in stage validate" in result.output and needle in result.output
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "failed in stage validate" in result.output and case.needle in result.output
 
     quarantined = [k for k in store.list("quarantine/") if k.rsplit("/", 1)[1] == path.name]
     assert quarantined and store.read_bytes(quarantined[-1]) == path.read_bytes()
     report = json.loads(store.read_bytes(quarantined[-1].rsplit("/", 1)[0] + "/report.json"))
-    assert needle in json.dumps(report)
+    assert case.needle in json.dumps(report)
     new = set(store.list("runs/")) - runs_before
-    assert all(k.endswith("/run.json") for k in new)  # only the failure record: no half-written outputs
-    record = json.loads(store.read_bytes(next(iter(new))))
+    # Only the attempt's claim and its failure record: no half-written outputs.
+    assert {k.rsplit("/", 1)[1] for k in new} == {"attempt.json", "run.json"}
+    record = json.loads(store.read_bytes(next(k for k in new if k.endswith("/run.json"))))
     assert record["status"] == "failed" and record["error"]["stage"] == "validate"
     assert read_champion(store) == before
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_housing_predict_rejects_or_answers(case, champion_store, rows, tmp_path):
+    path = _file(case, rows, tmp_path)
+    output = tmp_path / "out.csv"
+    result = runner.invoke(app, ["predict", "--store", str(champion_store), "--input", str(path), "--output", str(output)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    needle = case.for_prediction()
+    if needle:
+        assert result.exit_code == 1 and needle in result.output and not output.exists()
+    else:
+        assert result.exit_code == 0, result.output
+        assert len(pd.read_csv(output)) == len(pd.read_csv(io.BytesIO(case.build(rows)), sep=None, engine="python"))
 
 
 def test_a_bad_metros_table_is_the_file_quarantined(champion_store, rows, metros, tmp_path):
@@ -89,3 +151,15 @@ def test_a_bad_metros_table_is_the_file_quarantined(champion_store, rows, metros
     report = json.loads(store.read_bytes(report_key))
     assert [r["source"] for r in report["reports"]] == [report["metros_key"]] == report["rejected"]
     assert read_champion(store) == before
+
+
+def test_missing_tokens_are_counted_apart_from_non_numbers(rows):
+    from shared.tables import MISSING_TOKENS, read_frame
+    from shared.validation import validate_housing
+
+    frame = _with(_with(rows, "homes_sold", 0, "n/a"), "homes_sold", 1, "lots")
+    report, _ = validate_housing(read_frame(_csv(frame)))
+    assert "n/a" in MISSING_TOKENS
+    [problem] = [p for p in report.problems if p.column == "homes_sold"]
+    assert problem.rule == "not_numeric" and problem.count == 1
+    assert report.missing_values["homes_sold"] == rows["homes_sold"].isna().sum() + 1

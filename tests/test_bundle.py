@@ -1,7 +1,8 @@
 import pytest
 
 from shared.bundle import BundleIntegrityError, load_bundle
-from shared.champion import promote_run, read_champion
+from shared.champion import promote, read_champion
+from shared.settings import Settings
 from shared.layout import bundle_prefix
 from shared.store import LocalStore
 
@@ -30,7 +31,7 @@ def test_tampered_bundle_is_refused(trained, tmp_path):
     with pytest.raises(BundleIntegrityError, match="params.json"):
         load_bundle(copy, final["run_id"])
     with pytest.raises(BundleIntegrityError, match="params.json"):
-        promote_run(copy, final["run_id"], {}, "manual")
+        promote(copy, final["run_id"], "manual", Settings(mlflow_registry=False))
     assert read_champion(copy) is None
 
 

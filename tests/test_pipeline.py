@@ -92,7 +92,7 @@ def test_predict_batch_and_rollback(store_dir, tmp_path, small_data):
     assert len(runs) == 2
     housing("promote", first, "--store", store_dir)
     assert read_champion(store).run_id == first
-    bad = housing("promote", "run-doesnotexist", "--store", store_dir, ok=False)
+    bad = housing("promote", "run-" + "0" * 16, "--store", store_dir, ok=False)
     assert bad.exit_code == 1 and "no sealed model bundle" in bad.output
     assert read_champion(store).run_id == first
 

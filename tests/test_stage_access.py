@@ -45,6 +45,18 @@ class AuditedStore:
         self._note("write", key)
         self.inner.write_bytes(key, data, create_only=create_only)
 
+    def read_tagged(self, key):
+        self._note("read", key)
+        return self.inner.read_tagged(key)
+
+    def replace(self, key, data, tag):
+        self._note("write", key)
+        self.inner.replace(key, data, tag)
+
+    def modified(self, key):
+        self._note("read", key)
+        return self.inner.modified(key)
+
     def locate(self, key):
         return self.inner.locate(key)
 

@@ -31,7 +31,7 @@ from lambdas.api.schemas import (
     Summary,
     SummaryRow,
 )
-from shared.batch import ALL_REGIONS, UnreadableMonth, read_predictions, read_summary
+from shared.batch import ALL_REGIONS, UnreadableMonth, read_predictions, read_summary, same_metro
 from shared.settings import get_settings
 from shared.store import open_store
 from shared.validation import ValidationError
@@ -180,6 +180,8 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
                             for i in bad[:20]])
         warnings = [RecordWarning(index=int(i), message=f"unknown metro {cleaned['metro'].iat[i]!r}: "
                                   "predicted without its coordinates") for i in np.flatnonzero(cleaned["lat"].isna())]
+        warnings += [RecordWarning(index=int(i), message="the prediction is over 10x outside the prices the model was "
+                                   "trained on: check the record's market values") for i in np.flatnonzero(bundle.implausible(prices))]
         if report.list_price_outliers:  # cleaning blanked them: sent, but missing after cleaning
             ignored = frame["median_list_price"].notna().to_numpy() & cleaned["median_list_price"].isna().to_numpy()
             warnings += [RecordWarning(index=int(i), message="median_list_price above the plausible ceiling: ignored")
@@ -188,7 +190,7 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
 
     @app.get("/predictions", response_model=PredictionsPage, tags=["batch"], dependencies=guarded)
     def predictions(
-        metro: Annotated[str | None, Query(max_length=200, description=f"normalized metro name or '{ALL_REGIONS}'")] = None,
+        metro: Annotated[str | None, Query(max_length=200, description=f"metro name (any case) or '{ALL_REGIONS}'")] = None,
         year: Annotated[int | None, Query(ge=1900, le=2200)] = None,
         month: Annotated[int | None, Query(ge=1, le=12)] = None,
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -213,7 +215,7 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
         table = read_summary(store, year, month)
         if table is None:
             return Summary(rows=[])
-        keep = (table["metro"] == metro).to_numpy() if metro is not None else np.ones(len(table), dtype=bool)
+        keep = same_metro(table["metro"], metro) if metro is not None else np.ones(len(table), dtype=bool)
         return Summary(rows=[SummaryRow(**{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in r.items()})
                              for r in table.loc[keep].to_dict(orient="records")])
 

@@ -47,6 +47,7 @@ class ServedChampion:
                 log.info("serving champion %s", pointer.run_id)
             self.last_error = None
         except Exception as exc:  # a broken pointer or bundle must not take down a serving model
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            # Said by key: the store's own location (a path, a bucket) is not for API callers.
+            self.last_error = f"{type(exc).__name__}: {exc}".replace(self.store.url, "the store")
             log.error("champion refresh failed, still serving %s: %s",
                       self.bundle.run_id if self.bundle else "nothing", self.last_error)

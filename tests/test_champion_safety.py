@@ -1,0 +1,290 @@
+"""The champion and the store survive re-runs, uploads, late failures, promotions and races (issue 9)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from housing.cli import app
+from shared.bundle import load_bundle
+from shared.champion import ChampionMoved, promote, read_champion
+from shared.layout import CHAMPION_KEY, bundle_prefix, run_key
+from shared.runs import list_runs
+from shared.settings import Settings, get_settings
+from shared.store import ArtifactChanged, LocalStore
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+OFF = Settings(mlflow_registry=False)
+
+
+def _invoke(*args: str, **env: str):
+    get_settings.cache_clear()  # each command is a new process in real use: settings are read afresh
+    result = runner.invoke(app, list(args), env={"COLUMNS": "80", **env})
+    get_settings.cache_clear()
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+@pytest.fixture(scope="module")
+def first_store(tmp_path_factory, small_data):
+    """A store whose champion came from `housing run` on a CSV input."""
+    root = tmp_path_factory.mktemp("safety")
+    rows, metros = small_data
+    data, table = root.parent / "housets.csv", root.parent / "metros.csv"
+    rows.to_csv(data, index=False)
+    metros.to_csv(table, index=False)
+    workdir = Path.cwd()
+    os.chdir(root)  # a fresh working directory: nothing of the run may land in it
+    try:
+        result = _invoke("run", "--store", str(root / "store"), "--data", str(data), "--metros", str(table), "--trials", "1")
+    finally:
+        os.chdir(workdir)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in root.iterdir()) == ["store"]
+    return root / "store", data, table
+
+
+@pytest.fixture()
+def store_copy(first_store, tmp_path):
+    root, data, table = first_store
+    shutil.copytree(root, tmp_path / "store")
+    return LocalStore(tmp_path / "store"), data, table
+
+
+def _files(store: LocalStore, prefix: str) -> dict[str, str]:
+    return {k: hashlib.sha256(store.read_bytes(k)).hexdigest() for k in store.list(prefix)}
+
+
+def test_forced_rerun_trains_under_its_own_prefix_and_is_compared_with_the_champion(store_copy):
+    store, data, table = store_copy
+    champion = read_champion(store).run_id
+    sealed = _files(store, bundle_prefix(champion))
+    result = _invoke("run", "--store", store.url, "--data", str(data), "--metros", str(table), "--trials", "1", "--force")
+    assert result.exit_code == 0, result.output
+    second = f"{champion}-2"
+    assert f"run {second}:" in result.output
+    assert _files(store, bundle_prefix(champion)) == sealed  # the first bundle never written again
+    evaluation = json.loads(store.read_bytes(run_key(second, "evaluation.json")))
+    assert evaluation["champion_run_id"] == champion and evaluation["champion"]["eval"]["mae"] > 0
+    # A plain re-run now finds a finished attempt and does nothing.
+    again = _invoke("run", "--store", store.url, "--data", str(data), "--metros", str(table), "--trials", "1")
+    assert again.exit_code == 0 and "already ran" in again.output
+
+
+def test_an_upload_never_replaces_a_different_file_of_the_same_name(store_copy, tmp_path):
+    store, data, table = store_copy
+    original = store.read_bytes("raw/housets.csv")
+    (tmp_path / "x").mkdir()
+    bad = tmp_path / "x" / "housets.csv"
+    bad.write_text("date,zipcode\n2020-01-01,1\n")
+    result = _invoke("run", "--store", store.url, "--data", str(bad), "--metros", str(table))
+    assert result.exit_code == 1
+    assert store.read_bytes("raw/housets.csv") == original
+    [kept] = [k for k in store.list("raw/") if k != "raw/housets.csv"]
+    assert store.read_bytes(kept) == bad.read_bytes() and kept.startswith("raw/housets-")
+
+
+def test_a_failure_after_promote_is_recorded_as_such(store_copy, monkeypatch, rows, tmp_path):
+    store, _, table = store_copy
+    old = read_champion(store).run_id
+    import lambdas.batch
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full while scoring")
+
+    monkeypatch.setattr(lambdas.batch, "batch_score", broken)
+    newer = tmp_path / "newer.csv"
+    rows.assign(price=rows["price"] * 1.0001).to_csv(newer, index=False)
+    result = _invoke("run", "--store", store.url, "--data", str(newer), "--metros", str(table), "--trials", "1",
+                     HOUSING_GATE_VS_CHAMPION="-1")  # any candidate passes: the failure comes after promote
+    assert result.exit_code == 1 and "failed in stage batch" in result.output
+    run_id = read_champion(store).run_id
+    assert run_id != old and "it is the champion now" in result.output and "untouched" not in result.output
+    [record] = [r for r in list_runs(store) if r.run_id == run_id]
+    assert record.status == "failed" and record.promoted and record.error.stage == "batch"
+    assert "failed (champion)" in _invoke("status", "--store", store.url).output
+
+
+def test_manual_promotion_is_the_stage_s_promotion(store_copy, tmp_path):
+    store, _, _ = store_copy
+    champion = read_champion(store).run_id
+    mlflow_db = Path(store.url) / "mlflow.db"
+    before = mlflow_db.read_bytes()
+    second, third = "run-" + "c" * 16, "run-" + "a" * 16
+    _copy_bundle(store, champion, second)
+    _copy_bundle(store, champion, third)
+    # Registry off: the pointer moves and MLflow is not touched.
+    result = _invoke("promote", second, "--store", store.url, HOUSING_MLFLOW_REGISTRY="false")
+    assert result.exit_code == 0 and "skipped (HOUSING_MLFLOW_REGISTRY=false)" in result.output
+    assert read_champion(store).run_id == second and mlflow_db.read_bytes() == before
+    # An unreachable tracking server: the pointer still moves, the command says the registry was not updated.
+    result = _invoke("promote", third, "--store", store.url, HOUSING_MLFLOW_TRACKING_URI="http://127.0.0.1:9",
+                     MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
+    assert result.exit_code == 0, result.output
+    assert "not updated" in result.output and read_champion(store).run_id == third
+    assert mlflow_db.read_bytes() == before
+    # Promoting the champion again changes nothing: it never becomes its own predecessor.
+    result = _invoke("promote", third, "--store", store.url)
+    assert result.exit_code == 0 and "the champion already" in result.output
+    assert read_champion(store).previous_run_id == second
+
+
+def test_a_moved_store_registers_in_its_own_mlflow_database(first_store, tmp_path):
+    root, _, _ = first_store
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved)
+    old_db = (root / "mlflow.db").read_bytes()
+    store = LocalStore(moved)
+    _copy_bundle(store, read_champion(store).run_id, "run-" + "b" * 16)
+    result = _invoke("promote", "run-" + "b" * 16, "--store", str(moved))
+    assert result.exit_code == 0 and "version" in result.output, result.output
+    assert (root / "mlflow.db").read_bytes() == old_db
+
+
+def test_mlflow_artifacts_and_file_modes_stay_in_the_store(first_store):
+    root, _, _ = first_store
+    assert any((root / "mlartifacts").rglob("model.ubj"))
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file() and p.suffix != ".db"
+             and not p.name.startswith(".")}
+    assert modes == {0o666 & ~_umask()}
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _copy_bundle(store: LocalStore, source: str, target: str) -> None:
+    for key in store.list(bundle_prefix(source)):
+        store.write_bytes(key.replace(source, target), store.read_bytes(key))
+
+
+def test_promotion_is_compare_and_swap(store_copy):
+    store, _, _ = store_copy
+    old = read_champion(store).run_id
+    candidates = [f"run-{i:016x}" for i in range(1, 9)]
+    for run_id in candidates:
+        _copy_bundle(store, old, run_id)
+    # Eight runs gated against the same champion promote at once: exactly one wins.
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(candidates))
+
+    def attempt(run_id: str) -> None:
+        barrier.wait()
+        try:
+            promote(store, run_id, "gate passed", OFF, compared_with=old)
+            outcomes.append(run_id)
+        except ChampionMoved:
+            outcomes.append("moved")
+
+    threads = [threading.Thread(target=attempt, args=(r,)) for r in candidates]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if o != "moved"]
+    assert len(winners) == 1 and read_champion(store).run_id == winners[0]
+    assert read_champion(store).previous_run_id == old
+    # A run gated against a champion that has since moved stops with a message that says so.
+    with pytest.raises(ChampionMoved, match="run again"):
+        promote(store, candidates[0] if winners[0] != candidates[0] else candidates[1], "gate passed", OFF, compared_with=old)
+
+
+def test_s3_pointer_writes_are_conditional():
+    import boto3
+    from moto import mock_aws
+
+    from shared.store import S3Store
+
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="housing-cas")
+        store = S3Store("s3://housing-cas/env", client=boto3.client("s3", region_name="us-east-1"))
+        store.replace(CHAMPION_KEY, b"one", None)
+        with pytest.raises(ArtifactChanged):
+            store.replace(CHAMPION_KEY, b"two", None)  # If-None-Match: someone created it first
+        _, tag = store.read_tagged(CHAMPION_KEY)
+        store.replace(CHAMPION_KEY, b"two", tag)
+        with pytest.raises(ArtifactChanged):
+            store.replace(CHAMPION_KEY, b"three", tag)  # If-Match with a stale ETag
+        assert store.read_bytes(CHAMPION_KEY) == b"two"
+
+
+def test_command_line_errors_are_messages_not_tracebacks(store_copy, tmp_path):
+    store, data, table = store_copy
+    champion = read_champion(store).run_id
+    for args, needle in ((["promote", "../../x"], "is not a run id"),
+                         (["batch", "--month", "June"], "YYYY-MM"),
+                         (["batch", "--month", "2023-13"], "YYYY-MM")):
+        result = _invoke(*args, "--store", store.url)
+        assert result.exit_code in (1, 2) and needle in result.output, result.output
+    # Status lists whole run ids (to copy into `promote`) and the hints name the store and `uv run`.
+    status = _invoke("status", "--store", store.url).output
+    assert f"  {champion} " in status
+    again = _invoke("run", "--store", store.url, "--data", str(data), "--metros", str(table), "--trials", "1")
+    assert f"uv run housing status --store {store.url}" in again.output
+    # A corrupted pointer: every command says what is wrong and how to fix it.
+    store.write_bytes(CHAMPION_KEY, b'{"run_id": ')
+    for args in (["status"], ["batch"], ["promote", champion]):
+        result = _invoke(*args, "--store", store.url)
+        assert result.exit_code == 1 and "is not a champion pointer" in result.output and "Traceback" not in result.output
+
+
+def test_markup_in_paths_and_reports_prints_as_text(store_copy, tmp_path, rows):
+    store, _, table = store_copy
+    odd = tmp_path / "[" / "x]"
+    odd.mkdir(parents=True)
+    path = odd / "data.csv"
+    rows.drop(columns=["median_dom"]).to_csv(path, index=False)
+    result = _invoke("run", "--store", store.url, "--data", str(path), "--metros", str(table))
+    assert result.exit_code == 1 and "[/x]" in result.output and "[missing_column]" in result.output
+
+
+def test_partial_month_file_tops_the_month_up(store_copy, tmp_path):
+    from shared.batch import read_predictions
+
+    store, data, _ = store_copy
+    before = read_predictions(store, 2023, 6)
+    june = pd.read_csv(data)
+    june = june.loc[june["date"].str.startswith("2023-06")].head(5)
+    june.to_csv(tmp_path / "june.csv", index=False)
+    assert _invoke("batch", "--store", store.url, "--input", str(tmp_path / "june.csv")).exit_code == 0
+    after = read_predictions(store, 2023, 6)
+    assert len(after) == len(before) and set(after["zipcode"]) == set(before["zipcode"])
+
+
+def test_newest_raw_file_is_the_latest_written(store_copy, small_data):
+    from shared.store import write_table
+
+    store, _, _ = store_copy
+    write_table(store, "raw/zzz-old.parquet", small_data[0])
+    os.utime(store.locate("raw/zzz-old.parquet"), (1_000_000, 1_000_000))
+    write_table(store, "raw/aaa-new.parquet", small_data[0])
+    result = _invoke("run", "--store", store.url, "--trials", "1")
+    assert "raw/aaa-new.parquet" in result.output
+
+
+def test_module_entry_point_lists_every_command():
+    result = subprocess.run([sys.executable, "-m", "housing.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "serve" in result.stdout and "dashboard" in result.stdout
+
+
+def test_dashboard_listens_on_loopback_and_is_the_process(monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: calls.append(argv))
+    _invoke("dashboard", "--port", "8600")
+    [argv] = calls
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
+    assert argv[argv.index("--browser.serverAddress") + 1] == "127.0.0.1"  # no external-IP lookup

@@ -142,8 +142,8 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
     dates = pd.to_datetime(frame[schema.DATE].astype("str"), format="%Y-%m-%d", errors="coerce")
     flag(dates.isna().to_numpy() & frame[schema.DATE].notna().to_numpy() & ~header_again, schema.DATE,
          "unparseable_date", "value(s) are not dates in YYYY-MM-DD form")
-    flag(((dates < schema.FIRST_DATE) | (dates > schema.LAST_DATE)).to_numpy(), schema.DATE, "out_of_range",
-         f"date(s) outside {schema.FIRST_DATE} to {schema.LAST_DATE}")
+    if not for_prediction:  # a prediction for such a date is answered with a warning (unusual_dates)
+        flag(unusual_dates(dates), schema.DATE, "out_of_range", f"date(s) outside {schema.FIRST_DATE} to {schema.LAST_DATE}")
     # Inserted at their places in file order (left to right), so the numbers are never copied to reorder.
     for col in sorted([schema.DATE, *schema.TEXT], key=schema.COLUMNS.index):
         if col == schema.DATE:
@@ -182,6 +182,11 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
         dup = typed.duplicated(subset=schema.KEY, keep="first") & typed[schema.KEY].notna().all(axis=1)
         flag(dup.to_numpy(), ",".join(schema.KEY), "duplicate_key", "row(s) repeat a (zipcode, date) pair already seen")
     return report, typed.reset_index(drop=True)
+
+
+def unusual_dates(dates: pd.Series) -> np.ndarray:
+    """Dates outside FIRST_DATE..LAST_DATE: a typo (year 1, 9999) rather than a month the model knows."""
+    return ((dates < schema.FIRST_DATE) | (dates > schema.LAST_DATE)).to_numpy()
 
 
 def _not_numbers(report: ValidationReport, column: str) -> int:

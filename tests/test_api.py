@@ -92,6 +92,7 @@ def test_unknown_metro_is_predicted_with_a_warning(client):
      "body.records[0].Median Age", "number"),
     ({"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta", "median_ppsff": 10},
      "body.records[0].median_ppsff", "not permitted"),
+    ({"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta", "price": 0}, "body.records[0].price", "greater than"),
 ])
 def test_bad_records_get_a_422_naming_the_field(client, record, field, words):
     response = client.post("/predict", json={"records": [record]})
@@ -149,6 +150,8 @@ def test_a_chunked_body_is_cut_off_at_the_limit_while_it_is_read(store):
                 if select.select([sock], [], [], 0.01)[0]:
                     answer = sock.recv(65536)
             answer = answer or sock.recv(65536)
+            while b"\r\n\r\n{" not in answer and (more := sock.recv(65536)):  # the body may come apart
+                answer += more
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"request body over" in answer and sent <= 3 * MAX_BODY_BYTES, sent
 
@@ -216,6 +219,34 @@ def test_predictions_paginate_and_filter(client, store):
     assert client.get("/predictions", params={"month": 13}).status_code == 422
 
 
+def test_metro_names_are_canonical_and_filters_ignore_case(client, store):
+    scored = read_predictions(store, 2023, 12)
+    names = set(scored["metro"])
+    assert "Atlanta-Sandy Springs-Roswell" in names  # the metros table's spelling, as the dashboard shows it
+    for spelling in ("Atlanta-Sandy Springs-Roswell", "atlanta-sandy springs-roswell", "ATLANTA - SANDY SPRINGS - ROSWELL"):
+        page = client.get("/predictions", params={"year": 2023, "month": 12, "metro": spelling, "page_size": 1000}).json()
+        assert page["total"] == (scored["metro"] == "Atlanta-Sandy Springs-Roswell").sum() > 0
+        assert {i["metro"] for i in page["items"]} == {"Atlanta-Sandy Springs-Roswell"}
+        rows = client.get("/summary", params={"metro": spelling}).json()["rows"]
+        assert rows and {r["metro"] for r in rows} == {"Atlanta-Sandy Springs-Roswell"}
+
+
+def test_implausible_inputs_are_answered_with_a_warning(client, holdout_month):
+    raw, _ = holdout_month
+    [record] = records_from(raw.head(1))
+    body = client.post("/predict", json={"records": [record, {**record, "median_ppsf": 1e12, "median_sale_price": 1e12},
+                                                     {**record, "date": "0001-06-01"}, {**record, "date": "9999-06-01"}]}).json()
+    assert [w["index"] for w in body["warnings"] if "10x outside" in w["message"]] == [1]
+    assert [w["index"] for w in body["warnings"] if "the date is outside" in w["message"]] == [2, 3]
+
+
+def test_error_bodies_never_show_the_store_s_location(client, store):
+    store.write_bytes("models/champion.json", store.read_bytes("models/champion.json").replace(b'"run-', b'"run-0'))
+    client.app.state.served.bundle = None  # as a fresh process would find it
+    body = client.get("/model").text
+    assert "could not be loaded" in body and store.url not in body
+
+
 def test_summary_filters_and_is_strict_json(client):
     response = client.get("/summary", params={"year": 2023, "month": 12})
     rows = strict_json(response.text)["rows"]
@@ -226,7 +257,10 @@ def test_summary_filters_and_is_strict_json(client):
 
 
 def test_openapi_docs_are_served(client):
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text and "https://" not in docs.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert client.get(f"/static-offline-docs/{asset}").status_code == 200
     spec = client.get("/openapi.json").json()
     assert {"/health", "/model", "/predict", "/predictions", "/summary"} <= set(spec["paths"])
 

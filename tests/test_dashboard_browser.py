@@ -19,3 +19,23 @@ def test_dashboard_renders_in_a_real_browser(trained_store):
     with serving(create_app(store.url)) as api, dashboard_server(store.url, api) as url, chromium() as browser:
         loaded_s = assert_dashboard_renders(browser, url, "dashboard.png")
         print(f"dashboard loaded with charts in {loaded_s:.1f} s; screenshot {ARTIFACTS / 'dashboard.png'}")
+
+
+def test_api_docs_render_offline_in_a_real_browser(trained_store):
+    """/docs draws Swagger UI from the package's own assets: no CDN (a blank page offline before)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.browser_support import requested_urls
+
+    if reason := missing_browser():
+        pytest.skip(reason)
+    store, _ = trained_store
+    with serving(create_app(store.url)) as api, chromium() as browser:
+        browser.get(f"{api}/docs")
+        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+        paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/predict", "/predictions", "/summary", "/model", "/health"} <= paths
+        foreign = [u for u in requested_urls(browser) if not u.startswith((api, "data:", "blob:"))]
+        assert not foreign, f"the docs fetched from other hosts: {foreign}"
+        browser.save_screenshot(str(ARTIFACTS / "api-docs.png"))

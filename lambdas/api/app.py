@@ -10,6 +10,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -34,7 +35,8 @@ from lambdas.api.schemas import (
 from shared.batch import ALL_REGIONS, UnreadableMonth, read_predictions, read_summary, same_metro
 from shared.settings import get_settings
 from shared.store import open_store
-from shared.validation import ValidationError
+from shared import schema
+from shared.validation import ValidationError, unusual_dates
 
 NO_CHAMPION = ("no champion model yet: train one with `housing run --store STORE` (locally) "
                "or upload a HouseTS file under raw/ in the bucket (on AWS)")
@@ -105,7 +107,9 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
     served = ServedChampion(store, settings.champion_refresh_seconds if refresh_seconds is None else refresh_seconds)
     served.current()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN, so the
+    # docs work offline and behind egress rules.
+    app = FastAPIOffline(
         title="housing-mlops prediction API",
         version="1",
         description="Monthly zip-code home values from the promoted XGBoost champion, and the batch results.",
@@ -180,6 +184,8 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
                             for i in bad[:20]])
         warnings = [RecordWarning(index=int(i), message=f"unknown metro {cleaned['metro'].iat[i]!r}: "
                                   "predicted without its coordinates") for i in np.flatnonzero(cleaned["lat"].isna())]
+        warnings += [RecordWarning(index=int(i), message=f"the date is outside {schema.FIRST_DATE} to {schema.LAST_DATE}: "
+                                   "the model has seen nothing like it") for i in np.flatnonzero(unusual_dates(cleaned["date"]))]
         warnings += [RecordWarning(index=int(i), message="the prediction is over 10x outside the prices the model was "
                                    "trained on: check the record's market values") for i in np.flatnonzero(bundle.implausible(prices))]
         if report.list_price_outliers:  # cleaning blanked them: sent, but missing after cleaning

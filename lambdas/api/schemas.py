@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from annotated_types import Interval
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from shared import schema
 from shared.validation import CEILING, RANGES
@@ -30,12 +30,6 @@ def _text_only(value: Any) -> Any:
     return value
 
 
-def _plausible_date(value: dt.date) -> dt.date:
-    if not dt.date.fromisoformat(schema.FIRST_DATE) <= value <= dt.date.fromisoformat(schema.LAST_DATE):
-        raise ValueError(f"the date must lie between {schema.FIRST_DATE} and {schema.LAST_DATE}")
-    return value
-
-
 def _number_only(value: Any) -> Any:
     if isinstance(value, (bool, str)):
         raise ValueError("must be a JSON number")
@@ -44,7 +38,7 @@ def _number_only(value: Any) -> Any:
 
 # Lax pydantic reads the number 0 as 1970-01-01, true as 1 and "12" as 12: none of those is what a caller
 # meant, so dates must be text and numbers must be numbers (6007.0 is still the integer 6007).
-IsoDate = Annotated[dt.date, BeforeValidator(_text_only), AfterValidator(_plausible_date)]
+IsoDate = Annotated[dt.date, BeforeValidator(_text_only)]
 ZipCode = Annotated[int, BeforeValidator(_number_only)]
 
 

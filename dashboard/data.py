@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shared.batch import ALL_REGIONS, read_predictions, read_summary
+from shared.batch import read_predictions, read_summary
 from shared.store import open_store
 
 

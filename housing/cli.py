@@ -15,9 +15,18 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.layout import CHAMPION_KEY, METROS_KEY, PREDICTIONS_PREFIX, RAW_PREFIX, REFERENCE_PREFIX, bundle_prefix, run_key, run_record_key
+from shared.layout import (
+    CHAMPION_KEY,
+    METROS_KEY,
+    PREDICTIONS_PREFIX,
+    RAW_PREFIX,
+    REFERENCE_PREFIX,
+    bundle_prefix,
+    run_key,
+    run_record_key,
+)
 from shared.metros import FULL_SIZE_ZIPS
-from shared.runs import claim_attempt, finished_attempt, fingerprint, list_runs, read_run_record, run_id_for
+from shared.runs import claim_attempt, fingerprint, finished_attempt, list_runs, read_run_record, run_id_for
 from shared.settings import DEFAULT_STORE, get_settings
 from shared.store import ArtifactExists, ArtifactStore, open_store
 from shared.tables import read_frame
@@ -299,6 +308,13 @@ def status(store: StoreOption = None, last: Annotated[int, typer.Option("--last"
         out.print(f"champion: none yet (train one with `{_command(st, 'run')}`)")
     else:
         out.print(f"champion: {pointer.run_id} (promoted {pointer.promoted_at}, {pointer.reason}; previous {pointer.previous_run_id or '-'})")
+        from shared.bundle import BundleIntegrityError, verify_bundle
+
+        try:
+            verify_bundle(st, pointer.run_id)
+            out.print("  bundle:    sealed and verified against its manifest")
+        except BundleIntegrityError as err:
+            out.print(Text(f"  bundle:    BROKEN, serving and batch will refuse it: {err}", style="bold red"))
         for who, splits in pointer.metrics.items():
             out.print(f"  {who:<10} " + "  ".join(f"{s} MAE {_fmt(m['mae'])} R² {m['r2']:.4f}" for s, m in splits.items()))
     # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
@@ -322,7 +338,8 @@ def promote(
 ) -> None:
     """Point the champion at another run's bundle after verifying its manifest."""
     from shared.bundle import BundleIntegrityError
-    from shared.champion import ChampionMoved, CorruptChampion, promote as move
+    from shared.champion import ChampionMoved, CorruptChampion
+    from shared.champion import promote as move
 
     st = _store(store)
     try:

@@ -47,7 +47,7 @@ def handler(event: dict, context=None) -> dict:
     )
     done = result.validation
     if done["stopped_by_timeout"]:
-        log.warning("tuning stopped at its %.0f s budget after %d of %d trials (HOUSING_TUNE_TIMEOUT sets it)",
+        log.warning("tuning stopped at its %g s budget after %d of %d trials (HOUSING_TUNE_TIMEOUT sets it)",
                     ev.config.tune_timeout, done["trials_run"], ev.config.trials)
     log.info("tuning done: %d trials (%d pruned), best validation MAE %s", done["trials_run"], done["trials_pruned"],
              f"{done['mae']:,.0f}")

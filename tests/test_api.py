@@ -14,8 +14,8 @@ from lambdas.api.schemas import MAX_BODY_BYTES, MAX_RECORDS
 from shared.batch import read_predictions
 from shared.bundle import load_bundle
 from shared.champion import promote, read_champion
-from shared.settings import Settings
 from shared.layout import bundle_prefix
+from shared.settings import Settings
 from shared.store import LocalStore
 from tests.api_support import records_from, serving, strict_json
 

@@ -14,14 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from housing.cli import app
-from lambdas.api.app import create_app
 from shared.champion import read_champion
 from shared.store import LocalStore
-from tests.api_support import records_from
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

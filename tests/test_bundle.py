@@ -2,8 +2,8 @@ import pytest
 
 from shared.bundle import BundleIntegrityError, load_bundle
 from shared.champion import promote, read_champion
-from shared.settings import Settings
 from shared.layout import bundle_prefix
+from shared.settings import Settings
 from shared.store import LocalStore
 
 

@@ -17,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from housing.cli import app
-from shared.bundle import load_bundle
 from shared.champion import ChampionMoved, promote, read_champion
 from shared.layout import CHAMPION_KEY, bundle_prefix, run_key
 from shared.runs import list_runs
@@ -232,14 +231,21 @@ def test_command_line_errors_are_messages_not_tracebacks(store_copy, tmp_path):
         assert result.exit_code in (1, 2) and needle in result.output, result.output
     # Status lists whole run ids (to copy into `promote`) and the hints name the store and `uv run`.
     status = _invoke("status", "--store", store.url).output
-    assert f"  {champion} " in status
+    assert f"  {champion} " in status and "sealed and verified" in status
+
     again = _invoke("run", "--store", store.url, "--data", str(data), "--metros", str(table), "--trials", "1")
     assert f"uv run housing status --store {store.url}" in again.output
     # A corrupted pointer: every command says what is wrong and how to fix it.
+    pointer = store.read_bytes(CHAMPION_KEY)
     store.write_bytes(CHAMPION_KEY, b'{"run_id": ')
     for args in (["status"], ["batch"], ["promote", champion]):
         result = _invoke(*args, "--store", store.url)
         assert result.exit_code == 1 and "is not a champion pointer" in result.output and "Traceback" not in result.output
+    # A damaged champion bundle is not reported as healthy.
+    store.write_bytes(CHAMPION_KEY, pointer)
+    model = Path(store.locate(bundle_prefix(champion) + "model.ubj"))
+    model.write_bytes(model.read_bytes()[:-10])
+    assert "BROKEN" in _invoke("status", "--store", store.url).output
 
 
 def test_markup_in_paths_and_reports_prints_as_text(store_copy, tmp_path, rows):
@@ -288,3 +294,47 @@ def test_dashboard_listens_on_loopback_and_is_the_process(monkeypatch):
     [argv] = calls
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
     assert argv[argv.index("--browser.serverAddress") + 1] == "127.0.0.1"  # no external-IP lookup
+
+
+def test_two_runs_at_once_cannot_both_replace_the_champion(first_store, tmp_path, small_data):
+    """Two `housing run` processes on different inputs, started together on one store: whichever promotes,
+    the champion it replaced is the one its gate compared with; the other stops or is compared in turn."""
+    root, _, table = first_store
+    shutil.copytree(root, tmp_path / "store")
+    store = LocalStore(tmp_path / "store")
+    old = read_champion(store).run_id
+    rows = small_data[0]
+    inputs = []
+    for i, scale in enumerate((1.001, 1.002)):
+        path = tmp_path / f"input-{i}.csv"
+        rows.assign(price=rows["price"] * scale).to_csv(path, index=False)
+        inputs.append(path)
+    env = {**os.environ, "HOUSING_TRIALS": "1", "HOUSING_GATE_VS_CHAMPION": "-1", "HOUSING_MLFLOW_REGISTRY": "false"}
+    runs = [subprocess.Popen([sys.executable, "-m", "housing.cli", "run", "--store", store.url, "--data", str(p),
+                              "--metros", str(table)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for p in inputs]
+    outputs = [r.communicate(timeout=600)[0] for r in runs]
+    assert 0 in [r.returncode for r in runs], outputs
+    records = {r.run_id: r for r in list_runs(store)}
+    new = [r for r in records.values() if r.run_id != old]
+    assert len(new) == 2
+    # Every promotion replaced exactly the champion its gate compared with ...
+    champion = read_champion(store)
+    compared = {r.run_id: json.loads(store.read_bytes(run_key(r.run_id, "evaluation.json")))["champion_run_id"] for r in new}
+    assert compared[champion.run_id] == champion.previous_run_id
+    if champion.previous_run_id != old:  # both promoted, one after the other: the first replaced the old one
+        assert compared[champion.previous_run_id] == old
+    # ... and a run that found the champion moved stopped at promote and says why.
+    for record in new:
+        if not record.promoted:
+            assert record.status == "failed" and record.error.stage == "promote" and record.error.type == "ChampionMoved"
+
+
+def test_tuning_says_when_its_time_budget_ends_the_search(store_copy, rows, tmp_path):
+    store, _, table = store_copy
+    newer = tmp_path / "newer.csv"
+    rows.assign(price=rows["price"] * 1.003).to_csv(newer, index=False)
+    result = _invoke("run", "--store", store.url, "--data", str(newer), "--metros", str(table), "--trials", "50",
+                     HOUSING_TUNE_TIMEOUT="0.5")
+    assert result.exit_code == 0, result.output
+    assert "tuning stopped at its 0.5 s budget after" in result.output

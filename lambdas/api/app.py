@@ -10,9 +10,9 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lambdas.api.auth import key_checker, load_api_keys
@@ -32,10 +32,10 @@ from lambdas.api.schemas import (
     Summary,
     SummaryRow,
 )
+from shared import schema
 from shared.batch import ALL_REGIONS, UnreadableMonth, read_predictions, read_summary, same_metro
 from shared.settings import get_settings
 from shared.store import open_store
-from shared import schema
 from shared.validation import ValidationError, unusual_dates
 
 NO_CHAMPION = ("no champion model yet: train one with `housing run --store STORE` (locally) "

@@ -54,7 +54,7 @@ def main() -> None:
         batch_s = time.monotonic() - started
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         m = pointer.metrics
-        ratio = m["candidate"]["holdout"]["mae"] / m["baseline"]["holdout"]["mae"]
+        ratio = m.candidate["holdout"].mae / m.baseline["holdout"].mae
 
     print(f"| measure ({len(rows):,} rows, {args.zips:,} zips, {config.trials} trials) | target | measured |")
     print("| --- | --- | --- |")
@@ -65,9 +65,9 @@ def main() -> None:
     print(f"| peak memory (max RSS) | <= 4 GB | {peak_gb:.2f} GB |")
     print(f"| holdout MAE / DummyRegressor(median) holdout MAE | <= 13% | {ratio:.1%} |")
     for split in ("eval", "holdout"):
-        c, b = m["candidate"][split], m["baseline"][split]
-        print(f"| {split}: MAE / RMSE / R² / MAPE (baseline MAE) | | {c['mae']:,.0f} / {c['rmse']:,.0f} / "
-              f"{c['r2']:.4f} / {c['mape']:.2%} ({b['mae']:,.0f}) |")
+        c, b = m.candidate[split], m.baseline[split]
+        print(f"| {split}: MAE / RMSE / R² / MAPE (baseline MAE) | | {c.mae:,.0f} / {c.rmse:,.0f} / "
+              f"{c.r2:.4f} / {c.mape:.2%} ({b.mae:,.0f}) |")
     print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
 
 

@@ -21,8 +21,9 @@ from shared.layout import (
     PREDICTIONS_PREFIX,
     RAW_PREFIX,
     REFERENCE_PREFIX,
+    Artifact,
+    artifact_key,
     bundle_prefix,
-    run_key,
     run_record_key,
 )
 from shared.metros import FULL_SIZE_ZIPS
@@ -195,6 +196,9 @@ def run(
     _print_summary(st, run_id)
 
 
+MODEL_LABELS = {"candidate": "XGBoost (this run)", "baseline": "DummyRegressor(median)", "champion": "previous champion"}
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -207,12 +211,11 @@ def _print_summary(st: ArtifactStore, run_id: str) -> None:
         table = Table(title=f"run {run_id}: {record.status}")
         for col in ("model", "split", "MAE", "RMSE", "R²", "MAPE"):
             table.add_column(col, justify="left" if col in ("model", "split") else "right")
-        for who, label in (("candidate", "XGBoost (this run)"), ("baseline", "DummyRegressor(median)"), ("champion", "previous champion")):
-            for split, m in (record.metrics.get(who) or {}).items():
-                table.add_row(label, split, _fmt(m["mae"]), _fmt(m["rmse"]), f"{m['r2']:.4f}", f"{m['mape']:.2%}")
+        for who, split, m in record.metrics.rows():
+            table.add_row(MODEL_LABELS[who], split, _fmt(m.mae), _fmt(m.rmse), f"{m.r2:.4f}", f"{m.mape:.2%}")
         out.print(table)
     if record.gate:
-        out.print(f"gate: {'PASSED' if record.gate['passed'] else 'FAILED'} - " + "; ".join(record.gate["reasons"]))
+        out.print(f"gate: {'PASSED' if record.gate.passed else 'FAILED'} - " + "; ".join(record.gate.reasons))
     settings = get_settings()
     out.print(f"bundle:      {st.locate(bundle_prefix(run_id))}")
     out.print(f"predictions: {st.locate(PREDICTIONS_PREFIX)}")
@@ -247,7 +250,7 @@ def batch(
     if input_file:
         frame, source = read_frame(input_file.read_bytes(), str(input_file)), str(input_file)
     else:
-        frame, source = read_table(st, run_key(pointer.run_id, "splits/holdout.parquet")), f"holdout of {pointer.run_id}"
+        frame, source = read_table(st, artifact_key(pointer.run_id, Artifact.SPLIT_HOLDOUT)), f"holdout of {pointer.run_id}"
     months = {_parse_month(month)} if month else None
     started = time.monotonic()
     try:
@@ -315,20 +318,20 @@ def status(store: StoreOption = None, last: Annotated[int, typer.Option("--last"
             out.print("  bundle:    sealed and verified against its manifest")
         except BundleIntegrityError as err:
             out.print(Text(f"  bundle:    BROKEN, serving and batch will refuse it: {err}", style="bold red"))
-        for who, splits in pointer.metrics.items():
-            out.print(f"  {who:<10} " + "  ".join(f"{s} MAE {_fmt(m['mae'])} R² {m['r2']:.4f}" for s, m in splits.items()))
+        for who, split, m in pointer.metrics.rows():
+            out.print(f"  {who:<10} {split:<8} MAE {_fmt(m.mae)}  R² {m.r2:.4f}")
     # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
     # what `housing promote` takes) and long reasons wrap instead of being lost.
     runs = list_runs(st)[:last]
     out.print("recent runs:" if runs else "recent runs: none yet")
     for record in runs:
-        mae = record.metrics["candidate"]["eval"]["mae"] if record.metrics else None
+        mae = record.metrics.candidate["eval"].mae if record.metrics and "eval" in record.metrics.candidate else None
         state = f"{record.status} (champion)" if record.promoted and record.status == "failed" else record.status
         out.print(f"  {record.run_id:<22} {state:<17} {record.finished_at.replace('T', ' ')[:16]}  eval MAE {_fmt(mae)}")
         if record.error:
             out.print(f"      {record.error.stage}: {record.error.type}: {record.error.message}")
         elif record.gate:
-            out.print("      gate: " + "; ".join(record.gate["reasons"]))
+            out.print("      gate: " + "; ".join(record.gate.reasons))
 
 
 @app.command()

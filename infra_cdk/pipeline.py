@@ -23,7 +23,7 @@ from infra_cdk.config import DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge, arn_of
 from infra_cdk.storage import Storage
-from stepfunctions.graph import ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, PipelineGraph, Stage
+from stepfunctions.graph import ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, GATE_PASSED_PATH, PipelineGraph, Stage
 
 TRAIN_CONTAINER = "train"
 FAILED = "RecordFailure"
@@ -40,7 +40,7 @@ class UndeployableGraph(ValueError):
 def check_deployable(graph: PipelineGraph) -> None:
     """Refuse graphs the state machine would not run faithfully: the deployment has one training task
     definition (one Fargate stage), and a Fargate task returns no event, so neither the gate's stage nor the
-    finishing stage may be one."""
+    finishing stage may be one. Nor may a stage need an artifact no earlier stage makes."""
     fargate = [s.name for s in graph.stages if s.compute == FARGATE]
     if len(fargate) != 1:
         raise UndeployableGraph(f"the deployment runs exactly one Fargate stage (the training task); the graph has "
@@ -49,6 +49,7 @@ def check_deployable(graph: PipelineGraph) -> None:
         if not graph.stage(name).passes_result:
             raise UndeployableGraph(f"the {role} stage {name!r} runs on Fargate, whose task returns no event to the "
                                     "state machine; it must be a Lambda stage")
+    graph.check_artifacts()
 
 
 class Pipeline(Construct):
@@ -149,7 +150,7 @@ class Pipeline(Construct):
         for stage in graph.stages:
             if stage.name == graph.gate.after:
                 gate = sfn.Choice(self, "Gate", comment="promote only a candidate that passed the gate")
-                gate.when(sfn.Condition.boolean_equals("$.gate.passed", True), states[graph.gate.on_pass])
+                gate.when(sfn.Condition.boolean_equals(GATE_PASSED_PATH, True), states[graph.gate.on_pass])
                 gate.otherwise(states[graph.gate.on_fail])
                 states[stage.name].next(gate)
             elif stage.name == graph.finish:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lambdas.events import StageEvent, log
 from lambdas.logs import structured
 from shared.batch import batch_score
+from shared.layout import Artifact
 from shared.store import read_table
 
 
@@ -12,6 +13,7 @@ from shared.store import read_table
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()
-    predictions, keys = batch_score(store, read_table(store, ev.artifacts["split_holdout"]), source="holdout")
-    log.info("batch: %d predictions in %d month(s) under %s", len(predictions), len(keys), store.locate("predictions/"))
-    return ev.with_artifacts(predictions="predictions/")
+    predictions, keys = batch_score(store, read_table(store, ev.artifact(Artifact.SPLIT_HOLDOUT)), source="holdout")
+    log.info("batch: %d predictions in %d month(s) under %s", len(predictions), len(keys),
+             store.locate(ev.key(Artifact.PREDICTIONS)))
+    return ev.with_artifacts(Artifact.PREDICTIONS)

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.layout import Artifact, artifact_key
+from shared.reports import GateDecision
 from shared.runs import run_id_for
 from shared.settings import RunConfig
 from shared.store import ArtifactStore, open_store
@@ -21,17 +23,36 @@ class StageEvent(BaseModel):
     config: RunConfig
     input_key: str
     metros_key: str
-    artifacts: dict[str, str] = Field(default_factory=dict)
-    gate: dict[str, Any] | None = None
+    artifacts: dict[Artifact, str] = Field(default_factory=dict, description="what earlier stages made, and where")
+    gate: GateDecision | None = None
     error: dict[str, Any] | None = Field(None, description='{"Error", "Cause"}: set by the Catch on failure')
     failed_stage: str | None = Field(None, description="the stage that failed: set beside `error`")
 
     def open(self) -> ArtifactStore:
         return open_store(self.store)
 
-    def with_artifacts(self, **keys: str) -> dict[str, Any]:
-        """The event for the next stage: this one plus the new artifacts' keys."""
+    def key(self, artifact: Artifact) -> str:
+        """Where this run writes `artifact`."""
+        return artifact_key(self.run_id, artifact)
+
+    def artifact(self, artifact: Artifact) -> str:
+        """The key of an artifact an earlier stage made; MissingArtifact if none did."""
+        if artifact not in self.artifacts:
+            raise MissingArtifact(f"run {self.run_id}: no stage before this one made {artifact.value!r} "
+                                  f"(made so far: {', '.join(self.artifacts) or 'nothing'})")
+        return self.artifacts[artifact]
+
+    def with_artifacts(self, *made: Artifact) -> dict[str, Any]:
+        """The event for the next stage: this one plus the artifacts this stage made (at `key`)."""
+        keys = {artifact: self.key(artifact) for artifact in made}
         return self.model_copy(update={"artifacts": {**self.artifacts, **keys}}).model_dump(mode="json")
+
+
+class MissingArtifact(KeyError):
+    """A stage asked for an artifact no earlier stage made (the graph's declarations catch this first)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 def new_run_event(store_url: str, input_key: str, metros_key: str, config: RunConfig, input_fingerprint: str,

@@ -1,7 +1,7 @@
-"""Structured logs on Lambda: every `housing.*` log line becomes one JSON object (aws-lambda-powertools'
-formatter) carrying the function, its request id and the run id, which CloudWatch Logs Insights can query.
-Elsewhere (the CLI, tests, the Fargate task's console) lines stay plain text; the stages log the same way
-in both places and never look at where they run."""
+"""Structured logs on Lambda: aws-lambda-powertools' `Logger` turns every `housing.*` log line into one
+JSON object carrying the function, its request id and the run id, which CloudWatch Logs Insights can query.
+Elsewhere (the CLI, tests, the Fargate task's console) lines stay plain text; the stages log through the
+standard `logging` module in both places and never look at where they run."""
 
 from __future__ import annotations
 
@@ -11,25 +11,21 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools import Logger
 
 ROOT_LOGGER = "housing"
-_json: dict[str, LambdaPowertoolsFormatter] = {}
+_lambda: dict[str, Logger] = {}
 
 
-def _lambda_formatter() -> LambdaPowertoolsFormatter | None:
-    """On Lambda, send `housing.*` logs through one JSON formatter (set up on the first invocation)."""
+def _lambda_logger() -> Logger | None:
+    """On Lambda, the Powertools logger (made on the first invocation). It is the `housing` logger itself
+    (Powertools names it after the service), so every `housing.*` logger's lines go through its formatter."""
     if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
         return None
-    if "formatter" not in _json:
-        formatter = LambdaPowertoolsFormatter(service="housing", utc=True)
-        handler = logging.StreamHandler()
-        handler.setFormatter(formatter)
-        logger = logging.getLogger(ROOT_LOGGER)
-        logger.handlers, logger.propagate = [handler], False
-        logger.setLevel(logging.INFO)
-        _json["formatter"] = formatter
-    return _json["formatter"]
+    if "logger" not in _lambda:
+        _lambda["logger"] = Logger(service=ROOT_LOGGER, utc=True)
+        logging.getLogger(ROOT_LOGGER).propagate = False  # else the runtime's root handler prints each line again
+    return _lambda["logger"]
 
 
 def structured(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -37,10 +33,10 @@ def structured(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 
     @functools.wraps(handler)
     def entry(event: Any, context: Any = None) -> Any:
-        formatter = _lambda_formatter()
-        if formatter is not None and context is not None:
+        logger = _lambda_logger()
+        if logger is not None and context is not None:
             run_id = event.get("run_id") if isinstance(event, dict) else None
-            formatter.append_keys(function_name=context.function_name, request_id=context.aws_request_id, run_id=run_id)
+            logger.append_keys(function_name=context.function_name, request_id=context.aws_request_id, run_id=run_id)
         return handler(event, context)
 
     return entry

@@ -6,14 +6,14 @@ from __future__ import annotations
 from lambdas.events import StageEvent, log
 from lambdas.logs import structured
 from shared.champion import promote
-from shared.layout import CHAMPION_KEY
+from shared.layout import Artifact
 from shared.settings import get_settings
 
 
 @structured
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
-    result = promote(ev.open(), ev.run_id, "gate passed", get_settings(), compared_with=ev.gate["champion_run_id"])
+    result = promote(ev.open(), ev.run_id, "gate passed", get_settings(), compared_with=ev.gate.champion_run_id)
     log.info("champion is now %s (was %s); MLflow registry: %s", result.pointer.run_id,
              result.pointer.previous_run_id, result.registry)
-    return ev.with_artifacts(champion=CHAMPION_KEY)
+    return ev.with_artifacts(Artifact.CHAMPION)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from lambdas.events import StageEvent, log
 from lambdas.logs import structured
-from shared.champion import headline_metrics
+from shared.layout import Artifact
+from shared.reports import EvaluationReport
 from shared.runs import Failure, RunRecord, now, write_run_record
 from shared.store import read_json
 
@@ -17,14 +18,14 @@ def handler(event: dict, context=None) -> dict:
     if ev.error:
         status = "failed"
     else:
-        status = "promoted" if ev.gate and ev.gate.get("passed") else "rejected"
+        status = "promoted" if ev.gate and ev.gate.passed else "rejected"
     metrics = None
-    if "evaluation" in ev.artifacts:
-        metrics = headline_metrics(read_json(store, ev.artifacts["evaluation"]))
+    if Artifact.EVALUATION in ev.artifacts:  # absent when an earlier stage failed
+        metrics = EvaluationReport.model_validate(read_json(store, ev.artifact(Artifact.EVALUATION))).headline()
     failure = Failure.from_step_functions(ev.failed_stage or "unknown", ev.error) if ev.error else None
     # promote adds the champion's key once the pointer names this run: a later failure (in batch, say) leaves
     # the run the champion, and the record says so.
-    record = RunRecord(run_id=ev.run_id, status=status, promoted="champion" in ev.artifacts, input_key=ev.input_key,
+    record = RunRecord(run_id=ev.run_id, status=status, promoted=Artifact.CHAMPION in ev.artifacts, input_key=ev.input_key,
                        finished_at=now(), gate=ev.gate, metrics=metrics, error=failure, artifacts=ev.artifacts)
     write_run_record(store, record)
     log.info("run %s %s", ev.run_id, status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lambdas.events import StageEvent, log
 from lambdas.logs import structured
-from shared.layout import run_key
+from shared.layout import Artifact
 from shared.split import split_by_date
 from shared.store import read_table, write_table
 
@@ -13,10 +13,8 @@ from shared.store import read_table, write_table
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()
-    parts = split_by_date(read_table(store, ev.artifacts["validated"]), ev.config.train_end, ev.config.eval_end)
-    keys = {}
+    parts = split_by_date(read_table(store, ev.artifact(Artifact.VALIDATED)), ev.config.train_end, ev.config.eval_end)
     for name, part in parts.items():
-        keys[f"split_{name}"] = run_key(ev.run_id, f"splits/{name}.parquet")
-        write_table(store, keys[f"split_{name}"], part)
+        write_table(store, ev.key(Artifact.split("split", name)), part)
     log.info("split: %s", ", ".join(f"{n} {len(p)} rows" for n, p in parts.items()))
-    return ev.with_artifacts(**keys)
+    return ev.with_artifacts(*(Artifact.split("split", name) for name in parts))

@@ -14,12 +14,11 @@ import mlflow
 import xgboost as xgb
 
 from lambdas.events import StageEvent, log
-from lambdas.features import REFERENCE_COLUMN
 from lambdas.logs import structured
 from shared import schema
 from shared.bundle import ModelBundle
-from shared.features import FEATURES, FeatureBuilder, Features, feature_schema
-from shared.layout import bundle_prefix
+from shared.features import FeatureBuilder, Features, feature_schema
+from shared.layout import Artifact, bundle_prefix
 from shared.runs import now
 from shared.settings import get_settings
 from shared.store import read_json, read_table
@@ -31,8 +30,8 @@ def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()
     settings = get_settings()
-    matrix = read_table(store, ev.artifacts["features_train"])
-    feats = Features(X=matrix[FEATURES], reference=matrix[REFERENCE_COLUMN].to_numpy())
+    matrix = read_table(store, ev.artifact(Artifact.FEATURES_TRAIN))
+    feats = Features.from_matrix(matrix)
     tracking_uri = settings.tracking_uri(ev.store)
     log.info("tuning: %d trials or %.0f s, MLflow at %s", ev.config.trials, ev.config.tune_timeout, tracking_uri)
     result = tune(
@@ -54,9 +53,9 @@ def handler(event: dict, context=None) -> dict:
     bundle = ModelBundle(
         run_id=ev.run_id,
         booster=result.booster,
-        features=FeatureBuilder.from_dict(read_json(store, ev.artifacts["feature_builder"])),
+        features=FeatureBuilder.from_dict(read_json(store, ev.artifact(Artifact.FEATURE_BUILDER))),
         schema=feature_schema(),
-        metros=read_table(store, ev.artifacts["metros"]),
+        metros=read_table(store, ev.artifact(Artifact.METROS)),
         params={**result.params, "rounds": result.rounds},
         metrics={"validation": result.validation, "trials": result.trials},
         metadata={

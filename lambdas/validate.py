@@ -5,7 +5,7 @@ from __future__ import annotations
 from lambdas.events import StageEvent, log
 from lambdas.logs import structured
 from shared import schema
-from shared.layout import run_key
+from shared.layout import Artifact
 from shared.quarantine import quarantine
 from shared.split import EmptySplitError, split_masks
 from shared.store import write_table
@@ -29,10 +29,9 @@ def handler(event: dict, context=None) -> dict:
         rejected = {key: r for key, r in ((ev.input_key, report), (ev.metros_key, metros_report)) if not r.ok}
         quarantine(store, ev.run_id, rejected, run_id=ev.run_id, input_key=ev.input_key, metros_key=ev.metros_key)
     log.info("validated %s: %d rows", ev.input_key, len(typed))
-    validated, metros_out = run_key(ev.run_id, "data/validated.parquet"), run_key(ev.run_id, "data/metros.parquet")
-    write_table(store, validated, typed)
-    write_table(store, metros_out, metros)
-    return ev.with_artifacts(validated=validated, metros=metros_out)
+    write_table(store, ev.key(Artifact.VALIDATED), typed)
+    write_table(store, ev.key(Artifact.METROS), metros)
+    return ev.with_artifacts(Artifact.VALIDATED, Artifact.METROS)
 
 
 def _read_and_validate(store, key: str, validate):

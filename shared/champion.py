@@ -8,12 +8,12 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
 from shared.bundle import verify_bundle
-from shared.layout import CHAMPION_KEY, bundle_prefix, run_key
+from shared.layout import CHAMPION_KEY, Artifact, artifact_key, bundle_prefix
+from shared.reports import EvaluationReport, Headline
 from shared.runs import check_run_id
 from shared.settings import Settings
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, read_json
@@ -28,7 +28,7 @@ class ChampionPointer(BaseModel):
     bundle_prefix: str
     promoted_at: str
     reason: str = Field(description="'gate passed' or a manual promotion note")
-    metrics: dict[str, Any] = Field(description="eval and holdout metrics of the model and of the baseline")
+    metrics: Headline = Field(default_factory=Headline, description="eval and holdout metrics of the model, the baseline and the champion it replaced")
     previous_run_id: str | None = None
 
 
@@ -80,13 +80,13 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
                             f"{run_id} was evaluated; run again to compare with the new champion")
     if current and current_id == run_id:
         return Promotion(current, changed=False, registry="unchanged (already the champion)")
-    evaluation = run_key(run_id, "evaluation.json")
+    evaluation = artifact_key(run_id, Artifact.EVALUATION)
     pointer = ChampionPointer(
         run_id=run_id,
         bundle_prefix=bundle_prefix(run_id),
         promoted_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         reason=reason,
-        metrics=headline_metrics(read_json(store, evaluation)) if store.exists(evaluation) else {},
+        metrics=EvaluationReport.model_validate(read_json(store, evaluation)).headline() if store.exists(evaluation) else Headline(),
         previous_run_id=current_id,
     )
     try:
@@ -109,7 +109,3 @@ def _register(store: ArtifactStore, run_id: str, settings: Settings) -> str:
         return f"not updated ({type(err).__name__}: {err})"
     return f"version {version}" if version else "skipped (the run logged no MLflow model)"
 
-
-def headline_metrics(report: dict[str, Any]) -> dict[str, Any]:
-    """The per-split metrics of candidate, baseline and champion (what the pointer and run record carry)."""
-    return {who: report[who] for who in ("candidate", "baseline", "champion") if report.get(who)}

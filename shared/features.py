@@ -24,6 +24,8 @@ from shared.encoders import FrequencyEncoder, TargetEncoder
 from shared.preprocess import METRO
 
 ZIP_KEY = "zip_key"
+# The training matrix (written by the features stage, read by training) carries each row's reference here.
+REFERENCE_COLUMN = "_reference"
 # (feature name, market column it scales, volume column that says how noisy that column is)
 LEVEL_SOURCES = [
     ("level_ppsf", "median_ppsf", "homes_sold"),
@@ -59,6 +61,16 @@ class Features:
 
     def target(self, prices: pd.Series) -> np.ndarray:
         return np.log(prices.to_numpy(dtype="float64")) - self.reference
+
+    def to_matrix(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The training matrix: the features, the reference, and the rows' price and date (for tuning's
+        time-ordered validation months)."""
+        return self.X.assign(**{REFERENCE_COLUMN: self.reference, schema.TARGET: rows[schema.TARGET].to_numpy(),
+                                schema.DATE: rows[schema.DATE].to_numpy()})
+
+    @classmethod
+    def from_matrix(cls, matrix: pd.DataFrame) -> Features:
+        return cls(X=matrix[FEATURES], reference=matrix[REFERENCE_COLUMN].to_numpy())
 
 
 class FeatureSchema(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 RAW_PREFIX = "raw/"
 INCOMING_PREFIX = "incoming/"
@@ -16,12 +17,62 @@ PREDICTIONS_PREFIX = "predictions/"
 BUNDLES = f"{RUNS_PREFIX}*/model/"
 
 
+class Artifact(StrEnum):
+    """What a stage hands on to later ones: the names in a stage event's `artifacts`. Each stage declares in
+    the graph which it needs and which it makes; `artifact_key` says where each lives."""
+
+    VALIDATED = "validated"
+    METROS = "metros"
+    SPLIT_TRAIN = "split_train"
+    SPLIT_EVAL = "split_eval"
+    SPLIT_HOLDOUT = "split_holdout"
+    CLEAN_TRAIN = "clean_train"
+    CLEAN_EVAL = "clean_eval"
+    CLEAN_HOLDOUT = "clean_holdout"
+    CLEANING_REPORT = "cleaning_report"
+    FEATURES_TRAIN = "features_train"
+    FEATURE_BUILDER = "feature_builder"
+    FEATURE_SCHEMA = "feature_schema"
+    BUNDLE = "bundle"
+    EVALUATION = "evaluation"
+    CHAMPION = "champion"
+    PREDICTIONS = "predictions"
+
+    @classmethod
+    def split(cls, stage: str, name: str) -> Artifact:
+        """The artifact of one split ("train", "eval", "holdout") as `stage` ("split" or "clean") wrote it."""
+        return cls(f"{stage}_{name}")
+
+
+# Under runs/<run_id>/ for a run's own artifacts; the champion pointer and predictions are shared.
+_RUN_FILES = {
+    Artifact.VALIDATED: "data/validated.parquet",
+    Artifact.METROS: "data/metros.parquet",
+    **{Artifact.split("split", n): f"splits/{n}.parquet" for n in ("train", "eval", "holdout")},
+    **{Artifact.split("clean", n): f"clean/{n}.parquet" for n in ("train", "eval", "holdout")},
+    Artifact.CLEANING_REPORT: "clean/report.json",
+    Artifact.FEATURES_TRAIN: "features/train.parquet",
+    Artifact.FEATURE_BUILDER: "features/builder.json",
+    Artifact.FEATURE_SCHEMA: "features/schema.json",
+    Artifact.BUNDLE: "model/",
+    Artifact.EVALUATION: "evaluation.json",
+}
+
+
+def artifact_key(run_id: str, artifact: Artifact) -> str:
+    if artifact is Artifact.CHAMPION:
+        return CHAMPION_KEY
+    if artifact is Artifact.PREDICTIONS:
+        return PREDICTIONS_PREFIX
+    return run_key(run_id, _RUN_FILES[artifact])
+
+
 def run_key(run_id: str, name: str) -> str:
     return f"{RUNS_PREFIX}{run_id}/{name}"
 
 
 def bundle_prefix(run_id: str) -> str:
-    return f"{RUNS_PREFIX}{run_id}/model/"
+    return artifact_key(run_id, Artifact.BUNDLE)
 
 
 def run_record_key(run_id: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.layout import RUNS_PREFIX, run_key, run_record_key
+from shared.reports import GateDecision, Headline
 from shared.settings import RunConfig
 from shared.store import ArtifactExists, ArtifactStore, read_json, write_json
 
@@ -97,8 +98,8 @@ class RunRecord(BaseModel):
     promoted: bool = Field(False, description="whether the champion names this run (a failure after promote keeps it)")
     input_key: str
     finished_at: str
-    gate: dict[str, Any] | None = None
-    metrics: dict[str, Any] | None = None
+    gate: GateDecision | None = None
+    metrics: Headline | None = None
     error: Failure | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
 

@@ -119,8 +119,8 @@ def tune(
                 metrics = regression_metrics(val_prices, predicted)
                 trial.set_user_attr("rounds", rounds)
                 mlflow.log_params({**params, "rounds": rounds})
-                mlflow.log_metrics({f"val_{k}": v for k, v in metrics.items() if k != "rows"})
-            return metrics["mae"]
+                mlflow.log_metrics({f"val_{k}": v for k, v in metrics.model_dump(exclude={"rows"}).items()})
+            return metrics.mae
 
         def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             done = trial.state == optuna.trial.TrialState.COMPLETE

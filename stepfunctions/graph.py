@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 
 from shared.layout import BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, REFERENCE_PREFIX, RUNS_PREFIX
+from shared.layout import Artifact
+from shared.reports import GateDecision
 
 LAMBDA = "lambda"
 FARGATE = "fargate"
@@ -37,6 +39,9 @@ class Stage:
     # BUNDLES among the writes marks the one stage allowed to write sealed model bundles (create-only).
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+    # The artifacts (names in the event) the stage reads from earlier stages and the ones it adds.
+    needs: tuple[Artifact, ...] = ()
+    makes: tuple[Artifact, ...] = ()
 
     @property
     def passes_result(self) -> bool:
@@ -57,13 +62,26 @@ def caught(stage: str, error: BaseException) -> dict:
     return {ERROR_FIELD: {"Error": cause["errorType"], "Cause": json.dumps(cause)}, FAILED_STAGE_FIELD: stage}
 
 
+# Where the gate stage puts its `GateDecision` in the event, and the JSON path the state machine's Choice
+# reads (the local runner reads the same field through the model).
+GATE_FIELD = "gate"
+GATE_PASSED_PATH = f"$.{GATE_FIELD}.passed"
+
+
+class ArtifactOrderError(ValueError):
+    """The graph has a stage read an artifact before any stage makes it."""
+
+
 @dataclass(frozen=True)
 class Gate:
-    """After `after`, go to `on_pass` if the event's `gate.passed` is true, else to `on_fail`."""
+    """After `after`, go to `on_pass` if the event's GateDecision passed, else to `on_fail`."""
 
     after: str
     on_pass: str
     on_fail: str
+
+    def passed(self, event: dict) -> bool:
+        return GateDecision.model_validate(event[GATE_FIELD]).passed
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,29 @@ class PipelineGraph:
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
+
+    def paths(self) -> list[list[str]]:
+        """Every order the stages run in when nothing fails: through the gate's pass and its fail branch."""
+        def walk(name: str | None, passed: bool) -> list[str]:
+            order = []
+            while name:
+                order.append(name)
+                name = (self.gate.on_pass if passed else self.gate.on_fail) if name == self.gate.after else self.next_of(name)
+            return order
+        return [walk(self.stages[0].name, True), walk(self.stages[0].name, False)]
+
+    def check_artifacts(self) -> None:
+        """Every artifact a stage needs is made by a stage before it, on every path (ArtifactOrderError)."""
+        problems = []
+        for path in self.paths():
+            made: set[Artifact] = set()
+            for name in path:
+                stage = self.stage(name)
+                problems += [f"{name} needs {a.value!r}, which no stage before it makes ({' -> '.join(path)})"
+                             for a in stage.needs if a not in made]
+                made.update(stage.makes)
+        if problems:
+            raise ArtifactOrderError("; ".join(dict.fromkeys(problems)))
 
     def next_of(self, name: str) -> str | None:
         """The stage after `name` on the straight path (the gate decides after its own stage)."""
@@ -87,21 +128,33 @@ class PipelineGraph:
 TRAINING_PIPELINE = PipelineGraph(
     stages=(
         Stage("validate", "lambdas.validate:handler", memory_mb=6144, timeout_s=300,
-              reads=(RAW_PREFIX, REFERENCE_PREFIX), writes=(RUNS_PREFIX, QUARANTINE_PREFIX)),
-        Stage("split", "lambdas.split:handler", memory_mb=6144, timeout_s=300, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
+              reads=(RAW_PREFIX, REFERENCE_PREFIX), writes=(RUNS_PREFIX, QUARANTINE_PREFIX),
+              makes=(Artifact.VALIDATED, Artifact.METROS)),
+        Stage("split", "lambdas.split:handler", memory_mb=6144, timeout_s=300, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,),
+              needs=(Artifact.VALIDATED,), makes=(Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT)),
         Stage("preprocess", "lambdas.preprocess:handler", memory_mb=6144, timeout_s=300,
-              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
+              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,),
+              needs=(Artifact.METROS, Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT),
+              makes=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.CLEANING_REPORT)),
         Stage("features", "lambdas.features:handler", memory_mb=6144, timeout_s=300,
-              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
+              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,), needs=(Artifact.CLEAN_TRAIN,),
+              makes=(Artifact.FEATURES_TRAIN, Artifact.FEATURE_BUILDER, Artifact.FEATURE_SCHEMA)),
+        # The training task's result is not an event (see Stage.passes_result): the bundle's key follows
+        # from the run id, and evaluate records it.
         Stage("train", "lambdas.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
               retry=RetryPolicy(errors=("ECS.AmazonECSException",), attempts=1, interval_s=30),
-              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX, BUNDLES)),  # the only stage that writes a bundle
+              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX, BUNDLES),  # the only stage that writes a bundle
+              needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURE_BUILDER, Artifact.METROS)),
         Stage("evaluate", "lambdas.evaluate:handler", memory_mb=4096, timeout_s=300,
-              reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,)),
+              reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,),
+              needs=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),
+              makes=(Artifact.BUNDLE, Artifact.EVALUATION)),
         Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120,
-              reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(CHAMPION_KEY,)),
+              reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(CHAMPION_KEY,), needs=(Artifact.BUNDLE,), makes=(Artifact.CHAMPION,)),
         Stage("batch", "lambdas.batch:handler", memory_mb=4096, timeout_s=300,
-              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX,)),
+              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX,),
+              needs=(Artifact.SPLIT_HOLDOUT, Artifact.CHAMPION), makes=(Artifact.PREDICTIONS,)),
+        # record runs after any failure too, so it needs nothing: it records what the event has.
         Stage("record", "lambdas.record:handler", memory_mb=512, timeout_s=60, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
     ),
     gate=Gate(after="evaluate", on_pass="promote", on_fail="record"),

@@ -37,7 +37,12 @@ def _call(stage: Stage, event: dict, sleep: Callable[[float], None]) -> dict:
     for attempt in range(stage.retry.attempts + 1):
         try:
             result = handler(event, None)
-            return result if stage.passes_result else event
+            if not stage.passes_result:
+                return event
+            missing = [a.value for a in stage.makes if a.value not in result.get("artifacts", {})]
+            if missing:
+                raise RuntimeError(f"stage {stage.name!r} declares that it makes {missing} but its event lacks them")
+            return result
         except TRANSIENT as err:
             if attempt == stage.retry.attempts:
                 raise
@@ -54,6 +59,7 @@ def run_graph(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
     """Run every stage on the path the events choose; return the finishing stage's output."""
+    graph.check_artifacts()
     name: str | None = graph.stages[0].name
     while name:
         started = time.monotonic()
@@ -67,7 +73,7 @@ def run_graph(
         if on_stage:
             on_stage(name, time.monotonic() - started)
         if name == graph.gate.after:
-            name = graph.gate.on_pass if event["gate"]["passed"] else graph.gate.on_fail
+            name = graph.gate.on_pass if graph.gate.passed(event) else graph.gate.on_fail
         else:
             name = graph.next_of(name)
     return event

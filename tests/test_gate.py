@@ -1,12 +1,15 @@
 from shared.evaluate import decide
+from shared.reports import EvaluationReport, Metrics
 
 
-def report(candidate, baseline, champion=None):
-    out = {"candidate": {"eval": {"mae": candidate}}, "baseline": {"eval": {"mae": baseline}}, "champion": None}
-    if champion is not None:
-        out["champion"] = {"eval": {"mae": champion}}
-        out["champion_run_id"] = "run-old"
-    return out
+def _eval(mae: float) -> dict[str, Metrics]:
+    return {"eval": Metrics(mae=mae, rmse=mae, r2=0.0, mape=0.0)}
+
+
+def report(candidate, baseline, champion=None) -> EvaluationReport:
+    return EvaluationReport(candidate=_eval(candidate), baseline=_eval(baseline),
+                            champion=_eval(champion) if champion is not None else None,
+                            champion_run_id="run-old" if champion is not None else None)
 
 
 def test_first_model_needs_only_to_beat_the_baseline_by_the_margin():

@@ -295,6 +295,13 @@ def test_graphs_the_deployment_cannot_run_faithfully_are_refused():
     gate_on_fargate = dataclasses.replace(TRAINING_PIPELINE, gate=dataclasses.replace(TRAINING_PIPELINE.gate, after="train"))
     with pytest.raises(UndeployableGraph, match="gate stage 'train' runs on Fargate"):
         check_deployable(gate_on_fargate)
+    from shared.layout import Artifact
+    from stepfunctions.graph import ArtifactOrderError
+
+    batch_first = dataclasses.replace(TRAINING_PIPELINE, stages=tuple(
+        dataclasses.replace(s, needs=(*s.needs, Artifact.EVALUATION)) if s.name == "split" else s for s in TRAINING_PIPELINE.stages))
+    with pytest.raises(ArtifactOrderError, match="split needs 'evaluation'"):
+        check_deployable(batch_first)
 
 
 def test_api_exposure_is_said_at_synth_time(synthesized, synthesized_with_options):

@@ -27,7 +27,7 @@ def flaky(event, context):
 
 def judge(event, context):
     calls.append("judge")
-    return {**event, "gate": {"passed": event["pass"]}}
+    return {**event, "gate": {"passed": event["pass"], "reasons": []}}
 
 
 def broken(event, context):
@@ -64,6 +64,23 @@ def _reset():
     calls.clear()
     finished.clear()
     flaky_left["n"] = 0
+
+
+def test_a_stage_needing_what_no_earlier_stage_makes_stops_the_run_before_it_starts():
+    from shared.layout import Artifact
+    from stepfunctions.graph import ArtifactOrderError
+
+    base = graph("step")
+    needy = dataclasses.replace(base, stages=tuple(
+        dataclasses.replace(s, needs=(Artifact.EVALUATION,)) if s.name == "promote" else s for s in base.stages))
+    with pytest.raises(ArtifactOrderError, match="promote needs 'evaluation'"):
+        run_graph(needy, {"pass": True})
+    assert calls == []
+    # Declared but not made at run time: the stage fails and the run is recorded as failed.
+    liar = dataclasses.replace(base, stages=tuple(
+        dataclasses.replace(s, makes=(Artifact.EVALUATION,)) if s.name == "a" else s for s in base.stages))
+    with pytest.raises(StageFailed, match="declares that it makes"):
+        run_graph(liar, {"pass": True})
 
 
 def test_gate_routes_both_ways():

@@ -23,16 +23,16 @@ def housing_logger():
     saved = logger.handlers[:], logger.propagate, logger.level
     yield
     logger.handlers, logger.propagate, logger.level = saved
-    lambdas.logs._json.clear()
+    lambdas.logs._lambda.clear()
 
 
 def test_lambda_log_lines_are_json_with_ids(monkeypatch, capsys, housing_logger):
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", CONTEXT.function_name)
     monkeypatch.setenv("HOUSING_STORE", "s3://housing-data")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    lambdas.logs._json.clear()
+    lambdas.logs._lambda.clear()
     assert start_training(EVENT, CONTEXT)["started"] is False
-    [line] = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert line["level"] == "INFO" and "ignored raw/x.csv" in line["message"] and line["service"] == "housing"
     assert line["request_id"] == CONTEXT.aws_request_id and line["function_name"] == CONTEXT.function_name
     assert line["run_id"] == "run-0123456789abcdef"
@@ -44,4 +44,4 @@ def test_elsewhere_lines_stay_plain(monkeypatch, caplog, housing_logger):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with caplog.at_level(logging.INFO, logger="housing"):
         start_training(EVENT, None)
-    assert "ignored raw/x.csv" in caplog.text and not lambdas.logs._json
+    assert "ignored raw/x.csv" in caplog.text and not lambdas.logs._lambda

@@ -37,8 +37,8 @@ def test_run_end_to_end_then_idempotent(store_dir):
 
     metrics = pointer.metrics
     for split in ("eval", "holdout"):  # a wide margin over the median baseline
-        assert metrics["candidate"][split]["mae"] < 0.25 * metrics["baseline"][split]["mae"]
-        assert metrics["candidate"][split]["r2"] > 0.8
+        assert metrics.candidate[split].mae < 0.25 * metrics.baseline[split].mae
+        assert metrics.candidate[split].r2 > 0.8
 
     evaluation = read_json(store, f"runs/{pointer.run_id}/evaluation.json")
     assert len(evaluation["per_metro"]["holdout"]) >= 25
@@ -63,7 +63,7 @@ def test_seeded_runs_are_reproducible(tmp_path):
         housing("run", "--store", root, "--zips", 40, "--trials", 3, "--seed", 5)
     pa, pb = read_champion(LocalStore(a)), read_champion(LocalStore(b))
     assert pa.run_id == pb.run_id
-    assert pa.metrics["candidate"] == pb.metrics["candidate"]
+    assert pa.metrics.candidate == pb.metrics.candidate
 
 
 def test_predict_batch_and_rollback(store_dir, tmp_path, small_data):

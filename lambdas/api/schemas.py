@@ -14,6 +14,7 @@ from annotated_types import Interval
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from shared import schema
+from shared.reports import Headline
 from shared.validation import CEILING, RANGES
 
 # The ALB caps Lambda request and response bodies at 1 MB. A HouseTS record is ~0.9 KB of JSON, so 500
@@ -99,7 +100,7 @@ class ModelInfo(BaseModel):
     promoted_at: str
     promotion_reason: str
     params: dict[str, Any]
-    metrics: dict[str, Any] = Field(description="eval and holdout metrics of the model, the baseline and the previous champion")
+    metrics: Headline = Field(description="eval and holdout metrics of the model, the baseline and the previous champion")
     feature_schema: dict[str, Any]
 
 

@@ -1,0 +1,51 @@
+"""What evaluation produces and later steps read: metrics, the gate's decision, the evaluation report.
+
+Typed here (pydantic, no scikit-learn) so the stages, the run record, the champion pointer, the CLI and
+the API all read the same fields instead of matching dict keys by string.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+# The models every report compares, in the order tables show them.
+CANDIDATE, BASELINE, CHAMPION = "candidate", "baseline", "champion"
+
+
+class Metrics(BaseModel):
+    mae: float
+    rmse: float
+    r2: float
+    mape: float
+    rows: int = 0
+
+
+class GateDecision(BaseModel):
+    passed: bool
+    reasons: list[str]
+    champion_run_id: str | None = Field(None, description="the champion compared with (promotion checks it is still the one)")
+
+
+class Headline(BaseModel):
+    """Per-split metrics of the candidate, the median baseline and the champion compared with (if any):
+    what the run record, the champion pointer, `housing status` and `/model` show."""
+
+    candidate: dict[str, Metrics] = Field(default_factory=dict)
+    baseline: dict[str, Metrics] = Field(default_factory=dict)
+    champion: dict[str, Metrics] | None = None
+
+    def rows(self) -> list[tuple[str, str, Metrics]]:
+        """(who, split, metrics) for every figure, candidate first."""
+        return [(who, split, m) for who in (CANDIDATE, BASELINE, CHAMPION)
+                for split, m in (getattr(self, who) or {}).items()]
+
+
+class EvaluationReport(Headline):
+    """`runs/<id>/evaluation.json`: the headline figures, the candidate's per-metro figures, the gate."""
+
+    per_metro: dict[str, dict[str, Metrics]] = Field(default_factory=dict, description="split -> metro -> metrics")
+    champion_run_id: str | None = None
+    gate: GateDecision | None = None
+
+    def headline(self) -> Headline:
+        return Headline(candidate=self.candidate, baseline=self.baseline, champion=self.champion)

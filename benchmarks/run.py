@@ -14,7 +14,7 @@ import resource
 import tempfile
 import time
 
-from lambdas.events import new_run_event
+from lambdas.stage_event import new_run_event
 from shared.batch import batch_score
 from shared.champion import read_champion
 from shared.layout import METROS_KEY

@@ -68,10 +68,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _command(st: ArtifactStore, *args: str) -> str:
+def _command(store: ArtifactStore, *args: str) -> str:
     """A command line to type next, as the README runs it, naming the store unless it is the default one."""
-    store = [] if st.url == open_store(DEFAULT_STORE).url else ["--store", st.url]
-    return " ".join(["uv run housing", *args, *store])
+    named = [] if store.url == open_store(DEFAULT_STORE).url else ["--store", store.url]
+    return " ".join(["uv run housing", *args, *named])
 
 
 @app.command()
@@ -148,7 +148,7 @@ def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, 
 
 @app.command()
 def run(
-    store: StoreOption = None,
+    store_url: StoreOption = None,
     data: Annotated[Optional[Path], typer.Option("--data", exists=True, dir_okay=False, help="HouseTS CSV or Parquet to train on.")] = None,
     metros: Annotated[Optional[Path], typer.Option("--metros", exists=True, dir_okay=False, help="Metros table (metro_full, lat, lng).")] = None,
     zips: Annotated[Optional[int], typer.Option("--zips", min=1, help="Generate a synthetic set of this many zip codes.")] = None,
@@ -157,25 +157,25 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Run again even if this input and config already ran.")] = False,
 ) -> None:
     """Run the whole pipeline graph locally. With no data in the store it generates the full synthetic set."""
-    from lambdas.events import new_run_event
+    from lambdas.stage_event import new_run_event
     from stepfunctions.graph import TRAINING_PIPELINE
     from stepfunctions.local_runner import StageFailed, run_graph
 
     _setup_logging()
     settings = get_settings()
-    st = _store(store)
+    store = _store(store_url)
     config = settings.run_config(trials=trials, seed=seed)
-    input_key, metros_key = _stage_inputs(st, data, metros, zips, config.seed)
-    identity = run_id_for(fingerprint(st.read_bytes(input_key) + st.read_bytes(metros_key)), config)
-    done = finished_attempt(st, identity)
+    input_key, metros_key = _stage_inputs(store, data, metros, zips, config.seed)
+    identity = run_id_for(fingerprint(store.read_bytes(input_key) + store.read_bytes(metros_key)), config)
+    done = finished_attempt(store, identity)
     if done and not force:
         console.print(f"run {done.run_id} already ran on this input and config ({done.status} at {done.finished_at}); "
                       "nothing to do (use --force to train again)")
-        _print_summary(st, done.run_id)
+        _print_summary(store, done.run_id)
         return
-    run_id = claim_attempt(st, identity)  # a new prefix for every attempt: no earlier bundle is ever touched
-    event = new_run_event(st.url, input_key, metros_key, config, identity, run_id=run_id)
-    console.print(f"run {run_id}: {input_key} -> store {st.url}")
+    run_id = claim_attempt(store, identity)  # a new prefix for every attempt: no earlier bundle is ever touched
+    event = new_run_event(store.url, input_key, metros_key, config, identity, run_id=run_id)
+    console.print(f"run {run_id}: {input_key} -> store {store.url}")
     started = time.monotonic()
 
     def on_stage(name: str, seconds: float) -> None:
@@ -185,15 +185,15 @@ def run(
         run_graph(TRAINING_PIPELINE, event, on_stage=on_stage)
     except StageFailed as err:
         console.print(Text.assemble((f"run {run_id} failed in stage {err.stage}: ", "bold red"), str(err.error)))
-        record = read_run_record(st, run_id)
+        record = read_run_record(store, run_id)
         if record and record.promoted:
             console.print(f"{run_id} had been promoted before that: it is the champion now. "
-                          f"The run record is at {st.locate(run_record_key(run_id))}")
+                          f"The run record is at {store.locate(run_record_key(run_id))}")
         else:
-            console.print(f"the champion is untouched; the run record is at {st.locate(run_record_key(run_id))}")
+            console.print(f"the champion is untouched; the run record is at {store.locate(run_record_key(run_id))}")
         raise typer.Exit(1)
     console.print(f"finished in {time.monotonic() - started:.0f} s")
-    _print_summary(st, run_id)
+    _print_summary(store, run_id)
 
 
 MODEL_LABELS = {"candidate": "XGBoost (this run)", "baseline": "DummyRegressor(median)", "champion": "previous champion"}
@@ -203,8 +203,8 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def _print_summary(st: ArtifactStore, run_id: str) -> None:
-    record = read_run_record(st, run_id)
+def _print_summary(store: ArtifactStore, run_id: str) -> None:
+    record = read_run_record(store, run_id)
     if record is None:
         return
     if record.metrics:
@@ -217,11 +217,11 @@ def _print_summary(st: ArtifactStore, run_id: str) -> None:
     if record.gate:
         out.print(f"gate: {'PASSED' if record.gate.passed else 'FAILED'} - " + "; ".join(record.gate.reasons))
     settings = get_settings()
-    out.print(f"bundle:      {st.locate(bundle_prefix(run_id))}")
-    out.print(f"predictions: {st.locate(PREDICTIONS_PREFIX)}")
-    out.print(f"champion:    {st.locate(CHAMPION_KEY)}")
-    out.print(f"MLflow:      {settings.tracking_uri(st.url)}  (view: uv run --with mlflow mlflow ui --backend-store-uri {settings.tracking_uri(st.url)})")
-    out.print("next:        " + " | ".join(_command(st, *c) for c in (
+    out.print(f"bundle:      {store.locate(bundle_prefix(run_id))}")
+    out.print(f"predictions: {store.locate(PREDICTIONS_PREFIX)}")
+    out.print(f"champion:    {store.locate(CHAMPION_KEY)}")
+    out.print(f"MLflow:      {settings.tracking_uri(store.url)}  (view: uv run --with mlflow mlflow ui --backend-store-uri {settings.tracking_uri(store.url)})")
+    out.print("next:        " + " | ".join(_command(store, *c) for c in (
         ("serve",), ("dashboard",), ("status",), ("batch", "--month", "2023-12"), ("predict", "--input", "FILE", "--output", "FILE"))))
 
 
@@ -234,53 +234,53 @@ def _parse_month(value: str) -> tuple[int, int]:
 
 @app.command()
 def batch(
-    store: StoreOption = None,
+    store_url: StoreOption = None,
     month: Annotated[Optional[str], typer.Option("--month", help="Only this month, YYYY-MM.")] = None,
     input_file: Annotated[Optional[Path], typer.Option("--input", exists=True, dir_okay=False, help="A new month's HouseTS-shaped file (CSV or Parquet).")] = None,
 ) -> None:
     """Score months with the champion: every holdout month by default, one --month, or an --input file."""
     from shared.batch import NoChampion, batch_score
     from shared.store import read_table
-    from shared.validation import ValidationError
+    from shared.validation import InvalidInput
 
-    st = _store(store)
-    pointer = _champion(st)
+    store = _store(store_url)
+    pointer = _champion(store)
     if pointer is None:
-        raise _fail(f"no champion yet: train one first with `{_command(st, 'run')}`")
+        raise _fail(f"no champion yet: train one first with `{_command(store, 'run')}`")
     if input_file:
         frame, source = read_frame(input_file.read_bytes(), str(input_file)), str(input_file)
     else:
-        frame, source = read_table(st, artifact_key(pointer.run_id, Artifact.SPLIT_HOLDOUT)), f"holdout of {pointer.run_id}"
+        frame, source = read_table(store, artifact_key(pointer.run_id, Artifact.SPLIT_HOLDOUT)), f"holdout of {pointer.run_id}"
     months = {_parse_month(month)} if month else None
     started = time.monotonic()
     try:
-        predictions, keys = batch_score(st, frame, source, months)
-    except (ValidationError, NoChampion, ValueError) as err:
+        predictions, keys = batch_score(store, frame, source, months)
+    except (InvalidInput, NoChampion, ValueError) as err:
         raise _fail(str(err))
     console.print(f"scored {len(predictions):,} rows ({len(keys)} month(s)) with {pointer.run_id} in "
-                  f"{time.monotonic() - started:.1f} s -> {st.locate(PREDICTIONS_PREFIX)}")
+                  f"{time.monotonic() - started:.1f} s -> {store.locate(PREDICTIONS_PREFIX)}")
 
 
 @app.command()
 def predict(
     input_file: Annotated[Path, typer.Option("--input", exists=True, dir_okay=False, help="Raw HouseTS-shaped rows (CSV or Parquet).")],
     output: Annotated[Path, typer.Option("--output", help="Where to write predictions (.csv or .parquet).")],
-    store: StoreOption = None,
+    store_url: StoreOption = None,
 ) -> None:
     """Predict a price for each input row, in order, with the champion bundle and the training transforms."""
     from shared.bundle import load_bundle
     from shared.tables import InputFormatError, write_csv, write_parquet
-    from shared.validation import ValidationError
+    from shared.validation import InvalidInput
 
-    st = _store(store)
-    pointer = _champion(st)
+    store = _store(store_url)
+    pointer = _champion(store)
     if pointer is None:
-        raise _fail(f"no champion yet: train one first with `{_command(st, 'run')}`")
-    bundle = load_bundle(st, pointer.run_id)
+        raise _fail(f"no champion yet: train one first with `{_command(store, 'run')}`")
+    bundle = load_bundle(store, pointer.run_id)
     try:
         raw = read_frame(input_file.read_bytes(), str(input_file))
         prices, report, cleaned = bundle.predict_raw(raw, source=str(input_file))
-    except (InputFormatError, ValidationError) as err:
+    except (InputFormatError, InvalidInput) as err:
         raise _fail(str(err))
     result = pd.DataFrame({"zipcode": cleaned["zipcode"].round().astype("int64"),
                            "date": cleaned["date"].dt.strftime("%Y-%m-%d"),
@@ -292,29 +292,29 @@ def predict(
     console.print(f"wrote {len(result):,} predictions to {output} (model {pointer.run_id})")
 
 
-def _champion(st: ArtifactStore):
+def _champion(store: ArtifactStore):
     """The champion pointer, None before the first promotion; a corrupt pointer is a clear error."""
     from shared.champion import CorruptChampion, read_champion
 
     try:
-        return read_champion(st)
+        return read_champion(store)
     except CorruptChampion as err:
         raise _fail(str(err)) from None
 
 
 @app.command()
-def status(store: StoreOption = None, last: Annotated[int, typer.Option("--last", help="How many runs to list.")] = 10) -> None:
+def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--last", help="How many runs to list.")] = 10) -> None:
     """Show the champion and its metrics, and recent runs with their gate decisions."""
-    st = _store(store)
-    pointer = _champion(st)
+    store = _store(store_url)
+    pointer = _champion(store)
     if pointer is None:
-        out.print(f"champion: none yet (train one with `{_command(st, 'run')}`)")
+        out.print(f"champion: none yet (train one with `{_command(store, 'run')}`)")
     else:
         out.print(f"champion: {pointer.run_id} (promoted {pointer.promoted_at}, {pointer.reason}; previous {pointer.previous_run_id or '-'})")
         from shared.bundle import BundleIntegrityError, verify_bundle
 
         try:
-            verify_bundle(st, pointer.run_id)
+            verify_bundle(store, pointer.run_id)
             out.print("  bundle:    sealed and verified against its manifest")
         except BundleIntegrityError as err:
             out.print(Text(f"  bundle:    BROKEN, serving and batch will refuse it: {err}", style="bold red"))
@@ -322,7 +322,7 @@ def status(store: StoreOption = None, last: Annotated[int, typer.Option("--last"
             out.print(f"  {who:<10} {split:<8} MAE {_fmt(m.mae)}  R² {m.r2:.4f}")
     # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
     # what `housing promote` takes) and long reasons wrap instead of being lost.
-    runs = list_runs(st)[:last]
+    runs = list_runs(store)[:last]
     out.print("recent runs:" if runs else "recent runs: none yet")
     for record in runs:
         mae = record.metrics.candidate["eval"].mae if record.metrics and "eval" in record.metrics.candidate else None
@@ -337,16 +337,16 @@ def status(store: StoreOption = None, last: Annotated[int, typer.Option("--last"
 @app.command()
 def promote(
     run_id: Annotated[str, typer.Argument(help="The run whose bundle becomes the champion (e.g. to roll back).")],
-    store: StoreOption = None,
+    store_url: StoreOption = None,
 ) -> None:
     """Point the champion at another run's bundle after verifying its manifest."""
     from shared.bundle import BundleIntegrityError
     from shared.champion import ChampionMoved, CorruptChampion
     from shared.champion import promote as move
 
-    st = _store(store)
+    store = _store(store_url)
     try:
-        result = move(st, run_id, "manual: housing promote", get_settings())
+        result = move(store, run_id, "manual: housing promote", get_settings())
     except (ValueError, BundleIntegrityError, ChampionMoved, CorruptChampion) as err:
         raise _fail(str(err)) from None
     if not result.changed:
@@ -357,7 +357,7 @@ def promote(
 
 @app.command()
 def serve(
-    store: StoreOption = None,
+    store_url: StoreOption = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
 ) -> None:
@@ -367,7 +367,7 @@ def serve(
     from lambdas.api.app import create_app
 
     _setup_logging()
-    api = create_app(store)
+    api = create_app(store_url)
     champion = api.state.served.bundle
     console.print(f"serving {'champion ' + champion.run_id if champion else 'no champion yet (503 on /predict)'} "
                   f"on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
@@ -376,7 +376,7 @@ def serve(
 
 @app.command()
 def dashboard(
-    store: StoreOption = None,
+    store_url: StoreOption = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8501,
     api_url: Annotated[Optional[str], typer.Option("--api-url", help="The API the prediction form calls (default $API_URL, else http://127.0.0.1:8000).")] = None,
@@ -385,7 +385,7 @@ def dashboard(
     import importlib.util
     import sys
 
-    env = {**os.environ, "HOUSING_STORE": store or get_settings().store,
+    env = {**os.environ, "HOUSING_STORE": store_url or get_settings().store,
            "API_URL": api_url or os.environ.get("API_URL", "http://127.0.0.1:8000")}
     script = importlib.util.find_spec("dashboard.app").origin
     console.print(f"dashboard on http://{host}:{port}  (store {env['HOUSING_STORE']}, API {env['API_URL']})")

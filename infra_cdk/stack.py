@@ -13,13 +13,13 @@ from constructs import Construct
 
 from infra_cdk.access import grant_store
 from infra_cdk.config import DeployConfig
-from infra_cdk.events import Triggers
 from infra_cdk.images import Images
 from infra_cdk.monitoring import Monitoring
 from infra_cdk.nag import acknowledge
 from infra_cdk.pipeline import Pipeline
 from infra_cdk.serving import Serving
 from infra_cdk.storage import Storage
+from infra_cdk.triggers import Triggers
 from stepfunctions.graph import TRAINING_PIPELINE
 
 MLFLOW_PREFIX = "mlflow/"

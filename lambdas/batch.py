@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lambdas.events import StageEvent, log
 from lambdas.logs import structured
+from lambdas.stage_event import StageEvent, log
 from shared.batch import batch_score
 from shared.layout import Artifact
 from shared.store import read_table

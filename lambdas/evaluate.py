@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lambdas.events import StageEvent, log
 from lambdas.logs import structured
+from lambdas.stage_event import StageEvent, log
 from shared.bundle import load_bundle
 from shared.champion import read_champion
 from shared.evaluate import decide, evaluate_models

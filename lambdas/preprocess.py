@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lambdas.events import StageEvent, log
 from lambdas.logs import structured
+from lambdas.stage_event import StageEvent, log
 from shared.layout import Artifact
 from shared.preprocess import clean_for_training
 from shared.split import SPLITS

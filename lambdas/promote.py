@@ -3,8 +3,8 @@ gate compared with), then register it in MLflow. The same `promote` as `housing 
 
 from __future__ import annotations
 
-from lambdas.events import StageEvent, log
 from lambdas.logs import structured
+from lambdas.stage_event import StageEvent, log
 from shared.champion import promote
 from shared.layout import Artifact
 from shared.settings import get_settings

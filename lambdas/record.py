@@ -3,8 +3,8 @@ failed). The champion is never touched here."""
 
 from __future__ import annotations
 
-from lambdas.events import StageEvent, log
 from lambdas.logs import structured
+from lambdas.stage_event import StageEvent, log
 from shared.layout import Artifact
 from shared.reports import EvaluationReport
 from shared.runs import Failure, RunRecord, now, write_run_record

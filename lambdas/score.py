@@ -10,16 +10,16 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from lambdas.events import log
 from lambdas.logs import structured
 from lambdas.s3_events import is_object_created, uploaded_object
+from lambdas.stage_event import log
 from shared.batch import batch_score, row_months, scored_months
 from shared.layout import INCOMING_PREFIX
 from shared.quarantine import quarantine
 from shared.settings import get_settings
 from shared.store import S3Store, open_store
 from shared.tables import InputFormatError, read_frame
-from shared.validation import ValidationError, ValidationReport
+from shared.validation import InvalidInput, ValidationReport
 
 
 def score_file(store, key: str, skip_if_scored: bool) -> dict[str, Any]:
@@ -33,8 +33,8 @@ def score_file(store, key: str, skip_if_scored: bool) -> dict[str, Any]:
             log.info("%s: months %s already scored, nothing to do", key, sorted(months))
             return {"scored": False, "key": key, "reason": "already scored"}
         predictions, written = batch_score(store, raw, source=key)
-    except (InputFormatError, ValidationError) as err:
-        report = err.report if isinstance(err, ValidationError) else ValidationReport.of_file(key, "format", str(err))
+    except (InputFormatError, InvalidInput) as err:
+        report = err.report if isinstance(err, InvalidInput) else ValidationReport.of_file(key, "format", str(err))
         quarantine(store, f"incoming-{hashlib.sha256(data).hexdigest()[:16]}", {key: report}, input_key=key)
     log.info("%s: %d predictions in %d month(s)", key, len(predictions), len(written))
     return {"scored": True, "key": key, "rows": len(predictions), "partitions": written}

@@ -13,8 +13,8 @@ from pathlib import Path
 import mlflow
 import xgboost as xgb
 
-from lambdas.events import StageEvent, log
 from lambdas.logs import structured
+from lambdas.stage_event import StageEvent, log
 from shared import schema
 from shared.bundle import ModelBundle
 from shared.features import FeatureBuilder, Features, feature_schema

@@ -13,9 +13,9 @@ from typing import Any
 
 import boto3
 
-from lambdas.events import log, new_run_event
 from lambdas.logs import structured
 from lambdas.s3_events import uploaded_object
+from lambdas.stage_event import log, new_run_event
 from shared.layout import RAW_PREFIX, REFERENCE_PREFIX
 from shared.settings import get_settings
 from shared.store import S3Store

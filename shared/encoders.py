@@ -51,7 +51,7 @@ class FrequencyEncoder:
         return encoder
 
 
-class TargetEncoder:
+class GroupStatisticEncoder:
     """Smoothed mean of a target-derived value per category, cross-fitted on the training rows.
 
     `statistic` is "mean" (a classic target encoding, shrunk towards the global mean by `smoothing` rows)
@@ -103,7 +103,7 @@ class TargetEncoder:
                 "encoding": self.encoding_, "default": self.default_}
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> TargetEncoder:
+    def from_dict(cls, state: dict[str, Any]) -> GroupStatisticEncoder:
         encoder = cls(state["column"], state["statistic"], state["smoothing"])
         encoder.encoding_, encoder.default_ = state["encoding"], state["default"]
         return encoder

@@ -1,8 +1,8 @@
 """Feature engineering: one fitted `FeatureBuilder` turns cleaned rows into the model's matrix, the same
 way for train, eval, holdout, batch months and API requests.
 
-Beyond the original's features (date parts, zip frequency, metro target encoding, market statistics,
-points of interest, census, coordinates) it adds a *price level reference*: the row's own same-month
+Beyond the usual features (date parts, zip frequency, metro target encoding, market statistics, points
+of interest, census, coordinates) it adds a *price level reference*: the row's own same-month
 market prices (per square foot, listed per square foot, listed) each lifted to the zip's price-index scale
 by a per-zip offset learned on training rows. The model then learns the log ratio of the index to that
 reference. A tree ensemble cannot predict values above those it was trained on, so learning the level
@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from shared import schema
-from shared.encoders import FrequencyEncoder, TargetEncoder
+from shared.encoders import FrequencyEncoder, GroupStatisticEncoder
 from shared.preprocess import METRO
 
 ZIP_KEY = "zip_key"
@@ -102,9 +102,9 @@ class FeatureBuilder:
     def __init__(self, seed: int = 0):
         self.seed = seed
         self.zip_freq = FrequencyEncoder(ZIP_KEY)
-        self.metro_enc = TargetEncoder(METRO, statistic="mean")
-        self.level_offsets = {name: TargetEncoder(ZIP_KEY, statistic="median") for name, _, _ in LEVEL_SOURCES}
-        self.zip_level = TargetEncoder(ZIP_KEY, statistic="median")  # last resort: the zip's usual level
+        self.metro_enc = GroupStatisticEncoder(METRO, statistic="mean")
+        self.level_offsets = {name: GroupStatisticEncoder(ZIP_KEY, statistic="median") for name, _, _ in LEVEL_SOURCES}
+        self.zip_level = GroupStatisticEncoder(ZIP_KEY, statistic="median")  # last resort: the zip's usual level
 
     def fit_transform(self, train: pd.DataFrame) -> Features:
         """Fit every encoder on the training rows; return their out-of-fold features."""
@@ -165,7 +165,7 @@ class FeatureBuilder:
     def from_dict(cls, state: dict[str, Any]) -> FeatureBuilder:
         builder = cls(state["seed"])
         builder.zip_freq = FrequencyEncoder.from_dict(state["zip_freq"])
-        builder.metro_enc = TargetEncoder.from_dict(state["metro_enc"])
-        builder.level_offsets = {n: TargetEncoder.from_dict(s) for n, s in state["level_offsets"].items()}
-        builder.zip_level = TargetEncoder.from_dict(state["zip_level"])
+        builder.metro_enc = GroupStatisticEncoder.from_dict(state["metro_enc"])
+        builder.level_offsets = {n: GroupStatisticEncoder.from_dict(s) for n, s in state["level_offsets"].items()}
+        builder.zip_level = GroupStatisticEncoder.from_dict(state["zip_level"])
         return builder

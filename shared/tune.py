@@ -24,8 +24,8 @@ from shared.features import Features
 from shared.metrics import regression_metrics
 from shared.train import DEFAULT_PARAMS, booster_params, train_booster
 
-# Never let MLflow read the project's lock file to describe the model's environment (the original crashed
-# there, and a training image need not carry the lock file): the requirements are given explicitly below.
+# Never let MLflow read the project's lock file to describe the model's environment (inferring it from the
+# environment can crash, and a training image need not carry the lock file): the requirements are given below.
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
 os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
 MAX_ROUNDS = 1000
@@ -149,7 +149,7 @@ def tune(
         mlflow.log_params({f"best_{k}": v for k, v in best.params.items()} | {"best_rounds": rounds})
         mlflow.log_metrics({"best_val_mae": best.value, "trials_run": validation["trials_run"],
                             "trials_pruned": validation["trials_pruned"]})
-        # Explicit requirements: MLflow must not try to infer the environment (the original crashed there).
+        # Explicit requirements: MLflow must not try to infer the environment (see MLFLOW_LOG_UV_FILES above).
         logged = mlflow.xgboost.log_model(booster, name="model", pip_requirements=[f"xgboost=={xgb.__version__}"])
         return TuneResult(booster=booster, params=best.params, rounds=rounds, validation=validation, trials=records,
                           mlflow_run_id=parent.info.run_id, mlflow_model_uri=logged.model_uri)

@@ -62,7 +62,7 @@ class ValidationReport(BaseModel):
         return cls(source=source, rows=0, columns=0, problems=[Problem(column=None, rule=rule, message=message)])
 
 
-class ValidationError(ValueError):
+class InvalidInput(ValueError):
     """The input breaks the schema; `report` says how."""
 
     def __init__(self, report: ValidationReport):
@@ -216,5 +216,5 @@ def validate_metros(frame: pd.DataFrame, source: str = "metros") -> tuple[Valida
 def ensure_valid(result: tuple[ValidationReport, pd.DataFrame]) -> pd.DataFrame:
     report, frame = result
     if not report.ok:
-        raise ValidationError(report)
+        raise InvalidInput(report)
     return frame

@@ -47,7 +47,7 @@ def _isolated_settings(monkeypatch, tmp_path):
 def trained_store(tmp_path_factory, small_data):
     """One real pipeline run (2 trials) on the small data set: a local store with a champion, its bundle and
     batch predictions. Shared by the session; tests must not change it (copy it first)."""
-    from lambdas.events import new_run_event
+    from lambdas.stage_event import new_run_event
     from shared.settings import Settings
     from shared.store import LocalStore, write_table
     from stepfunctions.graph import TRAINING_PIPELINE

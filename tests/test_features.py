@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from shared.encoders import FrequencyEncoder, TargetEncoder
+from shared.encoders import FrequencyEncoder, GroupStatisticEncoder
 from shared.features import DROPPED, FEATURES, FeatureBuilder
 from shared.preprocess import clean_for_training
 from shared.validation import ensure_valid, validate_housing
@@ -18,19 +18,19 @@ def test_target_encoding_never_sees_a_rows_own_target():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"k": rng.choice(list("abc"), 300)})
     values = pd.Series(rng.normal(size=300))
-    before = TargetEncoder("k").fit_transform(frame, values, seed=1)
+    before = GroupStatisticEncoder("k").fit_transform(frame, values, seed=1)
     changed = values.copy()
     changed[17] = 1e6  # a wild target on one row must not move that row's own encoding
-    after = TargetEncoder("k").fit_transform(frame, changed, seed=1)
+    after = GroupStatisticEncoder("k").fit_transform(frame, changed, seed=1)
     assert after[17] == before[17]
     assert not np.allclose(after, before)  # ...while rows in other folds do see it
 
 
 def test_encoders_round_trip_through_json():
     frame = pd.DataFrame({"k": ["a", "b", "a"]})
-    enc = TargetEncoder("k", statistic="median")
+    enc = GroupStatisticEncoder("k", statistic="median")
     enc.fit_transform(frame, pd.Series([1.0, 2.0, 3.0]))
-    again = TargetEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))
+    again = GroupStatisticEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))
     assert again.transform(frame).tolist() == enc.transform(frame).tolist()
 
 

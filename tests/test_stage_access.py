@@ -8,9 +8,9 @@ import fnmatch
 
 import pytest
 
-import lambdas.events
+import lambdas.stage_event
 import stepfunctions.local_runner as local_runner
-from lambdas.events import new_run_event
+from lambdas.stage_event import new_run_event
 from shared.layout import BUNDLES
 from shared.settings import Settings
 from shared.store import LocalStore, write_table
@@ -84,7 +84,7 @@ def test_every_stage_stays_inside_its_declared_prefixes(monkeypatch, tmp_path, s
         return in_stage
 
     monkeypatch.setattr(local_runner, "resolve", resolve)
-    monkeypatch.setattr(lambdas.events, "open_store", lambda url: AuditedStore(LocalStore(url), log, stage))
+    monkeypatch.setattr(lambdas.stage_event, "open_store", lambda url: AuditedStore(LocalStore(url), log, stage))
     event = new_run_event(store.url, "raw/data.parquet", "reference/metros.parquet",
                           Settings(store=store.url, trials=2).run_config(), "audit")
     local_runner.run_graph(TRAINING_PIPELINE, event)

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from lambdas.events import new_run_event
+from lambdas.stage_event import new_run_event
 from shared.batch import read_summary
 from shared.champion import read_champion
 from shared.layout import METROS_KEY

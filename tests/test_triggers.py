@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from lambdas.events import new_run_event
 from lambdas.s3_events import MalformedEvent
 from lambdas.score import handler as score
+from lambdas.stage_event import new_run_event
 from lambdas.triggers import NoMetrosTable, start_training
 from shared.batch import read_summary, scored_months
 from shared.quarantine import InputRejected

@@ -36,7 +36,7 @@ from shared import schema
 from shared.batch import ALL_REGIONS, UnreadableMonth, read_predictions, read_summary, same_metro
 from shared.settings import get_settings
 from shared.store import open_store
-from shared.validation import ValidationError, unusual_dates
+from shared.validation import InvalidInput, unusual_dates
 
 NO_CHAMPION = ("no champion model yet: train one with `housing run --store STORE` (locally) "
                "or upload a HouseTS file under raw/ in the bucket (on AWS)")
@@ -172,7 +172,7 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
         frame["date"] = frame["date"].astype("str")
         try:
             prices, report, cleaned = bundle.predict_raw(frame, source="request")
-        except ValidationError as exc:
+        except InvalidInput as exc:
             raise ApiError(422, str(exc), [
                 ErrorDetail(field=f"body.records.{p.column}" if p.column else "body.records", problem=p.message)
                 for p in exc.report.problems

@@ -1,0 +1,16 @@
+"""/health: open to every caller (load balancers probe it), never behind the API key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lambdas.api.dependencies import Served
+from lambdas.api.schemas import Health
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health", response_model=Health)
+def health(served: Served) -> Health:
+    bundle = served.current()
+    return Health(status="ok", champion_run_id=bundle.run_id if bundle else None, champion_error=served.last_error)

@@ -6,7 +6,6 @@ Configuration: HOUSING_STORE (where the batch predictions are) and API_URL (the 
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import streamlit as st
 
@@ -19,10 +18,8 @@ from shared.settings import get_settings
 CACHE_S = 60  # a newly scored month shows up within a minute
 
 st.set_page_config(page_title="Housing price predictions", layout="wide")
-store_url = get_settings().store
-api_url = os.environ.get("API_URL", "http://127.0.0.1:8000")
-# On AWS with api_auth=api_key, the API key secret's text (keys one per line): the dashboard uses the first.
-api_key = next((line.strip() for line in os.environ.get("API_KEY", "").splitlines() if line.strip()), None)
+settings = get_settings()
+store_url, api_url, api_key = settings.store, settings.api_url, settings.first_api_key()
 
 summary_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_summary)
 month_of = st.cache_data(ttl=CACHE_S, show_spinner=False, max_entries=64)(load_month)

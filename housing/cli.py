@@ -386,7 +386,7 @@ def dashboard(
     import sys
 
     env = {**os.environ, "HOUSING_STORE": store_url or get_settings().store,
-           "API_URL": api_url or os.environ.get("API_URL", "http://127.0.0.1:8000")}
+           "API_URL": api_url or get_settings().api_url}
     script = importlib.util.find_spec("dashboard.app").origin
     console.print(f"dashboard on http://{host}:{port}  (store {env['HOUSING_STORE']}, API {env['API_URL']})")
     sys.stdout.flush(), sys.stderr.flush()

@@ -20,11 +20,13 @@ class DeployConfig(BaseModel):
     bucket_name: str | None = Field(None, description="data bucket name; generated when empty")
     store_prefix: str = Field("", description="key prefix of the store inside the bucket")
     scoring_schedule: str = Field("cron(0 6 1 * ? *)", description="monthly batch scoring of the latest month (UTC)")
-    trials: int = Field(30, ge=1, description="Optuna trials per training run")
+    # The pipeline's own defaults (shared/settings.py) unless set here: one place for each default.
+    trials: int = Field(Settings.model_fields["trials"].default, ge=1, description="Optuna trials per training run")
     settings: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
         description='other pipeline settings for every function, as HOUSING_* variables: {"gate_vs_baseline": 0.4, "train_end": "2021-01-01"}')
-    tune_timeout_s: int = Field(1800, ge=60, description="seconds the tuning search may take")
+    tune_timeout_s: int = Field(int(Settings.model_fields["tune_timeout"].default), ge=60,
+                                description="seconds the tuning search may take")
     train_cpu: int | None = Field(None, description="Fargate CPU units for train+tune; default: the graph's (4 vCPU = 4096)")
     train_memory_mb: int | None = Field(None, description="Fargate memory for train+tune; default: the graph's (16 GB)")
     mlflow_tracking_uri: str | None = Field(None, description="an existing MLflow tracking server (http(s):// or SageMaker ARN)")

@@ -6,7 +6,7 @@ import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STORE = "./housing-store"
@@ -49,8 +49,16 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(None, description="defaults to a SQLite file beside a local store")
     mlflow_registry: bool = Field(
         True, description="register promoted models in the MLflow registry (needs a tracking store shared with training)")
+    # What the dashboard calls for one prediction. Named as the deployment sets them (no HOUSING_ prefix).
+    api_url: str = Field("http://127.0.0.1:8000", validation_alias=AliasChoices("API_URL", "HOUSING_API_URL"),
+                         description="the prediction API the dashboard's form calls")
+    api_key: str | None = Field(None, validation_alias=AliasChoices("API_KEY", "HOUSING_API_KEY"),
+                                description="the API key secret's text (keys one per line): the dashboard sends the first")
     mlflow_experiment: str = "housing-price"
     registered_model: str = "housing-price-xgboost"
+
+    def first_api_key(self) -> str | None:
+        return next((line.strip() for line in (self.api_key or "").splitlines() if line.strip()), None)
 
     def run_config(self, **overrides) -> RunConfig:
         values = {name: getattr(self, name) for name in RunConfig.model_fields}

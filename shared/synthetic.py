@@ -44,38 +44,77 @@ def zips_per_metro(total: int) -> np.ndarray:
     return counts
 
 
+class _Calendar:
+    """What every zip shares month by month: the boom and after-boom phases, seasonality, sales shocks."""
+
+    def __init__(self, dates: pd.DatetimeIndex):
+        self.dates = dates
+        self.years_in = np.arange(len(dates)) / 12.0
+        self.boom = np.asarray((dates > BOOM_START) & (dates <= BOOM_END))
+        self.after = np.asarray(dates > BOOM_END)
+        # Spring/summer peak in prices (small) and in sales (large); sales dip in spring 2020 and fall in 2023.
+        self.season = np.sin(2 * np.pi * (dates.month.to_numpy() - 3) / 12)
+        self.sales_shock = np.ones(len(dates))
+        self.sales_shock[(dates >= "2020-04-01") & (dates < "2020-07-01")] = 0.6
+        self.sales_shock[dates.year == 2021] = 1.12
+        self.sales_shock[dates.year == 2023] = 0.75
+
+
 def generate(zips: int = FULL_SIZE_ZIPS, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (housing rows in HouseTS column order, metros table with metro_full/lat/lng)."""
+    """Return (housing rows in HouseTS column order, metros table with metro_full/lat/lng).
+
+    The parts draw from one random generator in a fixed order: the same seed gives the same file."""
     rng = np.random.default_rng(seed)
-    dates = month_ends()
-    n_months = len(dates)
-    counts = zips_per_metro(zips)
-    metro_idx = np.repeat(np.arange(len(METROS)), counts)
+    calendar = _Calendar(month_ends())
+    dates, n_months = calendar.dates, len(calendar.dates)
+    metro_idx = np.repeat(np.arange(len(METROS)), zips_per_metro(zips))
     n_zips = len(metro_idx)
-    shape = (n_zips, n_months)
 
-    years_in = np.arange(n_months) / 12.0
-    month_no = dates.month.to_numpy()
-    boom = np.asarray((dates > BOOM_START) & (dates <= BOOM_END))
-    after = np.asarray(dates > BOOM_END)
-    # Spring/summer peak in prices (small) and in sales (large); sales dip in spring 2020 and fall in 2023.
-    season = np.sin(2 * np.pi * (month_no - 3) / 12)
-    sales_shock = np.ones(n_months)
-    sales_shock[(dates >= "2020-04-01") & (dates < "2020-07-01")] = 0.6
-    sales_shock[dates.year == 2021] = 1.12
-    sales_shock[dates.year == 2023] = 0.75
+    price = _price_index(rng, calendar, metro_idx)
+    market = _market_statistics(rng, calendar, price)
+    poi = _points_of_interest(rng, n_zips, n_months)
+    census = _census(rng, dates, price, n_zips)
 
-    # --- the price index --------------------------------------------------------------------------------
+    # --- identifiers and the messy metro names ------------------------------------------------------------
+    zipcodes = np.sort(rng.choice(np.arange(1001, 99951), n_zips, replace=False))
+    codes = np.array([m.code for m in METROS])[metro_idx]
+    city_full = np.array([_name_variant(rng, METROS[i]) for i in metro_idx], dtype=object)
+
+    frame = pd.DataFrame({
+        "date": np.tile(dates.strftime("%Y-%m-%d").to_numpy(), n_zips),
+        **{k: v.ravel() for k, v in market.items()},
+        "city": np.repeat(codes, n_months),
+        "zipcode": np.repeat(zipcodes, n_months),
+        "year": np.tile(dates.year.to_numpy(), n_zips),
+        **{k: v.ravel() for k, v in poi.items()},
+        **{k: v.ravel() for k, v in census.items()},
+        "price": price.ravel(),
+        "city_full": np.repeat(city_full, n_months),
+    })
+    _add_stale_duplicates(rng, frame, n_months)
+    metros = pd.DataFrame({
+        "metro_full": [m.name for m in METROS],
+        "lat": [m.lat for m in METROS],
+        "lng": [m.lng for m in METROS],
+    })
+    return frame[schema.COLUMNS], metros
+
+
+def _price_index(rng: np.random.Generator, calendar: _Calendar, metro_idx: np.ndarray) -> np.ndarray:
+    """The smoothed zip-level home value index (zips x months): metro trend and phases, a zip level and
+    growth of its own, seasonality, and a slow random drift."""
+    n_metros, n_months, n_zips = len(METROS), len(calendar.dates), len(metro_idx)
     growth = np.array([m.growth for m in METROS])
-    boom_rate = rng.uniform(0.10, 0.24, len(METROS))
-    after_rate = rng.uniform(-0.06, 0.03, len(METROS))
-    metro_monthly = np.where(boom, boom_rate[:, None], np.where(after, after_rate[:, None], growth[:, None])) / 12
-    metro_monthly += rng.normal(0, 0.002, (len(METROS), n_months))
+    boom_rate = rng.uniform(0.10, 0.24, n_metros)
+    after_rate = rng.uniform(-0.06, 0.03, n_metros)
+    metro_monthly = np.where(calendar.boom, boom_rate[:, None],
+                             np.where(calendar.after, after_rate[:, None], growth[:, None])) / 12
+    metro_monthly += rng.normal(0, 0.002, (n_metros, n_months))
     metro_log = np.cumsum(metro_monthly, axis=1)
 
     zip_offset = rng.normal(0, 0.45, n_zips)
     zip_growth = rng.normal(0, 0.015, n_zips)
-    drift = np.cumsum(rng.normal(0, 0.004, shape), axis=1)
+    drift = np.cumsum(rng.normal(0, 0.004, (n_zips, n_months)), axis=1)
     kernel = np.ones(6) / 6  # a Zillow-style index is smoothed over months
     drift = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, drift)
     base = np.array([m.base_price for m in METROS])[metro_idx]
@@ -83,15 +122,20 @@ def generate(zips: int = FULL_SIZE_ZIPS, seed: int = 42) -> tuple[pd.DataFrame, 
         np.log(base)[:, None]
         + zip_offset[:, None]
         + metro_log[metro_idx]
-        + zip_growth[:, None] * years_in
-        + 0.01 * season
+        + zip_growth[:, None] * calendar.years_in
+        + 0.01 * calendar.season
         + drift
     )
-    price = np.maximum(np.exp(log_price), 40_000).round(0)
+    return np.maximum(np.exp(log_price), 40_000).round(0)
 
-    # --- market statistics (Redfin-style medians over few sales: noisy where volume is low) ----------------
-    volume = np.exp(rng.normal(2.4, 0.8, n_zips))
-    sales_rate = volume[:, None] * (1 + 0.3 * season) * sales_shock
+
+def _market_statistics(rng: np.random.Generator, calendar: _Calendar, price: np.ndarray) -> dict[str, np.ndarray]:
+    """Redfin-style monthly medians and counts: medians over few sales are noisy where volume is low,
+    missing where there were none; a few percent missing at random and a few absurd list prices."""
+    shape = price.shape
+    boom, after, season = calendar.boom, calendar.after, calendar.season
+    volume = np.exp(rng.normal(2.4, 0.8, shape[0]))
+    sales_rate = volume[:, None] * (1 + 0.3 * season) * calendar.sales_shock
     homes_sold = rng.poisson(sales_rate).astype(float)
     pending_sales = rng.poisson(sales_rate * 1.03).astype(float)
     new_listings = rng.poisson(sales_rate * 1.2).astype(float)
@@ -100,8 +144,8 @@ def generate(zips: int = FULL_SIZE_ZIPS, seed: int = 42) -> tuple[pd.DataFrame, 
 
     sold_n = np.maximum(homes_sold, 1)
     listed_n = np.maximum(new_listings, 1)
-    mix_bias = rng.normal(0, 0.05, n_zips)[:, None]
-    sqft = np.exp(rng.normal(np.log(1700), 0.25, n_zips))[:, None]
+    mix_bias = rng.normal(0, 0.05, shape[0])[:, None]
+    sqft = np.exp(rng.normal(np.log(1700), 0.25, shape[0]))[:, None]
     median_sale_price = price * np.exp(mix_bias + rng.standard_t(4, shape) * 0.22 / np.sqrt(sold_n))
     median_ppsf = median_sale_price / (sqft * np.exp(rng.normal(0, 0.08, shape) / np.sqrt(sold_n)))
     list_premium = np.where(boom, 0.0, 0.03)
@@ -136,38 +180,16 @@ def generate(zips: int = FULL_SIZE_ZIPS, seed: int = 42) -> tuple[pd.DataFrame, 
         arr[rng.random(shape) < 0.02] = np.nan
     absurd = rng.random(shape) < 0.0002
     market["median_list_price"][absurd] = rng.uniform(19.5e6, 40e6, absurd.sum()).round(0)
+    return market
 
-    # --- static points of interest and yearly census figures ---------------------------------------------
+
+def _points_of_interest(rng: np.random.Generator, n_zips: int, n_months: int) -> dict[str, np.ndarray]:
+    """Static counts of banks, bus stops, ... per zip (denser zips have more of everything)."""
     density = np.exp(rng.normal(0, 0.7, n_zips))
     poi_rates = {"bank": 5, "bus": 30, "hospital": 1, "mall": 1, "park": 8, "restaurant": 40,
                  "school": 10, "station": 2, "supermarket": 4}
-    poi = {name: np.repeat(rng.poisson(rate * density), n_months).reshape(shape).astype(float)
-           for name, rate in poi_rates.items()}
-    census = _census(rng, dates, price, n_zips)
-
-    # --- identifiers and the messy metro names ------------------------------------------------------------
-    zipcodes = np.sort(rng.choice(np.arange(1001, 99951), n_zips, replace=False))
-    codes = np.array([m.code for m in METROS])[metro_idx]
-    city_full = np.array([_name_variant(rng, METROS[i]) for i in metro_idx], dtype=object)
-
-    frame = pd.DataFrame({
-        "date": np.tile(dates.strftime("%Y-%m-%d").to_numpy(), n_zips),
-        **{k: v.ravel() for k, v in market.items()},
-        "city": np.repeat(codes, n_months),
-        "zipcode": np.repeat(zipcodes, n_months),
-        "year": np.tile(dates.year.to_numpy(), n_zips),
-        **{k: v.ravel() for k, v in poi.items()},
-        **{k: v.ravel() for k, v in census.items()},
-        "price": price.ravel(),
-        "city_full": np.repeat(city_full, n_months),
-    })
-    _add_stale_duplicates(rng, frame, n_months)
-    metros = pd.DataFrame({
-        "metro_full": [m.name for m in METROS],
-        "lat": [m.lat for m in METROS],
-        "lng": [m.lng for m in METROS],
-    })
-    return frame[schema.COLUMNS], metros
+    return {name: np.repeat(rng.poisson(rate * density), n_months).reshape(n_zips, n_months).astype(float)
+            for name, rate in poi_rates.items()}
 
 
 def _census(rng: np.random.Generator, dates: pd.DatetimeIndex, price: np.ndarray, n_zips: int) -> dict:

@@ -70,6 +70,67 @@ class _PruningCallback(xgb.callback.TrainingCallback):
         return False
 
 
+@dataclass
+class _Validation:
+    """The last 12 training months held out for tuning (the eval split stays untouched for the gate)."""
+
+    dfit: xgb.QuantileDMatrix
+    dval: xgb.DMatrix
+    prices: np.ndarray
+    reference: np.ndarray
+    fit_rows: int
+
+    @classmethod
+    def last_year(cls, features: Features, target: np.ndarray, prices: pd.Series, dates: pd.Series,
+                  threads: int) -> _Validation:
+        held = (dates >= dates.max() - pd.DateOffset(months=12)).to_numpy()
+        return cls(dfit=xgb.QuantileDMatrix(features.X[~held], label=target[~held], nthread=threads or -1),
+                   dval=xgb.DMatrix(features.X[held], label=target[held], nthread=threads or -1),
+                   prices=prices.to_numpy()[held], reference=features.reference[held], fit_rows=int((~held).sum()))
+
+
+def _objective(validation: _Validation, seed: int, threads: int) -> Callable[[optuna.Trial], float]:
+    """One trial: train with early stopping on the held-out year, log it as a nested MLflow run, return its MAE."""
+    def objective(trial: optuna.Trial) -> float:
+        params = _search_space(trial)
+        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
+            booster = xgb.train(
+                booster_params(params, seed, threads), validation.dfit, num_boost_round=MAX_ROUNDS,
+                evals=[(validation.dval, "valid")], early_stopping_rounds=EARLY_STOP, verbose_eval=False,
+                callbacks=[_PruningCallback(trial)],
+            )
+            rounds = booster.best_iteration + 1
+            predicted = np.exp(validation.reference + booster.predict(validation.dval, iteration_range=(0, rounds)))
+            metrics = regression_metrics(validation.prices, predicted)
+            trial.set_user_attr("rounds", rounds)
+            mlflow.log_params({**params, "rounds": rounds})
+            mlflow.log_metrics({f"val_{k}": v for k, v in metrics.model_dump(exclude={"rows"}).items()})
+        return metrics.mae
+    return objective
+
+
+def _progress(records: list[dict[str, Any]], trials: int, on_trial: Callable[[dict[str, Any]], None] | None):
+    """The study's callback: one record per finished trial (kept for the bundle, passed to `on_trial`)."""
+    started = time.monotonic()
+
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        done = trial.state == optuna.trial.TrialState.COMPLETE
+        record = {"number": trial.number, "state": trial.state.name, "mae": trial.value if done else None,
+                  "best_mae": study.best_value if study.best_trial else None,
+                  "elapsed_s": round(time.monotonic() - started, 1), "of": trials}
+        records.append(record)
+        if on_trial:
+            on_trial(record)
+    return report
+
+
+def _use_experiment(tracking_uri: str, artifact_location: str | None, experiment: str) -> None:
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    mlflow.set_experiment(experiment)
+
+
 def tune(
     features: Features,
     prices: pd.Series,
@@ -87,50 +148,14 @@ def tune(
     on_trial: Callable[[dict[str, Any]], None] | None = None,
 ) -> TuneResult:
     target = features.target(prices)
-    valid_mask = (dates >= dates.max() - pd.DateOffset(months=12)).to_numpy()
-    fit_X, val_X = features.X[~valid_mask], features.X[valid_mask]
-    dfit = xgb.QuantileDMatrix(fit_X, label=target[~valid_mask], nthread=threads or -1)
-    dval = xgb.DMatrix(val_X, label=target[valid_mask], nthread=threads or -1)
-    val_prices = prices.to_numpy()[valid_mask]
-    val_reference = features.reference[valid_mask]
-
-    mlflow.set_tracking_uri(tracking_uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        mlflow.create_experiment(experiment, artifact_location=artifact_location)
-    mlflow.set_experiment(experiment)
+    validation = _Validation.last_year(features, target, prices, dates, threads)
+    _use_experiment(tracking_uri, artifact_location, experiment)
     records: list[dict[str, Any]] = []
-    started = time.monotonic()
 
     with mlflow.start_run(run_name=run_name) as parent:
         mlflow.set_tags({"housing.run_id": run_name, "stage": "tune"})
-        mlflow.log_params({"trials": trials, "timeout_s": timeout, "seed": seed, "train_rows": len(fit_X),
-                           "validation_rows": int(valid_mask.sum())})
-
-        def objective(trial: optuna.Trial) -> float:
-            params = _search_space(trial)
-            with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
-                booster = xgb.train(
-                    booster_params(params, seed, threads), dfit, num_boost_round=MAX_ROUNDS,
-                    evals=[(dval, "valid")], early_stopping_rounds=EARLY_STOP, verbose_eval=False,
-                    callbacks=[_PruningCallback(trial)],
-                )
-                rounds = booster.best_iteration + 1
-                predicted = np.exp(val_reference + booster.predict(dval, iteration_range=(0, rounds)))
-                metrics = regression_metrics(val_prices, predicted)
-                trial.set_user_attr("rounds", rounds)
-                mlflow.log_params({**params, "rounds": rounds})
-                mlflow.log_metrics({f"val_{k}": v for k, v in metrics.model_dump(exclude={"rows"}).items()})
-            return metrics.mae
-
-        def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            done = trial.state == optuna.trial.TrialState.COMPLETE
-            record = {"number": trial.number, "state": trial.state.name, "mae": trial.value if done else None,
-                      "best_mae": study.best_value if study.best_trial else None,
-                      "elapsed_s": round(time.monotonic() - started, 1), "of": trials}
-            records.append(record)
-            if on_trial:
-                on_trial(record)
-
+        mlflow.log_params({"trials": trials, "timeout_s": timeout, "seed": seed, "train_rows": validation.fit_rows,
+                           "validation_rows": len(validation.prices)})
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
             direction="minimize",
@@ -138,18 +163,19 @@ def tune(
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=60),
         )
         study.enqueue_trial({**DEFAULT_PARAMS, **(baseline_params or {})})  # the baseline goes first
-        study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[report])
+        study.optimize(_objective(validation, seed, threads), n_trials=trials, timeout=timeout,
+                       callbacks=[_progress(records, trials, on_trial)])
 
         best = study.best_trial
         rounds = int(best.user_attrs["rounds"])
         booster = train_booster(features.X, target, best.params, rounds=rounds, seed=seed, threads=threads)
-        validation = {"mae": best.value, "trials_run": len(study.trials),
-                      "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
-                      "stopped_by_timeout": len(study.trials) < trials}
+        summary = {"mae": best.value, "trials_run": len(study.trials),
+                   "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+                   "stopped_by_timeout": len(study.trials) < trials}
         mlflow.log_params({f"best_{k}": v for k, v in best.params.items()} | {"best_rounds": rounds})
-        mlflow.log_metrics({"best_val_mae": best.value, "trials_run": validation["trials_run"],
-                            "trials_pruned": validation["trials_pruned"]})
+        mlflow.log_metrics({"best_val_mae": best.value, "trials_run": summary["trials_run"],
+                            "trials_pruned": summary["trials_pruned"]})
         # Explicit requirements: MLflow must not try to infer the environment (see MLFLOW_LOG_UV_FILES above).
         logged = mlflow.xgboost.log_model(booster, name="model", pip_requirements=[f"xgboost=={xgb.__version__}"])
-        return TuneResult(booster=booster, params=best.params, rounds=rounds, validation=validation, trials=records,
+        return TuneResult(booster=booster, params=best.params, rounds=rounds, validation=summary, trials=records,
                           mlflow_run_id=parent.info.run_id, mlflow_model_uri=logged.model_uri)

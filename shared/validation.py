@@ -19,6 +19,7 @@ EXAMPLES = 5
 # would overflow the model's float32 inputs.
 CEILING = 1e12
 # Bounds on values that can only be wrong outside them (ratios, shares); counts and prices only need >= 0.
+COLUMN_OF = {col: i for i, col in enumerate(schema.NUMERIC)}  # a numeric column's place in the value block
 RANGES = {
     "sold_above_list": (0.0, 1.0),
     "off_market_in_two_weeks": (0.0, 1.0),
@@ -92,6 +93,22 @@ def _json_safe(value: Any) -> Any:
     return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
+class _Checks:
+    """Collects problems into a report, each with its count and a few example rows."""
+
+    def __init__(self, frame: pd.DataFrame, report: ValidationReport):
+        self.frame, self.report = frame, report
+
+    def add(self, column: str | None, rule: str, message: str, count: int = 0) -> None:
+        self.report.problems.append(Problem(column=column, rule=rule, message=message, count=count))
+
+    def flag(self, bad: np.ndarray, column: str, rule: str, what: str) -> None:
+        if bad.any():
+            count = int(bad.sum())
+            self.report.problems.append(Problem(column=column, rule=rule, count=count, message=f"{count} {what}",
+                                                examples=_examples(self.frame, bad, column)))
+
+
 def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction: bool = False) -> tuple[ValidationReport, pd.DataFrame]:
     """Check a HouseTS-shaped frame; return (report, typed frame). For prediction the target is optional
     and only the columns the features are keyed on are required.
@@ -99,89 +116,110 @@ def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction:
     Checks run on numpy arrays over whole blocks of columns: the same code validates an 884k-row file and
     a one-row API request, and for the latter pandas' per-column overhead would dominate."""
     report = ValidationReport(source=source, rows=len(frame), columns=frame.shape[1])
-    add = report.problems.append
-
-    def flag(bad: np.ndarray, column: str, rule: str, what: str) -> None:
-        if bad.any():
-            count = int(bad.sum())
-            add(Problem(column=column, rule=rule, count=count, examples=_examples(frame, bad, column),
-                        message=f"{count} {what}"))
-
-    if frame.empty:
-        add(Problem(column=None, rule="non_empty", message="the file has no data rows"))
-        return report, frame
-    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-    for col in repeated:
-        add(Problem(column=col, rule="duplicate_column", message=f"column {col!r} appears more than once"))
-    if repeated:
-        return report, frame
+    checks = _Checks(frame, report)
     required = [schema.DATE, schema.ZIPCODE, schema.CITY_FULL] if for_prediction else schema.COLUMNS
-    missing = [c for c in required if c not in frame.columns]
-    for col in missing:
-        add(Problem(column=col, rule="missing_column", message=f"required column {col!r} is missing"))
-    if missing:
+    if not _has_the_columns(checks, required):
         return report, frame
+    block = _numeric_block(checks)
+    dates = _dates(checks, for_prediction)
+    typed = _typed_frame(frame, block, dates)
+    by_column = block.T  # C-contiguous, one row per column
+    _value_rules(checks, by_column)
+    if not for_prediction:
+        _training_rules(checks, typed, dates, by_column)
+    return report, typed.reset_index(drop=True)
 
+
+def _has_the_columns(checks: _Checks, required: list[str]) -> bool:
+    """Rows to read, no column twice, every required column: else nothing else can be checked."""
+    frame = checks.frame
+    if frame.empty:
+        checks.add(None, "non_empty", "the file has no data rows")
+        return False
+    for col in sorted({str(c) for c in frame.columns[frame.columns.duplicated()]}):
+        checks.add(col, "duplicate_column", f"column {col!r} appears more than once")
+    for col in (c for c in required if c not in frame.columns):
+        checks.add(col, "missing_column", f"required column {col!r} is missing")
+    return not checks.report.problems
+
+
+def _numeric_block(checks: _Checks) -> np.ndarray:
+    """Every numeric column as float64 (NaN where absent or not a number), rows x columns."""
+    frame, dtypes = checks.frame, checks.frame.dtypes
     # Column-major (a transposed C array: numpy fills that fast), since it is filled column by column.
     block = np.full((len(schema.NUMERIC), len(frame)), np.nan).T
-    dtypes = frame.dtypes
     for i, col in enumerate(schema.NUMERIC):
         if col not in dtypes.index:
             continue
         raw = frame[col]
         if pd.api.types.is_bool_dtype(dtypes[col]):
-            flag(raw.notna().to_numpy(), col, "not_numeric", "value(s) are true/false, not numbers")
+            checks.flag(raw.notna().to_numpy(), col, "not_numeric", "value(s) are true/false, not numbers")
         elif pd.api.types.is_numeric_dtype(dtypes[col]):
             block[:, i] = raw.to_numpy(dtype="float64", na_value=np.nan)
         else:
             block[:, i] = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            flag(np.isnan(block[:, i]) & raw.notna().to_numpy(), col, "not_numeric", "value(s) are not numbers")
-    typed = pd.DataFrame(block, columns=schema.NUMERIC, index=frame.index, copy=False)
-    header_again = (frame[schema.DATE].astype("str") == schema.DATE).to_numpy()
-    flag(header_again, schema.DATE, "repeated_header", "row(s) repeat the header line (files joined together?)")
-    dates = pd.to_datetime(frame[schema.DATE].astype("str"), format="%Y-%m-%d", errors="coerce")
-    flag(dates.isna().to_numpy() & frame[schema.DATE].notna().to_numpy() & ~header_again, schema.DATE,
-         "unparseable_date", "value(s) are not dates in YYYY-MM-DD form")
+            checks.flag(np.isnan(block[:, i]) & raw.notna().to_numpy(), col, "not_numeric", "value(s) are not numbers")
+    return block
+
+
+def _dates(checks: _Checks, for_prediction: bool) -> pd.Series:
+    raw = checks.frame[schema.DATE]
+    header_again = (raw.astype("str") == schema.DATE).to_numpy()
+    checks.flag(header_again, schema.DATE, "repeated_header", "row(s) repeat the header line (files joined together?)")
+    dates = pd.to_datetime(raw.astype("str"), format="%Y-%m-%d", errors="coerce")
+    checks.flag(dates.isna().to_numpy() & raw.notna().to_numpy() & ~header_again, schema.DATE,
+                "unparseable_date", "value(s) are not dates in YYYY-MM-DD form")
     if not for_prediction:  # a prediction for such a date is answered with a warning (unusual_dates)
-        flag(unusual_dates(dates), schema.DATE, "out_of_range", f"date(s) outside {schema.FIRST_DATE} to {schema.LAST_DATE}")
+        checks.flag(unusual_dates(dates), schema.DATE, "out_of_range",
+                    f"date(s) outside {schema.FIRST_DATE} to {schema.LAST_DATE}")
+    return dates
+
+
+def _typed_frame(frame: pd.DataFrame, block: np.ndarray, dates: pd.Series) -> pd.DataFrame:
+    typed = pd.DataFrame(block, columns=schema.NUMERIC, index=frame.index, copy=False)
     # Inserted at their places in file order (left to right), so the numbers are never copied to reorder.
     for col in sorted([schema.DATE, *schema.TEXT], key=schema.COLUMNS.index):
         if col == schema.DATE:
             values = dates
         else:
-            raw = frame[col] if col in dtypes.index else pd.Series(pd.NA, index=frame.index, dtype="str")
+            raw = frame[col] if col in frame.columns else pd.Series(pd.NA, index=frame.index, dtype="str")
             values = raw.astype("str").where(raw.notna())
         typed.insert(schema.COLUMNS.index(col), col, values)
+    return typed
 
+
+def _value_rules(checks: _Checks, by_column: np.ndarray) -> None:
+    """Signs, ceilings, ranges, required values; and the count of missing values per column."""
     # Checked one column at a time: whole-block temporaries would cost more (hundreds of MB at full size).
-    by_column = block.T  # C-contiguous, one row per column
-    column_of = {col: i for i, col in enumerate(schema.NUMERIC)}
     with np.errstate(invalid="ignore"):  # NaN compares as False, which is what is meant
         for i, col in enumerate(schema.NUMERIC):
             if col in schema.NON_NEGATIVE:
-                flag(by_column[i] < 0, col, "negative", "value(s) are negative")
-            flag(np.abs(by_column[i]) > CEILING, col, "implausible", f"value(s) beyond {CEILING:.0e}")
-    # log(price) is what the model learns: a price must be positive wherever one is given.
-    flag(by_column[column_of[schema.TARGET]] == 0, schema.TARGET, "not_positive", "price(s) are zero")
-    report.missing_values = {col: n for i, col in enumerate(schema.NUMERIC)
-                             if col in dtypes.index and (n := int(np.isnan(by_column[i]).sum()) - _not_numbers(report, col))}
-    for col, (low, high) in RANGES.items():
-        values = by_column[column_of[col]]
-        flag((values < low) | (values > high), col, "out_of_range", f"value(s) outside [{low}, {high}]")
-    absent = frame[[schema.DATE, schema.ZIPCODE, schema.CITY_FULL]].isna().to_numpy()
+                checks.flag(by_column[i] < 0, col, "negative", "value(s) are negative")
+            checks.flag(np.abs(by_column[i]) > CEILING, col, "implausible", f"value(s) beyond {CEILING:.0e}")
+        # log(price) is what the model learns: a price must be positive wherever one is given.
+        checks.flag(by_column[COLUMN_OF[schema.TARGET]] == 0, schema.TARGET, "not_positive", "price(s) are zero")
+        for col, (low, high) in RANGES.items():
+            values = by_column[COLUMN_OF[col]]
+            checks.flag((values < low) | (values > high), col, "out_of_range", f"value(s) outside [{low}, {high}]")
+    present = checks.frame.columns
+    checks.report.missing_values = {
+        col: n for i, col in enumerate(schema.NUMERIC)
+        if col in present and (n := int(np.isnan(by_column[i]).sum()) - _not_numbers(checks.report, col))}
+    absent = checks.frame[[schema.DATE, schema.ZIPCODE, schema.CITY_FULL]].isna().to_numpy()
     for j, col in enumerate((schema.DATE, schema.ZIPCODE, schema.CITY_FULL)):
-        flag(absent[:, j], col, "missing_value", f"row(s) have no {col}")
-    if not for_prediction:
-        if typed[schema.TARGET].isna().all():
-            add(Problem(column=schema.TARGET, rule="all_missing", count=len(typed),
-                        message="the target has no values at all: nothing to train on"))
-        years = dates.dt.year.to_numpy(dtype="float64", na_value=np.nan)
-        stated = by_column[column_of["year"]]
-        flag(~np.isnan(stated) & ~np.isnan(years) & (stated != years), "year", "year_matches_date",
-             "row(s) have a year that differs from their date")
-        dup = typed.duplicated(subset=schema.KEY, keep="first") & typed[schema.KEY].notna().all(axis=1)
-        flag(dup.to_numpy(), ",".join(schema.KEY), "duplicate_key", "row(s) repeat a (zipcode, date) pair already seen")
-    return report, typed.reset_index(drop=True)
+        checks.flag(absent[:, j], col, "missing_value", f"row(s) have no {col}")
+
+
+def _training_rules(checks: _Checks, typed: pd.DataFrame, dates: pd.Series, by_column: np.ndarray) -> None:
+    """What only training needs: some target, years that match dates, one row per (zipcode, date)."""
+    if typed[schema.TARGET].isna().all():
+        checks.add(schema.TARGET, "all_missing", "the target has no values at all: nothing to train on", len(typed))
+    years = dates.dt.year.to_numpy(dtype="float64", na_value=np.nan)
+    stated = by_column[COLUMN_OF["year"]]
+    checks.flag(~np.isnan(stated) & ~np.isnan(years) & (stated != years), "year", "year_matches_date",
+                "row(s) have a year that differs from their date")
+    dup = typed.duplicated(subset=schema.KEY, keep="first") & typed[schema.KEY].notna().all(axis=1)
+    checks.flag(dup.to_numpy(), ",".join(schema.KEY), "duplicate_key", "row(s) repeat a (zipcode, date) pair already seen")
 
 
 def unusual_dates(dates: pd.Series) -> np.ndarray:

@@ -32,25 +32,36 @@ class Serving(Construct):
     def __init__(self, scope: Construct, id: str, *, config: DeployConfig, storage: Storage, images: Images,
                  cluster: ecs.Cluster, environment: dict[str, str]):
         super().__init__(scope, id)
-        retention = logs.RetentionDays[config.log_retention]
         https = config.certificate_arn is not None
-        api_port, dashboard_port = (443, 8443) if https else (80, STREAMLIT_PORT)
         self.scheme = "https" if https else "http"
+        api_port, dashboard_port = (443, 8443) if https else (80, STREAMLIT_PORT)
+        self._listener_options = {
+            "protocol": elbv2.ApplicationProtocol.HTTPS if https else elbv2.ApplicationProtocol.HTTP,
+            "certificates": [elbv2.ListenerCertificate.from_arn(config.certificate_arn)] if https else None,
+        }
+        self._load_balancer(cluster.vpc, storage, config.allowed_cidr, config.domain_name, {api_port, dashboard_port, 80})
+        self._api(config, storage, images, environment, api_port)
+        if https:
+            self.alb.add_redirect(source_port=80, target_port=443)
+        self._dashboard(config, storage, images, cluster, environment, api_port, dashboard_port)
 
+    def _load_balancer(self, vpc: ec2.IVpc, storage: Storage, allowed_cidr: str, domain_name: str | None,
+                       ports: set[int]) -> None:
         self.alb = elbv2.ApplicationLoadBalancer(
-            self, "Alb", vpc=cluster.vpc, internet_facing=True,
+            self, "Alb", vpc=vpc, internet_facing=True,
             idle_timeout=Duration.seconds(3600),  # dashboard websockets stay open between interactions
             drop_invalid_header_fields=True,
         )
         self.alb.log_access_logs(storage.logs, prefix="alb")
-        for port in {api_port, dashboard_port, 80}:
-            self.alb.connections.allow_from(ec2.Peer.ipv4(config.allowed_cidr), ec2.Port.tcp(port),
+        for port in ports:
+            self.alb.connections.allow_from(ec2.Peer.ipv4(allowed_cidr), ec2.Port.tcp(port),
                                             "clients of the API and the dashboard")
         # With HTTPS the certificate's name is the address; without, the load balancer's own DNS name.
-        self.host = config.domain_name or self.alb.load_balancer_dns_name
+        self.host = domain_name or self.alb.load_balancer_dns_name
         acknowledge(self.alb, "AwsSolutions-EC23", "the load balancer is the public entry to the API and dashboard; narrow it with the allowed_cidr context")
 
-        # The API: reads the champion, its bundle and the batch predictions; never training data.
+    def _api(self, config: DeployConfig, storage: Storage, images: Images, environment: dict[str, str], port: int) -> None:
+        """The API: reads the champion, its bundle and the batch predictions; never training data."""
         api_environment = dict(environment)
         self.api_key = None
         if config.api_auth == "api_key":
@@ -66,21 +77,20 @@ class Serving(Construct):
             timeout=Duration.seconds(30), description="the prediction API (FastAPI through Mangum)")
         if self.api_key is not None:
             self.api_key.grant_read(self.api)
-        self._say_who_can_reach_the_api(config, https)
-        certificates = [elbv2.ListenerCertificate.from_arn(config.certificate_arn)] if https else None
-        protocol = elbv2.ApplicationProtocol.HTTPS if https else elbv2.ApplicationProtocol.HTTP
-        self.api_listener = self.alb.add_listener("Api", port=api_port, protocol=protocol, certificates=certificates, open=False)
+        self._say_who_can_reach_the_api(config, config.certificate_arn is not None)
+        self.api_listener = self.alb.add_listener("Api", port=port, open=False, **self._listener_options)
         self.api_listener.add_targets(
             "ApiTarget", targets=[elb_targets.LambdaTarget(self.api)],
             health_check=elbv2.HealthCheck(enabled=True, path="/health", interval=Duration.seconds(60)))
-        if https:
-            self.alb.add_redirect(source_port=80, target_port=443)
 
-        # The dashboard.
+    def _dashboard(self, config: DeployConfig, storage: Storage, images: Images, cluster: ecs.Cluster,
+                   environment: dict[str, str], api_port: int, port: int) -> None:
+        """Streamlit on Fargate behind its own listener; reads the batch predictions only."""
         task = ecs.FargateTaskDefinition(self, "dashboard-task", cpu=config.dashboard_cpu,
                                          memory_limit_mib=config.dashboard_memory_mb,
                                          runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64))
-        dashboard_logs = logs.LogGroup(self, "dashboard-logs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
+        dashboard_logs = logs.LogGroup(self, "dashboard-logs", retention=logs.RetentionDays[config.log_retention],
+                                       removal_policy=RemovalPolicy.DESTROY)
         task.add_container(
             "streamlit", image=images.dashboard_container(),
             port_mappings=[ecs.PortMapping(container_port=STREAMLIT_PORT)],
@@ -96,8 +106,7 @@ class Serving(Construct):
             self, "Dashboard", cluster=cluster, task_definition=task, desired_count=1, assign_public_ip=True,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), min_healthy_percent=100,
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True))
-        self.dashboard_listener = self.alb.add_listener(
-            "Dashboard", port=dashboard_port, protocol=protocol, certificates=certificates, open=False)
+        self.dashboard_listener = self.alb.add_listener("Dashboard", port=port, open=False, **self._listener_options)
         target_group = elbv2.ApplicationTargetGroup(
             self, "DashboardTargets", vpc=cluster.vpc, port=STREAMLIT_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
             targets=[self.dashboard], stickiness_cookie_duration=Duration.hours(1),

@@ -30,27 +30,9 @@ class HousingStack(Stack):
         super().__init__(scope, id, description="housing-mlops: zip-code home value pipeline, API and dashboard", **kwargs)
         storage = Storage(self, "Storage", config)
         images = Images(self, "Images")
-        vpc = ec2.Vpc(
-            self, "Vpc", max_azs=2, nat_gateways=0,  # public subnets only: tasks reach S3/ECR directly, nothing reaches them
-            subnet_configuration=[ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)])
-        flow_logs = logs.LogGroup(self, "VpcFlowLogs", retention=logs.RetentionDays[config.log_retention],
-                                  removal_policy=RemovalPolicy.DESTROY)
-        vpc.add_flow_log("FlowLogs", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
-        cluster = ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
-
-        # The run config's settings go to every function: the trigger puts them into each run's event.
-        environment = {"HOUSING_STORE": storage.store_url, "HOUSING_TRIALS": str(config.trials),
-                       "HOUSING_TUNE_TIMEOUT": str(config.tune_timeout_s),
-                       **{f"HOUSING_{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
-                          for key, value in config.settings.items()}}
+        cluster = self._cluster(config.log_retention)
         tracking_arn = self._mlflow(config, storage) if config.create_mlflow_server else None
-        tracking_uri = tracking_arn or config.mlflow_tracking_uri
-        if tracking_uri:
-            environment["HOUSING_MLFLOW_TRACKING_URI"] = tracking_uri
-        else:
-            # No shared tracking server: tuning still logs (to the task's own scratch space), and promotion
-            # skips the registry, which would need the training task's runs.
-            environment.update({"HOUSING_MLFLOW_TRACKING_URI": "sqlite:////tmp/mlflow.db", "HOUSING_MLFLOW_REGISTRY": "false"})
+        environment = self._environment(config, storage, tracking_arn or config.mlflow_tracking_uri)
 
         pipeline = Pipeline(self, "Pipeline", graph=TRAINING_PIPELINE, config=config, storage=storage, images=images,
                             cluster=cluster, environment=environment)
@@ -75,6 +57,32 @@ class HousingStack(Stack):
         CfnOutput(self, "LoadBalancerDns", value=serving.alb.load_balancer_dns_name)
         CfnOutput(self, "ApiUrl", value=f"{serving.scheme}://{serving.host}:{serving.api_listener.port}")
         CfnOutput(self, "DashboardUrl", value=f"{serving.scheme}://{serving.host}:{serving.dashboard_listener.port}")
+
+    def _cluster(self, log_retention: str) -> ecs.Cluster:
+        """The ECS cluster (training task, dashboard) in a VPC of public subnets only: tasks reach S3 and ECR
+        directly and nothing reaches them but the load balancer; flow logs go to CloudWatch."""
+        vpc = ec2.Vpc(
+            self, "Vpc", max_azs=2, nat_gateways=0,
+            subnet_configuration=[ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)])
+        flow_logs = logs.LogGroup(self, "VpcFlowLogs", retention=logs.RetentionDays[log_retention],
+                                  removal_policy=RemovalPolicy.DESTROY)
+        vpc.add_flow_log("FlowLogs", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
+        return ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
+
+    @staticmethod
+    def _environment(config: DeployConfig, storage: Storage, tracking_uri: str | None) -> dict[str, str]:
+        """The settings every function and task gets; the trigger puts the run config into each run's event."""
+        environment = {"HOUSING_STORE": storage.store_url, "HOUSING_TRIALS": str(config.trials),
+                       "HOUSING_TUNE_TIMEOUT": str(config.tune_timeout_s),
+                       **{f"HOUSING_{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+                          for key, value in config.settings.items()}}
+        if tracking_uri:
+            environment["HOUSING_MLFLOW_TRACKING_URI"] = tracking_uri
+        else:
+            # No shared tracking server: tuning still logs (to the task's own scratch space), and promotion
+            # skips the registry, which would need the training task's runs.
+            environment.update({"HOUSING_MLFLOW_TRACKING_URI": "sqlite:////tmp/mlflow.db", "HOUSING_MLFLOW_REGISTRY": "false"})
+        return environment
 
     def _acknowledge_cdk_internals(self) -> None:
         """The handler CDK itself adds to switch on the bucket's EventBridge notifications: not configurable."""

@@ -309,12 +309,12 @@ def test_api_exposure_is_said_at_synth_time(synthesized, synthesized_with_option
 
     stack, _, tj = synthesized
     Annotations.from_stack(stack).has_warning("*", Match.string_like_regexp("prediction API is reachable by anyone"))
-    [access] = [o["Value"] for name, o in tj["Outputs"].items() if name.startswith("ServingApiAccess")]
+    [access] = [o["Value"] for name, o in tj["Outputs"].items() if name.startswith("ApiApiAccess")]
     assert access == "HTTP (unencrypted) from 0.0.0.0/0 (the whole internet), no authentication"
 
     stack, _, tj = synthesized_with_options
     Annotations.from_stack(stack).has_no_warning("*", Match.string_like_regexp("prediction API is reachable by anyone"))
-    [access] = [o["Value"] for name, o in tj["Outputs"].items() if name.startswith("ServingApiAccess")]
+    [access] = [o["Value"] for name, o in tj["Outputs"].items() if name.startswith("ApiApiAccess")]
     assert access.startswith("HTTPS from 0.0.0.0/0") and "x-api-key header required" in access
     api = next(fn["Properties"] for fn in resources(tj, "AWS::Lambda::Function").values()
                if fn["Properties"].get("ImageConfig", {}).get("Command") == ["lambdas.api.handler.handler"])

@@ -1,0 +1,63 @@
+"""The Streamlit dashboard on ECS Fargate behind its own listener of the entry. It reads the batch
+predictions only and calls the API for one prediction.
+
+It is not a Lambda because ALB -> Lambda carries no websockets (and caps bodies at 1 MB); Streamlit needs
+both, plus sticky sessions and a long idle timeout.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra_cdk.access import grant_store
+from infra_cdk.api import Api
+from infra_cdk.config import DeployConfig
+from infra_cdk.entry import STREAMLIT_PORT, Entry
+from infra_cdk.images import Images
+from infra_cdk.login import Login
+from infra_cdk.nag import acknowledge
+from infra_cdk.storage import Storage
+from shared.layout import PREDICTIONS_PREFIX
+
+
+class Dashboard(Construct):
+    def __init__(self, scope: Construct, id: str, *, entry: Entry, api: Api, cluster: ecs.ICluster,
+                 config: DeployConfig, storage: Storage, images: Images, environment: dict[str, str]):
+        super().__init__(scope, id)
+        task = ecs.FargateTaskDefinition(self, "dashboard-task", cpu=config.dashboard_cpu,
+                                         memory_limit_mib=config.dashboard_memory_mb,
+                                         runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64))
+        task_logs = logs.LogGroup(self, "dashboard-logs", retention=logs.RetentionDays[config.log_retention],
+                                  removal_policy=RemovalPolicy.DESTROY)
+        task.add_container(
+            "streamlit", image=images.dashboard_container(),
+            port_mappings=[ecs.PortMapping(container_port=STREAMLIT_PORT)],
+            environment={**environment, "API_URL": api.url},
+            secrets={"API_KEY": ecs.Secret.from_secrets_manager(api.key)} if api.key is not None else None,
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="dashboard", log_group=task_logs),
+        )
+        grant_store(task.task_role, storage.bucket, config.store_prefix, (PREDICTIONS_PREFIX,), (), task)
+        acknowledge(task, "AwsSolutions-ECS2", "the environment holds only the store URL and the API's address, no secrets")
+        acknowledge(task, "AwsSolutions-IAM5", "ecr:GetAuthorizationToken accepts no resource-level permission",
+                    findings=["Resource::*"])
+        self.service = ecs.FargateService(
+            self, "Dashboard", cluster=cluster, task_definition=task, desired_count=1, assign_public_ip=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), min_healthy_percent=100,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True))
+        self.url = entry.url(entry.dashboard_port)
+        self.listener = entry.listener("Dashboard", entry.dashboard_port)
+        target_group = elbv2.ApplicationTargetGroup(
+            self, "DashboardTargets", vpc=cluster.vpc, port=STREAMLIT_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
+            targets=[self.service], stickiness_cookie_duration=Duration.hours(1),
+            deregistration_delay=Duration.seconds(30),
+            health_check=elbv2.HealthCheck(path="/_stcore/health", healthy_http_codes="200"))
+        if config.cognito_login:
+            login = Login(self, "Login", callback_url=f"https://{entry.host}:{entry.dashboard_port}/oauth2/idpresponse")
+            self.listener.add_action("Login", action=login.then_forward(target_group))
+        else:
+            self.listener.add_target_groups("DashboardDefault", target_groups=[target_group])

@@ -20,11 +20,13 @@ from shared.layout import (
     METROS_KEY,
     PREDICTIONS_PREFIX,
     RAW_PREFIX,
-    REFERENCE_PREFIX,
     Artifact,
     artifact_key,
     bundle_prefix,
+    raw_key,
+    reference_key,
     run_record_key,
+    synthetic_key,
 )
 from shared.metros import FULL_SIZE_ZIPS
 from shared.runs import claim_attempt, fingerprint, finished_attempt, list_runs, read_run_record, run_id_for
@@ -116,11 +118,11 @@ def _upload(store: ArtifactStore, key: str, data: bytes) -> str:
 def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, zips: int | None, seed: int) -> tuple[str, str]:
     """Put the training data and metros table in the store (uploading or generating them); return their keys."""
     if metros is not None:
-        metros_key = _upload(store, f"{REFERENCE_PREFIX}{metros.name}", metros.read_bytes())
+        metros_key = _upload(store, reference_key(metros.name), metros.read_bytes())
     else:
         metros_key = METROS_KEY
     if data is not None:
-        input_key = _upload(store, f"{RAW_PREFIX}{data.name}", data.read_bytes())
+        input_key = _upload(store, raw_key(data.name), data.read_bytes())
         console.print(f"uploaded {data} -> {store.locate(input_key)}")
     else:
         existing = store.list(RAW_PREFIX)
@@ -132,7 +134,7 @@ def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, 
             from shared.synthetic import generate as make
 
             zips = zips or FULL_SIZE_ZIPS
-            input_key = f"{RAW_PREFIX}synthetic-{zips}zips-seed{seed}.parquet"
+            input_key = synthetic_key(zips, seed)
             if not store.exists(input_key):
                 started = time.monotonic()
                 rows, generated_metros = make(zips=zips, seed=seed)

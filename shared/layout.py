@@ -67,6 +67,20 @@ def artifact_key(run_id: str, artifact: Artifact) -> str:
     return run_key(run_id, _RUN_FILES[artifact])
 
 
+def raw_key(name: str) -> str:
+    """A training input: uploading one under raw/ starts a run on AWS."""
+    return RAW_PREFIX + name
+
+
+def reference_key(name: str) -> str:
+    return REFERENCE_PREFIX + name
+
+
+def synthetic_key(zips: int, seed: int) -> str:
+    """Where `housing run` puts the synthetic set it generates (so the same size and seed are reused)."""
+    return raw_key(f"synthetic-{zips}zips-seed{seed}.parquet")
+
+
 def run_key(run_id: str, name: str) -> str:
     return f"{RUNS_PREFIX}{run_id}/{name}"
 

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.api_client import predict_one
-from dashboard.data import combine, load_month, load_summary, metro_label, yearly
+from dashboard.data import champion_metrics, combine, load_month, load_summary, metro_label, yearly
 from shared.batch import ALL_REGIONS
 from shared.settings import get_settings
 
@@ -77,6 +77,17 @@ st.dataframe(
         "mean_predicted": st.column_config.NumberColumn("mean predicted", format="dollar"),
     },
 )
+
+with st.expander("The model against the naive predictors"):
+    model_metrics = champion_metrics(store_url)
+    if model_metrics is None:
+        st.write("No champion yet.")
+    else:
+        st.caption("Eval and holdout MAE of the champion when it was evaluated, beside the predictors a "
+                   "practitioner tries first; persistence carries each zip's last known index forward.")
+        st.dataframe(model_metrics, hide_index=True, key="naive",
+                     column_config={"MAE": st.column_config.NumberColumn(format="dollar"),
+                                    "MAPE": st.column_config.NumberColumn(format="percent")})
 
 st.subheader("Ask the API for one prediction")
 with st.form("predict"):

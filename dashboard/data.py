@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from shared.batch import read_predictions, read_summary
+from shared.champion import read_champion
+from shared.reports import LABELS
 from shared.store import open_store
 
 
@@ -17,6 +19,15 @@ def metro_label(name: str) -> str:
     """Display form of a metro name: batch scoring writes the metros table's spelling; months scored before
     it did carry the normalized lower-case form, shown title-cased."""
     return name.title() if name == name.lower() else name
+
+
+def champion_metrics(store_url: str) -> pd.DataFrame | None:
+    """The champion's evaluation figures (model, naive predictors, previous champion) as a table."""
+    pointer = read_champion(open_store(store_url))
+    if pointer is None:
+        return None
+    return pd.DataFrame([{"model": LABELS[who], "split": split, "MAE": m.mae, "MAPE": m.mape, "R²": m.r2}
+                         for who, split, m in pointer.metrics.rows()])
 
 
 def load_summary(store_url: str) -> pd.DataFrame | None:

@@ -29,6 +29,7 @@ from shared.layout import (
     synthetic_key,
 )
 from shared.metros import FULL_SIZE_ZIPS
+from shared.reports import LABELS
 from shared.runs import claim_attempt, fingerprint, finished_attempt, list_runs, read_run_record, run_id_for
 from shared.settings import DEFAULT_STORE, get_settings
 from shared.store import ArtifactExists, ArtifactStore, open_store
@@ -198,9 +199,6 @@ def run(
     _print_summary(store, run_id)
 
 
-MODEL_LABELS = {"candidate": "XGBoost (this run)", "baseline": "DummyRegressor(median)", "champion": "previous champion"}
-
-
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -214,7 +212,7 @@ def _print_summary(store: ArtifactStore, run_id: str) -> None:
         for col in ("model", "split", "MAE", "RMSE", "R²", "MAPE"):
             table.add_column(col, justify="left" if col in ("model", "split") else "right")
         for who, split, m in record.metrics.rows():
-            table.add_row(MODEL_LABELS[who], split, _fmt(m.mae), _fmt(m.rmse), f"{m.r2:.4f}", f"{m.mape:.2%}")
+            table.add_row(LABELS[who], split, _fmt(m.mae), _fmt(m.rmse), f"{m.r2:.4f}", f"{m.mape:.2%}")
         out.print(table)
     if record.gate:
         out.print(f"gate: {'PASSED' if record.gate.passed else 'FAILED'} - " + "; ".join(record.gate.reasons))

@@ -20,7 +20,7 @@ def handler(event: dict, context=None) -> dict:
     champion = load_bundle(store, pointer.run_id) if pointer else None  # always the current champion
     splits = {name: read_table(store, ev.artifact(Artifact.split("clean", name))) for name in ("eval", "holdout")}
     report = evaluate_models(read_table(store, ev.artifact(Artifact.CLEAN_TRAIN)), splits, candidate, champion)
-    report.gate = decide(report, ev.config.gate_vs_baseline, ev.config.gate_vs_champion)
+    report.gate = decide(report, ev.config.gate_vs_baseline, ev.config.gate_vs_champion, ev.config.gate_vs_naive)
     write_json(store, ev.key(Artifact.EVALUATION), report.model_dump(mode="json"))
     for line in report.gate.reasons:
         log.info("gate: %s", line)

@@ -59,6 +59,10 @@ class ModelBundle:
         # passed in the schema's order, the order the booster was trained on.
         return feats.to_price(self.booster.inplace_predict(feats.X[self.schema.names].to_numpy(dtype="float32")))
 
+    def reference_prices(self, cleaned: pd.DataFrame) -> np.ndarray:
+        """The price-level reference alone, as a prediction (the naive predictor the model must beat)."""
+        return np.exp(self.features.transform(cleaned).reference)
+
     def implausible(self, prices: np.ndarray) -> np.ndarray:
         """Which predictions lie more than 10x outside the prices the model was trained on: a sign that the
         record's market values are wrong (1e12 for median_ppsf, say), not a forecast to act on."""

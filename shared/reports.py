@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-# The models every report compares, in the order tables show them.
-CANDIDATE, BASELINE, CHAMPION = "candidate", "baseline", "champion"
+# The models every report compares, in the order tables show them: the candidate, the naive predictors a
+# practitioner tries first (the median, the zip's last known index carried forward, the price-level
+# reference alone), and the champion it would replace.
+CANDIDATE, BASELINE, PERSISTENCE, REFERENCE, CHAMPION = "candidate", "baseline", "persistence", "reference", "champion"
+NAIVE = (PERSISTENCE, REFERENCE)
+LABELS = {CANDIDATE: "XGBoost (this run)", BASELINE: "DummyRegressor(median)",
+          PERSISTENCE: "last known index (persistence)", REFERENCE: "price-level reference alone",
+          CHAMPION: "previous champion"}
 
 
 class Metrics(BaseModel):
@@ -32,11 +38,15 @@ class Headline(BaseModel):
 
     candidate: dict[str, Metrics] = Field(default_factory=dict)
     baseline: dict[str, Metrics] = Field(default_factory=dict)
+    persistence: dict[str, Metrics] = Field(
+        default_factory=dict, description="each zip's last price known before the split began, carried forward")
+    reference: dict[str, Metrics] = Field(
+        default_factory=dict, description="the price-level reference the model corrects, used as the prediction")
     champion: dict[str, Metrics] | None = None
 
     def rows(self) -> list[tuple[str, str, Metrics]]:
         """(who, split, metrics) for every figure, candidate first."""
-        return [(who, split, m) for who in (CANDIDATE, BASELINE, CHAMPION)
+        return [(who, split, m) for who in (CANDIDATE, BASELINE, PERSISTENCE, REFERENCE, CHAMPION)
                 for split, m in (getattr(self, who) or {}).items()]
 
 
@@ -48,4 +58,4 @@ class EvaluationReport(Headline):
     gate: GateDecision | None = None
 
     def headline(self) -> Headline:
-        return Headline(candidate=self.candidate, baseline=self.baseline, champion=self.champion)
+        return Headline(**{who: getattr(self, who) for who in Headline.model_fields})

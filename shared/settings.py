@@ -23,6 +23,7 @@ class RunConfig(BaseModel):
     baseline_params: dict[str, int | float] = Field(default_factory=dict)
     gate_vs_champion: float
     gate_vs_baseline: float
+    gate_vs_naive: float | None = None
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     # The gate: the candidate must beat each reference by these relative margins on eval MAE.
     gate_vs_champion: float = Field(0.0, description="required relative MAE improvement over the champion")
     gate_vs_baseline: float = Field(0.5, description="required relative MAE improvement over the median baseline")
+    gate_vs_naive: float | None = Field(
+        None, description="required relative MAE improvement over the best naive predictor (persistence, the reference "
+                          "alone); unset: reported in the gate's reasons, not enforced")
     champion_refresh_seconds: float = Field(
         60.0, ge=0, description="how often a serving process checks for a newly promoted champion (0 = every request)")
     api_key_secret: str | None = Field(

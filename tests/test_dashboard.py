@@ -47,6 +47,14 @@ def test_all_regions_is_the_default_and_shows_everything(monkeypatch, trained_st
     assert len(app.dataframe[0].value) == ((summary["metro"] != "All regions") & (summary["year"] == last["year"]) & (summary["month"] == last["month"])).sum()
 
 
+def test_the_model_is_shown_against_the_naive_predictors(monkeypatch, trained_store):
+    app = open_dashboard(monkeypatch, trained_store[0].url)
+    [table] = [d.value for d in app.dataframe if "model" in d.value.columns]
+    assert {"XGBoost (this run)", "DummyRegressor(median)", "last known index (persistence)",
+            "price-level reference alone"} <= set(table["model"])
+    assert (table["MAE"] > 0).all()
+
+
 def test_filters_change_what_is_shown(monkeypatch, trained_store, summary):
     app = open_dashboard(monkeypatch, trained_store[0].url)
     before = (metric(app, "MAE"), app.subheader[0].value)

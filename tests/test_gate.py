@@ -23,6 +23,19 @@ def test_must_beat_the_champion_by_its_margin():
     assert not decide(report(40, 100, champion=41), 0.5, 0.05).passed
 
 
+def _with_naive(report: EvaluationReport, persistence: float, reference: float) -> EvaluationReport:
+    return report.model_copy(update={"persistence": _eval(persistence), "reference": _eval(reference)})
+
+
+def test_the_best_naive_predictor_is_reported_and_enforced_when_asked():
+    both = _with_naive(report(40, 100), persistence=60, reference=38)
+    shown = decide(both, 0.5, 0.0)  # no margin set: reported, not enforced
+    assert shown.passed and "reference alone" in shown.reasons[1] and "NOT better" in shown.reasons[1]
+    assert not decide(both, 0.5, 0.0, vs_naive=0.0).passed
+    assert decide(_with_naive(report(40, 100), 60, 45), 0.5, 0.0, vs_naive=0.1).passed  # 40 <= 45 * 0.9
+    assert not decide(_with_naive(report(42, 100), 60, 45), 0.5, 0.0, vs_naive=0.1).passed
+
+
 def test_a_broken_candidate_never_passes():
     decision = decide(report(float("nan"), 100), 0.5, 0.0)
     assert not decision.passed and "not a number" in decision.reasons[0]

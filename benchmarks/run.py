@@ -19,6 +19,7 @@ from shared.batch import batch_score
 from shared.champion import read_champion
 from shared.layout import METROS_KEY
 from shared.metros import FULL_SIZE_ZIPS
+from shared.reports import LABELS
 from shared.settings import Settings
 from shared.store import LocalStore, read_table, write_table
 from shared.synthetic import generate
@@ -64,10 +65,11 @@ def main() -> None:
     print(f"| whole pipeline graph (train+tune {timings['train']:.0f} s) | <= 600 s | {total:.0f} s |")
     print(f"| peak memory (max RSS) | <= 4 GB | {peak_gb:.2f} GB |")
     print(f"| holdout MAE / DummyRegressor(median) holdout MAE | <= 13% | {ratio:.1%} |")
-    for split in ("eval", "holdout"):
-        c, b = m.candidate[split], m.baseline[split]
-        print(f"| {split}: MAE / RMSE / R² / MAPE (baseline MAE) | | {c.mae:,.0f} / {c.rmse:,.0f} / "
-              f"{c.r2:.4f} / {c.mape:.2%} ({b.mae:,.0f}) |")
+    print()
+    print("| model | split | MAE | RMSE | R² | MAPE |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for who, split, x in m.rows():
+        print(f"| {LABELS[who]} | {split} | {x.mae:,.0f} | {x.rmse:,.0f} | {x.r2:.4f} | {x.mape:.2%} |")
     print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
 from shared.layout import Artifact
-from shared.split import split_by_date
+from shared import schema
+from shared.split import cutoffs, split_by_date
 from shared.store import read_table, write_table
 
 
@@ -13,8 +14,11 @@ from shared.store import read_table, write_table
 def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()
-    parts = split_by_date(read_table(store, ev.artifact(Artifact.VALIDATED)), ev.config.train_end, ev.config.eval_end)
+    validated = read_table(store, ev.artifact(Artifact.VALIDATED))
+    train_end, eval_end = cutoffs(validated[schema.DATE], ev.config.train_end, ev.config.eval_end)
+    parts = split_by_date(validated, train_end, eval_end)
     for name, part in parts.items():
         write_table(store, ev.key(Artifact.split("split", name)), part)
-    log.info("split: %s", ", ".join(f"{n} {len(p)} rows" for n, p in parts.items()))
+    log.info("split: train < %s <= eval < %s <= holdout: %s", train_end, eval_end,
+             ", ".join(f"{n} {len(p)} rows" for n, p in parts.items()))
     return ev.with_artifacts(*(Artifact.split("split", name) for name in parts))

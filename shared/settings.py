@@ -15,8 +15,8 @@ DEFAULT_STORE = "./housing-store"
 class RunConfig(BaseModel):
     """What decides a run's result. It travels in every stage event and is part of the run id."""
 
-    train_end: dt.date
-    eval_end: dt.date
+    train_end: dt.date | None
+    eval_end: dt.date | None
     trials: int = Field(ge=1)
     tune_timeout: float = Field(gt=0)
     seed: int
@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOUSING_", extra="ignore")
 
     store: str = Field(DEFAULT_STORE, description="local folder or s3://bucket/prefix holding every artifact")
-    train_end: dt.date = Field(dt.date(2020, 1, 1), description="first date NOT in the training split")
-    eval_end: dt.date = Field(dt.date(2022, 1, 1), description="first date of the holdout split")
+    train_end: dt.date | None = Field(None, description="first date NOT in the training split; default: 24 months before eval_end")
+    eval_end: dt.date | None = Field(None, description="first date of the holdout split; default: the data's last 24 months are the holdout")
     trials: int = Field(30, ge=1, description="Optuna trials in the tuning stage")
     tune_timeout: float = Field(300.0, gt=0, description="seconds the tuning search may take (refit excluded)")
     seed: int = 42

@@ -79,3 +79,19 @@ def test_split_refuses_an_empty_split(rows):
     early = typed(rows[rows["date"] < "2021-01-01"])
     with pytest.raises(EmptySplitError, match="holdout"):
         split_by_date(early, dt.date(2020, 1, 1), dt.date(2022, 1, 1))
+
+
+@pytest.mark.parametrize("last, given, expected", [
+    ("2023-12-31", (None, None), ("2020-01-01", "2022-01-01")),  # the HouseTS file: eval 2020-21, holdout 2022-23
+    ("2025-06-30", (None, None), ("2021-07-01", "2023-07-01")),  # a newer file: the split moves with it
+    ("2025-06-30", (None, "2024-01-01"), ("2022-01-01", "2024-01-01")),
+    ("2025-06-30", ("2019-01-01", "2021-01-01"), ("2019-01-01", "2021-01-01")),  # explicit dates still win
+])
+def test_split_dates_default_to_the_data_s_last_months(last, given, expected):
+    from shared.split import cutoffs
+
+    dates = pd.Series(pd.date_range("2012-03-31", last, freq="ME"))
+    given = tuple(dt.date.fromisoformat(d) if d else None for d in given)
+    assert cutoffs(dates, *given) == tuple(dt.date.fromisoformat(d) for d in expected)
+    parts = split_by_date(pd.DataFrame({"date": dates}), *given)
+    assert parts["holdout"]["date"].min() == pd.Timestamp(expected[1]) + pd.offsets.MonthEnd(0)

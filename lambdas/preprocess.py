@@ -17,9 +17,9 @@ def handler(event: dict, context=None) -> dict:
     metros = read_table(store, ev.artifact(Artifact.METROS))
     reports = {}
     for name in SPLITS:
-        cleaned, report = clean_for_training(read_table(store, ev.artifact(Artifact.split("split", name))), metros)
-        write_table(store, ev.key(Artifact.split("clean", name)), cleaned)
+        cleaned, report = clean_for_training(read_table(store, ev.artifact(Artifact.of_split("split", name))), metros)
+        write_table(store, ev.key(Artifact.of_split("clean", name)), cleaned)
         reports[name] = report.model_dump()
         log.info("preprocess %s: %s", name, report)
     write_json(store, ev.key(Artifact.CLEANING_REPORT), reports)
-    return ev.with_artifacts(*(Artifact.split("clean", name) for name in SPLITS), Artifact.CLEANING_REPORT)
+    return ev.with_artifacts(*(Artifact.of_split("clean", name) for name in SPLITS), Artifact.CLEANING_REPORT)

@@ -18,7 +18,7 @@ def handler(event: dict, context=None) -> dict:
     train_end, eval_end = cutoffs(validated[schema.DATE], ev.config.train_end, ev.config.eval_end)
     parts = split_by_date(validated, train_end, eval_end)
     for name, part in parts.items():
-        write_table(store, ev.key(Artifact.split("split", name)), part)
+        write_table(store, ev.key(Artifact.of_split("split", name)), part)
     log.info("split: train < %s <= eval < %s <= holdout: %s", train_end, eval_end,
              ", ".join(f"{n} {len(p)} rows" for n, p in parts.items()))
-    return ev.with_artifacts(*(Artifact.split("split", name) for name in parts))
+    return ev.with_artifacts(*(Artifact.of_split("split", name) for name in parts))

@@ -89,4 +89,4 @@ def _log_bundle(tracking_uri: str, mlflow_run_id: str, files: dict[str, bytes]) 
 
 
 if __name__ == "__main__":  # the Fargate task's entrypoint
-    print(json.dumps(handler(json.loads(os.environ.get("STAGE_EVENT") or sys.argv[1]))))
+    print(json.dumps(handler(json.loads(os.environ.get("STAGE_EVENT") or sys.argv[1]), None)))

@@ -39,7 +39,7 @@ class Artifact(StrEnum):
     PREDICTIONS = "predictions"
 
     @classmethod
-    def split(cls, stage: str, name: str) -> Artifact:
+    def of_split(cls, stage: str, name: str) -> Artifact:
         """The artifact of one split ("train", "eval", "holdout") as `stage` ("split" or "clean") wrote it."""
         return cls(f"{stage}_{name}")
 
@@ -48,8 +48,8 @@ class Artifact(StrEnum):
 _RUN_FILES = {
     Artifact.VALIDATED: "data/validated.parquet",
     Artifact.METROS: "data/metros.parquet",
-    **{Artifact.split("split", n): f"splits/{n}.parquet" for n in ("train", "eval", "holdout")},
-    **{Artifact.split("clean", n): f"clean/{n}.parquet" for n in ("train", "eval", "holdout")},
+    **{Artifact.of_split("split", n): f"splits/{n}.parquet" for n in ("train", "eval", "holdout")},
+    **{Artifact.of_split("clean", n): f"clean/{n}.parquet" for n in ("train", "eval", "holdout")},
     Artifact.CLEANING_REPORT: "clean/report.json",
     Artifact.FEATURES_TRAIN: "features/train.parquet",
     Artifact.FEATURE_BUILDER: "features/builder.json",

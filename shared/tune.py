@@ -39,9 +39,9 @@ class TuneResult:
     params: dict[str, Any]
     rounds: int
     validation: dict[str, float]
+    mlflow_run_id: str
+    mlflow_model_uri: str
     trials: list[dict[str, Any]] = field(default_factory=list)
-    mlflow_run_id: str | None = None
-    mlflow_model_uri: str | None = None
 
 
 def _search_space(trial: optuna.Trial) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def resolve(handler_path: str) -> Callable[[dict, Any], dict]:
 
 def _call(stage: Stage, event: dict, sleep: Callable[[float], None]) -> dict:
     handler = resolve(stage.handler)
-    delay = stage.retry.interval_s
+    delay: float = stage.retry.interval_s
     for attempt in range(stage.retry.attempts + 1):
         try:
             result = handler(event, None)

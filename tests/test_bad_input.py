@@ -59,7 +59,8 @@ CASES = [
     Case("empty_file", lambda r: b"", "empty"),
     Case("binary", lambda r: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10, "not a CSV or Parquet"),
     Case("no_target_at_all", lambda r: _csv(r.assign(price=np.nan)), "price", predict_needle=None),
-    Case("empty_split", lambda r: _csv(r[r["date"] < "2021-06-30"]), "holdout", predict_needle=None),
+    # 30 months: the default split (holdout = last 24 months, eval = the 24 before) leaves nothing to train on.
+    Case("too_few_months", lambda r: _csv(r[r["date"] >= "2021-07-01"]), "train would be empty", predict_needle=None),
     Case("zero_price", lambda r: _csv(_with(r, "price", 5, 0.0)), "price(s) are zero"),
     Case("bool_price_csv", lambda r: _csv(r.assign(price=r.index % 2 == 0)), "8520 value(s) are not numbers"),
     Case("bool_price_parquet", lambda r: _parquet(r.assign(price=r.index % 2 == 0)), "true/false", suffix=".parquet"),

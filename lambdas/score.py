@@ -14,7 +14,7 @@ from lambdas.logs import structured
 from lambdas.s3_events import is_object_created, uploaded_object
 from lambdas.stage_event import log
 from shared.batch import batch_score, row_months, scored_months
-from shared.layout import INCOMING_PREFIX
+from shared.layout import INCOMING_PREFIX, incoming_quarantine_id
 from shared.quarantine import quarantine
 from shared.settings import get_settings
 from shared.store import S3Store, open_store
@@ -35,7 +35,7 @@ def score_file(store, key: str, skip_if_scored: bool) -> dict[str, Any]:
         predictions, written = batch_score(store, raw, source=key)
     except (InputFormatError, InvalidInput) as err:
         report = err.report if isinstance(err, InvalidInput) else ValidationReport.of_file(key, "format", str(err))
-        quarantine(store, f"incoming-{hashlib.sha256(data).hexdigest()[:16]}", {key: report}, input_key=key)
+        quarantine(store, incoming_quarantine_id(hashlib.sha256(data).hexdigest()), {key: report}, input_key=key)
     log.info("%s: %d predictions in %d month(s)", key, len(predictions), len(written))
     return {"scored": True, "key": key, "rows": len(predictions), "partitions": written}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
-from shared.layout import Artifact
 from shared import schema
+from shared.layout import Artifact
 from shared.split import cutoffs, split_by_date
 from shared.store import read_table, write_table
 

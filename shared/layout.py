@@ -97,6 +97,11 @@ def quarantine_prefix(run_id: str) -> str:
     return f"{QUARANTINE_PREFIX}{run_id}/"
 
 
+def incoming_quarantine_id(digest: str) -> str:
+    """A rejected incoming/ file is kept under quarantine/incoming-<digest of its bytes>/."""
+    return f"incoming-{digest[:16]}"
+
+
 def month_predictions_key(year: int, month: int) -> str:
     return f"{PREDICTIONS_PREFIX}year={year:04d}/month={month:02d}/predictions.parquet"
 

@@ -114,7 +114,7 @@ def read_run_record(store: ArtifactStore, run_id: str) -> RunRecord | None:
 
 
 def list_runs(store: ArtifactStore) -> list[RunRecord]:
-    records = [RunRecord(**read_json(store, k)) for k in store.list("runs/") if k.endswith("/run.json")]
+    records = [RunRecord(**read_json(store, k)) for k in store.list(RUNS_PREFIX) if k.endswith("/run.json")]
     return sorted(records, key=lambda r: r.finished_at, reverse=True)
 
 

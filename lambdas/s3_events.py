@@ -28,6 +28,7 @@ class Upload:
 
 
 def is_object_created(event: dict[str, Any]) -> bool:
+    """Also false for an event without a detail type (a test invocation from the console, say)."""
     return event.get("detail-type") == "Object Created"
 
 

@@ -52,4 +52,5 @@ def handler(event: dict[str, Any], context=None) -> dict[str, Any]:
     if not files:
         log.info("no file under %s: nothing to score", store.locate(INCOMING_PREFIX))
         return {"scored": False, "reason": "nothing under incoming/"}
-    return score_file(store, max(files), skip_if_scored=True)
+    # The newest by time written (the name breaks ties: S3 times have one-second resolution).
+    return score_file(store, max(files, key=lambda k: (store.modified(k), k)), skip_if_scored=True)

@@ -177,6 +177,17 @@ def test_schedule_scores_the_latest_unscored_month(scoring_store):
     assert (2024, 2) in scored_months(store) and (2024, 1) not in scored_months(store)
 
 
+def test_schedule_takes_the_file_written_last_not_the_last_name(scoring_store):
+    import time
+
+    store, raw = scoring_store
+    december = raw.loc[raw["date"].astype("str").str.startswith("2023-12")].drop(columns=["price"])
+    store.write_bytes("incoming/zz-february.csv", december.assign(date="2024-02-29", year=2024).to_csv(index=False).encode())
+    time.sleep(1.1)  # S3 keeps times to the second
+    store.write_bytes("incoming/aa-march.csv", december.assign(date="2024-03-31", year=2024).to_csv(index=False).encode())
+    assert score(SCHEDULED)["key"] == "incoming/aa-march.csv"
+
+
 def test_schedule_with_nothing_incoming_does_nothing(aws):
     assert score(SCHEDULED) == {"scored": False, "reason": "nothing under incoming/"}
 

@@ -194,7 +194,7 @@ def run(
                           f"The run record is at {store.locate(run_record_key(run_id))}")
         else:
             console.print(f"the champion is untouched; the run record is at {store.locate(run_record_key(run_id))}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     console.print(f"finished in {time.monotonic() - started:.0f} s")
     _print_summary(store, run_id)
 
@@ -256,7 +256,7 @@ def batch(
     try:
         predictions, keys = batch_score(store, frame, source, months)
     except (InvalidInput, NoChampion, ValueError) as err:
-        raise _fail(str(err))
+        raise _fail(str(err)) from None
     console.print(f"scored {len(predictions):,} rows ({len(keys)} month(s)) with {pointer.run_id} in "
                   f"{time.monotonic() - started:.1f} s -> {store.locate(PREDICTIONS_PREFIX)}")
 
@@ -281,7 +281,7 @@ def predict(
         raw = read_frame(input_file.read_bytes(), str(input_file))
         prices, report, cleaned = bundle.predict_raw(raw, source=str(input_file))
     except (InputFormatError, InvalidInput) as err:
-        raise _fail(str(err))
+        raise _fail(str(err)) from None
     result = pd.DataFrame({"zipcode": cleaned["zipcode"].round().astype("int64"),
                            "date": cleaned["date"].dt.strftime("%Y-%m-%d"),
                            "predicted_price": prices.round(0), "model_run_id": pointer.run_id})

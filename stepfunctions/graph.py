@@ -7,8 +7,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from shared.layout import BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, REFERENCE_PREFIX, RUNS_PREFIX
-from shared.layout import Artifact
+from shared.layout import (
+    BUNDLES,
+    CHAMPION_KEY,
+    PREDICTIONS_PREFIX,
+    QUARANTINE_PREFIX,
+    RAW_PREFIX,
+    REFERENCE_PREFIX,
+    RUNS_PREFIX,
+    Artifact,
+)
 from shared.reports import GateDecision
 
 LAMBDA = "lambda"

@@ -23,6 +23,7 @@ store_url, api_url, api_key = settings.store, settings.api_url, settings.first_a
 
 summary_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_summary)
 month_of = st.cache_data(ttl=CACHE_S, show_spinner=False, max_entries=64)(load_month)
+champion_metrics_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(champion_metrics)
 
 st.title("Zip-code home values: predictions vs actuals")
 summary = summary_of(store_url)
@@ -79,7 +80,7 @@ st.dataframe(
 )
 
 with st.expander("The model against the naive predictors"):
-    model_metrics = champion_metrics(store_url)
+    model_metrics = champion_metrics_of(store_url)
     if model_metrics is None:
         st.write("No champion yet.")
     else:

@@ -21,7 +21,7 @@ import xgboost as xgb
 from shared.features import FeatureBuilder, FeatureSchema
 from shared.layout import bundle_prefix
 from shared.preprocess import CleaningReport, clean_for_scoring
-from shared.store import ArtifactStore, read_json
+from shared.store import ArtifactStore, json_bytes, read_json
 from shared.validation import ensure_valid, validate_housing
 
 MODEL_FILE = "model.ubj"
@@ -35,10 +35,6 @@ class BundleIntegrityError(RuntimeError):
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _json_bytes(payload: Any) -> bytes:
-    return json.dumps(payload, indent=2, sort_keys=True, allow_nan=False).encode()
 
 
 @dataclass
@@ -84,12 +80,12 @@ class ModelBundle:
         prefix = bundle_prefix(self.run_id)
         files = {
             MODEL_FILE: bytes(self.booster.save_raw("ubj")),
-            "features.json": _json_bytes(self.features.to_dict()),
-            "feature_schema.json": _json_bytes(self.schema.model_dump()),
-            "metros.json": _json_bytes(self.metros.to_dict(orient="list")),
-            "params.json": _json_bytes(self.params),
-            "metrics.json": _json_bytes(self.metrics),
-            "metadata.json": _json_bytes(self.metadata),
+            "features.json": json_bytes(self.features.to_dict()),
+            "feature_schema.json": json_bytes(self.schema.model_dump()),
+            "metros.json": json_bytes(self.metros.to_dict(orient="list")),
+            "params.json": json_bytes(self.params),
+            "metrics.json": json_bytes(self.metrics),
+            "metadata.json": json_bytes(self.metadata),
         }
         for name, data in files.items():
             store.write_bytes(prefix + name, data, create_only=True)
@@ -98,7 +94,7 @@ class ModelBundle:
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "files": {name: _sha256(data) for name, data in files.items()},
         }
-        files[MANIFEST] = _json_bytes(manifest)
+        files[MANIFEST] = json_bytes(manifest)
         store.write_bytes(prefix + MANIFEST, files[MANIFEST], create_only=True)
         return files
 

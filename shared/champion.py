@@ -16,7 +16,7 @@ from shared.layout import CHAMPION_KEY, Artifact, artifact_key, bundle_prefix
 from shared.reports import EvaluationReport, Headline
 from shared.runs import check_run_id
 from shared.settings import Settings
-from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, read_json
+from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, json_bytes, read_json
 
 log = logging.getLogger("housing.champion")
 # `promote(..., compared_with=ANY_CHAMPION)`: move the pointer whatever it names now (a manual promotion).
@@ -90,7 +90,7 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
         previous_run_id=current_id,
     )
     try:
-        store.replace(CHAMPION_KEY, json.dumps(pointer.model_dump(), indent=2, sort_keys=True).encode(), tag)
+        store.replace(CHAMPION_KEY, json_bytes(pointer.model_dump()), tag)
     except ArtifactChanged:
         raise ChampionMoved(f"another promotion moved the champion while {run_id} was being promoted; "
                             "run again to compare with the new champion") from None

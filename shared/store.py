@@ -274,8 +274,13 @@ def read_json(store: ArtifactStore, key: str) -> Any:
     return json.loads(store.read_bytes(key))
 
 
+def json_bytes(payload: Any) -> bytes:
+    """How every JSON artifact is written: stable key order, and no NaN or Infinity (not JSON)."""
+    return json.dumps(payload, indent=2, sort_keys=True, allow_nan=False).encode()
+
+
 def write_json(store: ArtifactStore, key: str, payload: Any) -> None:
-    store.write_bytes(key, json.dumps(payload, indent=2, sort_keys=True, allow_nan=False).encode())
+    store.write_bytes(key, json_bytes(payload))
 
 
 def read_table(store: ArtifactStore, key: str, columns: list[str] | None = None) -> pd.DataFrame:

@@ -20,13 +20,25 @@ from shared.champion import read_champion
 from shared.layout import METROS_KEY
 from shared.metros import FULL_SIZE_ZIPS
 from shared.reports import LABELS
-from shared.settings import Settings
+from shared.settings import RunConfig, Settings
 from shared.store import LocalStore, read_table, write_table
 from shared.synthetic import generate
 from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import run_graph
 
 BEFORE_TRAINING = ("validate", "split", "preprocess", "features")
+
+
+def run_pipeline(store: LocalStore, rows, metros, trials: int | None) -> tuple[RunConfig, dict[str, float], float]:
+    """The real pipeline graph, in-process, on `rows`: (its configuration, seconds per stage, seconds in all)."""
+    write_table(store, "raw/housets.parquet", rows)
+    write_table(store, METROS_KEY, metros)
+    config = Settings(store=store.url).run_config(trials=trials)
+    event = new_run_event(store.url, "raw/housets.parquet", METROS_KEY, config, "benchmark")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    run_graph(TRAINING_PIPELINE, event, on_stage=lambda name, s: timings.__setitem__(name, s))
+    return config, timings, time.monotonic() - started
 
 
 def main() -> None:
@@ -39,15 +51,7 @@ def main() -> None:
         started = time.monotonic()
         rows, metros = generate(zips=args.zips)
         generated = time.monotonic() - started
-        write_table(store, "raw/housets.parquet", rows)
-        write_table(store, METROS_KEY, metros)
-        settings = Settings(store=root)
-        config = settings.run_config(trials=args.trials)
-        event = new_run_event(store.url, "raw/housets.parquet", METROS_KEY, config, "benchmark")
-        timings: dict[str, float] = {}
-        started = time.monotonic()
-        run_graph(TRAINING_PIPELINE, event, on_stage=lambda name, s: timings.__setitem__(name, s))
-        total = time.monotonic() - started
+        config, timings, total = run_pipeline(store, rows, metros, args.trials)
         pointer = read_champion(store)
         holdout = read_table(store, f"runs/{pointer.run_id}/splits/holdout.parquet")
         started = time.monotonic()

@@ -268,6 +268,7 @@ def predict(
     store_url: StoreOption = None,
 ) -> None:
     """Predict a price for each input row, in order, with the champion bundle and the training transforms."""
+    from shared.batch import seen_history
     from shared.bundle import load_bundle
     from shared.tables import InputFormatError, write_csv, write_parquet
     from shared.validation import InvalidInput
@@ -279,7 +280,7 @@ def predict(
     bundle = load_bundle(store, pointer.run_id)
     try:
         raw = read_frame(input_file.read_bytes(), str(input_file))
-        prices, report, cleaned = bundle.predict_raw(raw, source=str(input_file))
+        prices, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=seen_history(store, bundle))
     except (InputFormatError, InvalidInput) as err:
         raise _fail(str(err)) from None
     result = pd.DataFrame({"zipcode": cleaned["zipcode"].round().astype("int64"),
@@ -319,7 +320,7 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
         except BundleIntegrityError as err:
             out.print(Text(f"  bundle:    BROKEN, serving and batch will refuse it: {err}", style="bold red"))
         for who, split, m in pointer.metrics.rows():
-            out.print(f"  {who:<10} {split:<8} MAE {_fmt(m.mae)}  R² {m.r2:.4f}")
+            out.print(f"  {who:<11} {split:<16} MAE {_fmt(m.mae)}  R² {m.r2:.4f}")
     # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
     # what `housing promote` takes) and long reasons wrap instead of being lost.
     runs = list_runs(store)[:last]

@@ -1,10 +1,11 @@
-"""features: fit the encoders on the cleaned training split; write its feature matrix and the fitted state."""
+"""features: fit the encoders on the cleaned training split; write its feature matrix, the fitted state, and
+the tuning matrix (encoders fitted again without the split's last months, which judge the trials)."""
 
 from __future__ import annotations
 
 from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
-from shared.features import FeatureBuilder, feature_schema
+from shared.features import FeatureBuilder, feature_schema, tuning_matrix
 from shared.layout import Artifact
 from shared.store import read_table, write_json, write_table
 
@@ -17,7 +18,9 @@ def handler(event: dict, context=None) -> dict:
     builder = FeatureBuilder(seed=ev.config.seed)
     feats = builder.fit_transform(train)
     write_table(store, ev.key(Artifact.FEATURES_TRAIN), feats.to_matrix(train))
+    write_table(store, ev.key(Artifact.FEATURES_TUNING), tuning_matrix(train, ev.config.seed))
     write_json(store, ev.key(Artifact.FEATURE_BUILDER), builder.to_dict())
     write_json(store, ev.key(Artifact.FEATURE_SCHEMA), feature_schema().model_dump())
     log.info("features: %d rows x %d features", *feats.X.shape)
-    return ev.with_artifacts(Artifact.FEATURES_TRAIN, Artifact.FEATURE_BUILDER, Artifact.FEATURE_SCHEMA)
+    return ev.with_artifacts(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER,
+                             Artifact.FEATURE_SCHEMA)

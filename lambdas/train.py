@@ -18,9 +18,11 @@ from lambdas.stage_event import StageEvent, log
 from shared import schema
 from shared.bundle import ModelBundle
 from shared.features import FeatureBuilder, Features, feature_schema
+from shared.history import ZipHistory
 from shared.layout import Artifact, bundle_prefix
 from shared.runs import now
 from shared.settings import get_settings
+from shared.split import SPLITS
 from shared.store import read_json, read_table
 from shared.tune import tune
 
@@ -35,7 +37,7 @@ def handler(event: dict, context=None) -> dict:
     tracking_uri = settings.tracking_uri(ev.store)
     log.info("tuning: %d trials or %.0f s, MLflow at %s", ev.config.trials, ev.config.tune_timeout, tracking_uri)
     result = tune(
-        feats, matrix[schema.TARGET], matrix[schema.DATE],
+        feats, matrix[schema.TARGET], read_table(store, ev.artifact(Artifact.FEATURES_TUNING)),
         trials=ev.config.trials, timeout=ev.config.tune_timeout, seed=ev.config.seed, threads=settings.threads,
         baseline_params=ev.config.baseline_params,
         tracking_uri=tracking_uri, artifact_location=settings.artifact_location(ev.store),
@@ -58,6 +60,8 @@ def handler(event: dict, context=None) -> dict:
         metros=read_table(store, ev.artifact(Artifact.METROS)),
         params={**result.params, "rounds": result.rounds},
         metrics={"validation": result.validation, "trials": result.trials},
+        # Every labelled month the run saw: the zips' history when the model serves.
+        history=ZipHistory(*(read_table(store, ev.artifact(Artifact.of_split("clean", name))) for name in SPLITS)),
         metadata={
             "run_id": ev.run_id,
             "trained_at": now(),

@@ -6,20 +6,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shared import schema
+from shared import history, schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
+from shared.history import ZipHistory
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
-from shared.preprocess import METRO_NAME, metro_key
+from shared.preprocess import METRO, METRO_NAME, metro_key
 from shared.store import ArtifactNotFound, ArtifactStore, read_table, write_table
 
 ALL_REGIONS = "All regions"
-PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted", "model_run_id"]
+PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted",
+                      "model_run_id", *history.MARKET_LEVELS]
 
 
-def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str) -> pd.DataFrame:
-    """One prediction row per input row: zipcode, metro, coordinates, date, actual (where known), predicted."""
-    predicted, _, cleaned = bundle.predict_raw(raw, source=source)
+def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHistory | None = None) -> pd.DataFrame:
+    """One prediction row per input row: zipcode, metro, coordinates, date, actual (where known), predicted,
+    and the market medians the zips' history keeps (a scored month joins what the system has seen)."""
+    predicted, _, cleaned = bundle.predict_raw(raw, source=source, seen=seen)
     return pd.DataFrame({
         "zipcode": cleaned[schema.ZIPCODE].round().astype("int64"),
         "metro": cleaned[METRO_NAME],
@@ -32,7 +35,20 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str) -> pd.DataFr
         "actual": cleaned[schema.TARGET].astype("float64"),
         "predicted": predicted,
         "model_run_id": bundle.run_id,
+        **{c: cleaned[c].astype("float64") for c in history.MARKET_LEVELS},
     })
+
+
+def seen_history(store: ArtifactStore, bundle: ModelBundle) -> ZipHistory:
+    """What the system has seen: the labelled months the champion knows, then every scored month (with its
+    actual prices where the scored file had them)."""
+    scored = read_predictions(store)
+    months = pd.DataFrame({
+        schema.ZIPCODE: scored["zipcode"], schema.DATE: scored["date"], schema.TARGET: scored["actual"],
+        METRO: scored["metro"].map({n: metro_key(str(n)) for n in scored["metro"].dropna().unique()}),
+        **{c: scored.get(c, np.nan) for c in history.MARKET_LEVELS},
+    })
+    return bundle.history.extended(months) if len(months) else bundle.history
 
 
 def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -124,7 +140,8 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
         if raw.empty:
             wanted = ", ".join(f"{y:04d}-{m:02d}" for y, m in sorted(months))
             raise ValueError(f"{source} has no rows for {wanted}")
-    predictions = score_rows(load_bundle(store, pointer.run_id), raw, source)
+    bundle = load_bundle(store, pointer.run_id)
+    predictions = score_rows(bundle, raw, source, seen_history(store, bundle))
     return predictions, write_scored_months(store, predictions)
 
 

@@ -2,7 +2,7 @@
 training stack (only pandas, numpy and xgboost are imported here, so the API image stays small).
 
 Files under `runs/<run_id>/model/`: the XGBoost model in UBJ, the fitted feature encoders and the metros
-table as JSON, the feature schema, params, training metrics, metadata, and `manifest.json` with a SHA-256
+table as JSON, the zips' history (the labelled months the run saw, Parquet), the feature schema, params, training metrics, metadata, and `manifest.json` with a SHA-256
 of each; the manifest is written last, so a bundle without one is incomplete.
 """
 
@@ -19,12 +19,14 @@ import pandas as pd
 import xgboost as xgb
 
 from shared.features import FeatureBuilder, FeatureSchema
+from shared.history import ZipHistory
 from shared.layout import bundle_prefix
 from shared.preprocess import CleaningReport, clean_for_scoring
-from shared.store import ArtifactStore, json_bytes, read_json
+from shared.store import ArtifactStore, frame_of, json_bytes, parquet_bytes, read_json
 from shared.validation import ensure_valid, validate_housing
 
 MODEL_FILE = "model.ubj"
+HISTORY_FILE = "history.parquet"  # the labelled months the model knows: each zip's history at serving time
 MANIFEST = "manifest.json"
 JSON_FILES = ("features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json", "metadata.json")
 
@@ -47,10 +49,13 @@ class ModelBundle:
     params: dict[str, Any]
     metrics: dict[str, Any]
     metadata: dict[str, Any]
+    history: ZipHistory
 
-    def predict_clean(self, cleaned: pd.DataFrame) -> np.ndarray:
-        """Prices for rows that went through cleaning (the training path uses this)."""
-        feats = self.features.transform(cleaned)
+    def predict_clean(self, cleaned: pd.DataFrame, seen: ZipHistory | None = None,
+                      known_through: int | None = None) -> np.ndarray:
+        """Prices for rows that went through cleaning, with what the system has seen (by default the months
+        the model knows) and, in horizon mode, the last month whose index may be used (a month number)."""
+        feats = self.features.transform(cleaned, self.history if seen is None else seen, known_through)
         # inplace_predict skips building a DMatrix (a third of a one-row request's time); columns are
         # passed in the schema's order, the order the booster was trained on.
         return feats.to_price(self.booster.inplace_predict(feats.X[self.schema.names].to_numpy(dtype="float32")))
@@ -65,13 +70,14 @@ class ModelBundle:
         low, high = self.metadata.get("price_range") or (0.0, np.inf)
         return ~((prices >= low / 10) & (prices <= high * 10))
 
-    def predict_raw(self, raw: pd.DataFrame, source: str = "input") -> tuple[np.ndarray, CleaningReport, pd.DataFrame]:
+    def predict_raw(self, raw: pd.DataFrame, source: str = "input", seen: ZipHistory | None = None,
+                    ) -> tuple[np.ndarray, CleaningReport, pd.DataFrame]:
         """Validate, clean and score HouseTS-shaped rows: one prediction per input row, in order.
 
         Returns the prices, the cleaning report, and the cleaned rows (metro names and coordinates)."""
         typed = ensure_valid(validate_housing(raw, source=source, for_prediction=True))
         cleaned, report = clean_for_scoring(typed, self.metros)
-        return self.predict_clean(cleaned), report, cleaned
+        return self.predict_clean(cleaned, seen), report, cleaned
 
     def save(self, store: ArtifactStore) -> dict[str, bytes]:
         """Write every file, then the manifest (last: it seals the bundle); return what was written. Every
@@ -86,6 +92,7 @@ class ModelBundle:
             "params.json": json_bytes(self.params),
             "metrics.json": json_bytes(self.metrics),
             "metadata.json": json_bytes(self.metadata),
+            HISTORY_FILE: parquet_bytes(self.history.frame),
         }
         for name, data in files.items():
             store.write_bytes(prefix + name, data, create_only=True)
@@ -113,7 +120,7 @@ def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
         if _sha256(data) != expected:
             raise BundleIntegrityError(f"bundle {run_id}: {name} does not match its SHA-256 in the manifest")
         files[name] = data
-    missing = [n for n in (MODEL_FILE, *JSON_FILES) if n not in files]
+    missing = [n for n in (MODEL_FILE, HISTORY_FILE, *JSON_FILES) if n not in files]
     if missing:
         raise BundleIntegrityError(f"bundle {run_id}: manifest lacks {', '.join(missing)}")
     return files
@@ -133,4 +140,5 @@ def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:
         params=state["params.json"],
         metrics=state["metrics.json"],
         metadata=state["metadata.json"],
+        history=ZipHistory(frame_of(files[HISTORY_FILE])),
     )

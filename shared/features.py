@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from shared import schema
+from shared import history, schema
 from shared.encoders import FrequencyEncoder, GroupStatisticEncoder
+from shared.history import ZipHistory
 from shared.preprocess import METRO
 
 ZIP_KEY = "zip_key"
-# The training matrix (written by the features stage, read by training) carries each row's reference here.
-REFERENCE_COLUMN = "_reference"
+# The training matrix (written by the features stage, read by training) carries each row's anchor and
+# reference in these columns.
+ANCHOR_COLUMN, REFERENCE_COLUMN = "_anchor", "_reference"
 # (feature name, market column it scales, volume column that says how noisy that column is)
 LEVEL_SOURCES = [
     ("level_ppsf", "median_ppsf", "homes_sold"),
@@ -46,38 +48,69 @@ PASSTHROUGH = [
     *schema.POI, *[c for c in schema.CENSUS if c not in DROPPED],
     "lat", "lng",
 ]
-FEATURES = ["quarter", "month", *PASSTHROUGH, "zipcode_freq", "metro_target_enc", *(name for name, _, _ in LEVEL_SOURCES)]
+FEATURES = ["quarter", "month", *PASSTHROUGH, "zipcode_freq", "metro_target_enc", *(name for name, _, _ in LEVEL_SOURCES),
+            "reference_vs_anchor", *history.FEATURES]
+# How far back the index a training row may see is cut (months): a served model meets rows one month after
+# the last published index (nowcast) and up to two years after the last month it was judged on (horizon).
+# Training rows draw their cut from this range, a third of them the nowcast's one month.
+TRAINING_INDEX_AGES = (1, 24)
+NOWCAST_SHARE = 1 / 3
+# Tuning judges trials on the training split's last TUNING_MONTHS months (flagged in VALIDATION_COLUMN of
+# the tuning matrix); the eval split stays untouched for the gate.
+TUNING_MONTHS = 12
+VALIDATION_COLUMN = "_validation"
 
 
 @dataclass
 class Features:
-    """The model's input matrix and, per row, the log price level its output is relative to."""
+    """The model's input matrix and, per row, the log price level its output is relative to (the anchor:
+    the last index value the history rule allows, else the price-level reference), and the reference."""
 
     X: pd.DataFrame
+    anchor: np.ndarray
     reference: np.ndarray
 
     def to_price(self, model_output: np.ndarray) -> np.ndarray:
-        return np.exp(self.reference + model_output)
+        return np.exp(self.anchor + model_output)
 
     def target(self, prices: pd.Series) -> np.ndarray:
-        return np.log(prices.to_numpy(dtype="float64")) - self.reference
+        return np.log(prices.to_numpy(dtype="float64")) - self.anchor
 
     def to_matrix(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """The training matrix: the features, the reference, and the rows' price and date (for tuning's
-        time-ordered validation months)."""
-        return self.X.assign(**{REFERENCE_COLUMN: self.reference, schema.TARGET: rows[schema.TARGET].to_numpy(),
-                                schema.DATE: rows[schema.DATE].to_numpy()})
+        """The training matrix: the features, the anchor and reference, and the rows' price."""
+        return self.X.assign(**{ANCHOR_COLUMN: self.anchor, REFERENCE_COLUMN: self.reference,
+                                schema.TARGET: rows[schema.TARGET].to_numpy()})
 
     @classmethod
     def from_matrix(cls, matrix: pd.DataFrame) -> Features:
-        return cls(X=matrix[FEATURES], reference=matrix[REFERENCE_COLUMN].to_numpy())
+        return cls(X=matrix[FEATURES], anchor=matrix[ANCHOR_COLUMN].to_numpy(),
+                   reference=matrix[REFERENCE_COLUMN].to_numpy())
+
+
+def tuning_matrix(train: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The matrix tuning fits and judges trials on. The training split's last TUNING_MONTHS months are the
+    validation rows, featurised by encoders fitted on the months before them only, as the eval split is by
+    the final model: no trial's training rows (nor their target encodings) see a validation month's price.
+    Validation rows see the index as training rows do (cut at a drawn age, under the history rule)."""
+    months = history.month_numbers(train[schema.DATE])
+    held = months > months.max() - TUNING_MONTHS
+    if held.all():
+        raise ValueError(f"the training split spans {TUNING_MONTHS} months or fewer: nothing is left to tune on "
+                         "before its last months (give train_end a later date or more data)")
+    fit_rows, val_rows = train.loc[~held].reset_index(drop=True), train.loc[held].reset_index(drop=True)
+    builder = FeatureBuilder(seed)
+    fit = builder.fit_transform(fit_rows)
+    known_through = months[held] - builder._training_ages(len(val_rows))
+    val = builder.transform(val_rows, ZipHistory(train), known_through)
+    return pd.concat([fit.to_matrix(fit_rows).assign(**{VALIDATION_COLUMN: False}),
+                      val.to_matrix(val_rows).assign(**{VALIDATION_COLUMN: True})], ignore_index=True)
 
 
 class FeatureSchema(BaseModel):
     names: list[str]
     dtypes: dict[str, str]
     target: str = schema.TARGET
-    target_transform: str = "log(price) - reference"
+    target_transform: str = "log(price) - anchor"
 
 
 def feature_schema() -> FeatureSchema:
@@ -107,7 +140,8 @@ class FeatureBuilder:
         self.zip_level = GroupStatisticEncoder(ZIP_KEY, statistic="median")  # last resort: the zip's usual level
 
     def fit_transform(self, train: pd.DataFrame) -> Features:
-        """Fit every encoder on the training rows; return their out-of-fold features."""
+        """Fit every encoder on the training rows; return their out-of-fold features. Each row sees the
+        index only up to a cut drawn from TRAINING_INDEX_AGES (the history rule still applies)."""
         keys = _keys(train)
         log_price = np.log(train[schema.TARGET])
         self.zip_freq.fit(keys)
@@ -117,14 +151,25 @@ class FeatureBuilder:
             for name, column, _ in LEVEL_SOURCES
         }
         zip_level = self.zip_level.fit_transform(keys, log_price, seed=self.seed)
-        return self._assemble(train, keys, metro_enc, offsets, zip_level)
+        known_through = history.month_numbers(train[schema.DATE]) - self._training_ages(len(train))
+        return self._assemble(train, keys, metro_enc, offsets, zip_level, ZipHistory(train), known_through)
 
-    def transform(self, frame: pd.DataFrame) -> Features:
+    def _training_ages(self, n: int) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        low, high = TRAINING_INDEX_AGES
+        return np.where(rng.random(n) < NOWCAST_SHARE, low, rng.integers(low, high + 1, n))
+
+    def transform(self, frame: pd.DataFrame, seen: ZipHistory | None = None,
+                  known_through: int | np.ndarray | None = None) -> Features:
+        """Features of rows to predict, with the history the system has seen (`seen`) and, in horizon mode,
+        the last month whose index may be used (`known_through`, a month number)."""
         keys = _keys(frame)
         offsets = {name: enc.transform(keys) for name, enc in self.level_offsets.items()}
-        return self._assemble(frame, keys, self.metro_enc.transform(keys), offsets, self.zip_level.transform(keys))
+        return self._assemble(frame, keys, self.metro_enc.transform(keys), offsets, self.zip_level.transform(keys),
+                              seen or ZipHistory(), known_through)
 
-    def _assemble(self, frame: pd.DataFrame, keys: pd.DataFrame, metro_enc, offsets, zip_level) -> Features:
+    def _assemble(self, frame: pd.DataFrame, keys: pd.DataFrame, metro_enc, offsets, zip_level,
+                  seen: ZipHistory, known_through) -> Features:
         dates = frame[schema.DATE]
         # Columns gathered as arrays and framed once: inserting 40 columns one by one costs more than the
         # model itself on a one-row API request.
@@ -145,12 +190,20 @@ class FeatureBuilder:
             weights += np.where(known, weight, 0)
             levels[name] = level
         reference = np.where(weights > 0, weighted_sum / np.where(weights > 0, weights, 1), zip_level)
+        past = seen.features(frame, known_through)
+        # The anchor: the last index value the rule allows moved as the metro's market moved since, else
+        # the reference. The model learns the rest; its target stays in the range it was trained on even
+        # when prices move faster than in any training year (a booster cannot predict beyond that range).
+        moved = np.nan_to_num(past.columns["metro_since_index"])
+        anchor = np.where(np.isnan(past.last_index), reference, past.last_index + moved)
         for name, level in levels.items():
-            out[name] = level - reference
+            out[name] = level - anchor
         for col in RELATIVE:
-            out[col] = _log_array(out[col]) - reference
+            out[col] = _log_array(out[col]) - anchor
+        out["reference_vs_anchor"] = reference - anchor
+        out.update(past.columns)
         X = pd.DataFrame({name: out[name] for name in FEATURES})
-        return Features(X=X, reference=reference)
+        return Features(X=X, anchor=anchor, reference=reference)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -31,6 +31,7 @@ class Artifact(StrEnum):
     CLEAN_HOLDOUT = "clean_holdout"
     CLEANING_REPORT = "cleaning_report"
     FEATURES_TRAIN = "features_train"
+    FEATURES_TUNING = "features_tuning"
     FEATURE_BUILDER = "feature_builder"
     FEATURE_SCHEMA = "feature_schema"
     BUNDLE = "bundle"
@@ -52,6 +53,7 @@ _RUN_FILES = {
     **{Artifact.of_split("clean", n): f"clean/{n}.parquet" for n in ("train", "eval", "holdout")},
     Artifact.CLEANING_REPORT: "clean/report.json",
     Artifact.FEATURES_TRAIN: "features/train.parquet",
+    Artifact.FEATURES_TUNING: "features/tuning.parquet",
     Artifact.FEATURE_BUILDER: "features/builder.json",
     Artifact.FEATURE_SCHEMA: "features/schema.json",
     Artifact.BUNDLE: "model/",

@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 # reference alone), and the champion it would replace.
 CANDIDATE, BASELINE, PERSISTENCE, REFERENCE, CHAMPION = "candidate", "baseline", "persistence", "reference", "champion"
 NAIVE = (PERSISTENCE, REFERENCE)
+# A split's name plus this names its nowcast-mode figures (see shared.evaluate); the bare name is horizon mode.
+NOWCAST = "_nowcast"
 LABELS = {CANDIDATE: "XGBoost (this run)", BASELINE: "DummyRegressor(median)",
           PERSISTENCE: "last known index (persistence)", REFERENCE: "price-level reference alone",
           CHAMPION: "previous champion"}
@@ -39,7 +41,7 @@ class Headline(BaseModel):
     candidate: dict[str, Metrics] = Field(default_factory=dict)
     baseline: dict[str, Metrics] = Field(default_factory=dict)
     persistence: dict[str, Metrics] = Field(
-        default_factory=dict, description="each zip's last price known before the split began, carried forward")
+        default_factory=dict, description="each zip's last index value the history rule allows, carried forward")
     reference: dict[str, Metrics] = Field(
         default_factory=dict, description="the price-level reference the model corrects, used as the prediction")
     champion: dict[str, Metrics] | None = None

@@ -283,11 +283,20 @@ def write_json(store: ArtifactStore, key: str, payload: Any) -> None:
     store.write_bytes(key, json_bytes(payload))
 
 
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """How every table artifact is serialised (zstd-compressed Parquet, no index)."""
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def frame_of(data: bytes, columns: list[str] | None = None) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(data), columns=columns).to_pandas()
+
+
 def read_table(store: ArtifactStore, key: str, columns: list[str] | None = None) -> pd.DataFrame:
-    return pq.read_table(io.BytesIO(store.read_bytes(key)), columns=columns).to_pandas()
+    return frame_of(store.read_bytes(key), columns)
 
 
 def write_table(store: ArtifactStore, key: str, frame: pd.DataFrame) -> None:
-    buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
-    store.write_bytes(key, buffer.getvalue())
+    store.write_bytes(key, parquet_bytes(frame))

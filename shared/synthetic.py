@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from shared import schema
 from shared.metros import FULL_SIZE_ZIPS, METROS
@@ -20,6 +21,24 @@ FIRST_MONTH = "2012-03-31"
 LAST_MONTH = "2023-12-31"
 BOOM_START = pd.Timestamp("2020-06-30")
 BOOM_END = pd.Timestamp("2022-06-30")
+
+
+class Assumptions(BaseModel, frozen=True):
+    """What the generator takes for granted about a market. The defaults make the embedded data set; other
+    values test whether a feature only fits this generator (the README reports both)."""
+
+    market_noise: float = 0.22  # spread of a month's median sale/list price over one sale (shrinks with sqrt(sales))
+    mix_bias: float = 0.05  # a zip's lasting gap between its sold homes' median and its index
+    mix_drift: float = 0.0  # monthly random-walk step of that gap (the mix of homes sold changes)
+    zip_drift: float = 0.004  # monthly random-walk step of a zip's index apart from its metro
+    index_smoothing: int = 6  # months the index is smoothed over
+    zip_growth: float = 0.015  # spread of zips' own yearly growth around their metro's
+    list_premium: float = 0.03  # how far list prices sit above the index outside the boom
+
+
+DEFAULT = Assumptions()
+VARIED = Assumptions(market_noise=0.35, mix_bias=0.12, mix_drift=0.004, zip_drift=0.008, index_smoothing=3,
+                     zip_growth=0.03, list_premium=0.06)
 
 
 def month_ends() -> pd.DatetimeIndex:
@@ -60,18 +79,20 @@ class _Calendar:
         self.sales_shock[dates.year == 2023] = 0.75
 
 
-def generate(zips: int = FULL_SIZE_ZIPS, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
+def generate(zips: int = FULL_SIZE_ZIPS, seed: int = 42,
+             assumptions: Assumptions = DEFAULT) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (housing rows in HouseTS column order, metros table with metro_full/lat/lng).
 
     The parts draw from one random generator in a fixed order: the same seed gives the same file."""
     rng = np.random.default_rng(seed)
+    a = assumptions
     calendar = _Calendar(month_ends())
     dates, n_months = calendar.dates, len(calendar.dates)
     metro_idx = np.repeat(np.arange(len(METROS)), zips_per_metro(zips))
     n_zips = len(metro_idx)
 
-    price = _price_index(rng, calendar, metro_idx)
-    market = _market_statistics(rng, calendar, price)
+    price = _price_index(rng, calendar, metro_idx, a)
+    market = _market_statistics(rng, calendar, price, a)
     poi = _points_of_interest(rng, n_zips, n_months)
     census = _census(rng, dates, price, n_zips)
 
@@ -100,7 +121,7 @@ def generate(zips: int = FULL_SIZE_ZIPS, seed: int = 42) -> tuple[pd.DataFrame, 
     return frame[schema.COLUMNS], metros
 
 
-def _price_index(rng: np.random.Generator, calendar: _Calendar, metro_idx: np.ndarray) -> np.ndarray:
+def _price_index(rng: np.random.Generator, calendar: _Calendar, metro_idx: np.ndarray, a: Assumptions) -> np.ndarray:
     """The smoothed zip-level home value index (zips x months): metro trend and phases, a zip level and
     growth of its own, seasonality, and a slow random drift."""
     n_metros, n_months, n_zips = len(METROS), len(calendar.dates), len(metro_idx)
@@ -113,9 +134,9 @@ def _price_index(rng: np.random.Generator, calendar: _Calendar, metro_idx: np.nd
     metro_log = np.cumsum(metro_monthly, axis=1)
 
     zip_offset = rng.normal(0, 0.45, n_zips)
-    zip_growth = rng.normal(0, 0.015, n_zips)
-    drift = np.cumsum(rng.normal(0, 0.004, (n_zips, n_months)), axis=1)
-    kernel = np.ones(6) / 6  # a Zillow-style index is smoothed over months
+    zip_growth = rng.normal(0, a.zip_growth, n_zips)
+    drift = np.cumsum(rng.normal(0, a.zip_drift, (n_zips, n_months)), axis=1)
+    kernel = np.ones(a.index_smoothing) / a.index_smoothing  # a Zillow-style index is smoothed over months
     drift = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, drift)
     base = np.array([m.base_price for m in METROS])[metro_idx]
     log_price = (
@@ -129,7 +150,8 @@ def _price_index(rng: np.random.Generator, calendar: _Calendar, metro_idx: np.nd
     return np.maximum(np.exp(log_price), 40_000).round(0)
 
 
-def _market_statistics(rng: np.random.Generator, calendar: _Calendar, price: np.ndarray) -> dict[str, np.ndarray]:
+def _market_statistics(rng: np.random.Generator, calendar: _Calendar, price: np.ndarray,
+                       a: Assumptions) -> dict[str, np.ndarray]:
     """Redfin-style monthly medians and counts: medians over few sales are noisy where volume is low,
     missing where there were none; a few percent missing at random and a few absurd list prices."""
     shape = price.shape
@@ -144,12 +166,12 @@ def _market_statistics(rng: np.random.Generator, calendar: _Calendar, price: np.
 
     sold_n = np.maximum(homes_sold, 1)
     listed_n = np.maximum(new_listings, 1)
-    mix_bias = rng.normal(0, 0.05, shape[0])[:, None]
+    mix_bias = rng.normal(0, a.mix_bias, shape[0])[:, None]
     sqft = np.exp(rng.normal(np.log(1700), 0.25, shape[0]))[:, None]
-    median_sale_price = price * np.exp(mix_bias + rng.standard_t(4, shape) * 0.22 / np.sqrt(sold_n))
+    median_sale_price = price * np.exp(mix_bias + rng.standard_t(4, shape) * a.market_noise / np.sqrt(sold_n))
     median_ppsf = median_sale_price / (sqft * np.exp(rng.normal(0, 0.08, shape) / np.sqrt(sold_n)))
-    list_premium = np.where(boom, 0.0, 0.03)
-    median_list_price = price * np.exp(mix_bias + list_premium + rng.standard_t(4, shape) * 0.22 / np.sqrt(listed_n))
+    list_premium = np.where(boom, 0.0, a.list_premium)
+    median_list_price = price * np.exp(mix_bias + list_premium + rng.standard_t(4, shape) * a.market_noise / np.sqrt(listed_n))
     median_list_ppsf = median_list_price / (sqft * np.exp(rng.normal(0, 0.08, shape) / np.sqrt(listed_n)))
     heat = np.where(boom, 1.0, np.where(after, 0.3, 0.0))
     avg_sale_to_list = 0.975 + 0.045 * heat + rng.normal(0, 0.02, shape) / np.sqrt(sold_n)
@@ -176,6 +198,10 @@ def _market_statistics(rng: np.random.Generator, calendar: _Calendar, price: np.
         "sold_above_list": sold_above_list.round(4),
         "off_market_in_two_weeks": off_market.round(4),
     }
+    if a.mix_drift:  # the mix of homes sold and listed wanders: a zip's medians drift apart from its index
+        mix = np.exp(np.cumsum(rng.normal(0, a.mix_drift, shape), axis=1))
+        for name in ("median_sale_price", "median_list_price", "median_ppsf", "median_list_ppsf"):
+            market[name] = (market[name] * mix).round(2)
     for arr in market.values():  # a few percent missing at random, on top of the no-sales gaps
         arr[rng.random(shape) < 0.02] = np.nan
     absurd = rng.random(shape) < 0.0002

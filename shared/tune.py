@@ -1,7 +1,8 @@
 """Optuna search over XGBoost parameters, every trial tracked in MLflow, then a refit on all training rows.
 
-Trials are judged on the last twelve training months (a time-ordered validation inside the training split:
-the eval split stays untouched for the gate). Each trial stops early when the validation error stops
+Trials are fitted and judged on the tuning matrix (`shared.features.tuning_matrix`): the training split's
+last months, featurised by encoders fitted on the months before them only, judge trials fitted on those
+earlier months (the eval split stays untouched for the gate). Each trial stops early when the validation error stops
 improving, and is pruned when it falls behind the median of earlier trials.
 """
 
@@ -20,7 +21,8 @@ import optuna
 import pandas as pd
 import xgboost as xgb
 
-from shared.features import Features
+from shared import schema
+from shared.features import VALIDATION_COLUMN, Features
 from shared.metrics import regression_metrics
 from shared.train import DEFAULT_PARAMS, booster_params, train_booster
 
@@ -72,21 +74,23 @@ class _PruningCallback(xgb.callback.TrainingCallback):
 
 @dataclass
 class _Validation:
-    """The last 12 training months held out for tuning (the eval split stays untouched for the gate)."""
+    """The tuning matrix as XGBoost data: rows to fit trials on, rows to judge them on."""
 
     dfit: xgb.QuantileDMatrix
     dval: xgb.DMatrix
     prices: np.ndarray
-    reference: np.ndarray
+    anchor: np.ndarray
     fit_rows: int
 
     @classmethod
-    def last_year(cls, features: Features, target: np.ndarray, prices: pd.Series, dates: pd.Series,
-                  threads: int) -> _Validation:
-        held = (dates >= dates.max() - pd.DateOffset(months=12)).to_numpy()
+    def of(cls, matrix: pd.DataFrame, threads: int) -> _Validation:
+        held = matrix[VALIDATION_COLUMN].to_numpy(dtype=bool)
+        features = Features.from_matrix(matrix)
+        prices = matrix[schema.TARGET]
+        target = features.target(prices)
         return cls(dfit=xgb.QuantileDMatrix(features.X[~held], label=target[~held], nthread=threads or -1),
                    dval=xgb.DMatrix(features.X[held], label=target[held], nthread=threads or -1),
-                   prices=prices.to_numpy()[held], reference=features.reference[held], fit_rows=int((~held).sum()))
+                   prices=prices.to_numpy()[held], anchor=features.anchor[held], fit_rows=int((~held).sum()))
 
 
 def _objective(validation: _Validation, seed: int, threads: int) -> Callable[[optuna.Trial], float]:
@@ -100,7 +104,7 @@ def _objective(validation: _Validation, seed: int, threads: int) -> Callable[[op
                 callbacks=[_PruningCallback(trial)],
             )
             rounds = booster.best_iteration + 1
-            predicted = np.exp(validation.reference + booster.predict(validation.dval, iteration_range=(0, rounds)))
+            predicted = np.exp(validation.anchor + booster.predict(validation.dval, iteration_range=(0, rounds)))
             metrics = regression_metrics(validation.prices, predicted)
             trial.set_user_attr("rounds", rounds)
             mlflow.log_params({**params, "rounds": rounds})
@@ -134,7 +138,7 @@ def _use_experiment(tracking_uri: str, artifact_location: str | None, experiment
 def tune(
     features: Features,
     prices: pd.Series,
-    dates: pd.Series,
+    tuning: pd.DataFrame,
     *,
     trials: int,
     timeout: float,
@@ -147,8 +151,9 @@ def tune(
     run_name: str,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
 ) -> TuneResult:
+    """Search on the tuning matrix; refit the best parameters on every training row (`features`, `prices`)."""
     target = features.target(prices)
-    validation = _Validation.last_year(features, target, prices, dates, threads)
+    validation = _Validation.of(tuning, threads)
     _use_experiment(tracking_uri, artifact_location, experiment)
     records: list[dict[str, Any]] = []
 

@@ -146,13 +146,14 @@ TRAINING_PIPELINE = PipelineGraph(
               makes=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.CLEANING_REPORT)),
         Stage("features", "lambdas.features:handler", memory_mb=6144, timeout_s=300,
               reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,), needs=(Artifact.CLEAN_TRAIN,),
-              makes=(Artifact.FEATURES_TRAIN, Artifact.FEATURE_BUILDER, Artifact.FEATURE_SCHEMA)),
+              makes=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.FEATURE_SCHEMA)),
         # The training task's result is not an event (see Stage.passes_result): the bundle's key follows
         # from the run id, and evaluate records it.
         Stage("train", "lambdas.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
               retry=RetryPolicy(errors=("ECS.AmazonECSException",), attempts=1, interval_s=30),
               reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX, BUNDLES),  # the only stage that writes a bundle
-              needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURE_BUILDER, Artifact.METROS)),
+              needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.METROS,
+                     Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT)),
         Stage("evaluate", "lambdas.evaluate:handler", memory_mb=4096, timeout_s=300,
               reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,),
               needs=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),

@@ -234,7 +234,9 @@ def test_metro_names_are_canonical_and_filters_ignore_case(client, store):
 def test_implausible_inputs_are_answered_with_a_warning(client, holdout_month):
     raw, _ = holdout_month
     [record] = records_from(raw.head(1))
-    body = client.post("/predict", json={"records": [record, {**record, "median_ppsf": 1e12, "median_sale_price": 1e12},
+    absurd = {"median_ppsf": 1e12, "median_sale_price": 1e12, "median_list_price": 1e12, "median_list_ppsf": 1e12}
+    # A zip with no history: only its (absurd) market values say what its price is.
+    body = client.post("/predict", json={"records": [record, {**record, **absurd, "zipcode": 501},
                                                      {**record, "date": "0001-06-01"}, {**record, "date": "9999-06-01"}]}).json()
     assert [w["index"] for w in body["warnings"] if "10x outside" in w["message"]] == [1]
     assert [w["index"] for w in body["warnings"] if "the date is outside" in w["message"]] == [2, 3]

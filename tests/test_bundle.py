@@ -17,7 +17,7 @@ def test_bundle_has_no_pickle_and_a_full_manifest(trained):
     keys = store.list(bundle_prefix(final["run_id"]))
     names = sorted(k.rsplit("/", 1)[1] for k in keys)
     assert names == sorted(["model.ubj", "features.json", "feature_schema.json", "metros.json", "params.json",
-                            "metrics.json", "metadata.json", "manifest.json"])
+                            "metrics.json", "metadata.json", "history.parquet", "manifest.json"])
     assert not any(k.endswith((".pkl", ".pickle", ".joblib")) for k in store.list(""))
 
 

@@ -2,6 +2,8 @@
 
 The pointer (`models/champion.json`) is one small read; the bundle is only reloaded when the pointer names
 another run, and a bundle that fails its manifest check is refused while the previous model keeps serving.
+The zips' history (what the system has seen: the champion's labelled months and every scored month) is
+rebuilt with the champion and whenever the set of scored months changes (one listing per refresh).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import logging
 import threading
 import time
 
+from shared.batch import scored_months, seen_history
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import ChampionPointer, read_champion
+from shared.history import ZipHistory
 from shared.store import ArtifactStore
 
 log = logging.getLogger("housing.api")
@@ -26,6 +30,8 @@ class ServedChampion:
         self._checked_at: float | None = None
         self.pointer: ChampionPointer | None = None
         self.bundle: ModelBundle | None = None
+        self.seen: ZipHistory | None = None
+        self._scored: set[tuple[int, int]] | None = None
         self.last_error: str | None = None
 
     def current(self) -> ModelBundle | None:
@@ -41,10 +47,15 @@ class ServedChampion:
         self._checked_at = self._clock()
         try:
             pointer = read_champion(self.store)
-            if pointer is not None and (self.bundle is None or pointer.run_id != self.bundle.run_id):
+            bundle = self.bundle
+            if pointer is not None and (bundle is None or pointer.run_id != bundle.run_id):
                 bundle = load_bundle(self.store, pointer.run_id)
-                self.pointer, self.bundle = pointer, bundle
-                log.info("serving champion %s", pointer.run_id)
+            scored = scored_months(self.store)
+            if bundle is not None and (bundle is not self.bundle or scored != self._scored):
+                seen = seen_history(self.store, bundle)
+                if bundle is not self.bundle:
+                    log.info("serving champion %s", pointer.run_id)
+                self.pointer, self.bundle, self.seen, self._scored = pointer, bundle, seen, scored
             self.last_error = None
         except Exception as exc:  # a broken pointer or bundle must not take down a serving model
             # Said by key: the store's own location (a path, a bucket) is not for API callers.

@@ -59,7 +59,8 @@ def _record_fields() -> dict[str, Any]:
         if column in (schema.ZIPCODE,):
             continue
         low, high = RANGES.get(column, (0 if column in schema.NON_NEGATIVE else -CEILING, CEILING))
-        note = "not used for prediction" if column in schema.UNKNOWN_AT_PREDICTION else None
+        note = ("the zip's index value that month: never used for its own month, only as history for the "
+                "zip's later months in the request" if column in schema.UNKNOWN_AT_PREDICTION else None)
         # A price, where given, is positive (file validation's not_positive rule).
         bounds = Interval(gt=0, le=high) if column == schema.TARGET else Interval(ge=low, le=high)
         number = Annotated[float, bounds, BeforeValidator(_number_only)]

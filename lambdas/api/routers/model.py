@@ -28,13 +28,13 @@ def model(bundle: Champion, served: Served) -> ModelInfo:
 @router.post("/predict", response_model=PredictResponse,
              responses={400: {"model": ErrorBody, "description": "the body is not JSON text"},
                         413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
-def predict(body: PredictRequest, bundle: Champion) -> PredictResponse:
+def predict(body: PredictRequest, bundle: Champion, served: Served) -> PredictResponse:
     if len(body.records) > MAX_RECORDS:
         raise ApiError(413, f"{len(body.records)} records sent; at most {MAX_RECORDS} per request")
     frame = pd.DataFrame([r.model_dump(by_alias=True) for r in body.records])
     frame["date"] = frame["date"].astype("str")
     try:
-        prices, report, cleaned = bundle.predict_raw(frame, source="request")
+        prices, report, cleaned = bundle.predict_raw(frame, source="request", seen=served.seen)
     except InvalidInput as exc:
         raise ApiError(422, str(exc), [
             ErrorDetail(field=f"body.records.{p.column}" if p.column else "body.records", problem=p.message)

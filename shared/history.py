@@ -1,0 +1,203 @@
+"""Each zip's own history as features, under one rule written here and nowhere else.
+
+**The rule.** A row of month m may use the zip's market statistics of months <= m (they are published with
+the month) and its index values (`price`) of months <= m - INDEX_DELAY (the index for a month comes out
+after it), and never beyond `known_through` when the caller gives one (horizon mode: nothing after the
+last month known when the model was judged). `cutoff_months` computes the last index month a row may see;
+every index lookup goes through it.
+
+The history is what the system has seen: the training rows, and the months it scored since. Rows being
+predicted join it (a batch file carries several months; a request may carry a zip's preceding months),
+so a row's own market statistics and its file's earlier months count; their prices count only through
+the rule. A zip with no index history gets no index features (missing values, which the model was
+trained with: the earliest training rows have none), and the price-level reference is its anchor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from shared import schema
+from shared.preprocess import METRO
+
+INDEX_DELAY = 1  # months between a month and the first month its index value may be used
+# Market medians whose smoothed trajectory says how the zip's prices moved since its last known index.
+MARKET_LEVELS = ["median_ppsf", "median_list_ppsf", "median_list_price"]
+COLUMNS = [schema.ZIPCODE, METRO, schema.DATE, schema.TARGET, *MARKET_LEVELS]
+SMOOTHING = 3  # months in the trailing mean of a market median (one month's median rests on few sales)
+# How far back the history loaded for a prediction reaches: an index value up to MAX_INDEX_AGE months old,
+# and the longest window before it. An older last index value is not used (the reference anchors the row).
+MAX_INDEX_AGE = 36
+LOOKBACK = MAX_INDEX_AGE + 12 + SMOOTHING
+FEATURES = [
+    "index_age", "index_trend_3", "index_trend_12",
+    *(f"{scope}{c}_{what}" for scope in ("", "metro_") for c in MARKET_LEVELS
+      for what in ("since_index", "change_3", "change_12")),
+    "metro_since_index",
+]
+
+
+def month_numbers(dates: pd.Series) -> np.ndarray:
+    """Months since year 0 (consecutive months differ by one)."""
+    return (dates.dt.year * 12 + dates.dt.month - 1).to_numpy(dtype="int64")
+
+
+def cutoff_months(months: np.ndarray, known_through: int | np.ndarray | None = None) -> np.ndarray:
+    """The last month whose index value a row of each month may use (month numbers): the rule above."""
+    cutoff = months - INDEX_DELAY
+    return cutoff if known_through is None else np.minimum(cutoff, known_through)
+
+
+@dataclass
+class HistoryFeatures:
+    """Per row: the log of the last index value the rule allows (NaN if none) and the features."""
+
+    last_index: np.ndarray
+    columns: dict[str, np.ndarray]
+
+
+class ZipHistory:
+    """The months the system has seen, per zip: index values and market medians (`COLUMNS`)."""
+
+    def __init__(self, *frames: pd.DataFrame):
+        """The months of `frames` (cleaned rows or a history's frame); where they overlap, later ones win."""
+        self.frame = _compact(*frames)
+        # What every query filters on, as arrays (a one-record request must not scan a million dates).
+        self._months = month_numbers(self.frame[schema.DATE])
+        self._zips = self.frame[schema.ZIPCODE].to_numpy()
+        self._metro_codes, metros = pd.factorize(self.frame[METRO])
+        self._metro_code_of = {name: code for code, name in enumerate(metros)}
+
+    def extended(self, *frames: pd.DataFrame) -> ZipHistory:
+        """This history with more months; a later frame's row replaces an earlier one of the same zip and month."""
+        return ZipHistory(self.frame, *frames)
+
+    def features(self, rows: pd.DataFrame, known_through: int | np.ndarray | None = None) -> HistoryFeatures:
+        """History features of `rows` (cleaned rows; they join the history first, see the module docstring).
+        Rows dated outside the data's possible range (schema.FIRST_DATE..LAST_DATE) get none."""
+        months = month_numbers(rows[schema.DATE])
+        usable = (rows[schema.DATE] >= schema.FIRST_DATE) & (rows[schema.DATE] <= schema.LAST_DATE)
+        zips = np.where(usable, rows[schema.ZIPCODE].round(), np.nan).astype("float64")
+        if not usable.any():
+            return HistoryFeatures(last_index=np.full(len(rows), np.nan),
+                                   columns={name: np.full(len(rows), np.nan) for name in FEATURES})
+        # The rows' zips and every zip of their metros (for the metro's market moves), over the months the
+        # rows can look back to.
+        start, end = months[usable].min() - LOOKBACK, months[usable].max()
+        metros = [self._metro_code_of[m] for m in rows.loc[usable, METRO].dropna().unique() if m in self._metro_code_of]
+        own = self.frame.loc[(np.isin(self._zips, zips[~np.isnan(zips)]) | np.isin(self._metro_codes, metros))
+                             & (self._months >= start) & (self._months <= end)]
+        return _Grid(_compact(own, rows.loc[usable])).features(zips, months, known_through)
+
+
+def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
+    """The history columns, one row per zip and month: where several rows give one, each value is the last
+    one given (a row to predict, with no price, keeps the price the history has for its month)."""
+    out = pd.concat([pd.DataFrame({c: f[c] for c in COLUMNS if c in f}).reindex(columns=COLUMNS) for f in frames]
+                    or [pd.DataFrame(columns=COLUMNS)], ignore_index=True)
+    out[schema.ZIPCODE] = out[schema.ZIPCODE].astype("float64").round()
+    out[schema.DATE] = pd.to_datetime(out[schema.DATE]).dt.to_period("M").dt.to_timestamp("M")
+    for column in (schema.TARGET, *MARKET_LEVELS):
+        out[column] = out[column].astype("float64")
+    out = out.dropna(subset=[schema.ZIPCODE, schema.DATE]).reset_index(drop=True)
+    if out.duplicated(subset=[schema.ZIPCODE, schema.DATE]).any():
+        out = out.groupby([schema.ZIPCODE, schema.DATE], sort=False, as_index=False).last()
+    return out
+
+
+def _log(values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.where(values > 0, values, np.nan))
+
+
+class _Grid:
+    """History on a dense zip x month grid, so windows and "last known" are array operations."""
+
+    def __init__(self, frame: pd.DataFrame):
+        months = month_numbers(frame[schema.DATE])
+        self.zips, zip_codes = np.unique(frame[schema.ZIPCODE].to_numpy(), return_inverse=True)
+        metro_of_row = pd.factorize(frame[METRO].astype("str"))[0]
+        self.metro = np.zeros(len(self.zips), dtype="int64")
+        self.metro[zip_codes] = metro_of_row  # a zip's metro: the last one its rows name
+        self.first = int(months.min()) if len(months) else 0
+        width = int(months.max()) - self.first + 1 if len(months) else 1
+        cells = (zip_codes, months - self.first)
+        self.index = self._layer(cells, frame[schema.TARGET].to_numpy(dtype="float64"), width)
+        self.markets = {c: _trailing_mean(self._layer(cells, frame[c].to_numpy(dtype="float64"), width), SMOOTHING)
+                        for c in MARKET_LEVELS}
+        self._moves: dict[tuple[str, int], np.ndarray] = {}
+        # For every cell, the column of the zip's latest known index value at or before it (-1: none yet).
+        known = np.where(~np.isnan(self.index), np.arange(width), -1)
+        self.last_known = np.maximum.accumulate(known, axis=1)
+
+    def _layer(self, cells, values: np.ndarray, width: int) -> np.ndarray:
+        layer = np.full((len(self.zips), width), np.nan)
+        layer[cells] = _log(values)
+        return layer
+
+    @staticmethod
+    def _at(layer: np.ndarray, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """layer[z, t], NaN where t lies outside the grid or z is unknown."""
+        inside = (t >= 0) & (t < layer.shape[1]) & (z >= 0)
+        return np.where(inside, layer[np.where(z >= 0, z, 0), np.clip(t, 0, layer.shape[1] - 1)], np.nan)
+
+    def _last_index(self, z: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(log index, its column) of the latest index value at or before column t; (NaN, -1) if none."""
+        inside = (t >= 0) & (z >= 0)
+        col = np.where(inside, self.last_known[np.where(z >= 0, z, 0), np.clip(t, 0, self.last_known.shape[1] - 1)], -1)
+        return np.where(col >= 0, self._at(self.index, z, col), np.nan), col
+
+    def _metro_move(self, column: str, gap: np.ndarray, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Per row, the median over its metro's zips of how far the (smoothed, log) market median moved in
+        the `gap` months to month t; NaN for a gap of 0 or beyond the grid, or where no zip has both."""
+        out = np.full(len(t), np.nan)
+        width = self.markets[column].shape[1]
+        ok = (gap >= 1) & (gap < width) & (metro >= 0) & (t - gap >= 0) & (t < width)
+        for g in np.unique(gap[ok]):
+            if (column, g) not in self._moves:  # (metros x months) medians, computed once per gap
+                layer = self.markets[column]
+                moves = pd.DataFrame(layer[:, g:] - layer[:, :-g]).groupby(self.metro).median()
+                self._moves[column, g] = moves.reindex(range(self.metro.max() + 1)).to_numpy()
+            rows = ok & (gap == g)
+            out[rows] = self._moves[column, g][metro[rows], t[rows] - g]
+        return out
+
+    def features(self, zips: np.ndarray, months: np.ndarray, known_through) -> HistoryFeatures:
+        pos = np.minimum(np.searchsorted(self.zips, zips), len(self.zips) - 1)
+        z = np.where(self.zips[pos] == zips, pos, -1)
+        t = months - self.first
+        last, at = self._last_index(z, cutoff_months(months, known_through) - self.first)
+        has = at >= 0
+        age = np.where(has, t - at, 0)
+        out = {"index_age": np.where(has, age, np.nan)}
+        for window in (3, 12):
+            before, _ = self._last_index(z, np.where(has, at - window, -1))
+            out[f"index_trend_{window}"] = (last - before) / window
+        metro = np.where(z >= 0, self.metro[np.maximum(z, 0)], -1)
+        for column, smooth in self.markets.items():
+            now = self._at(smooth, z, t)
+            out[f"{column}_since_index"] = np.where(has, now - self._at(smooth, z, np.where(has, at, -1)), np.nan)
+            out[f"{column}_change_3"] = now - self._at(smooth, z, t - 3)
+            out[f"{column}_change_12"] = now - self._at(smooth, z, t - 12)
+            out[f"metro_{column}_since_index"] = self._metro_move(column, np.where(has, age, 0), metro, t)
+            out[f"metro_{column}_change_3"] = self._metro_move(column, np.full_like(t, 3), metro, t)
+            out[f"metro_{column}_change_12"] = self._metro_move(column, np.full_like(t, 12), metro, t)
+        with np.errstate(all="ignore"):
+            stacked = np.vstack([out[f"metro_{c}_since_index"] for c in MARKET_LEVELS])
+            known = ~np.isnan(stacked)
+            out["metro_since_index"] = np.where(known.any(axis=0), np.nansum(stacked, axis=0) / known.sum(axis=0), np.nan)
+        return HistoryFeatures(last_index=last, columns={name: out[name] for name in FEATURES})
+
+
+def _trailing_mean(layer: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the known values in each cell's trailing `window` months (the cell included)."""
+    known = ~np.isnan(layer)
+    sums = np.cumsum(np.where(known, layer, 0.0), axis=1)
+    counts = np.cumsum(known, axis=1)
+    sums[:, window:] -= sums[:, :-window].copy()
+    counts[:, window:] -= counts[:, :-window].copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)

@@ -1,0 +1,117 @@
+"""The history rule: a row of month m sees market statistics of months <= m and index values of months
+<= m - 1 (and none after `known_through`); never anything later. Checked by changing what a row must
+not see and asserting its features do not move, and by changing what it may see and asserting they do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared import schema
+from shared.features import FEATURES as MODEL_FEATURES
+from shared.features import FeatureBuilder
+from shared.history import FEATURES, MARKET_LEVELS, ZipHistory, cutoff_months, month_numbers
+from shared.preprocess import clean_for_training
+from shared.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def panel():
+    rows, metros = generate(zips=60, seed=3)
+    rows[schema.DATE] = pd.to_datetime(rows[schema.DATE])
+    cleaned, _ = clean_for_training(rows, metros)
+    train = cleaned.loc[cleaned[schema.DATE] < "2021-01-01"].reset_index(drop=True)
+    builder = FeatureBuilder(seed=0)
+    builder.fit_transform(train)
+    return cleaned, builder
+
+
+def _features(builder, cleaned, rows_mask, known_through=None):
+    """Features and anchor of the rows in `rows_mask`, with everything in `cleaned` as history."""
+    feats = builder.transform(cleaned.loc[rows_mask].reset_index(drop=True), ZipHistory(cleaned), known_through)
+    return feats.X.to_numpy(), feats.anchor
+
+
+def test_cutoff_is_the_month_before_and_never_after_known_through():
+    months = np.array([100, 101, 130])
+    assert cutoff_months(months).tolist() == [99, 100, 129]
+    assert cutoff_months(months, known_through=110).tolist() == [99, 100, 110]
+
+
+def test_nothing_of_the_row_s_own_month_index_or_any_later_month_is_seen(panel):
+    cleaned, builder = panel
+    month = pd.Timestamp("2022-06-30")
+    rows = cleaned[schema.DATE] == month
+    X, anchor = _features(builder, cleaned, rows)
+    changed = cleaned.copy()
+    later = changed[schema.DATE] > month
+    changed.loc[rows | later, schema.TARGET] *= 3.0  # the row's own index and every later one
+    changed.loc[later, MARKET_LEVELS] *= 5.0  # later months' market statistics
+    X2, anchor2 = _features(builder, changed, rows)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(anchor, anchor2)
+
+
+def test_the_month_before_s_index_and_the_own_month_s_market_statistics_are_seen(panel):
+    """The same check can fail: what the rule allows does move the features."""
+    cleaned, builder = panel
+    month = pd.Timestamp("2022-06-30")
+    rows = cleaned[schema.DATE] == month
+    _, anchor = _features(builder, cleaned, rows)
+    changed = cleaned.copy()
+    changed.loc[changed[schema.DATE] == month - pd.offsets.MonthEnd(1), schema.TARGET] *= 1.1
+    _, anchor2 = _features(builder, changed, rows)
+    np.testing.assert_allclose(anchor2 - anchor, np.log(1.1), rtol=1e-9)
+    X, _ = _features(builder, cleaned, rows)
+    changed = cleaned.copy()
+    changed.loc[rows, "median_ppsf"] *= 1.2
+    X3, _ = _features(builder, changed, rows)
+    assert not np.array_equal(X, X3)
+
+
+def test_horizon_mode_sees_no_index_after_known_through(panel):
+    cleaned, builder = panel
+    known_through = int(month_numbers(pd.Series([pd.Timestamp("2021-12-31")]))[0])
+    rows = cleaned[schema.DATE].dt.year == 2023
+    X, anchor = _features(builder, cleaned, rows, known_through)
+    changed = cleaned.copy()
+    changed.loc[changed[schema.DATE] > "2021-12-31", schema.TARGET] *= 2.0
+    X2, anchor2 = _features(builder, changed, rows, known_through)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(anchor, anchor2)
+    ages = pd.DataFrame(X, columns=MODEL_FEATURES)["index_age"]
+    assert ages.min() >= 13 and ages.max() <= 24
+
+
+def test_a_zip_with_no_history_is_anchored_on_its_reference(panel):
+    cleaned, builder = panel
+    row = cleaned.loc[[len(cleaned) - 1]].assign(**{schema.ZIPCODE: 501.0}).reset_index(drop=True)
+    feats = builder.transform(row, ZipHistory(cleaned))
+    assert np.isnan(feats.X["index_age"]).all()
+    np.testing.assert_array_equal(feats.anchor, feats.reference)
+    assert np.isfinite(feats.anchor).all()
+
+
+def test_a_request_may_carry_the_zip_s_preceding_months(panel):
+    """A zip the system never saw, sent with its three preceding months (prices included): the last month
+    is anchored on the month before's index, without any stored history."""
+    cleaned, builder = panel
+    zip_rows = cleaned.loc[cleaned[schema.ZIPCODE] == cleaned[schema.ZIPCODE].iloc[0]].tail(4)
+    request = zip_rows.assign(**{schema.ZIPCODE: 501.0}).reset_index(drop=True)
+    request.loc[3, schema.TARGET] = np.nan  # the month to predict
+    feats = builder.transform(request, ZipHistory())
+    assert feats.X["index_age"].tolist()[1:] == [1.0, 1.0, 1.0]
+    assert feats.anchor[3] == pytest.approx(np.log(request.loc[2, schema.TARGET]) + np.nan_to_num(
+        feats.X["metro_since_index"].iloc[3]), rel=1e-12)
+
+
+def test_every_history_feature_is_in_the_model_s_features():
+    assert set(FEATURES) <= set(MODEL_FEATURES)
+
+
+def test_rows_dated_outside_the_data_s_range_get_no_history(panel):
+    cleaned, builder = panel
+    row = cleaned.loc[[0]].assign(**{schema.DATE: pd.Timestamp("2200-01-31")}).reset_index(drop=True)
+    feats = builder.transform(row, ZipHistory(cleaned))
+    assert np.isnan(feats.X["index_age"]).all() and np.isfinite(feats.anchor).all()

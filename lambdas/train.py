@@ -1,5 +1,8 @@
-"""train: Optuna tuning tracked in MLflow, a refit, and the sealed model bundle. Runs as the ECS Fargate
-task on AWS (`python -m lambdas.train` reads the event from $STAGE_EVENT), as a plain call locally."""
+"""train: Optuna tuning tracked in MLflow, the judged model (fitted on the training split: evaluation and the
+gate judge it), the served model (refitted with the chosen parameters on every labelled month), and the
+sealed model bundle holding both. The refit runs here, before the gate, because the deployment has one
+Fargate task; a run the gate rejects is never served, so its refit is simply never used. Runs as that ECS
+Fargate task on AWS (`python -m lambdas.train` reads the event from $STAGE_EVENT), as a plain call locally."""
 
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import xgboost as xgb
 
 from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
 from shared import schema
-from shared.bundle import ModelBundle
+from shared.bundle import FittedModel, ModelBundle
 from shared.features import FeatureBuilder, Features, feature_schema
 from shared.history import ZipHistory
 from shared.layout import Artifact, bundle_prefix
@@ -24,6 +28,7 @@ from shared.runs import now
 from shared.settings import get_settings
 from shared.split import SPLITS
 from shared.store import read_json, read_table
+from shared.train import last_month, refit
 from shared.tune import tune
 
 
@@ -52,21 +57,29 @@ def handler(event: dict, context=None) -> dict:
                     ev.config.tune_timeout, done["trials_run"], ev.config.trials)
     log.info("tuning done: %d trials (%d pruned), best validation MAE %s", done["trials_run"], done["trials_pruned"],
              f"{done['mae']:,.0f}")
+    splits = {name: read_table(store, ev.artifact(Artifact.of_split("clean", name))) for name in SPLITS}
+    labelled = pd.concat(splits.values(), ignore_index=True)
+    log.info("refit: the chosen parameters on every labelled month (%d rows, through %s)", len(labelled),
+             last_month(labelled))
+    served, served_features = refit(labelled, result.params, result.rounds, ev.config.seed, settings.threads)
     bundle = ModelBundle(
         run_id=ev.run_id,
-        booster=result.booster,
-        features=FeatureBuilder.from_dict(read_json(store, ev.artifact(Artifact.FEATURE_BUILDER))),
+        served=FittedModel(served, served_features, last_month(labelled)),
+        judged=FittedModel(result.booster, FeatureBuilder.from_dict(read_json(store, ev.artifact(Artifact.FEATURE_BUILDER))),
+                           last_month(splits["train"])),
         schema=feature_schema(),
         metros=read_table(store, ev.artifact(Artifact.METROS)),
         params={**result.params, "rounds": result.rounds},
         metrics={"validation": result.validation, "trials": result.trials},
-        # Every labelled month the run saw: the zips' history when the model serves.
-        history=ZipHistory(*(read_table(store, ev.artifact(Artifact.of_split("clean", name))) for name in SPLITS)),
+        history=ZipHistory(labelled),  # every labelled month the run saw: the zips' history when serving
         metadata={
             "run_id": ev.run_id,
             "trained_at": now(),
             "train_rows": len(matrix),
-            "price_range": [float(matrix[schema.TARGET].min()), float(matrix[schema.TARGET].max())],
+            "served_rows": len(labelled),
+            "trained_through": last_month(labelled),
+            "judged_trained_through": last_month(splits["train"]),
+            "price_range": [float(labelled[schema.TARGET].min()), float(labelled[schema.TARGET].max())],
             "mlflow_run_id": result.mlflow_run_id,
             "mlflow_model_uri": result.mlflow_model_uri,
             # Only a configured server is recorded: the default SQLite file moves with a copied store.

@@ -16,7 +16,7 @@ from shared.store import ArtifactNotFound, ArtifactStore, read_table, write_tabl
 
 ALL_REGIONS = "All regions"
 PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted",
-                      "model_run_id", *history.MARKET_LEVELS]
+                      "model_run_id", "trained_through", *history.MARKET_LEVELS]
 
 
 def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHistory | None = None) -> pd.DataFrame:
@@ -35,6 +35,8 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHis
         "actual": cleaned[schema.TARGET].astype("float64"),
         "predicted": predicted,
         "model_run_id": bundle.run_id,
+        # The last month the scoring model learned from: a month after it is scored out of sample.
+        "trained_through": bundle.trained_through(cleaned),
         **{c: cleaned[c].astype("float64") for c in history.MARKET_LEVELS},
     })
 
@@ -79,7 +81,8 @@ def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
     summary = pd.concat(parts, ignore_index=True)
     summary["rmse"] = np.sqrt(summary["rmse"])
     # The model that scored most of the rows (a month topped up by a partial file has a few from another).
-    summary["model_run_id"] = predictions["model_run_id"].mode().iloc[0] if len(predictions) else None
+    for column in ("model_run_id", "trained_through"):
+        summary[column] = predictions[column].mode().iloc[0] if column in predictions and len(predictions) else None
     return summary
 
 

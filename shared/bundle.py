@@ -1,8 +1,9 @@
 """The model bundle: everything needed to go from raw HouseTS rows to prices, with no pickle and no
 training stack (only pandas, numpy and xgboost are imported here, so the API image stays small).
 
-Files under `runs/<run_id>/model/`: the XGBoost model in UBJ, the fitted feature encoders and the metros
-table as JSON, the zips' history (the labelled months the run saw, Parquet), the feature schema, params, training metrics, metadata, and `manifest.json` with a SHA-256
+Files under `runs/<run_id>/model/`: the served XGBoost model and the one the gate judged in UBJ, the fitted
+feature encoders of each and the metros table as JSON, the zips' history (the labelled months the run saw,
+Parquet), the feature schema, params, training metrics, metadata, and `manifest.json` with a SHA-256
 of each; the manifest is written last, so a bundle without one is incomplete.
 """
 
@@ -22,13 +23,14 @@ from shared.features import FeatureBuilder, FeatureSchema
 from shared.history import ZipHistory
 from shared.layout import bundle_prefix
 from shared.preprocess import CleaningReport, clean_for_scoring
+from shared.schema import DATE
 from shared.store import ArtifactStore, frame_of, json_bytes, parquet_bytes, read_json
 from shared.validation import ensure_valid, validate_housing
 
-MODEL_FILE = "model.ubj"
+MODEL_FILE, JUDGED_MODEL_FILE = "model.ubj", "judged.ubj"  # the served model, the model the gate judged
 HISTORY_FILE = "history.parquet"  # the labelled months the model knows: each zip's history at serving time
 MANIFEST = "manifest.json"
-JSON_FILES = ("features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json", "metadata.json")
+JSON_FILES = ("features.json", "judged_features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json", "metadata.json")
 
 
 class BundleIntegrityError(RuntimeError):
@@ -40,10 +42,35 @@ def _sha256(data: bytes) -> str:
 
 
 @dataclass
-class ModelBundle:
-    run_id: str
+class FittedModel:
+    """A booster, the feature encoders fitted with it, and the last month it learned from (YYYY-MM)."""
+
     booster: xgb.Booster
     features: FeatureBuilder
+    trained_through: str
+
+    def predict(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory,
+                known_through: int | None = None) -> np.ndarray:
+        feats = self.features.transform(cleaned, seen, known_through)
+        # inplace_predict skips building a DMatrix (a third of a one-row request's time); columns are
+        # passed in the schema's order, the order the booster was trained on.
+        return feats.to_price(self.booster.inplace_predict(feats.X[names].to_numpy(dtype="float32")))
+
+    def learned(self, cleaned: pd.DataFrame) -> np.ndarray:
+        """Which rows' months this model learned from."""
+        return (cleaned[DATE].dt.strftime("%Y-%m") <= self.trained_through).to_numpy()
+
+
+@dataclass
+class ModelBundle:
+    """Two fitted models of one run: `judged`, fitted on the training split, is what evaluation and the
+    gate judged; `served`, refitted with the same parameters on every labelled month the run saw, answers
+    months after those. A row is never predicted by a model that learned its month when the other did not
+    (see `scorers`), so figures shown against actual prices stay out of sample."""
+
+    run_id: str
+    served: FittedModel
+    judged: FittedModel
     schema: FeatureSchema
     metros: pd.DataFrame
     params: dict[str, Any]
@@ -51,18 +78,37 @@ class ModelBundle:
     metadata: dict[str, Any]
     history: ZipHistory
 
+    def scorers(self, cleaned: pd.DataFrame) -> np.ndarray:
+        """Per row, True where the judged model scores it: a month the served model learned and the judged
+        did not. Months both learned (training months) go to the served one: no model is out of sample there."""
+        return self.served.learned(cleaned) & ~self.judged.learned(cleaned)
+
+    def trained_through(self, cleaned: pd.DataFrame) -> np.ndarray:
+        """Per row, the last month the model that scores it learned from (recorded beside predictions)."""
+        return np.where(self.scorers(cleaned), self.judged.trained_through, self.served.trained_through)
+
+    def predict_judged(self, cleaned: pd.DataFrame, seen: ZipHistory, known_through: int | None = None) -> np.ndarray:
+        """Prices from the model the gate judged (what evaluation compares, run against run)."""
+        return self.judged.predict(cleaned, self.schema.names, seen, known_through)
+
     def predict_clean(self, cleaned: pd.DataFrame, seen: ZipHistory | None = None,
                       known_through: int | None = None) -> np.ndarray:
         """Prices for rows that went through cleaning, with what the system has seen (by default the months
-        the model knows) and, in horizon mode, the last month whose index may be used (a month number)."""
-        feats = self.features.transform(cleaned, self.history if seen is None else seen, known_through)
-        # inplace_predict skips building a DMatrix (a third of a one-row request's time); columns are
-        # passed in the schema's order, the order the booster was trained on.
-        return feats.to_price(self.booster.inplace_predict(feats.X[self.schema.names].to_numpy(dtype="float32")))
+        the run saw) and, in horizon mode, the last month whose index may be used (a month number)."""
+        seen = self.history if seen is None else seen
+        judged = self.scorers(cleaned)
+        if not judged.any():
+            return self.served.predict(cleaned, self.schema.names, seen, known_through)
+        prices = np.empty(len(cleaned))
+        seen = seen.extended(cleaned)  # each part's history has the other part's months
+        for model, rows in ((self.served, ~judged), (self.judged, judged)):
+            if rows.any():
+                prices[rows] = model.predict(cleaned.loc[rows], self.schema.names, seen, known_through)
+        return prices
 
     def reference_prices(self, cleaned: pd.DataFrame) -> np.ndarray:
         """The price-level reference alone, as a prediction (the naive predictor the model must beat)."""
-        return np.exp(self.features.transform(cleaned).reference)
+        return np.exp(self.judged.features.transform(cleaned).reference)
 
     def implausible(self, prices: np.ndarray) -> np.ndarray:
         """Which predictions lie more than 10x outside the prices the model was trained on: a sign that the
@@ -85,8 +131,10 @@ class ModelBundle:
         runs/*/model/, and only with If-None-Match)."""
         prefix = bundle_prefix(self.run_id)
         files = {
-            MODEL_FILE: bytes(self.booster.save_raw("ubj")),
-            "features.json": json_bytes(self.features.to_dict()),
+            MODEL_FILE: bytes(self.served.booster.save_raw("ubj")),
+            "features.json": json_bytes(self.served.features.to_dict()),
+            JUDGED_MODEL_FILE: bytes(self.judged.booster.save_raw("ubj")),
+            "judged_features.json": json_bytes(self.judged.features.to_dict()),
             "feature_schema.json": json_bytes(self.schema.model_dump()),
             "metros.json": json_bytes(self.metros.to_dict(orient="list")),
             "params.json": json_bytes(self.params),
@@ -120,7 +168,7 @@ def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
         if _sha256(data) != expected:
             raise BundleIntegrityError(f"bundle {run_id}: {name} does not match its SHA-256 in the manifest")
         files[name] = data
-    missing = [n for n in (MODEL_FILE, HISTORY_FILE, *JSON_FILES) if n not in files]
+    missing = [n for n in (MODEL_FILE, JUDGED_MODEL_FILE, HISTORY_FILE, *JSON_FILES) if n not in files]
     if missing:
         raise BundleIntegrityError(f"bundle {run_id}: manifest lacks {', '.join(missing)}")
     return files
@@ -128,13 +176,17 @@ def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
 
 def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:
     files = verify_bundle(store, run_id)
-    booster = xgb.Booster()
-    booster.load_model(bytearray(files[MODEL_FILE]))
     state = {name: json.loads(files[name]) for name in JSON_FILES}
+
+    def fitted(model_file: str, features_file: str, through: str) -> FittedModel:
+        booster = xgb.Booster()
+        booster.load_model(bytearray(files[model_file]))
+        return FittedModel(booster, FeatureBuilder.from_dict(state[features_file]), state["metadata.json"][through])
+
     return ModelBundle(
         run_id=run_id,
-        booster=booster,
-        features=FeatureBuilder.from_dict(state["features.json"]),
+        served=fitted(MODEL_FILE, "features.json", "trained_through"),
+        judged=fitted(JUDGED_MODEL_FILE, "judged_features.json", "judged_trained_through"),
         schema=FeatureSchema(**state["feature_schema.json"]),
         metros=pd.DataFrame(state["metros.json"]),
         params=state["params.json"],

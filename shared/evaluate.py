@@ -9,7 +9,9 @@ each on the same cleaned rows, in two modes:
 - nowcast (name + NOWCAST): each month predicted with the index values published up to the month before,
   as `housing predict` does on a store holding those months.
 
-The gate compares eval MAE in horizon mode (the harder of the two) with margins from the run's configuration.
+The models compared are the ones each run's gate judged (fitted on its training split, so every figure is
+out of sample), not the refits that serve. The gate compares eval MAE with margins from the run's
+configuration.
 """
 
 from __future__ import annotations
@@ -45,14 +47,14 @@ def evaluate_models(
         reference = candidate.reference_prices(rows)
         before_split = int(month_numbers(rows[schema.DATE]).min()) - 1
         for name, known_through in ((split, before_split), (split + NOWCAST, None)):
-            predicted = candidate.predict_clean(rows, seen, known_through)
+            predicted = candidate.predict_judged(rows, seen, known_through)
             report.candidate[name] = regression_metrics(actual, predicted)
             report.baseline[name] = regression_metrics(actual, median)
             report.persistence[name] = regression_metrics(actual, carried_forward(seen, rows, known_through, median))
             report.reference[name] = regression_metrics(actual, reference)
             report.per_metro[name] = metrics_by_group(rows[METRO], actual, predicted)
             if champion:
-                report.champion[name] = regression_metrics(actual, champion.predict_clean(rows, seen, known_through))
+                report.champion[name] = regression_metrics(actual, champion.predict_judged(rows, seen, known_through))
         seen = seen.extended(rows)
     return report
 

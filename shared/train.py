@@ -1,4 +1,4 @@
-"""XGBoost training on the feature matrix (the model's target is the log ratio to the price reference)."""
+"""XGBoost training on the feature matrix (the model's target is the log ratio to the anchor)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+
+from shared import schema
+from shared.features import FeatureBuilder
 
 # A sound baseline: used as-is by `train_booster`, and as Optuna's first trial so tuning can only improve it.
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -44,3 +47,16 @@ def train_booster(
     """Fit one booster with fixed parameters (the baseline, and the refit after tuning)."""
     dtrain = xgb.QuantileDMatrix(X, label=y, nthread=threads or -1)
     return xgb.train(booster_params(params or DEFAULT_PARAMS, seed, threads), dtrain, num_boost_round=rounds)
+
+
+def refit(rows: pd.DataFrame, params: dict[str, Any], rounds: int, seed: int = 0,
+          threads: int = 0) -> tuple[xgb.Booster, FeatureBuilder]:
+    """The served model: encoders and booster fitted again, with the parameters tuning chose, on every
+    labelled month (`rows`), so a model promoted today has learned the latest months too."""
+    builder = FeatureBuilder(seed)
+    feats = builder.fit_transform(rows)
+    return train_booster(feats.X, feats.target(rows[schema.TARGET]), params, rounds, seed, threads), builder
+
+
+def last_month(rows: pd.DataFrame) -> str:
+    return rows[schema.DATE].max().strftime("%Y-%m")

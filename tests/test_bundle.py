@@ -1,10 +1,14 @@
+import numpy as np
+import pandas as pd
 import pytest
 
+from shared import schema
+from shared.batch import read_predictions
 from shared.bundle import BundleIntegrityError, load_bundle
 from shared.champion import promote, read_champion
-from shared.layout import bundle_prefix
+from shared.layout import Artifact, artifact_key, bundle_prefix
 from shared.settings import Settings
-from shared.store import LocalStore
+from shared.store import LocalStore, read_table
 
 
 @pytest.fixture()
@@ -16,9 +20,29 @@ def test_bundle_has_no_pickle_and_a_full_manifest(trained):
     store, final = trained
     keys = store.list(bundle_prefix(final["run_id"]))
     names = sorted(k.rsplit("/", 1)[1] for k in keys)
-    assert names == sorted(["model.ubj", "features.json", "feature_schema.json", "metros.json", "params.json",
-                            "metrics.json", "metadata.json", "history.parquet", "manifest.json"])
+    assert names == sorted(["model.ubj", "features.json", "judged.ubj", "judged_features.json", "feature_schema.json",
+                            "metros.json", "params.json", "metrics.json", "metadata.json", "history.parquet",
+                            "manifest.json"])
     assert not any(k.endswith((".pkl", ".pickle", ".joblib")) for k in store.list(""))
+
+
+def test_the_served_model_learned_every_labelled_month_and_scores_only_months_it_did_not(trained):
+    """The served model is refitted on every labelled month; the months it learned that the judged model did
+    not (eval and holdout) are scored by the judged one, so predicted-vs-actual figures stay out of sample."""
+    store, final = trained
+    bundle = load_bundle(store, final["run_id"])
+    splits = {name: read_table(store, artifact_key(final["run_id"], Artifact.of_split("clean", name)))
+              for name in ("train", "eval", "holdout")}
+    assert bundle.served.trained_through == splits["holdout"][schema.DATE].max().strftime("%Y-%m")
+    assert bundle.judged.trained_through == splits["train"][schema.DATE].max().strftime("%Y-%m")
+    scored = read_predictions(store)  # the run's batch stage scored its holdout
+    assert len(scored) and (scored["trained_through"] == bundle.judged.trained_through).all()
+    assert (scored["date"].dt.strftime("%Y-%m") > scored["trained_through"]).all()
+    np.testing.assert_allclose(scored.sort_values(["date", "zipcode"])["predicted"].to_numpy()[:5],
+                               bundle.predict_judged(splits["holdout"].sort_values([schema.DATE, schema.ZIPCODE]).head(5),
+                                                     bundle.history), rtol=1e-6)
+    later = splits["holdout"].tail(3).assign(**{schema.DATE: pd.Timestamp("2030-01-31")})
+    assert (bundle.trained_through(later) == bundle.served.trained_through).all()
 
 
 def test_tampered_bundle_is_refused(trained, tmp_path):

@@ -98,10 +98,14 @@ class Health(BaseModel):
 class ModelInfo(BaseModel):
     run_id: str
     trained_at: str | None
+    trained_through: str | None = Field(None, description="last month (YYYY-MM) the served model learned from")
+    judged_trained_through: str | None = Field(
+        None, description="last month the model the gate judged learned from (its figures are on later months)")
     promoted_at: str
     promotion_reason: str
     params: dict[str, Any]
-    metrics: Headline = Field(description="eval and holdout metrics of the model, the baseline and the previous champion")
+    metrics: Headline = Field(description="eval and holdout metrics (horizon and nowcast modes) of the judged model, "
+                                          "the naive predictors and the previous champion")
     feature_schema: dict[str, Any]
 
 
@@ -135,6 +139,8 @@ class SummaryRow(BaseModel):
     lat: float | None
     lng: float | None
     model_run_id: str | None
+    trained_through: str | None = Field(
+        None, description="last month (YYYY-MM) the scoring model learned from: later months are out of sample")
 
 
 class Summary(BaseModel):

@@ -19,7 +19,8 @@ router = APIRouter(tags=["model"])
 def model(bundle: Champion, served: Served) -> ModelInfo:
     pointer = served.pointer
     return ModelInfo(
-        run_id=bundle.run_id, trained_at=bundle.metadata.get("trained_at"), promoted_at=pointer.promoted_at,
+        run_id=bundle.run_id, trained_at=bundle.metadata.get("trained_at"), trained_through=bundle.served.trained_through,
+        judged_trained_through=bundle.judged.trained_through, promoted_at=pointer.promoted_at,
         promotion_reason=pointer.reason, params=bundle.params, metrics=pointer.metrics,
         feature_schema=bundle.schema.model_dump(),
     )

@@ -64,12 +64,18 @@ class ZipHistory:
 
     def __init__(self, *frames: pd.DataFrame):
         """The months of `frames` (cleaned rows or a history's frame); where they overlap, later ones win."""
-        self.frame = _compact(*frames)
-        # What every query filters on, as arrays (a one-record request must not scan a million dates).
+        # Kept in metro order with each metro's slice and each zip's metro, so a one-record request reads
+        # its metro's rows instead of scanning a million.
+        frame = _compact(*frames)
+        codes, metros = pd.factorize(frame[METRO].astype("str"))
+        order = np.argsort(codes, kind="stable")
+        self.frame = frame.iloc[order].reset_index(drop=True)
         self._months = month_numbers(self.frame[schema.DATE])
-        self._zips = self.frame[schema.ZIPCODE].to_numpy()
-        self._metro_codes, metros = pd.factorize(self.frame[METRO])
-        self._metro_code_of = {name: code for code, name in enumerate(metros)}
+        codes = codes[order]
+        bounds = np.searchsorted(codes, np.arange(len(metros) + 1))
+        self._slices = {name: (bounds[i], bounds[i + 1]) for i, name in enumerate(metros)}
+        zips, first = np.unique(self.frame[schema.ZIPCODE].to_numpy(), return_index=True)
+        self._metro_of_zip = dict(zip(zips, metros[codes[first]]))
 
     def extended(self, *frames: pd.DataFrame) -> ZipHistory:
         """This history with more months; a later frame's row replaces an earlier one of the same zip and month."""
@@ -87,10 +93,12 @@ class ZipHistory:
         # The rows' zips and every zip of their metros (for the metro's market moves), over the months the
         # rows can look back to.
         start, end = months[usable].min() - LOOKBACK, months[usable].max()
-        metros = [self._metro_code_of[m] for m in rows.loc[usable, METRO].dropna().unique() if m in self._metro_code_of]
-        own = self.frame.loc[(np.isin(self._zips, zips[~np.isnan(zips)]) | np.isin(self._metro_codes, metros))
-                             & (self._months >= start) & (self._months <= end)]
-        return _Grid(_compact(own, rows.loc[usable])).features(zips, months, known_through)
+        metros = {str(m) for m in rows.loc[usable, METRO].unique()}
+        metros |= {self._metro_of_zip[z] for z in np.unique(zips[~np.isnan(zips)]) if z in self._metro_of_zip}
+        parts = [np.arange(*self._slices[m]) for m in sorted(metros) if m in self._slices]
+        at = np.concatenate(parts) if parts else np.array([], dtype=int)
+        at = at[(self._months[at] >= start) & (self._months[at] <= end)]
+        return _Grid(_combined(self.frame.iloc[at], _compact(rows.loc[usable]))).features(zips, months, known_through)
 
 
 def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
@@ -100,9 +108,15 @@ def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
                     or [pd.DataFrame(columns=COLUMNS)], ignore_index=True)
     out[schema.ZIPCODE] = out[schema.ZIPCODE].astype("float64").round()
     out[schema.DATE] = pd.to_datetime(out[schema.DATE]).dt.to_period("M").dt.to_timestamp("M")
+    out[METRO] = out[METRO].astype("object")
     for column in (schema.TARGET, *MARKET_LEVELS):
         out[column] = out[column].astype("float64")
-    out = out.dropna(subset=[schema.ZIPCODE, schema.DATE]).reset_index(drop=True)
+    return _combined(out.dropna(subset=[schema.ZIPCODE, schema.DATE]))
+
+
+def _combined(*compact: pd.DataFrame) -> pd.DataFrame:
+    """Compact frames joined (later ones' values win, a missing value never does)."""
+    out = pd.concat(compact, ignore_index=True) if len(compact) > 1 else compact[0].reset_index(drop=True)
     if out.duplicated(subset=[schema.ZIPCODE, schema.DATE]).any():
         out = out.groupby([schema.ZIPCODE, schema.DATE], sort=False, as_index=False).last()
     return out

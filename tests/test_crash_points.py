@@ -23,8 +23,11 @@ from shared.settings import get_settings
 from shared.store import LocalStore
 
 pytestmark = pytest.mark.slow
-# A short holdout (4 months) keeps the number of writes, and so of crash points, small.
-ENV = {"HOUSING_EVAL_END": "2023-09-01", "HOUSING_TRIALS": "1", "HOUSING_MLFLOW_REGISTRY": "false"}
+# A short holdout (4 months) keeps the number of writes, and so of crash points, small. The first champion is
+# deliberately weak (so the second run replaces it) and 12-24 zips cannot beat the naive predictors: the
+# naive margin is reported, not enforced (this test is about safety, not model quality).
+ENV = {"HOUSING_EVAL_END": "2023-09-01", "HOUSING_TRIALS": "1", "HOUSING_MLFLOW_REGISTRY": "false",
+       "HOUSING_GATE_VS_NAIVE": "none"}
 ZIPS = 24
 
 

@@ -28,6 +28,16 @@ def store_dir(tmp_path):
     return tmp_path / "store"
 
 
+@pytest.fixture()
+def naive_margin_reported_only(monkeypatch):
+    """40-60 zips leave under one zip per metro, so a metro's market moves are one zip's noise and the model
+    need not beat the reference alone there; tests about the commands, not model quality, lift that check."""
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("HOUSING_GATE_VS_NAIVE", "none")
+    get_settings.cache_clear()
+
+
 def test_run_end_to_end_then_idempotent(store_dir):
     first = housing("run", "--store", store_dir, "--zips", 90, "--trials", 3)
     store = LocalStore(store_dir)
@@ -57,7 +67,7 @@ def test_run_end_to_end_then_idempotent(store_dir):
     assert pointer.run_id in status.output and "promoted" in status.output
 
 
-def test_seeded_runs_are_reproducible(tmp_path):
+def test_seeded_runs_are_reproducible(tmp_path, naive_margin_reported_only):
     a, b = tmp_path / "a", tmp_path / "b"
     for root in (a, b):
         housing("run", "--store", root, "--zips", 40, "--trials", 3, "--seed", 5)
@@ -66,7 +76,7 @@ def test_seeded_runs_are_reproducible(tmp_path):
     assert pa.metrics.candidate == pb.metrics.candidate
 
 
-def test_predict_batch_and_rollback(store_dir, tmp_path, small_data):
+def test_predict_batch_and_rollback(store_dir, tmp_path, small_data, naive_margin_reported_only):
     housing("run", "--store", store_dir, "--zips", 60, "--trials", 2)
     store = LocalStore(store_dir)
     first = read_champion(store).run_id

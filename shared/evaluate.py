@@ -71,10 +71,15 @@ def _beats_naive(report: EvaluationReport, split: str, margin: float | None, rea
         reasons.append(f"{split} MAE {mae:,.0f} vs best naive predictor ({LABELS[who]}) {best:,.0f}: "
                        f"{'better' if mae < best else 'NOT better'} (not enforced)")
         return True
-    limit = best * (1 - margin)
-    reasons.append(f"{split} MAE {mae:,.0f} {'<=' if mae <= limit else '>'} {limit:,.0f} "
-                   f"(best naive predictor, {LABELS[who]}, {best:,.0f} less {margin:.0%})")
-    return bool(mae <= limit)
+    return _within(split, mae, f"best naive predictor, {LABELS[who]},", best, margin, reasons)
+
+
+def _within(split: str, mae: float, what: str, reference: float, margin: float, reasons: list[str]) -> bool:
+    """Whether `mae` is at most `reference` less `margin`; says so in `reasons`."""
+    limit = reference * (1 - margin)
+    ok = bool(mae <= limit)
+    reasons.append(f"{split} MAE {mae:,.0f} {'<=' if ok else '>'} {limit:,.0f} ({what} {reference:,.0f} less {margin:.0%})")
+    return ok
 
 
 def carried_forward(seen: ZipHistory, rows: pd.DataFrame, known_through: int | None, fallback: np.ndarray) -> np.ndarray:
@@ -93,20 +98,11 @@ def decide(report: EvaluationReport, vs_baseline: float, vs_champion: float, vs_
     reasons, passed, champion = [], True, report.champion_run_id
     if not np.isfinite(mae):
         return GateDecision(passed=False, reasons=[f"candidate {split} MAE is not a number"], champion_run_id=champion)
-    limit = report.baseline[split].mae * (1 - vs_baseline)
-    ok = mae <= limit
-    passed &= ok
-    reasons.append(f"{split} MAE {mae:,.0f} {'<=' if ok else '>'} {limit:,.0f} "
-                   f"(baseline {report.baseline[split].mae:,.0f} less {vs_baseline:.0%})")
+    passed &= _within(split, mae, "baseline", report.baseline[split].mae, vs_baseline, reasons)
     for mode in (split, split + NOWCAST):  # the naive predictors are beaten in both modes
-        ok = _beats_naive(report, mode, vs_naive, reasons)
-        passed &= ok
+        passed &= _beats_naive(report, mode, vs_naive, reasons)
     if report.champion:
-        limit = report.champion[split].mae * (1 - vs_champion)
-        ok = mae <= limit
-        passed &= ok
-        reasons.append(f"{split} MAE {mae:,.0f} {'<=' if ok else '>'} {limit:,.0f} "
-                       f"(champion {champion} {report.champion[split].mae:,.0f} less {vs_champion:.0%})")
+        passed &= _within(split, mae, f"champion {champion}", report.champion[split].mae, vs_champion, reasons)
     else:
         reasons.append("no champion yet")
     return GateDecision(passed=bool(passed), reasons=reasons, champion_run_id=champion)

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from shared.layout import (
     CHAMPION_KEY,
+    INCOMING_PREFIX,
     METROS_KEY,
     PREDICTIONS_PREFIX,
     RAW_PREFIX,
@@ -28,11 +29,12 @@ from shared.layout import (
     run_record_key,
     synthetic_key,
 )
+from shared.incoming import incoming_keys
 from shared.metros import FULL_SIZE_ZIPS
 from shared.reports import LABELS
-from shared.runs import claim_attempt, fingerprint, finished_attempt, list_runs, read_run_record, run_id_for
+from shared.runs import claim_attempt, fingerprint, finished_attempt, input_identity, list_runs, read_run_record, run_id_for
 from shared.settings import DEFAULT_STORE, get_settings
-from shared.store import ArtifactExists, ArtifactStore, open_store
+from shared.store import ArtifactExists, ArtifactStore, newest_file, open_store
 from shared.tables import read_frame
 
 app = typer.Typer(
@@ -126,9 +128,9 @@ def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, 
         input_key = _upload(store, raw_key(data.name), data.read_bytes())
         console.print(f"uploaded {data} -> {store.locate(input_key)}")
     else:
-        existing = store.list(RAW_PREFIX)
+        existing = newest_file(store, RAW_PREFIX)
         if existing and zips is None:
-            input_key = max(existing, key=store.modified)
+            input_key = existing
             console.print(f"using {store.locate(input_key)} (the newest file under {RAW_PREFIX})")
         else:
             from shared.store import write_table
@@ -169,7 +171,9 @@ def run(
     store = _store(store_url)
     config = settings.run_config(trials=trials, seed=seed)
     input_key, metros_key = _stage_inputs(store, data, metros, zips, config.seed)
-    identity = run_id_for(fingerprint(store.read_bytes(input_key) + store.read_bytes(metros_key)), config)
+    incoming = incoming_keys(store)
+    inputs = input_identity(store, [input_key, metros_key, *incoming])
+    identity = run_id_for(inputs, config)
     done = finished_attempt(store, identity)
     if done and not force:
         console.print(f"run {done.run_id} already ran on this input and config ({done.status} at {done.finished_at}); "
@@ -177,8 +181,9 @@ def run(
         _print_summary(store, done.run_id)
         return
     run_id = claim_attempt(store, identity)  # a new prefix for every attempt: no earlier bundle is ever touched
-    event = new_run_event(store.url, input_key, metros_key, config, identity, run_id=run_id)
-    console.print(f"run {run_id}: {input_key} -> store {store.url}")
+    event = new_run_event(store.url, input_key, metros_key, config, inputs, run_id=run_id, incoming_keys=incoming)
+    also = f" and the labelled months of {len(incoming)} file(s) under {INCOMING_PREFIX}" if incoming else ""
+    console.print(f"run {run_id}: {input_key}{also} -> store {store.url}")
     started = time.monotonic()
 
     def on_stage(name: str, seconds: float) -> None:
@@ -248,7 +253,9 @@ def batch(
     if pointer is None:
         raise _fail(f"no champion yet: train one first with `{_command(store, 'run')}`")
     if input_file:
-        frame, source = read_frame(input_file.read_bytes(), str(input_file)), str(input_file)
+        # Kept under incoming/ as an upload on AWS would be: its labelled months join the next run's training data.
+        source = _upload(store, INCOMING_PREFIX + input_file.name, input_file.read_bytes())
+        frame = read_frame(store.read_bytes(source), source)
     else:
         frame, source = read_table(store, artifact_key(pointer.run_id, Artifact.SPLIT_HOLDOUT)), f"holdout of {pointer.run_id}"
     months = {_parse_month(month)} if month else None

@@ -46,9 +46,9 @@ class Triggers(Construct):
                                   environment=environment, reads=reads, writes=writes, **props)
 
         self.start_training = function(
-            "start-training", "lambdas.triggers:start_training", reads=(RAW_PREFIX, REFERENCE_PREFIX), writes=(),
-            memory_size=512, timeout=Duration.seconds(30),
-            description="S3 upload under raw/ -> one training execution named after the run id")
+            "start-training", "lambdas.triggers:start_training", reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX),
+            writes=(), memory_size=512, timeout=Duration.seconds(30),
+            description="S3 upload under raw/ or the monthly retraining -> one training execution named after the run id")
         self.start_training.add_environment(STATE_MACHINE_ENV, training.state_machine_arn)
         training.grant_start_execution(self.start_training)
         training.grant_execution(self.start_training, "states:DescribeExecution")  # to see a repeated event
@@ -77,3 +77,7 @@ class Triggers(Construct):
             self, "MonthlyScoring", schedule=events.Schedule.expression(config.scoring_schedule),
             targets=[targets.LambdaFunction(self.score, retry_attempts=8)],
             description="monthly batch scoring of the latest incoming/ month (no-op when already scored)")
+        self.retraining = events.Rule(
+            self, "MonthlyRetraining", schedule=events.Schedule.expression(config.training_schedule),
+            targets=[targets.LambdaFunction(self.start_training, retry_attempts=4)],
+            description="monthly retraining with the labelled incoming/ months (no-op when no input changed)")

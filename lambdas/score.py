@@ -17,7 +17,7 @@ from shared.batch import batch_score, row_months, scored_months
 from shared.layout import INCOMING_PREFIX, incoming_quarantine_id
 from shared.quarantine import quarantine
 from shared.settings import get_settings
-from shared.store import S3Store, open_store
+from shared.store import S3Store, newest_file, open_store
 from shared.tables import InputFormatError, read_frame
 from shared.validation import InvalidInput, ValidationReport
 
@@ -48,9 +48,8 @@ def handler(event: dict[str, Any], context=None) -> dict[str, Any]:
         if key is None:
             return {"scored": False, "reason": "not an incoming/ upload"}
         return score_file(store, key, skip_if_scored=False)
-    files = [k for k in store.list(INCOMING_PREFIX) if not k.endswith("/")]
-    if not files:
+    newest = newest_file(store, INCOMING_PREFIX)
+    if newest is None:
         log.info("no file under %s: nothing to score", store.locate(INCOMING_PREFIX))
         return {"scored": False, "reason": "nothing under incoming/"}
-    # The newest by time written (the name breaks ties: S3 times have one-second resolution).
-    return score_file(store, max(files, key=lambda k: (store.modified(k), k)), skip_if_scored=True)
+    return score_file(store, newest, skip_if_scored=True)

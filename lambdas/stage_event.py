@@ -4,6 +4,7 @@ data never travels here: only the run id, the store URL and artifact keys)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,6 +24,8 @@ class StageEvent(BaseModel):
     config: RunConfig
     input_key: str
     metros_key: str
+    incoming_keys: list[str] = Field(
+        default_factory=list, description="incoming/ files there when the run started: their labelled rows join the input")
     artifacts: dict[Artifact, str] = Field(default_factory=dict, description="what earlier stages made, and where")
     gate: GateDecision | None = None
     error: dict[str, Any] | None = Field(None, description='{"Error", "Cause"}: set by the Catch on failure')
@@ -56,10 +59,10 @@ class MissingArtifact(KeyError):
 
 
 def new_run_event(store_url: str, input_key: str, metros_key: str, config: RunConfig, input_fingerprint: str,
-                  run_id: str | None = None) -> dict:
-    """The first stage's event; the run id follows from the input's fingerprint and the config unless given
-    (a claimed attempt, see `claim_attempt`)."""
+                  run_id: str | None = None, incoming_keys: Sequence[str] = ()) -> dict:
+    """The first stage's event; the run id follows from the inputs' fingerprint (`input_identity`) and the
+    config unless given (a claimed attempt, see `claim_attempt`)."""
     return StageEvent(
         run_id=run_id or run_id_for(input_fingerprint, config), store=store_url, config=config,
-        input_key=input_key, metros_key=metros_key,
+        input_key=input_key, metros_key=metros_key, incoming_keys=list(incoming_keys),
     ).model_dump(mode="json")

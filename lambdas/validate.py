@@ -1,10 +1,12 @@
-"""validate: check the input and the metros table; on failure quarantine the input with a report."""
+"""validate: check the input and the metros table (on failure quarantine the input with a report), and join
+the labelled months of the incoming/ files the run started with."""
 
 from __future__ import annotations
 
 from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
 from shared import schema
+from shared.incoming import with_labelled_months
 from shared.layout import Artifact
 from shared.quarantine import quarantine
 from shared.split import EmptySplitError, split_masks
@@ -18,6 +20,11 @@ def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()
     report, typed = _read_and_validate(store, ev.input_key, validate_housing)
+    if report.ok and ev.incoming_keys:
+        typed, joined = with_labelled_months(store, typed, ev.incoming_keys)
+        log.info("joined %d labelled row(s) from %s", joined.rows, ", ".join(joined.files) or "no incoming file")
+        for key, why in joined.skipped.items():
+            log.warning("left out %s: %s", key, why)
     if report.ok:
         try:  # every split must have rows, or the run cannot train or be judged
             split_masks(typed[schema.DATE], ev.config.train_end, ev.config.eval_end)

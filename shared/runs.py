@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -26,6 +27,13 @@ def run_id_for(input_fingerprint: str, config: RunConfig) -> str:
     """`run-<16 hex>`: a digest of the input's fingerprint (content hash, or S3 ETag/version) and the config."""
     digest = hashlib.sha256(f"{input_fingerprint}\n{config.model_dump_json()}".encode()).hexdigest()
     return f"run-{digest[:16]}"
+
+
+def input_identity(store: ArtifactStore, keys: Sequence[str], tags: Mapping[str, str | None] | None = None) -> str:
+    """What a run learns from, as the fingerprint `run_id_for` takes: each input key with its version tag
+    (as given, e.g. the ETag an S3 event carries, else the store's), so new or changed data is a new run."""
+    tags = tags or {}
+    return "|".join(f"{key}@{(tags.get(key) or store.tag(key)).strip(chr(34))}" for key in keys)
 
 
 def fingerprint(data: bytes) -> str:

@@ -62,6 +62,11 @@ class ArtifactStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def tag(self, key: str) -> str:
+        """The object's version tag, as `read_tagged` gives it, without reading the object where the store
+        can (an S3 ETag; a content digest locally): what a run's input identity is made of."""
+        ...
+
     def modified(self, key: str) -> float:
         """When the object was last written, as a POSIX timestamp."""
         ...
@@ -130,6 +135,9 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def tag(self, key: str) -> str:
+        return self.read_tagged(key)[1]
 
     def modified(self, key: str) -> float:
         try:
@@ -209,30 +217,28 @@ class S3Store:
                 raise ArtifactChanged(f"{self.locate(key)} changed since it was read") from None
             raise
 
-    def exists(self, key: str) -> bool:
+    def _head(self, key: str) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
-        except ClientError as err:
-            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-
-    def modified(self, key: str) -> float:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["LastModified"].timestamp()
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as err:
             if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 raise ArtifactNotFound(self.url, key) from None
             raise
 
-    def etag(self, key: str) -> str:
-        """The object's ETag (its content digest for single-part uploads): part of a run's input identity."""
-        return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ETag"].strip('"')
+    def exists(self, key: str) -> bool:
+        try:
+            self._head(key)
+            return True
+        except ArtifactNotFound:
+            return False
+
+    def modified(self, key: str) -> float:
+        return self._head(key)["LastModified"].timestamp()
+
+    def tag(self, key: str) -> str:
+        return self._head(key)["ETag"]
 
     def list(self, prefix: str) -> list[str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
@@ -255,6 +261,12 @@ def _umask() -> int:
 
 def _precondition_failed(err: Exception) -> bool:
     return err.response["Error"]["Code"] in ("PreconditionFailed", "412")
+
+
+def newest_file(store: ArtifactStore, prefix: str) -> str | None:
+    """The file under `prefix` written last (the name breaks ties: S3 times have one-second resolution)."""
+    files = [k for k in store.list(prefix) if not k.endswith("/")]
+    return max(files, key=lambda k: (store.modified(k), k)) if files else None
 
 
 def open_store(url: str | Path) -> ArtifactStore:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from shared.layout import (
     BUNDLES,
     CHAMPION_KEY,
+    INCOMING_PREFIX,
     PREDICTIONS_PREFIX,
     QUARANTINE_PREFIX,
     RAW_PREFIX,
@@ -136,7 +137,7 @@ class PipelineGraph:
 TRAINING_PIPELINE = PipelineGraph(
     stages=(
         Stage("validate", "lambdas.validate:handler", memory_mb=6144, timeout_s=300,
-              reads=(RAW_PREFIX, REFERENCE_PREFIX), writes=(RUNS_PREFIX, QUARANTINE_PREFIX),
+              reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX), writes=(RUNS_PREFIX, QUARANTINE_PREFIX),
               makes=(Artifact.VALIDATED, Artifact.METROS)),
         Stage("split", "lambdas.split:handler", memory_mb=6144, timeout_s=300, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,),
               needs=(Artifact.VALIDATED,), makes=(Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT)),

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from housing.cli import app
 from shared.batch import read_summary
+from shared.bundle import load_bundle
 from shared.champion import read_champion
 from shared.runs import list_runs
 from shared.store import LocalStore, read_json, read_table
@@ -65,6 +66,27 @@ def test_run_end_to_end_then_idempotent(store_dir):
 
     status = housing("status", "--store", store_dir)
     assert pointer.run_id in status.output and "promoted" in status.output
+
+
+def test_a_labelled_month_scored_through_incoming_is_learned_by_the_next_run(store_dir, tmp_path, naive_margin_reported_only):
+    housing("run", "--store", store_dir, "--zips", 40, "--trials", 2)
+    store = LocalStore(store_dir)
+    [raw_key] = store.list("raw/")
+    raw = read_table(store, raw_key)
+    december = raw.loc[raw["date"] == raw["date"].max()]
+    january = december.assign(date="2024-01-31", year=2024, price=december["price"] * 1.004,
+                              median_ppsf=december["median_ppsf"] * 1.01)  # a new month, not a stale copy
+    january.to_parquet(tmp_path / "2024-01.parquet", index=False)
+    housing("batch", "--store", store_dir, "--input", tmp_path / "2024-01.parquet")
+    assert store.list("incoming/") == ["incoming/2024-01.parquet"]
+
+    second = housing("run", "--store", store_dir, "--trials", 2)  # the same raw/ file: new only in incoming/
+    assert "labelled months of 1 file(s) under incoming/" in second.output
+    [latest, _] = list_runs(store)
+    validated = read_table(store, latest.artifacts["validated"])
+    assert validated["date"].max() == pd.Timestamp("2024-01-31")
+    assert load_bundle(store, latest.run_id).served.trained_through == "2024-01"
+    assert "already ran" in housing("run", "--store", store_dir, "--trials", 2).output
 
 
 def test_seeded_runs_are_reproducible(tmp_path, naive_margin_reported_only):

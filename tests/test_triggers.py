@@ -100,6 +100,26 @@ def test_training_without_a_metros_table_says_so(aws, state_machine, small_data)
         start_training(s3_event("raw/housets.csv"))
 
 
+def test_monthly_retraining_learns_new_labelled_months_and_nothing_else(aws, state_machine, small_data):
+    client, arn = state_machine
+    rows, metros = small_data
+    retraining = {**SCHEDULED, "resources": ["arn:aws:events:us-east-1:123456789012:rule/HousingMlops-MonthlyRetraining"]}
+    assert start_training(retraining) == {"started": False, "reason": "nothing under raw/"}
+    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
+    aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
+    first = start_training(retraining)
+    assert first["started"] is True
+    assert start_training(retraining) == {"started": False, "run_id": first["run_id"], "reason": "already started"}
+
+    aws.write_bytes("incoming/2024-01.csv", rows.head(5).to_csv(index=False).encode())
+    second = start_training(retraining)
+    assert second["started"] is True and second["run_id"] != first["run_id"]
+    sent = json.loads(client.describe_execution(executionArn=second["execution_arn"])["input"])
+    assert sent["input_key"] == "raw/housets.csv" and sent["incoming_keys"] == ["incoming/2024-01.csv"]
+    # An upload names the same inputs as the schedule did: it is the same run.
+    assert start_training(s3_event("raw/housets.csv", etag=aws.tag("raw/housets.csv").strip('"')))["started"] is False
+
+
 @pytest.fixture()
 def scoring_store(aws, trained_store):
     """moto's bucket holding a real champion and the batch predictions of its run."""

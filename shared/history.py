@@ -27,6 +27,7 @@ INDEX_DELAY = 1  # months between a month and the first month its index value ma
 # Market medians whose smoothed trajectory says how the zip's prices moved since its last known index.
 MARKET_LEVELS = ["median_ppsf", "median_list_ppsf", "median_list_price"]
 COLUMNS = [schema.ZIPCODE, METRO, schema.DATE, schema.TARGET, *MARKET_LEVELS]
+MONTH = "month_number"  # the date as `month_numbers` gives it, in the arrays a grid is built from
 SMOOTHING = 3  # months in the trailing mean of a market median (one month's median rests on few sales)
 # How far back the history loaded for a prediction reaches: an index value up to MAX_INDEX_AGE months old,
 # and the longest window before it. An older last index value is not used (the reference anchors the row).
@@ -42,7 +43,7 @@ FEATURES = [
 
 def month_numbers(dates: pd.Series) -> np.ndarray:
     """Months since year 0 (consecutive months differ by one)."""
-    return (dates.dt.year * 12 + dates.dt.month - 1).to_numpy(dtype="int64")
+    return dates.to_numpy(dtype="datetime64[M]").astype("int64") + 1970 * 12
 
 
 def cutoff_months(months: np.ndarray, known_through: int | np.ndarray | None = None) -> np.ndarray:
@@ -70,12 +71,12 @@ class ZipHistory:
         codes, metros = pd.factorize(frame[METRO].astype("str"))
         order = np.argsort(codes, kind="stable")
         self.frame = frame.iloc[order].reset_index(drop=True)
-        self._months = month_numbers(self.frame[schema.DATE])
         codes = codes[order]
         bounds = np.searchsorted(codes, np.arange(len(metros) + 1))
         self._slices = {name: (bounds[i], bounds[i + 1]) for i, name in enumerate(metros)}
         zips, first = np.unique(self.frame[schema.ZIPCODE].to_numpy(), return_index=True)
         self._metro_of_zip = dict(zip(zips, metros[codes[first]]))
+        self._cells = _cells(self.frame)  # as arrays: a request takes its metros' part without pandas
 
     def extended(self, *frames: pd.DataFrame) -> ZipHistory:
         """This history with more months; a later frame's row replaces an earlier one of the same zip and month."""
@@ -85,7 +86,7 @@ class ZipHistory:
         """History features of `rows` (cleaned rows; they join the history first, see the module docstring).
         Rows dated outside the data's possible range (schema.FIRST_DATE..LAST_DATE) get none."""
         months = month_numbers(rows[schema.DATE])
-        usable = (rows[schema.DATE] >= schema.FIRST_DATE) & (rows[schema.DATE] <= schema.LAST_DATE)
+        usable = (rows[schema.DATE] >= schema.FIRST_DATE) & (rows[schema.DATE] <= schema.LAST_DATE) & rows[schema.ZIPCODE].notna()
         zips = np.where(usable, rows[schema.ZIPCODE].round(), np.nan).astype("float64")
         if not usable.any():
             return HistoryFeatures(last_index=np.full(len(rows), np.nan),
@@ -97,8 +98,9 @@ class ZipHistory:
         metros |= {self._metro_of_zip[z] for z in np.unique(zips[~np.isnan(zips)]) if z in self._metro_of_zip}
         parts = [np.arange(*self._slices[m]) for m in sorted(metros) if m in self._slices]
         at = np.concatenate(parts) if parts else np.array([], dtype=int)
-        at = at[(self._months[at] >= start) & (self._months[at] <= end)]
-        return _Grid(_combined(self.frame.iloc[at], _compact(rows.loc[usable]))).features(zips, months, known_through)
+        at = at[(self._cells[MONTH][at] >= start) & (self._cells[MONTH][at] <= end)]
+        known = {name: values[at] for name, values in self._cells.items()}
+        return _Grid(known, _cells(rows.loc[usable])).features(zips, months, known_through)
 
 
 def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
@@ -111,15 +113,21 @@ def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
     out[METRO] = out[METRO].astype("object")
     for column in (schema.TARGET, *MARKET_LEVELS):
         out[column] = out[column].astype("float64")
-    return _combined(out.dropna(subset=[schema.ZIPCODE, schema.DATE]))
-
-
-def _combined(*compact: pd.DataFrame) -> pd.DataFrame:
-    """Compact frames joined (later ones' values win, a missing value never does)."""
-    out = pd.concat(compact, ignore_index=True) if len(compact) > 1 else compact[0].reset_index(drop=True)
+    out = out.dropna(subset=[schema.ZIPCODE, schema.DATE]).reset_index(drop=True)
     if out.duplicated(subset=[schema.ZIPCODE, schema.DATE]).any():
         out = out.groupby([schema.ZIPCODE, schema.DATE], sort=False, as_index=False).last()
     return out
+
+
+def _cells(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The history columns of `frame` as arrays, dates as month numbers (MONTH); a column it lacks is NaN."""
+    missing = np.full(len(frame), np.nan)
+    return {
+        schema.ZIPCODE: frame[schema.ZIPCODE].to_numpy(dtype="float64").round(),
+        MONTH: month_numbers(frame[schema.DATE]),
+        METRO: frame[METRO].astype("str").to_numpy(),
+        **{c: frame[c].to_numpy(dtype="float64") if c in frame else missing for c in (schema.TARGET, *MARKET_LEVELS)},
+    }
 
 
 def _log(values: np.ndarray) -> np.ndarray:
@@ -130,18 +138,20 @@ def _log(values: np.ndarray) -> np.ndarray:
 class _Grid:
     """History on a dense zip x month grid, so windows and "last known" are array operations."""
 
-    def __init__(self, frame: pd.DataFrame):
-        months = month_numbers(frame[schema.DATE])
-        self.zips, zip_codes = np.unique(frame[schema.ZIPCODE].to_numpy(), return_inverse=True)
-        metro_of_row = pd.factorize(frame[METRO].astype("str"))[0]
+    def __init__(self, *parts: dict[str, np.ndarray]):
+        """From `_cells` arrays; where they give a cell twice, a later part's value wins (a missing one never)."""
+        cells = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+        months = cells[MONTH]
+        self.zips, zip_codes = np.unique(cells[schema.ZIPCODE], return_inverse=True)
+        metro_of_row = pd.factorize(cells[METRO])[0]
         self.metro = np.zeros(len(self.zips), dtype="int64")
         self.metro[zip_codes] = metro_of_row  # a zip's metro: the last one its rows name
+        self.zips_of_metro = [np.flatnonzero(self.metro == m) for m in range(int(self.metro.max(initial=-1)) + 1)]
         self.first = int(months.min()) if len(months) else 0
         width = int(months.max()) - self.first + 1 if len(months) else 1
-        cells = (zip_codes, months - self.first)
-        self.index = self._layer(cells, frame[schema.TARGET].to_numpy(dtype="float64"), width)
-        self.markets = {c: _trailing_mean(self._layer(cells, frame[c].to_numpy(dtype="float64"), width), SMOOTHING)
-                        for c in MARKET_LEVELS}
+        at = (zip_codes, months - self.first)
+        self.index = self._layer(at, cells[schema.TARGET], width)
+        self.markets = {c: _trailing_mean(self._layer(at, cells[c], width), SMOOTHING) for c in MARKET_LEVELS}
         self._moves: dict[tuple[str, int], np.ndarray] = {}
         # For every cell, the column of the zip's latest known index value at or before it (-1: none yet).
         known = np.where(~np.isnan(self.index), np.arange(width), -1)
@@ -149,7 +159,8 @@ class _Grid:
 
     def _layer(self, cells, values: np.ndarray, width: int) -> np.ndarray:
         layer = np.full((len(self.zips), width), np.nan)
-        layer[cells] = _log(values)
+        given = ~np.isnan(values)  # numpy assigns repeated cells in order: the last value given wins
+        layer[cells[0][given], cells[1][given]] = _log(values[given])
         return layer
 
     @staticmethod
@@ -173,8 +184,8 @@ class _Grid:
         for g in np.unique(gap[ok]):
             if (column, g) not in self._moves:  # (metros x months) medians, computed once per gap
                 layer = self.markets[column]
-                moves = pd.DataFrame(layer[:, g:] - layer[:, :-g]).groupby(self.metro).median()
-                self._moves[column, g] = moves.reindex(range(self.metro.max() + 1)).to_numpy()
+                self._moves[column, g] = np.vstack([_median_over_zips(layer[zips, g:] - layer[zips, :-g])
+                                                    for zips in self.zips_of_metro])
             rows = ok & (gap == g)
             out[rows] = self._moves[column, g][metro[rows], t[rows] - g]
         return out
@@ -204,6 +215,18 @@ class _Grid:
             known = ~np.isnan(stacked)
             out["metro_since_index"] = np.where(known.any(axis=0), np.nansum(stacked, axis=0) / known.sum(axis=0), np.nan)
         return HistoryFeatures(last_index=last, columns={name: out[name] for name in FEATURES})
+
+
+def _median_over_zips(moves: np.ndarray) -> np.ndarray:
+    """Per month (column), the median of the known values (NaN where none): np.nanmedian's result, without
+    its per-call cost, which dominated a one-record request."""
+    known = (~np.isnan(moves)).sum(axis=0)
+    if not len(moves):  # a metro whose zips all name another metro in later rows
+        return np.full(moves.shape[1], np.nan)
+    ordered = np.sort(moves, axis=0)  # NaN sorts last
+    low, high = np.maximum((known - 1) // 2, 0), np.maximum(known // 2, 0)
+    middle = (np.take_along_axis(ordered, low[None], 0)[0] + np.take_along_axis(ordered, high[None], 0)[0]) / 2
+    return np.where(known > 0, middle, np.nan)
 
 
 def _trailing_mean(layer: np.ndarray, window: int) -> np.ndarray:

@@ -29,7 +29,7 @@ from shared.layout import (
     run_record_key,
     synthetic_key,
 )
-from shared.incoming import incoming_keys
+from shared.incoming import labelled_incoming
 from shared.metros import FULL_SIZE_ZIPS
 from shared.reports import LABELS
 from shared.runs import claim_attempt, fingerprint, finished_attempt, input_identity, list_runs, read_run_record, run_id_for
@@ -171,7 +171,7 @@ def run(
     store = _store(store_url)
     config = settings.run_config(trials=trials, seed=seed)
     input_key, metros_key = _stage_inputs(store, data, metros, zips, config.seed)
-    incoming = incoming_keys(store)
+    incoming = labelled_incoming(store)
     inputs = input_identity(store, [input_key, metros_key, *incoming])
     identity = run_id_for(inputs, config)
     done = finished_attempt(store, identity)
@@ -336,6 +336,7 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
         mae = record.metrics.candidate["eval"].mae if record.metrics and "eval" in record.metrics.candidate else None
         state = f"{record.status} (champion)" if record.promoted and record.status == "failed" else record.status
         out.print(f"  {record.run_id:<22} {state:<17} {record.finished_at.replace('T', ' ')[:16]}  eval MAE {_fmt(mae)}")
+        out.print(f"      data: {record.input_key}" + (f" + {len(record.incoming_keys)} incoming/ file(s)" if record.incoming_keys else ""))
         if record.error:
             out.print(f"      {record.error.stage}: {record.error.type}: {record.error.message}")
         elif record.gate:

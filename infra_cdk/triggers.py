@@ -47,7 +47,7 @@ class Triggers(Construct):
 
         self.start_training = function(
             "start-training", "lambdas.triggers:start_training", reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX),
-            writes=(), memory_size=512, timeout=Duration.seconds(30),
+            writes=(), memory_size=1024, timeout=Duration.minutes(2),  # reads each incoming/ file for prices
             description="S3 upload under raw/ or the monthly retraining -> one training execution named after the run id")
         self.start_training.add_environment(STATE_MACHINE_ENV, training.state_machine_arn)
         training.grant_start_execution(self.start_training)

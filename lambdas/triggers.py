@@ -2,9 +2,9 @@
 starts one training execution.
 
 The execution is named after the run id, a digest of the inputs' identity (the training file's key and
-ETag, the metros table's, each incoming/ file's) and the run config: a repeated or duplicated event, or a
-schedule with nothing new to learn, asks for the same name, which Step Functions refuses, so the same
-inputs never train twice.
+ETag, the metros table's, each incoming/ file's that has prices) and the run config: a repeated or
+duplicated event, or a schedule with nothing new to learn, asks for the same name, which Step Functions
+refuses, so the same inputs never train twice.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import boto3
 from lambdas.logs import structured
 from lambdas.s3_events import is_object_created, uploaded_object
 from lambdas.stage_event import log, new_run_event
-from shared.incoming import incoming_keys
+from shared.incoming import labelled_incoming
 from shared.layout import RAW_PREFIX, REFERENCE_PREFIX
 from shared.runs import input_identity
 from shared.settings import get_settings
@@ -54,7 +54,7 @@ def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
     tables = [k for k in store.list(REFERENCE_PREFIX) if not k.endswith("/")]
     if len(tables) != 1:
         raise NoMetrosTable(f"expected one metros table under {store.locate(REFERENCE_PREFIX)}, found {tables or 'none'}")
-    incoming = incoming_keys(store)
+    incoming = labelled_incoming(store)
     inputs = input_identity(store, [key, tables[0], *incoming], tags)
     run_event = new_run_event(store.url, key, tables[0], get_settings().run_config(), inputs, incoming_keys=incoming)
     client = boto3.client("stepfunctions")

@@ -20,7 +20,7 @@ import pandas as pd
 import xgboost as xgb
 
 from shared.features import FeatureBuilder, FeatureSchema
-from shared.history import ZipHistory
+from shared.history import ZipHistory, month_number, month_numbers
 from shared.layout import bundle_prefix
 from shared.preprocess import CleaningReport, clean_for_scoring
 from shared.schema import DATE
@@ -58,7 +58,7 @@ class FittedModel:
 
     def learned(self, cleaned: pd.DataFrame) -> np.ndarray:
         """Which rows' months this model learned from."""
-        return (cleaned[DATE].dt.strftime("%Y-%m") <= self.trained_through).to_numpy()
+        return month_numbers(cleaned[DATE]) <= month_number(self.trained_through)
 
 
 @dataclass
@@ -97,8 +97,9 @@ class ModelBundle:
         the run saw) and, in horizon mode, the last month whose index may be used (a month number)."""
         seen = self.history if seen is None else seen
         judged = self.scorers(cleaned)
-        if not judged.any():
-            return self.served.predict(cleaned, self.schema.names, seen, known_through)
+        if judged.all() or not judged.any():  # one model: the rows join its history as they are
+            model = self.judged if judged.any() else self.served
+            return model.predict(cleaned, self.schema.names, seen, known_through)
         prices = np.empty(len(cleaned))
         seen = seen.extended(cleaned)  # each part's history has the other part's months
         for model, rows in ((self.served, ~judged), (self.judged, judged)):

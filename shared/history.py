@@ -46,6 +46,12 @@ def month_numbers(dates: pd.Series) -> np.ndarray:
     return dates.to_numpy(dtype="datetime64[M]").astype("int64") + 1970 * 12
 
 
+def month_number(month: str) -> int:
+    """A "YYYY-MM" month as `month_numbers` counts it."""
+    year, number = month.split("-")[:2]
+    return int(year) * 12 + int(number) - 1
+
+
 def cutoff_months(months: np.ndarray, known_through: int | np.ndarray | None = None) -> np.ndarray:
     """The last month whose index value a row of each month may use (month numbers): the rule above."""
     cutoff = months - INDEX_DELAY

@@ -1,8 +1,9 @@
 """Labelled months from incoming/: a month sent in to be scored that carries its prices is also training
 data, so the next run (an upload under raw/, the monthly retraining, `housing run`) learns from it.
 
-Which files a run learns from is fixed when the run starts (`incoming_keys`, part of the run's identity),
-so a file that arrives later starts a run of its own instead of changing one in flight."""
+Which files a run learns from is fixed when the run starts (`labelled_incoming`; the event's
+`incoming_keys`, part of the run's identity), so a file that arrives later starts a run of its own instead
+of changing one in flight."""
 
 from __future__ import annotations
 
@@ -26,8 +27,18 @@ class Joined(BaseModel):
     skipped: dict[str, str] = Field(default_factory=dict, description="file -> why it added nothing")
 
 
-def incoming_keys(store: ArtifactStore) -> list[str]:
-    return [k for k in store.list(INCOMING_PREFIX) if not k.endswith("/")]
+def labelled_incoming(store: ArtifactStore) -> list[str]:
+    """The incoming/ files with a price in some row: what a run can learn from. A file sent only to be
+    scored teaches nothing, so it does not make the next run (or the monthly retraining) a new one."""
+    return [key for key in store.list(INCOMING_PREFIX) if not key.endswith("/") and _has_prices(store, key)]
+
+
+def _has_prices(store: ArtifactStore, key: str) -> bool:
+    try:
+        frame = read_frame(store.read_bytes(key), key)
+    except (InputFormatError, ArtifactNotFound):
+        return False
+    return schema.TARGET in frame and pd.to_numeric(frame[schema.TARGET], errors="coerce").notna().any()
 
 
 def with_labelled_months(store: ArtifactStore, typed: pd.DataFrame, keys: Sequence[str]) -> tuple[pd.DataFrame, Joined]:

@@ -105,6 +105,7 @@ class RunRecord(BaseModel):
     status: str = Field(description="promoted | rejected | failed")
     promoted: bool = Field(False, description="whether the champion names this run (a failure after promote keeps it)")
     input_key: str
+    incoming_keys: list[str] = Field(default_factory=list, description="incoming/ files whose labelled rows it could learn")
     finished_at: str
     gate: GateDecision | None = None
     metrics: Headline | None = None

@@ -8,7 +8,7 @@ import pytest
 from lambdas.stage_event import new_run_event
 from lambdas.validate import handler as validate
 from shared import schema
-from shared.incoming import incoming_keys, with_labelled_months
+from shared.incoming import labelled_incoming, with_labelled_months
 from shared.runs import input_identity, run_id_for
 from shared.settings import Settings
 from shared.store import LocalStore, read_table, write_table
@@ -42,7 +42,7 @@ def test_labelled_rows_join_and_the_input_wins_where_both_have_a_month(store, sm
     write_table(store, "incoming/2023-11.parquet", november)
     typed = typed_input(store)
 
-    merged, joined = with_labelled_months(store, typed, incoming_keys(store))
+    merged, joined = with_labelled_months(store, typed, labelled_incoming(store))
 
     assert joined.rows == len(november) and joined.files == ["incoming/2023-10.parquet", "incoming/2023-11.parquet"]
     assert len(merged) == len(typed) + len(november) and not merged.duplicated(schema.KEY).any()
@@ -59,7 +59,8 @@ def test_files_that_teach_nothing_are_left_out_with_the_reason(store, small_data
     write_table(store, "incoming/negative.parquet", november.assign(homes_sold=-1.0))
     typed = typed_input(store)
 
-    merged, joined = with_labelled_months(store, typed, [*incoming_keys(store), "incoming/deleted-since.csv"])
+    assert labelled_incoming(store) == ["incoming/negative.parquet"]  # the one with prices: in the run's identity
+    merged, joined = with_labelled_months(store, typed, [*store.list("incoming/"), "incoming/deleted-since.csv"])
 
     assert merged is typed and joined.rows == 0 and joined.files == []
     assert "nothing to train on" in joined.skipped["incoming/2023-11.parquet"]
@@ -69,16 +70,18 @@ def test_files_that_teach_nothing_are_left_out_with_the_reason(store, small_data
     assert "not found" in joined.skipped["incoming/deleted-since.csv"]
 
 
-def test_a_new_or_changed_incoming_file_is_a_new_run(store, small_data):
+def test_a_new_or_changed_labelled_file_is_a_new_run(store, small_data):
     config = Settings(store=store.url).run_config()
 
     def run_id() -> str:
-        keys = ["raw/data.parquet", "reference/metros.parquet", *incoming_keys(store)]
+        keys = ["raw/data.parquet", "reference/metros.parquet", *labelled_incoming(store)]
         return run_id_for(input_identity(store, keys), config)
 
     before = run_id()
     assert run_id() == before
     november = month(small_data[0], "2023-11-30")
+    write_table(store, "incoming/2023-12.parquet", november.drop(columns=["price"]).assign(date="2023-12-31"))
+    assert run_id() == before  # a month sent only to be scored teaches nothing
     write_table(store, "incoming/2023-11.parquet", november)
     with_november = run_id()
     assert with_november != before
@@ -90,7 +93,7 @@ def test_validate_joins_the_files_the_run_started_with(store, small_data):
     rows = small_data[0]
     write_table(store, "incoming/2023-11.parquet", month(rows, "2023-11-30"))
     event = new_run_event(store.url, "raw/data.parquet", "reference/metros.parquet", Settings(store=store.url).run_config(),
-                          "fp", incoming_keys=incoming_keys(store))
+                          "fp", incoming_keys=labelled_incoming(store))
     write_table(store, "incoming/2023-12.parquet", month(rows, "2023-12-31"))  # arrived after the start: next run's
 
     validated = read_table(store, validate(event)["artifacts"]["validated"])

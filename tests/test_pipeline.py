@@ -83,10 +83,12 @@ def test_a_labelled_month_scored_through_incoming_is_learned_by_the_next_run(sto
     second = housing("run", "--store", store_dir, "--trials", 2)  # the same raw/ file: new only in incoming/
     assert "labelled months of 1 file(s) under incoming/" in second.output
     [latest, _] = list_runs(store)
+    assert latest.incoming_keys == ["incoming/2024-01.parquet"]
     validated = read_table(store, latest.artifacts["validated"])
     assert validated["date"].max() == pd.Timestamp("2024-01-31")
     assert load_bundle(store, latest.run_id).served.trained_through == "2024-01"
     assert "already ran" in housing("run", "--store", store_dir, "--trials", 2).output
+    assert f"data: {raw_key} + 1 incoming/ file(s)" in housing("status", "--store", store_dir).output
 
 
 def test_seeded_runs_are_reproducible(tmp_path, naive_margin_reported_only):

@@ -111,6 +111,8 @@ def test_monthly_retraining_learns_new_labelled_months_and_nothing_else(aws, sta
     assert first["started"] is True
     assert start_training(retraining) == {"started": False, "run_id": first["run_id"], "reason": "already started"}
 
+    aws.write_bytes("incoming/2024-01.csv", rows.head(5).drop(columns=["price"]).to_csv(index=False).encode())
+    assert start_training(retraining)["started"] is False  # a month sent only to be scored teaches nothing
     aws.write_bytes("incoming/2024-01.csv", rows.head(5).to_csv(index=False).encode())
     second = start_training(retraining)
     assert second["started"] is True and second["run_id"] != first["run_id"]

@@ -254,8 +254,9 @@ def batch(
         raise _fail(f"no champion yet: train one first with `{_command(store, 'run')}`")
     if input_file:
         # Kept under incoming/ as an upload on AWS would be: its labelled months join the next run's training data.
-        source = _upload(store, INCOMING_PREFIX + input_file.name, input_file.read_bytes())
-        frame = read_frame(store.read_bytes(source), source)
+        data = input_file.read_bytes()
+        source = _upload(store, INCOMING_PREFIX + input_file.name, data)
+        frame = read_frame(data, source)
     else:
         frame, source = read_table(store, artifact_key(pointer.run_id, Artifact.SPLIT_HOLDOUT)), f"holdout of {pointer.run_id}"
     months = {_parse_month(month)} if month else None
@@ -336,7 +337,8 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
         mae = record.metrics.candidate["eval"].mae if record.metrics and "eval" in record.metrics.candidate else None
         state = f"{record.status} (champion)" if record.promoted and record.status == "failed" else record.status
         out.print(f"  {record.run_id:<22} {state:<17} {record.finished_at.replace('T', ' ')[:16]}  eval MAE {_fmt(mae)}")
-        out.print(f"      data: {record.input_key}" + (f" + {len(record.incoming_keys)} incoming/ file(s)" if record.incoming_keys else ""))
+        learned = f" + {len(record.incoming_keys)} incoming/ file(s)" if record.incoming_keys else ""
+        out.print(f"      data: {record.input_key}{learned}")
         if record.error:
             out.print(f"      {record.error.stage}: {record.error.type}: {record.error.message}")
         elif record.gate:

@@ -22,7 +22,8 @@ class DeployConfig(BaseModel):
     scoring_schedule: str = Field("cron(0 6 1 * ? *)", description="monthly batch scoring of the latest month (UTC)")
     training_schedule: str = Field(
         "cron(0 7 1 * ? *)",
-        description="monthly retraining on the newest raw/ file and the labelled incoming/ months (UTC); starts nothing when no input changed")
+        description="monthly retraining on the newest raw/ file and the labelled incoming/ months (UTC); "
+                    "starts nothing when no input changed")
     # The pipeline's own defaults (shared/settings.py) unless set here: one place for each default.
     trials: int = Field(Settings.model_fields["trials"].default, ge=1, description="Optuna trials per training run")
     settings: dict[str, str | int | float | bool] = Field(

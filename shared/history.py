@@ -92,7 +92,8 @@ class ZipHistory:
         """History features of `rows` (cleaned rows; they join the history first, see the module docstring).
         Rows dated outside the data's possible range (schema.FIRST_DATE..LAST_DATE) get none."""
         months = month_numbers(rows[schema.DATE])
-        usable = (rows[schema.DATE] >= schema.FIRST_DATE) & (rows[schema.DATE] <= schema.LAST_DATE) & rows[schema.ZIPCODE].notna()
+        dated = (rows[schema.DATE] >= schema.FIRST_DATE) & (rows[schema.DATE] <= schema.LAST_DATE)
+        usable = dated & rows[schema.ZIPCODE].notna()
         zips = np.where(usable, rows[schema.ZIPCODE].round(), np.nan).astype("float64")
         if not usable.any():
             return HistoryFeatures(last_index=np.full(len(rows), np.nan),
@@ -226,9 +227,9 @@ class _Grid:
 def _median_over_zips(moves: np.ndarray) -> np.ndarray:
     """Per month (column), the median of the known values (NaN where none): np.nanmedian's result, without
     its per-call cost, which dominated a one-record request."""
-    known = (~np.isnan(moves)).sum(axis=0)
     if not len(moves):  # a metro whose zips all name another metro in later rows
         return np.full(moves.shape[1], np.nan)
+    known = (~np.isnan(moves)).sum(axis=0)
     ordered = np.sort(moves, axis=0)  # NaN sorts last
     low, high = np.maximum((known - 1) // 2, 0), np.maximum(known // 2, 0)
     middle = (np.take_along_axis(ordered, low[None], 0)[0] + np.take_along_axis(ordered, high[None], 0)[0]) / 2

@@ -145,7 +145,8 @@ def test_rules_route_uploads_and_the_schedule(synthesized):
                  if "ImageConfig" in r["Properties"]}
     target = lambda rule: functions[rule["Targets"][0]["Arn"]["Fn::GetAtt"][0]]  # noqa: E731
     assert target(raw) == "lambdas.triggers.start_training" and target(incoming) == "lambdas.score.handler"
-    schedules = {r["Properties"]["ScheduleExpression"]: target(r["Properties"]) for r in rules if "ScheduleExpression" in r["Properties"]}
+    schedules = {r["Properties"]["ScheduleExpression"]: target(r["Properties"])
+                 for r in rules if "ScheduleExpression" in r["Properties"]}
     assert schedules == {cdk_context()["housing"]["scoring_schedule"]: "lambdas.score.handler",
                          cdk_context()["housing"]["training_schedule"]: "lambdas.triggers.start_training"}
 

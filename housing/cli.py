@@ -288,12 +288,13 @@ def predict(
     bundle = load_bundle(store, pointer.run_id)
     try:
         raw = read_frame(input_file.read_bytes(), str(input_file))
-        prices, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=seen_history(store, bundle))
+        forecast, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=seen_history(store, bundle))
     except (InputFormatError, InvalidInput) as err:
         raise _fail(str(err)) from None
     result = pd.DataFrame({"zipcode": cleaned["zipcode"].round().astype("int64"),
                            "date": cleaned["date"].dt.strftime("%Y-%m-%d"),
-                           "predicted_price": prices.round(0), "model_run_id": pointer.run_id})
+                           "predicted_price": forecast.price.round(0), "low": forecast.low.round(0),
+                           "high": forecast.high.round(0), "model_run_id": pointer.run_id})
     output.parent.mkdir(parents=True, exist_ok=True)
     (write_parquet if output.suffix == ".parquet" else write_csv)(result, output)
     if report.metros_without_coordinates:

@@ -1,4 +1,5 @@
-"""evaluate: candidate vs DummyRegressor(median) vs current champion, per split and per metro; the gate."""
+"""evaluate: the rolling-origin backtest of the candidate beside the median, the naive forecasters and the
+current champion, per split, mode, horizon bucket and metro; the gate."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def handler(event: dict, context=None) -> dict:
     champion = load_bundle(store, pointer.run_id) if pointer else None  # always the current champion
     splits = {name: read_table(store, ev.artifact(Artifact.of_split("clean", name))) for name in ("eval", "holdout")}
     report = evaluate_models(read_table(store, ev.artifact(Artifact.CLEAN_TRAIN)), splits, candidate, champion)
-    report.gate = decide(report, ev.config.gate_vs_baseline, ev.config.gate_vs_champion, ev.config.gate_vs_naive)
+    report.gate = decide(report, ev.config.gate_vs_baseline, ev.config.gate_vs_champion, ev.config.gate_vs_naive,
+                         ev.config.gate_coverage)
     write_json(store, ev.key(Artifact.EVALUATION), report.model_dump(mode="json"))
     for line in report.gate.reasons:
         log.info("gate: %s", line)

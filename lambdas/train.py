@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 
@@ -21,6 +22,7 @@ from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
 from shared import schema
 from shared.bundle import FittedModel, ModelBundle
+from shared.calibration import CALIBRATION_SPLIT, Calibration
 from shared.features import FeatureBuilder, Features, feature_schema
 from shared.history import ZipHistory
 from shared.layout import Artifact, bundle_prefix
@@ -58,6 +60,9 @@ def handler(event: dict, context=None) -> dict:
     log.info("tuning done: %d trials (%d pruned), best validation MAE %s", done["trials_run"], done["trials_pruned"],
              f"{done['mae']:,.0f}")
     splits = {name: read_table(store, ev.artifact(Artifact.of_split("clean", name))) for name in SPLITS}
+    judged = FittedModel(result.booster, FeatureBuilder.from_dict(read_json(store, ev.artifact(Artifact.FEATURE_BUILDER))),
+                         last_month(splits["train"]))
+    calibration = _calibrate(judged, splits, ev.config.interval_level)
     labelled = pd.concat(splits.values(), ignore_index=True)
     log.info("refit: the chosen parameters on every labelled month (%d rows, through %s)", len(labelled),
              last_month(labelled))
@@ -65,13 +70,13 @@ def handler(event: dict, context=None) -> dict:
     bundle = ModelBundle(
         run_id=ev.run_id,
         served=FittedModel(served, served_features, last_month(labelled)),
-        judged=FittedModel(result.booster, FeatureBuilder.from_dict(read_json(store, ev.artifact(Artifact.FEATURE_BUILDER))),
-                           last_month(splits["train"])),
+        judged=judged,
         schema=feature_schema(),
         metros=read_table(store, ev.artifact(Artifact.METROS)),
         params={**result.params, "rounds": result.rounds},
         metrics={"validation": result.validation, "trials": result.trials},
         history=ZipHistory(labelled),  # every labelled month the run saw: the zips' history when serving
+        calibration=calibration,
         metadata={
             "run_id": ev.run_id,
             "trained_at": now(),
@@ -95,6 +100,19 @@ def handler(event: dict, context=None) -> dict:
     # The event passes on unchanged: on AWS this runs as a Fargate task, which returns no event, and the
     # bundle's keys follow from the run id (evaluate records them).
     return ev.with_artifacts()
+
+
+def _calibrate(judged: FittedModel, splits: dict[str, pd.DataFrame], level: float) -> Calibration:
+    """The booster shrink and intervals per horizon bucket, from the judged model's backtest on the eval
+    months (which it never learned); both models of the bundle use them."""
+    rows = splits[CALIBRATION_SPLIT]
+    log.info("backtest on %s (%d rows) for the calibration", CALIBRATION_SPLIT, len(rows))
+    table = judged.backtest(rows, ZipHistory(splits["train"]), feature_schema().names)
+    calibration = Calibration.fit(table, level)
+    for bucket, fitted in calibration.buckets.items():
+        log.info("calibration, horizon %s: booster weight %.2f, %s weight %.2f, %.0f%% interval +-%.1f%%", bucket,
+                 fitted.shrink, fitted.naive or "no naive forecaster", fitted.blend, 100 * level, 100 * np.expm1(fitted.spread))
+    return calibration
 
 
 def _log_bundle(tracking_uri: str, mlflow_run_id: str, files: dict[str, bytes]) -> None:

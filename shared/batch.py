@@ -16,13 +16,14 @@ from shared.store import ArtifactNotFound, ArtifactStore, read_table, write_tabl
 
 ALL_REGIONS = "All regions"
 PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted",
-                      "model_run_id", "trained_through", *history.MARKET_LEVELS]
+                      "low", "high", "model_run_id", "trained_through", *history.MARKET_LEVELS]
 
 
 def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHistory | None = None) -> pd.DataFrame:
-    """One prediction row per input row: zipcode, metro, coordinates, date, actual (where known), predicted,
-    and the market medians the zips' history keeps (a scored month joins what the system has seen)."""
-    predicted, _, cleaned = bundle.predict_raw(raw, source=source, seen=seen)
+    """One prediction row per input row: zipcode, metro, coordinates, date, actual (where known), predicted
+    with its interval (low, high), and the market medians the zips' history keeps (a scored month joins what
+    the system has seen)."""
+    forecast, _, cleaned = bundle.predict_raw(raw, source=source, seen=seen)
     return pd.DataFrame({
         "zipcode": cleaned[schema.ZIPCODE].round().astype("int64"),
         "metro": cleaned[METRO_NAME],
@@ -33,7 +34,9 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHis
         "year": cleaned[schema.DATE].dt.year.astype("int64"),
         "month": cleaned[schema.DATE].dt.month.astype("int64"),
         "actual": cleaned[schema.TARGET].astype("float64"),
-        "predicted": predicted,
+        "predicted": forecast.price,
+        "low": forecast.low,
+        "high": forecast.high,
         "model_run_id": bundle.run_id,
         # The last month the scoring model learned from: a month after it is scored out of sample.
         "trained_through": bundle.trained_through(cleaned),
@@ -54,8 +57,12 @@ def seen_history(store: ArtifactStore, bundle: ModelBundle) -> ZipHistory:
 
 
 def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Per (metro, year, month) and per (All regions, year, month): count, MAE, RMSE, mean % error, means."""
+    """Per (metro, year, month) and per (All regions, year, month): count, MAE, RMSE, mean % error, means
+    (of the interval's bounds too) and the interval's coverage of the actual prices."""
+    low, high = (predictions[c] if c in predictions else np.nan for c in ("low", "high"))
     frame = predictions.assign(
+        low=low, high=high,
+        inside=((predictions["actual"] >= low) & (predictions["actual"] <= high)).where(predictions["actual"].notna()),
         abs_err=(predictions["predicted"] - predictions["actual"]).abs(),
         sq_err=(predictions["predicted"] - predictions["actual"]) ** 2,
         pct_err=(predictions["predicted"] - predictions["actual"]).abs() / predictions["actual"] * 100,
@@ -71,6 +78,9 @@ def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
             mean_pct_error=("pct_err", "mean"),
             mean_actual=("actual", "mean"),
             mean_predicted=("predicted", "mean"),
+            mean_low=("low", "mean"),
+            mean_high=("high", "mean"),
+            coverage=("inside", "mean"),
             lat=("lat", "mean"),
             lng=("lng", "mean"),
         ).reset_index()

@@ -3,8 +3,9 @@ training stack (only pandas, numpy and xgboost are imported here, so the API ima
 
 Files under `runs/<run_id>/model/`: the served XGBoost model and the one the gate judged in UBJ, the fitted
 feature encoders of each and the metros table as JSON, the zips' history (the labelled months the run saw,
-Parquet), the feature schema, params, training metrics, metadata, and `manifest.json` with a SHA-256
-of each; the manifest is written last, so a bundle without one is incomplete.
+Parquet), the feature schema, params, training metrics, metadata, the calibration the eval backtest
+taught it (booster shrink and interval bounds per horizon bucket, shared.calibration), and `manifest.json`
+with a SHA-256 of each; the manifest is written last, so a bundle without one is incomplete.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from shared.features import FeatureBuilder, FeatureSchema
+from shared.backtest import ORIGIN_STEP, backtest
+from shared.calibration import Calibration, Forecast
+from shared.features import FeatureBuilder, FeatureSchema, Features
 from shared.history import ZipHistory, month_number, month_numbers
 from shared.layout import bundle_prefix
 from shared.preprocess import CleaningReport, clean_for_scoring
@@ -30,7 +33,8 @@ from shared.validation import ensure_valid, validate_housing
 MODEL_FILE, JUDGED_MODEL_FILE = "model.ubj", "judged.ubj"  # the served model, the model the gate judged
 HISTORY_FILE = "history.parquet"  # the labelled months the model knows: each zip's history at serving time
 MANIFEST = "manifest.json"
-JSON_FILES = ("features.json", "judged_features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json", "metadata.json")
+JSON_FILES = ("features.json", "judged_features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json",
+              "metadata.json", "calibration.json")
 
 
 class BundleIntegrityError(RuntimeError):
@@ -49,12 +53,24 @@ class FittedModel:
     features: FeatureBuilder
     trained_through: str
 
-    def predict(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory,
-                known_through: int | None = None) -> np.ndarray:
-        feats = self.features.transform(cleaned, seen, known_through)
+    def correction(self, feats: Features, names: list[str]) -> np.ndarray:
+        """The booster's output: the log correction to each row's anchor."""
         # inplace_predict skips building a DMatrix (a third of a one-row request's time); columns are
         # passed in the schema's order, the order the booster was trained on.
-        return feats.to_price(self.booster.inplace_predict(feats.X[names].to_numpy(dtype="float32")))
+        return self.booster.inplace_predict(feats.X[names].to_numpy(dtype="float32"))
+
+    def predict(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration,
+                known_through: int | None = None) -> Forecast:
+        feats = self.features.transform(cleaned, seen, known_through)
+        return calibration.apply(feats.anchor, self.correction(feats, names), self.features.baselines(feats.past),
+                                 feats.past.age)
+
+    def backtest(self, rows: pd.DataFrame, seen: ZipHistory, names: list[str], step: int = ORIGIN_STEP) -> pd.DataFrame:
+        """This model's rolling-origin backtest over `rows` (shared.backtest), with the naive forecasters."""
+        def predict(part: pd.DataFrame, known: ZipHistory, origin: int | None) -> tuple[Features, np.ndarray]:
+            feats = self.features.transform(part, known, origin)
+            return feats, self.correction(feats, names)
+        return backtest(rows, seen, predict, lambda feats: self.features.baselines(feats.past), step)
 
     def learned(self, cleaned: pd.DataFrame) -> np.ndarray:
         """Which rows' months this model learned from."""
@@ -77,6 +93,7 @@ class ModelBundle:
     metrics: dict[str, Any]
     metadata: dict[str, Any]
     history: ZipHistory
+    calibration: Calibration
 
     def scorers(self, cleaned: pd.DataFrame) -> np.ndarray:
         """Per row, True where the judged model scores it: a month the served model learned and the judged
@@ -87,28 +104,21 @@ class ModelBundle:
         """Per row, the last month the model that scores it learned from (recorded beside predictions)."""
         return np.where(self.scorers(cleaned), self.judged.trained_through, self.served.trained_through)
 
-    def predict_judged(self, cleaned: pd.DataFrame, seen: ZipHistory, known_through: int | None = None) -> np.ndarray:
-        """Prices from the model the gate judged (what evaluation compares, run against run)."""
-        return self.judged.predict(cleaned, self.schema.names, seen, known_through)
-
     def predict_clean(self, cleaned: pd.DataFrame, seen: ZipHistory | None = None,
-                      known_through: int | None = None) -> np.ndarray:
+                      known_through: int | None = None) -> Forecast:
         """Prices for rows that went through cleaning, with what the system has seen (by default the months
         the run saw) and, in horizon mode, the last month whose index may be used (a month number)."""
         seen = self.history if seen is None else seen
         judged = self.scorers(cleaned)
         if judged.all() or not judged.any():
             model = self.judged if judged.any() else self.served
-            return model.predict(cleaned, self.schema.names, seen, known_through)
+            return model.predict(cleaned, self.schema.names, seen, self.calibration, known_through)
         # Both models: each predicts every row, so the history each sees has all the rows' months (a
         # smaller part alone would miss the other's), and each row keeps its own model's price. Rebuilding
         # the history with the rows instead costs a second per request on a full-size store.
-        both = (model.predict(cleaned, self.schema.names, seen, known_through) for model in (self.judged, self.served))
-        return np.where(judged, *both)
-
-    def reference_prices(self, cleaned: pd.DataFrame) -> np.ndarray:
-        """The price-level reference alone, as a prediction (the naive predictor the model must beat)."""
-        return np.exp(self.judged.features.transform(cleaned).reference)
+        mine, other = (model.predict(cleaned, self.schema.names, seen, self.calibration, known_through)
+                       for model in (self.judged, self.served))
+        return Forecast(*(np.where(judged, getattr(mine, f), getattr(other, f)) for f in ("price", "low", "high")))
 
     def implausible(self, prices: np.ndarray) -> np.ndarray:
         """Which predictions lie more than 10x outside the prices the model was trained on: a sign that the
@@ -117,10 +127,9 @@ class ModelBundle:
         return ~((prices >= low / 10) & (prices <= high * 10))
 
     def predict_raw(self, raw: pd.DataFrame, source: str = "input", seen: ZipHistory | None = None,
-                    ) -> tuple[np.ndarray, CleaningReport, pd.DataFrame]:
-        """Validate, clean and score HouseTS-shaped rows: one prediction per input row, in order.
-
-        Returns the prices, the cleaning report, and the cleaned rows (metro names and coordinates)."""
+                    ) -> tuple[Forecast, CleaningReport, pd.DataFrame]:
+        """Validate, clean and score HouseTS-shaped rows: one prediction (with its interval) per input row,
+        in order. Returns the forecast, the cleaning report, and the cleaned rows (metro names, coordinates)."""
         typed = ensure_valid(validate_housing(raw, source=source, for_prediction=True))
         cleaned, report = clean_for_scoring(typed, self.metros)
         return self.predict_clean(cleaned, seen), report, cleaned
@@ -140,6 +149,7 @@ class ModelBundle:
             "params.json": json_bytes(self.params),
             "metrics.json": json_bytes(self.metrics),
             "metadata.json": json_bytes(self.metadata),
+            "calibration.json": json_bytes(self.calibration.to_dict()),
             HISTORY_FILE: parquet_bytes(self.history.frame),
         }
         for name, data in files.items():
@@ -160,6 +170,9 @@ def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
     if not store.exists(prefix + MANIFEST):
         raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({prefix + MANIFEST} missing)")
     manifest = read_json(store, prefix + MANIFEST)
+    if "calibration.json" not in manifest["files"]:
+        raise BundleIntegrityError(f"bundle {run_id} was made by an older version (no backtest calibration): train a "
+                                   "new model with `housing run --force`")
     files = {}
     for name, expected in manifest["files"].items():
         if not store.exists(prefix + name):
@@ -193,4 +206,5 @@ def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:
         metrics=state["metrics.json"],
         metadata=state["metadata.json"],
         history=ZipHistory(frame_of(files[HISTORY_FILE])),
+        calibration=Calibration.from_dict(state["calibration.json"]),
     )

@@ -1,31 +1,61 @@
 """Evaluation and the promotion gate.
 
-The candidate is scored on eval and holdout (each the data's 24 months in turn, by default) beside a
-DummyRegressor(median) baseline, persistence, the price-level reference alone and the current champion,
-each on the same cleaned rows, in two modes:
+The candidate is judged on eval and holdout (each the data's 24 months in turn, by default) by a
+rolling-origin backtest (shared.backtest): forecasts from origins every few months, in two modes:
 
-- horizon (the split's own name): every month predicted from what was known when the split began: no
-  index value after the month before it (the rows' own market statistics and their history are fine);
+- horizon (the split's own name): from each origin, every month up to 24 months ahead predicted from what
+  was known at the origin (the rows' own market statistics and their history are fine, index values after
+  the origin are not); the flat figures are the first origin's (the whole split from what was known when it
+  began), the bucket figures pool every origin;
 - nowcast (name + NOWCAST): each month predicted with the index values published up to the month before,
   as `housing predict` does on a store holding those months.
 
+Beside it on the same rows: a DummyRegressor(median), the naive forecasters (shared.baselines), the
+price-level reference alone and the current champion. The candidate's booster shrink and intervals were
+fitted on the eval backtest (shared.calibration): its eval figures are cross-fitted over origins, its
+holdout figures use the sealed calibration and nothing fitted on those months.
+
 The models compared are the ones each run's gate judged (fitted on its training split, so every figure is
-out of sample), not the refits that serve. The gate compares eval MAE with margins from the run's
-configuration.
+out of sample), not the refits that serve. The gate's margins come from the run's configuration.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.dummy import DummyRegressor
 
 from shared import schema
+from shared.backtest import HORIZON, NOWCAST_MODE
 from shared.bundle import ModelBundle
-from shared.history import ZipHistory, month_numbers
+from shared.calibration import CALIBRATION_SPLIT, Forecast, cross_fitted, parts
+from shared.history import ZipHistory
 from shared.metrics import metrics_by_group, regression_metrics
 from shared.preprocess import METRO
-from shared.reports import LABELS, NAIVE, NOWCAST, EvaluationReport, GateDecision
+from shared.reports import (
+    BASELINE,
+    CANDIDATE,
+    CHAMPION,
+    FORECASTERS,
+    LABELS,
+    NOWCAST,
+    REFERENCE,
+    BucketFigures,
+    EvaluationReport,
+    GateDecision,
+)
+
+ALL = "all"  # the bucket that pools every horizon of a mode
+SIGNIFICANCE = 0.05  # the gate's one-sided test: a candidate worse than a naive forecaster by chance alone passes
+
+
+def _forecast(bundle: ModelBundle, table: pd.DataFrame, split: str, cross_fit: bool) -> Forecast:
+    """The bundle's calibrated forecast of each backtest row (cross-fitted over origins on the months its
+    calibration was fitted on)."""
+    if cross_fit and split == CALIBRATION_SPLIT:
+        return cross_fitted(table, bundle.calibration.level)
+    return bundle.calibration.apply(*parts(table))
 
 
 def evaluate_models(
@@ -34,44 +64,85 @@ def evaluate_models(
     candidate: ModelBundle,
     champion: ModelBundle | None,
 ) -> EvaluationReport:
-    """Metrics per split (in time order) and mode for the candidate, the naive predictors and the champion,
-    plus the candidate's per-metro metrics. Each split is scored as the model would meet it (see MODES):
-    under its own name in horizon mode, with NOWCAST appended in nowcast mode. The history grows split by
-    split (the rule in `shared.history` says what of it each row may see)."""
+    """Metrics per split (in time order) and mode for the candidate, the baselines and the champion, per
+    horizon bucket of the backtest, plus the candidate's per-metro metrics. The history grows split by split
+    (the rule in `shared.history` says what of it each row may see)."""
     report = EvaluationReport(champion={} if champion else None, champion_run_id=champion.run_id if champion else None)
-    baseline = DummyRegressor(strategy="median").fit(np.zeros((len(train), 1)), train[schema.TARGET])
+    median = DummyRegressor(strategy="median").fit(np.zeros((len(train), 1)), train[schema.TARGET])
     seen = ZipHistory(train)
     for split, rows in splits.items():
-        actual = rows[schema.TARGET].to_numpy()
-        median = baseline.predict(np.zeros((len(rows), 1)))
-        reference = candidate.reference_prices(rows)
-        before_split = int(month_numbers(rows[schema.DATE]).min()) - 1
-        for name, known_through in ((split, before_split), (split + NOWCAST, None)):
-            predicted = candidate.predict_judged(rows, seen, known_through)
-            report.candidate[name] = regression_metrics(actual, predicted)
-            report.baseline[name] = regression_metrics(actual, median)
-            report.persistence[name] = regression_metrics(actual, carried_forward(seen, rows, known_through, median))
-            report.reference[name] = regression_metrics(actual, reference)
-            report.per_metro[name] = metrics_by_group(rows[METRO], actual, predicted)
-            if champion:
-                report.champion[name] = regression_metrics(actual, champion.predict_judged(rows, seen, known_through))
+        table = candidate.judged.backtest(rows, seen, candidate.schema.names)
+        forecast = _forecast(candidate, table, split, cross_fit=True)
+        table[CANDIDATE], table["low"], table["high"] = forecast.price, forecast.low, forecast.high
+        table[BASELINE] = median.predict(np.zeros((len(table), 1)))
+        table[REFERENCE] = np.exp(_reference(candidate, rows, table))
+        if champion:
+            champion_table = champion.judged.backtest(rows, seen, champion.schema.names)
+            table[CHAMPION] = _forecast(champion, champion_table, split, cross_fit=False).price
+        _flat_figures(report, split, table, champion is not None)
+        report.backtest[split] = _bucket_figures(table, champion is not None)
+        first = table.loc[(table["mode"] == HORIZON) & (table["origin"] == table.loc[table["mode"] == HORIZON, "origin"].min())]
+        nowcast = table.loc[table["mode"] == NOWCAST_MODE]
+        for name, part in ((split, first), (split + NOWCAST, nowcast)):
+            report.per_metro[name] = metrics_by_group(_metros(rows, part), part["actual"], part[CANDIDATE])
         seen = seen.extended(rows)
     return report
 
 
-def _beats_naive(report: EvaluationReport, split: str, margin: float | None, reasons: list[str]) -> bool:
-    """Whether the candidate's MAE on `split` is within `margin` of the best naive predictor's (True when
-    there is nothing to compare or no margin is enforced); says why in `reasons`."""
-    naive = [(who, getattr(report, who)[split].mae) for who in NAIVE if split in getattr(report, who)]
-    if not naive or split not in report.candidate:
-        return True
-    mae = report.candidate[split].mae
-    who, best = min(naive, key=lambda item: item[1])
-    if margin is None:
-        reasons.append(f"{split} MAE {mae:,.0f} vs best naive predictor ({LABELS[who]}) {best:,.0f}: "
-                       f"{'better' if mae < best else 'NOT better'} (not enforced)")
-        return True
-    return _within(split, mae, f"best naive predictor, {LABELS[who]},", best, margin, reasons)
+def _reference(bundle: ModelBundle, rows: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+    """The price-level reference (log) of each backtest row (the same for every origin: it is of the month)."""
+    return bundle.judged.features.transform(rows).reference[table["row"].to_numpy()]
+
+
+def _metros(rows: pd.DataFrame, part: pd.DataFrame) -> pd.Series:
+    return rows[METRO].iloc[part["row"].to_numpy()].reset_index(drop=True)
+
+
+def _flat_figures(report: EvaluationReport, split: str, table: pd.DataFrame, with_champion: bool) -> None:
+    """The headline figures: horizon mode from the first origin, nowcast mode; every forecaster on every row
+    (a naive forecaster falls back to the median for a zip without an index value)."""
+    first_origin = table.loc[table["mode"] == HORIZON, "origin"].min()
+    cases = {split: table.loc[(table["mode"] == HORIZON) & (table["origin"] == first_origin)],
+             split + NOWCAST: table.loc[table["mode"] == NOWCAST_MODE]}
+    for name, part in cases.items():
+        actual = part["actual"].to_numpy()
+        for who in (CANDIDATE, BASELINE, REFERENCE, *FORECASTERS, *((CHAMPION,) if with_champion else ())):
+            predicted = part[who].to_numpy()
+            if who in FORECASTERS:
+                predicted = np.where(np.isnan(predicted), part[BASELINE].to_numpy(), predicted)
+            getattr(report, who)[name] = regression_metrics(actual, predicted)
+
+
+def _bucket_figures(table: pd.DataFrame, with_champion: bool) -> dict[str, dict[str, BucketFigures]]:
+    """mode -> bucket -> figures, on the rows every naive forecaster could forecast."""
+    who = (CANDIDATE, *FORECASTERS, *((CHAMPION,) if with_champion else ()))
+    usable = table.loc[table[list(FORECASTERS)].notna().all(axis=1) & (table["actual"] > 0)]
+    out: dict[str, dict[str, BucketFigures]] = {}
+    for mode, rows in usable.groupby("mode", sort=False):
+        groups = [(str(b), part) for b, part in rows.groupby("bucket", sort=False)]
+        if mode == HORIZON:
+            groups.append((ALL, rows))
+        out[str(mode)] = {bucket: _figures(part, who) for bucket, part in sorted(groups, key=_bucket_order)}
+    return out
+
+
+def _bucket_order(item: tuple[str, pd.DataFrame]) -> tuple[int, int]:
+    bucket = item[0]
+    return (1, 0) if bucket == ALL else (0, int(bucket.split("-")[0]))
+
+
+def _figures(part: pd.DataFrame, who: tuple[str, ...]) -> BucketFigures:
+    actual = part["actual"].to_numpy()
+    mae = {w: float(np.mean(np.abs(part[w].to_numpy() - actual))) for w in who}
+    mape = {w: float(np.mean(np.abs(part[w].to_numpy() - actual) / actual)) for w in who}
+    best = min(FORECASTERS, key=lambda w: mae[w])
+    inside = (part["low"].to_numpy() <= actual) & (actual <= part["high"].to_numpy())
+    width = (part["high"].to_numpy() - part["low"].to_numpy()) / part[CANDIDATE].to_numpy()
+    monthly = (part[[CANDIDATE, best]].sub(part["actual"], axis=0).abs().groupby(part["month"].to_numpy()).mean())
+    return BucketFigures(rows=len(part), mae=mae, mape=mape, best_naive=best,
+                         skill=mae[CANDIDATE] / mae[best] if mae[best] > 0 else float("inf"),
+                         coverage=float(inside.mean()), median_width=float(np.median(width)),
+                         monthly_mae={who: [round(float(v), 2) for v in monthly[who]] for who in (CANDIDATE, best)})
 
 
 def _within(split: str, mae: float, what: str, reference: float, margin: float, reasons: list[str]) -> bool:
@@ -82,25 +153,83 @@ def _within(split: str, mae: float, what: str, reference: float, margin: float, 
     return ok
 
 
-def carried_forward(seen: ZipHistory, rows: pd.DataFrame, known_through: int | None, fallback: np.ndarray) -> np.ndarray:
-    """Each row's zip's last index value the history rule allows, carried forward (persistence); `fallback`
-    for a zip with none."""
-    last = np.exp(seen.features(rows, known_through).last_index)
-    return np.where(np.isnan(last), fallback, last)
+def excess_t(fig: BucketFigures, margin: float) -> float:
+    """The t statistic of the candidate's monthly MAE in excess of (1 - margin) x the best naive forecaster's
+    (positive: the candidate is worse), one observation per target month; +inf for a worse candidate whose
+    months all agree, NaN for fewer than two months."""
+    excess = np.asarray(fig.monthly_mae.get(CANDIDATE, [])) - (1 - margin) * np.asarray(fig.monthly_mae.get(fig.best_naive, []))
+    if len(excess) < 2:
+        return float("nan")
+    spread = excess.std(ddof=1)
+    if spread == 0:
+        return float("inf") * np.sign(excess.mean()) if excess.mean() else 0.0
+    return float(excess.mean() / (spread / np.sqrt(len(excess))))
+
+
+def loses(fig: BucketFigures, margin: float) -> bool:
+    """Whether the candidate loses to the best naive forecaster in this bucket: its skill is above 1 - margin
+    and, counting months, not by chance (one-sided t test at SIGNIFICANCE; with one month, any excess)."""
+    if fig.skill <= 1 - margin:
+        return False
+    t = excess_t(fig, margin)
+    months = len(fig.monthly_mae.get(CANDIDATE, []))
+    return bool(np.isnan(t) or t > stats.t.ppf(1 - SIGNIFICANCE, max(months - 1, 1)))
+
+
+def _skill(report: EvaluationReport, split: str, margin: float | None, reasons: list[str]) -> bool:
+    """Whether the candidate loses (see `loses`) to the best naive forecaster in no bucket and mode of the
+    split's backtest; says where it is above 1 - margin in `reasons`."""
+    figures = [(f"{mode} {bucket}", fig) for mode, buckets in report.backtest.get(split, {}).items()
+               for bucket, fig in buckets.items()]
+    worst = max((fig.skill for _, fig in figures), default=float("nan"))
+    if margin is None:
+        reasons.append(f"{split} backtest skill (model MAE / best naive MAE): worst bucket {worst:.3f} (not enforced)")
+        return True
+    above = [(where, fig) for where, fig in figures if fig.skill > 1 - margin]
+    lost = [f"{where}: {fig.skill:.3f} vs {LABELS[fig.best_naive]}" for where, fig in above if loses(fig, margin)]
+    chance = [f"{where}: {fig.skill:.3f} vs {LABELS[fig.best_naive]}" for where, fig in above if not loses(fig, margin)]
+    if lost:
+        reasons.append(f"{split} backtest skill above {1 - margin:.2f} (model MAE / best naive MAE) in " + "; ".join(lost))
+    elif chance:
+        reasons.append(f"{split} backtest skill above {1 - margin:.2f} only within chance (t test over months) in "
+                       + "; ".join(chance))
+    else:
+        reasons.append(f"{split} backtest skill <= {1 - margin:.2f} in every bucket and mode (worst {worst:.3f})")
+    return not lost
+
+
+def _coverage(report: EvaluationReport, split: str, bounds: tuple[float, float] | None, reasons: list[str]) -> bool:
+    """Whether every bucket's interval coverage on the split's backtest lies within `bounds`."""
+    figures = [(mode, bucket, fig) for mode, buckets in report.backtest.get(split, {}).items() for bucket, fig in buckets.items()]
+    if not figures:
+        return True
+    low = min(f.coverage for _, _, f in figures)
+    high = max(f.coverage for _, _, f in figures)
+    if bounds is None:
+        reasons.append(f"{split} backtest interval coverage {low:.2f}-{high:.2f} (not enforced)")
+        return True
+    outside = [f"{mode} {bucket}: {fig.coverage:.2f}" for mode, bucket, fig in figures
+               if not bounds[0] <= fig.coverage <= bounds[1]]
+    if outside:
+        reasons.append(f"{split} backtest interval coverage outside {bounds[0]:.2f}-{bounds[1]:.2f} in " + "; ".join(outside))
+        return False
+    reasons.append(f"{split} backtest interval coverage {low:.2f}-{high:.2f}, within {bounds[0]:.2f}-{bounds[1]:.2f}")
+    return True
 
 
 def decide(report: EvaluationReport, vs_baseline: float, vs_champion: float, vs_naive: float | None = 0.0,
-           split: str = "eval") -> GateDecision:
-    """Promote only if the candidate beats the median baseline (horizon mode), the best naive predictor
-    (persistence or the reference alone) in both modes, and the champion, if there is one (horizon mode),
-    each by its margin. `vs_naive=None` reports the naive comparison without enforcing it."""
+           coverage: tuple[float, float] | None = (0.7, 0.9), split: str = "eval") -> GateDecision:
+    """Promote only if the candidate beats the median baseline (horizon mode), has skill against the best
+    naive forecaster in every horizon bucket and mode of the backtest, intervals whose coverage is within
+    `coverage`, and beats the champion, if there is one (horizon mode), each by its margin. `vs_naive=None`
+    and `coverage=None` report those checks without enforcing them."""
     mae = report.candidate[split].mae
     reasons, passed, champion = [], True, report.champion_run_id
     if not np.isfinite(mae):
         return GateDecision(passed=False, reasons=[f"candidate {split} MAE is not a number"], champion_run_id=champion)
     passed &= _within(split, mae, "baseline", report.baseline[split].mae, vs_baseline, reasons)
-    for mode in (split, split + NOWCAST):  # the naive predictors are beaten in both modes
-        passed &= _beats_naive(report, mode, vs_naive, reasons)
+    passed &= _skill(report, split, vs_naive, reasons)
+    passed &= _coverage(report, split, coverage, reasons)
     if report.champion:
         passed &= _within(split, mae, f"champion {champion}", report.champion[split].mae, vs_champion, reasons)
     else:

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from shared import history, schema
+from shared import baselines, history, schema
 from shared.encoders import FrequencyEncoder, GroupStatisticEncoder
-from shared.history import ZipHistory
+from shared.extrapolation import Extrapolation
+from shared.history import HistoryFeatures, ZipHistory
 from shared.preprocess import METRO
 
 ZIP_KEY = "zip_key"
@@ -49,7 +50,7 @@ PASSTHROUGH = [
     "lat", "lng",
 ]
 FEATURES = ["quarter", "month", *PASSTHROUGH, "zipcode_freq", "metro_target_enc", *(name for name, _, _ in LEVEL_SOURCES),
-            "reference_vs_anchor", *history.FEATURES]
+            "reference_vs_anchor", "extrapolated_move", *history.FEATURES]
 # How far back the index a training row may see is cut (months): a served model meets rows one month after
 # the last published index (nowcast) and up to two years after the last month it was judged on (horizon).
 # Training rows draw their cut from this range, a third of them the nowcast's one month.
@@ -69,6 +70,7 @@ class Features:
     X: pd.DataFrame
     anchor: np.ndarray
     reference: np.ndarray
+    past: HistoryFeatures | None = None  # what the history rule let each row see (None when read from a matrix)
 
     def to_price(self, model_output: np.ndarray) -> np.ndarray:
         return np.exp(self.anchor + model_output)
@@ -138,6 +140,8 @@ class FeatureBuilder:
         self.metro_enc = GroupStatisticEncoder(METRO, statistic="mean")
         self.level_offsets = {name: GroupStatisticEncoder(ZIP_KEY, statistic="median") for name, _, _ in LEVEL_SOURCES}
         self.zip_level = GroupStatisticEncoder(ZIP_KEY, statistic="median")  # last resort: the zip's usual level
+        self.extrapolation = Extrapolation()
+        self.damping = 1.0  # the damped-trend baseline's factor, fitted on the training rows
 
     def fit_transform(self, train: pd.DataFrame) -> Features:
         """Fit every encoder on the training rows; return their out-of-fold features. Each row sees the
@@ -152,7 +156,10 @@ class FeatureBuilder:
         }
         zip_level = self.zip_level.fit_transform(keys, log_price, seed=self.seed)
         known_through = history.month_numbers(train[schema.DATE]) - self._training_ages(len(train))
-        return self._assemble(train, keys, metro_enc, offsets, zip_level, ZipHistory(train), known_through)
+        past = ZipHistory(train).features(train, known_through)
+        self.extrapolation.fit(past, log_price.to_numpy())
+        self.damping = baselines.fit_damping(past, log_price.to_numpy())
+        return self._assemble(train, keys, metro_enc, offsets, zip_level, past)
 
     def _training_ages(self, n: int) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
@@ -165,11 +172,15 @@ class FeatureBuilder:
         the last month whose index may be used (`known_through`, a month number)."""
         keys = _keys(frame)
         offsets = {name: enc.transform(keys) for name, enc in self.level_offsets.items()}
-        return self._assemble(frame, keys, self.metro_enc.transform(keys), offsets, self.zip_level.transform(keys),
-                              seen or ZipHistory(), known_through)
+        past = (seen or ZipHistory()).features(frame, known_through)
+        return self._assemble(frame, keys, self.metro_enc.transform(keys), offsets, self.zip_level.transform(keys), past)
+
+    def baselines(self, past: HistoryFeatures) -> dict[str, np.ndarray]:
+        """The naive forecasters' log prices for rows that saw `past` (shared.baselines)."""
+        return baselines.forecasts(past, self.damping)
 
     def _assemble(self, frame: pd.DataFrame, keys: pd.DataFrame, metro_enc, offsets, zip_level,
-                  seen: ZipHistory, known_through) -> Features:
+                  past: HistoryFeatures) -> Features:
         dates = frame[schema.DATE]
         # Columns gathered as arrays and framed once: inserting 40 columns one by one costs more than the
         # model itself on a one-row API request.
@@ -190,20 +201,21 @@ class FeatureBuilder:
             weights += np.where(known, weight, 0)
             levels[name] = level
         reference = np.where(weights > 0, weighted_sum / np.where(weights > 0, weights, 1), zip_level)
-        past = seen.features(frame, known_through)
-        # The anchor: the last index value the rule allows moved as the metro's market moved since, else
-        # the reference. The model learns the rest; its target stays in the range it was trained on even
-        # when prices move faster than in any training year (a booster cannot predict beyond that range).
-        moved = np.nan_to_num(past.columns["metro_since_index"])
+        # The anchor: the last index value the rule allows moved as the extrapolation says (its growth and
+        # the market's moves since), else the reference. The model learns the rest; its target stays in the
+        # range it was trained on even when prices move in ways no training year did (a booster cannot
+        # predict beyond that range; the extrapolation can).
+        moved = self.extrapolation.move(past)
         anchor = np.where(np.isnan(past.last_index), reference, past.last_index + moved)
         for name, level in levels.items():
             out[name] = level - anchor
         for col in RELATIVE:
             out[col] = _log_array(out[col]) - anchor
         out["reference_vs_anchor"] = reference - anchor
+        out["extrapolated_move"] = np.where(np.isnan(past.last_index), np.nan, moved)
         out.update(past.columns)
         X = pd.DataFrame({name: out[name] for name in FEATURES})
-        return Features(X=X, anchor=anchor, reference=reference)
+        return Features(X=X, anchor=anchor, reference=reference, past=past)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -212,6 +224,8 @@ class FeatureBuilder:
             "metro_enc": self.metro_enc.to_dict(),
             "level_offsets": {name: enc.to_dict() for name, enc in self.level_offsets.items()},
             "zip_level": self.zip_level.to_dict(),
+            "extrapolation": self.extrapolation.to_dict(),
+            "damping": self.damping,
         }
 
     @classmethod
@@ -221,4 +235,6 @@ class FeatureBuilder:
         builder.metro_enc = GroupStatisticEncoder.from_dict(state["metro_enc"])
         builder.level_offsets = {n: GroupStatisticEncoder.from_dict(s) for n, s in state["level_offsets"].items()}
         builder.zip_level = GroupStatisticEncoder.from_dict(state["zip_level"])
+        builder.extrapolation = Extrapolation.from_dict(state["extrapolation"])
+        builder.damping = float(state["damping"])
         return builder

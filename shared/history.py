@@ -32,9 +32,10 @@ SMOOTHING = 3  # months in the trailing mean of a market median (one month's med
 # How far back the history loaded for a prediction reaches: an index value up to MAX_INDEX_AGE months old,
 # and the longest window before it. An older last index value is not used (the reference anchors the row).
 MAX_INDEX_AGE = 36
-LOOKBACK = MAX_INDEX_AGE + 12 + SMOOTHING
+GROWTH_LAGS = 12  # months of the index's own monthly growth up to its last allowed value (a year: the season)
+LOOKBACK = MAX_INDEX_AGE + max(12, GROWTH_LAGS + 1) + SMOOTHING
 FEATURES = [
-    "index_age", "index_trend_3", "index_trend_12",
+    "index_age", "index_trend_1", "index_trend_3", "index_trend_12",
     *(f"{scope}{c}_{what}" for scope in ("", "metro_") for c in MARKET_LEVELS
       for what in ("since_index", "change_3", "change_12")),
     "metro_since_index",
@@ -60,10 +61,18 @@ def cutoff_months(months: np.ndarray, known_through: int | np.ndarray | None = N
 
 @dataclass
 class HistoryFeatures:
-    """Per row: the log of the last index value the rule allows (NaN if none) and the features."""
+    """Per row: the log of the last index value the rule allows (NaN if none), the features, and the
+    index's monthly log growth in the GROWTH_LAGS months up to that value (column 0: the month ending at
+    it; NaN where a month is missing). The baselines and the model's extrapolation read the growth."""
 
     last_index: np.ndarray
     columns: dict[str, np.ndarray]
+    growth: np.ndarray
+
+    @property
+    def age(self) -> np.ndarray:
+        """Months from the last allowed index value to the row's month (NaN without one)."""
+        return self.columns["index_age"]
 
 
 class ZipHistory:
@@ -97,7 +106,8 @@ class ZipHistory:
         zips = np.where(usable, rows[schema.ZIPCODE].round(), np.nan).astype("float64")
         if not usable.any():
             return HistoryFeatures(last_index=np.full(len(rows), np.nan),
-                                   columns={name: np.full(len(rows), np.nan) for name in FEATURES})
+                                   columns={name: np.full(len(rows), np.nan) for name in FEATURES},
+                                   growth=np.full((len(rows), GROWTH_LAGS), np.nan))
         # The rows' zips and every zip of their metros (for the metro's market moves), over the months the
         # rows can look back to.
         start, end = months[usable].min() - LOOKBACK, months[usable].max()
@@ -217,11 +227,14 @@ class _Grid:
             out[f"metro_{column}_since_index"] = self._metro_move(column, np.where(has, age, 0), metro, t)
             out[f"metro_{column}_change_3"] = self._metro_move(column, np.full_like(t, 3), metro, t)
             out[f"metro_{column}_change_12"] = self._metro_move(column, np.full_like(t, 12), metro, t)
+        level = [self._at(self.index, z, np.where(has, at - lag, -1)) for lag in range(GROWTH_LAGS + 1)]
+        growth = np.column_stack([level[lag] - level[lag + 1] for lag in range(GROWTH_LAGS)])
+        out["index_trend_1"] = growth[:, 0]
         with np.errstate(all="ignore"):
             stacked = np.vstack([out[f"metro_{c}_since_index"] for c in MARKET_LEVELS])
             known = ~np.isnan(stacked)
             out["metro_since_index"] = np.where(known.any(axis=0), np.nansum(stacked, axis=0) / known.sum(axis=0), np.nan)
-        return HistoryFeatures(last_index=last, columns={name: out[name] for name in FEATURES})
+        return HistoryFeatures(last_index=last, columns={name: out[name] for name in FEATURES}, growth=growth)
 
 
 def _median_over_zips(moves: np.ndarray) -> np.ndarray:

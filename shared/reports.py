@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-# The models every report compares, in the order tables show them: the candidate, the naive predictors a
-# practitioner tries first (the median, the zip's last known index carried forward, the price-level
-# reference alone), and the champion it would replace.
-CANDIDATE, BASELINE, PERSISTENCE, REFERENCE, CHAMPION = "candidate", "baseline", "persistence", "reference", "champion"
-NAIVE = (PERSISTENCE, REFERENCE)
+# The models every report compares, in the order tables show them: the candidate, the median, the naive
+# forecasters a practitioner tries first (shared.baselines), the price-level reference alone, and the
+# champion it would replace.
+CANDIDATE, BASELINE, REFERENCE, CHAMPION = "candidate", "baseline", "reference", "champion"
+PERSISTENCE, MOMENTUM, DAMPED, SEASONAL = "persistence", "momentum", "damped_trend", "seasonal_naive"
+FORECASTERS = (PERSISTENCE, MOMENTUM, DAMPED, SEASONAL)  # the naive forecasters the gate's skill compares with
 # A split's name plus this names its nowcast-mode figures (see shared.evaluate); the bare name is horizon mode.
 NOWCAST = "_nowcast"
 LABELS = {CANDIDATE: "XGBoost (this run)", BASELINE: "DummyRegressor(median)",
-          PERSISTENCE: "last known index (persistence)", REFERENCE: "price-level reference alone",
-          CHAMPION: "previous champion"}
+          PERSISTENCE: "last known index (persistence)", MOMENTUM: "last growth carried forward (momentum)",
+          DAMPED: "damped trend (3-month growth)", SEASONAL: "seasonal naive (last year's growth)",
+          REFERENCE: "price-level reference alone", CHAMPION: "previous champion"}
+WHO = (CANDIDATE, BASELINE, *FORECASTERS, REFERENCE, CHAMPION)
 
 
 class Metrics(BaseModel):
@@ -26,6 +29,22 @@ class Metrics(BaseModel):
     r2: float
     mape: float
     rows: int = 0
+
+
+class BucketFigures(BaseModel):
+    """One horizon bucket of one mode of a rolling-origin backtest (shared.backtest), on the rows whose zip
+    had an index value to forecast from (the naive forecasters' domain)."""
+
+    rows: int
+    mae: dict[str, float] = Field(description="who -> MAE: the candidate, each naive forecaster, the champion")
+    mape: dict[str, float]
+    best_naive: str = Field(description="the naive forecaster with the least MAE here")
+    skill: float = Field(description="candidate MAE / best naive forecaster's MAE (below 1: the model has skill)")
+    coverage: float = Field(description="share of actual prices inside the candidate's interval")
+    median_width: float = Field(description="median of (high - low) / predicted price")
+    monthly_mae: dict[str, list[float]] = Field(
+        default_factory=dict, description="the candidate's and the best naive forecaster's MAE per target month, in "
+                                          "month order (errors within a month move together: the gate's test counts months)")
 
 
 class GateDecision(BaseModel):
@@ -42,14 +61,18 @@ class Headline(BaseModel):
     baseline: dict[str, Metrics] = Field(default_factory=dict)
     persistence: dict[str, Metrics] = Field(
         default_factory=dict, description="each zip's last index value the history rule allows, carried forward")
+    momentum: dict[str, Metrics] = Field(default_factory=dict, description="the last month's growth carried forward")
+    damped_trend: dict[str, Metrics] = Field(default_factory=dict, description="the 3-month growth, damped")
+    seasonal_naive: dict[str, Metrics] = Field(default_factory=dict, description="the same months' growth a year before")
     reference: dict[str, Metrics] = Field(
         default_factory=dict, description="the price-level reference the model corrects, used as the prediction")
     champion: dict[str, Metrics] | None = None
+    backtest: dict[str, dict[str, dict[str, BucketFigures]]] = Field(
+        default_factory=dict, description="split -> mode (horizon, nowcast) -> horizon bucket -> figures")
 
     def rows(self) -> list[tuple[str, str, Metrics]]:
         """(who, split, metrics) for every figure, candidate first."""
-        return [(who, split, m) for who in (CANDIDATE, BASELINE, PERSISTENCE, REFERENCE, CHAMPION)
-                for split, m in (getattr(self, who) or {}).items()]
+        return [(who, split, m) for who in WHO for split, m in (getattr(self, who) or {}).items()]
 
 
 class EvaluationReport(Headline):

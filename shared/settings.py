@@ -24,6 +24,8 @@ class RunConfig(BaseModel):
     gate_vs_champion: float
     gate_vs_baseline: float
     gate_vs_naive: float | None = 0.0
+    interval_level: float = Field(0.8, gt=0, lt=1)
+    gate_coverage: tuple[float, float] | None = (0.7, 0.9)
 
 
 class Settings(BaseSettings):
@@ -44,8 +46,13 @@ class Settings(BaseSettings):
     gate_vs_champion: float = Field(0.0, description="required relative MAE improvement over the champion")
     gate_vs_baseline: float = Field(0.5, description="required relative MAE improvement over the median baseline")
     gate_vs_naive: float | None = Field(
-        0.0, description="required relative MAE improvement over the best naive predictor (persistence, the reference "
-                         "alone) in both evaluation modes; HOUSING_GATE_VS_NAIVE=none: reported, not enforced")
+        0.0, description="required relative MAE improvement over the best naive forecaster (persistence, momentum, "
+                         "damped trend, seasonal naive) in every horizon bucket and mode of the eval backtest; "
+                         "HOUSING_GATE_VS_NAIVE=none: reported, not enforced")
+    interval_level: float = Field(0.8, gt=0, lt=1, description="the nominal coverage of every prediction's interval")
+    gate_coverage: tuple[float, float] | None = Field(
+        (0.7, 0.9), description='the backtest coverage every bucket\'s interval must reach, as JSON: [0.7, 0.9]; '
+                                'HOUSING_GATE_COVERAGE=none: reported, not enforced')
     champion_refresh_seconds: float = Field(
         60.0, ge=0, description="how often a serving process checks for a newly promoted champion (0 = every request)")
     api_key_secret: str | None = Field(

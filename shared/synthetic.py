@@ -34,11 +34,22 @@ class Assumptions(BaseModel, frozen=True):
     index_smoothing: int = 6  # months the index is smoothed over
     zip_growth: float = 0.015  # spread of zips' own yearly growth around their metro's
     list_premium: float = 0.03  # how far list prices sit above the index outside the boom
+    after_boom_rates: tuple[float, float] = (-0.06, 0.03)  # range of the metros' yearly growth after the boom
+    # The published index as a trailing mean of the homes' value over this many months: above 1 it trails
+    # the market (its medians move first), as a smoothed index such as Zillow's does.
+    published_window: int = 1
 
 
 DEFAULT = Assumptions()
 VARIED = Assumptions(market_noise=0.35, mix_bias=0.12, mix_drift=0.004, zip_drift=0.008, index_smoothing=3,
                      zip_growth=0.03, list_premium=0.06)
+# A downturn after the eval months that no training month shows: every metro falls 10-20% a year after the boom.
+DOWNTURN = Assumptions(after_boom_rates=(-0.20, -0.10))
+# An index much smoother (its drift smoothed over 12 months, and published as a trailing 6-month mean of the
+# homes' value, so it lags the market) or much noisier (no smoothing, three times the zips' own drift).
+SMOOTH = Assumptions(index_smoothing=12, published_window=6)
+NOISY = Assumptions(index_smoothing=1, zip_drift=0.012)
+ASSUMPTIONS = {"default": DEFAULT, "varied": VARIED, "downturn": DOWNTURN, "smooth": SMOOTH, "noisy": NOISY}
 
 
 def month_ends() -> pd.DatetimeIndex:
@@ -91,10 +102,11 @@ def generate(zips: int = FULL_SIZE_ZIPS, seed: int = 42,
     metro_idx = np.repeat(np.arange(len(METROS)), zips_per_metro(zips))
     n_zips = len(metro_idx)
 
-    price = _price_index(rng, calendar, metro_idx, a)
-    market = _market_statistics(rng, calendar, price, a)
+    value = _price_index(rng, calendar, metro_idx, a)
+    market = _market_statistics(rng, calendar, value, a)
     poi = _points_of_interest(rng, n_zips, n_months)
-    census = _census(rng, dates, price, n_zips)
+    census = _census(rng, dates, value, n_zips)
+    price = _published(value, a.published_window)
 
     # --- identifiers and the messy metro names ------------------------------------------------------------
     zipcodes = np.sort(rng.choice(np.arange(1001, 99951), n_zips, replace=False))
@@ -127,7 +139,7 @@ def _price_index(rng: np.random.Generator, calendar: _Calendar, metro_idx: np.nd
     n_metros, n_months, n_zips = len(METROS), len(calendar.dates), len(metro_idx)
     growth = np.array([m.growth for m in METROS])
     boom_rate = rng.uniform(0.10, 0.24, n_metros)
-    after_rate = rng.uniform(-0.06, 0.03, n_metros)
+    after_rate = rng.uniform(*a.after_boom_rates, n_metros)
     metro_monthly = np.where(calendar.boom, boom_rate[:, None],
                              np.where(calendar.after, after_rate[:, None], growth[:, None])) / 12
     metro_monthly += rng.normal(0, 0.002, (n_metros, n_months))
@@ -148,6 +160,17 @@ def _price_index(rng: np.random.Generator, calendar: _Calendar, metro_idx: np.nd
         + drift
     )
     return np.maximum(np.exp(log_price), 40_000).round(0)
+
+
+def _published(value: np.ndarray, window: int) -> np.ndarray:
+    """The index as published: the trailing geometric mean of the value over `window` months (fewer at the
+    start); `window` 1 publishes the value itself."""
+    if window <= 1:
+        return value
+    logs = np.cumsum(np.log(value), axis=1)
+    months = np.arange(1, value.shape[1] + 1)
+    trailing = (logs - np.concatenate([np.zeros((len(value), window)), logs[:, :-window]], axis=1)) / np.minimum(months, window)
+    return np.exp(trailing).round(0)
 
 
 def _market_statistics(rng: np.random.Generator, calendar: _Calendar, price: np.ndarray,

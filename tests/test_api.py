@@ -271,8 +271,13 @@ def test_api_agrees_with_bundle_on_raw_rows(store, holdout_month):
     raw, _ = holdout_month
     bundle = load_bundle(store, read_champion(store).run_id)
     client = TestClient(create_app(store.url))
-    got = client.post("/predict", json={"records": records_from(raw.head(5))}).json()["predictions"]
-    np.testing.assert_allclose(got, bundle.predict_raw(raw.head(5))[0], rtol=1e-9)
+    answer = client.post("/predict", json={"records": records_from(raw.head(5))}).json()
+    forecast = bundle.predict_raw(raw.head(5))[0]
+    np.testing.assert_allclose(answer["predictions"], forecast.price, rtol=1e-9)
+    np.testing.assert_allclose([i["low"] for i in answer["intervals"]], forecast.low, rtol=1e-9)
+    np.testing.assert_allclose([i["high"] for i in answer["intervals"]], forecast.high, rtol=1e-9)
+    assert all(i["low"] < p < i["high"] for i, p in zip(answer["intervals"], answer["predictions"]))
+    assert answer["interval_level"] == bundle.calibration.level
 
 
 def test_api_keys_guard_everything_but_health_and_docs(store, holdout_month):

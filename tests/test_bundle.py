@@ -22,7 +22,7 @@ def test_bundle_has_no_pickle_and_a_full_manifest(trained):
     names = sorted(k.rsplit("/", 1)[1] for k in keys)
     assert names == sorted(["model.ubj", "features.json", "judged.ubj", "judged_features.json", "feature_schema.json",
                             "metros.json", "params.json", "metrics.json", "metadata.json", "history.parquet",
-                            "manifest.json"])
+                            "calibration.json", "manifest.json"])
     assert not any(k.endswith((".pkl", ".pickle", ".joblib")) for k in store.list(""))
 
 
@@ -39,8 +39,9 @@ def test_the_served_model_learned_every_labelled_month_and_scores_only_months_it
     assert len(scored) and (scored["trained_through"] == bundle.judged.trained_through).all()
     assert (scored["date"].dt.strftime("%Y-%m") > scored["trained_through"]).all()
     np.testing.assert_allclose(scored.sort_values(["date", "zipcode"])["predicted"].to_numpy()[:5],
-                               bundle.predict_judged(splits["holdout"].sort_values([schema.DATE, schema.ZIPCODE]).head(5),
-                                                     bundle.history), rtol=1e-6)
+                               bundle.judged.predict(splits["holdout"].sort_values([schema.DATE, schema.ZIPCODE]).head(5),
+                                                     bundle.schema.names, bundle.history, bundle.calibration).price,
+                               rtol=1e-6)
     later = splits["holdout"].tail(3).assign(**{schema.DATE: pd.Timestamp("2030-01-31")})
     assert (bundle.trained_through(later) == bundle.served.trained_through).all()
 

@@ -1,15 +1,27 @@
-from shared.evaluate import decide
-from shared.reports import EvaluationReport, Metrics
+from shared.evaluate import decide, excess_t, loses
+from shared.reports import CANDIDATE, MOMENTUM, PERSISTENCE, BucketFigures, EvaluationReport, Metrics
 
 
 def _eval(mae: float) -> dict[str, Metrics]:
     return {"eval": Metrics(mae=mae, rmse=mae, r2=0.0, mape=0.0)}
 
 
-def report(candidate, baseline, champion=None) -> EvaluationReport:
+def _bucket(model: list[float], naive: list[float], coverage: float = 0.8, best: str = MOMENTUM) -> BucketFigures:
+    """A backtest bucket whose monthly MAEs are these (the best naive forecaster's under `best`)."""
+    mae = {CANDIDATE: sum(model) / len(model), best: sum(naive) / len(naive), PERSISTENCE: 10 * max(naive)}
+    return BucketFigures(rows=100 * len(model), mae=mae, mape={k: 0.0 for k in mae}, best_naive=best,
+                         skill=mae[CANDIDATE] / mae[best], coverage=coverage, median_width=0.05,
+                         monthly_mae={CANDIDATE: model, best: naive})
+
+
+SKILLED = _bucket([9, 9.5, 8.5, 9], [10, 10, 10, 10])
+
+
+def report(candidate, baseline, champion=None, buckets=None) -> EvaluationReport:
+    backtest = {"eval": {"horizon": buckets or {"1": SKILLED}, "nowcast": {"1": SKILLED}}}
     return EvaluationReport(candidate=_eval(candidate), baseline=_eval(baseline),
                             champion=_eval(champion) if champion is not None else None,
-                            champion_run_id="run-old" if champion is not None else None)
+                            champion_run_id="run-old" if champion is not None else None, backtest=backtest)
 
 
 def test_first_model_needs_only_to_beat_the_baseline_by_the_margin():
@@ -23,26 +35,36 @@ def test_must_beat_the_champion_by_its_margin():
     assert not decide(report(40, 100, champion=41), 0.5, 0.05).passed
 
 
-def _with_naive(report: EvaluationReport, persistence: float, reference: float) -> EvaluationReport:
-    return report.model_copy(update={"persistence": _eval(persistence), "reference": _eval(reference)})
+def test_a_candidate_that_loses_to_a_naive_forecaster_in_one_bucket_is_refused_unless_the_margin_is_unset():
+    worse = _bucket([11, 12, 11.5, 12], [10, 10.5, 10, 10])  # worse in every month
+    refused = decide(report(40, 100, buckets={"1": SKILLED, "13-24": worse}), 0.5, 0.0)
+    assert not refused.passed and any("horizon 13-24" in r and "momentum" in r for r in refused.reasons)
+    shown = decide(report(40, 100, buckets={"1": SKILLED, "13-24": worse}), 0.5, 0.0, vs_naive=None)
+    assert shown.passed and any("not enforced" in r for r in shown.reasons)
 
 
-def test_the_best_naive_predictor_is_enforced_unless_the_margin_is_unset():
-    both = _with_naive(report(40, 100), persistence=60, reference=38)
-    assert not decide(both, 0.5, 0.0).passed  # enforced by default, with no margin
-    shown = decide(both, 0.5, 0.0, vs_naive=None)  # reported only
-    assert shown.passed and "reference alone" in shown.reasons[1] and "NOT better" in shown.reasons[1]
-    assert decide(_with_naive(report(40, 100), 60, 45), 0.5, 0.0, vs_naive=0.1).passed  # 40 <= 45 * 0.9
-    assert not decide(_with_naive(report(42, 100), 60, 45), 0.5, 0.0, vs_naive=0.1).passed
+def test_the_margin_asks_for_more_than_a_tie():
+    assert decide(report(40, 100), 0.5, 0.0, vs_naive=0.05).passed  # skill 0.9 <= 0.95
+    assert not decide(report(40, 100), 0.5, 0.0, vs_naive=0.2).passed  # 0.9 > 0.8, in every month
 
 
-def test_the_naive_predictors_are_beaten_in_both_modes():
-    nowcast = {"eval_nowcast": Metrics(mae=10, rmse=10, r2=0.0, mape=0.0)}
-    beaten = report(40, 100).model_copy(update={
-        "candidate": {**_eval(40), **nowcast}, "persistence": {**_eval(60), "eval_nowcast": Metrics(mae=9, rmse=9, r2=0.0, mape=0.0)},
-        "reference": {**_eval(45), "eval_nowcast": Metrics(mae=45, rmse=45, r2=0.0, mape=0.0)}})
-    decision = decide(beaten, 0.5, 0.0)
-    assert not decision.passed and any("eval_nowcast MAE 10 > 9" in r for r in decision.reasons)
+def test_a_tie_within_chance_is_not_a_loss_but_a_consistent_excess_is():
+    """Months disagree: the model is a little worse on average, by less than the months vary."""
+    tie = _bucket([10.4, 9.5, 10.6, 9.8, 10.3, 9.6], [10, 10, 10, 10, 10, 10])
+    assert tie.skill > 1 and not loses(tie, 0.0) and excess_t(tie, 0.0) < 1
+    decision = decide(report(40, 100, buckets={"2-3": tie}), 0.5, 0.0)
+    assert decision.passed and any("within chance" in r for r in decision.reasons)
+    consistent = _bucket([10.2, 10.3, 10.25, 10.2, 10.3, 10.2], [10, 10, 10, 10, 10, 10])
+    assert loses(consistent, 0.0) and not decide(report(40, 100, buckets={"2-3": consistent}), 0.5, 0.0).passed
+
+
+def test_intervals_must_cover_what_they_claim_on_the_backtest():
+    narrow = _bucket([9, 9.5, 8.5, 9], [10, 10, 10, 10], coverage=0.55)
+    refused = decide(report(40, 100, buckets={"1": SKILLED, "7-12": narrow}), 0.5, 0.0)
+    assert not refused.passed and any("coverage outside 0.70-0.90" in r and "7-12: 0.55" in r for r in refused.reasons)
+    assert decide(report(40, 100, buckets={"7-12": narrow}), 0.5, 0.0, coverage=None).passed
+    wide = _bucket([9, 9.5, 8.5, 9], [10, 10, 10, 10], coverage=0.97)
+    assert not decide(report(40, 100, buckets={"7-12": wide}), 0.5, 0.0).passed
 
 
 def test_a_broken_candidate_never_passes():

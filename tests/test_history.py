@@ -62,7 +62,8 @@ def test_the_month_before_s_index_and_the_own_month_s_market_statistics_are_seen
     changed = cleaned.copy()
     changed.loc[changed[schema.DATE] == month - pd.offsets.MonthEnd(1), schema.TARGET] *= 1.1
     _, anchor2 = _features(builder, changed, rows)
-    np.testing.assert_allclose(anchor2 - anchor, np.log(1.1), rtol=1e-9)
+    # The last value moves the anchor, and so does its growth, by the momentum's weight at one month.
+    np.testing.assert_allclose(anchor2 - anchor, np.log(1.1) * (1 + builder.extrapolation.weights[0]), rtol=1e-9)
     X, _ = _features(builder, cleaned, rows)
     changed = cleaned.copy()
     changed.loc[rows, "median_ppsf"] *= 1.2
@@ -102,8 +103,11 @@ def test_a_request_may_carry_the_zip_s_preceding_months(panel):
     request.loc[3, schema.TARGET] = np.nan  # the month to predict
     feats = builder.transform(request, ZipHistory())
     assert feats.X["index_age"].tolist()[1:] == [1.0, 1.0, 1.0]
-    assert feats.anchor[3] == pytest.approx(np.log(request.loc[2, schema.TARGET]) + np.nan_to_num(
-        feats.X["metro_since_index"].iloc[3]), rel=1e-12)
+    last, growth = np.log(request.loc[2, schema.TARGET]), np.log(request.loc[2, schema.TARGET] / request.loc[1, schema.TARGET])
+    market = feats.X["metro_since_index"].iloc[3]
+    market = growth if np.isnan(market) else market
+    expected = last + market + builder.extrapolation.weights[0] * (growth - market)
+    assert feats.anchor[3] == pytest.approx(expected, rel=1e-12)
 
 
 def test_every_history_feature_is_in_the_model_s_features():

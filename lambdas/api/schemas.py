@@ -83,9 +83,17 @@ class RecordWarning(BaseModel):
     message: str
 
 
+class Interval(BaseModel):
+    low: float
+    high: float
+
+
 class PredictResponse(BaseModel):
     model_run_id: str
     predictions: list[float] = Field(description="predicted price per record, in request order")
+    intervals: list[Interval] = Field(
+        default_factory=list, description="per record, in request order: the prediction interval at `interval_level`")
+    interval_level: float = Field(0.8, description="the intervals' nominal coverage (calibrated on the backtest)")
     warnings: list[RecordWarning] = Field(default_factory=list)
 
 
@@ -104,8 +112,11 @@ class ModelInfo(BaseModel):
     promoted_at: str
     promotion_reason: str
     params: dict[str, Any]
-    metrics: Headline = Field(description="eval and holdout metrics (horizon and nowcast modes) of the judged model, "
-                                          "the naive predictors and the previous champion")
+    metrics: Headline = Field(description="eval and holdout metrics (horizon and nowcast modes, and per horizon bucket "
+                                          "of the rolling-origin backtest) of the judged model, the naive forecasters "
+                                          "and the previous champion")
+    calibration: dict[str, Any] = Field(
+        default_factory=dict, description="per horizon bucket: the booster's weight and the interval's log bounds")
     feature_schema: dict[str, Any]
 
 
@@ -116,6 +127,8 @@ class PredictionRow(BaseModel):
     date: dt.date
     actual: float | None
     predicted: float | None
+    low: float | None = Field(None, description="the prediction interval's bounds (batch predictions made since intervals)")
+    high: float | None = None
 
 
 class PredictionsPage(BaseModel):
@@ -136,6 +149,9 @@ class SummaryRow(BaseModel):
     mean_pct_error: float | None
     mean_actual: float | None
     mean_predicted: float | None
+    mean_low: float | None = None
+    mean_high: float | None = None
+    coverage: float | None = Field(None, description="share of the month's actual prices inside their interval")
     lat: float | None
     lng: float | None
     model_run_id: str | None

@@ -36,7 +36,8 @@ def predictions(
     items = [
         PredictionRow(zipcode=int(r.zipcode), metro=r.metro if isinstance(r.metro, str) else None,
                       city=r.city if isinstance(r.city, str) else None, date=pd.Timestamp(r.date).date(),
-                      actual=_finite_or_none(r.actual), predicted=_finite_or_none(r.predicted))
+                      actual=_finite_or_none(r.actual), predicted=_finite_or_none(r.predicted),
+                      low=_finite_or_none(getattr(r, "low", None)), high=_finite_or_none(getattr(r, "high", None)))
         for r in chunk.itertuples(index=False)
     ]
     return PredictionsPage(items=items, total=len(rows), page=page, page_size=page_size)

@@ -8,7 +8,16 @@ from fastapi import APIRouter
 
 from lambdas.api.dependencies import Champion, Served
 from lambdas.api.errors import ApiError
-from lambdas.api.schemas import MAX_RECORDS, ErrorBody, ErrorDetail, ModelInfo, PredictRequest, PredictResponse, RecordWarning
+from lambdas.api.schemas import (
+    MAX_RECORDS,
+    ErrorBody,
+    ErrorDetail,
+    Interval,
+    ModelInfo,
+    PredictRequest,
+    PredictResponse,
+    RecordWarning,
+)
 from shared import schema
 from shared.validation import InvalidInput, unusual_dates
 
@@ -22,7 +31,7 @@ def model(bundle: Champion, served: Served) -> ModelInfo:
         run_id=bundle.run_id, trained_at=bundle.metadata.get("trained_at"), trained_through=bundle.served.trained_through,
         judged_trained_through=bundle.judged.trained_through, promoted_at=pointer.promoted_at,
         promotion_reason=pointer.reason, params=bundle.params, metrics=pointer.metrics,
-        feature_schema=bundle.schema.model_dump(),
+        feature_schema=bundle.schema.model_dump(), calibration=bundle.calibration.to_dict(),
     )
 
 
@@ -35,19 +44,21 @@ def predict(body: PredictRequest, bundle: Champion, served: Served) -> PredictRe
     frame = pd.DataFrame([r.model_dump(by_alias=True) for r in body.records])
     frame["date"] = frame["date"].astype("str")
     try:
-        prices, report, cleaned = bundle.predict_raw(frame, source="request", seen=served.seen)
+        forecast, report, cleaned = bundle.predict_raw(frame, source="request", seen=served.seen)
     except InvalidInput as exc:
         raise ApiError(422, str(exc), [
             ErrorDetail(field=f"body.records.{p.column}" if p.column else "body.records", problem=p.message)
             for p in exc.report.problems
         ]) from None
-    bad = np.flatnonzero(~np.isfinite(prices))
+    prices = forecast.price
+    bad = np.flatnonzero(~(np.isfinite(prices) & np.isfinite(forecast.low) & np.isfinite(forecast.high)))
     if len(bad):
         raise ApiError(422, "no finite prediction for these records: check their market values",
                        [ErrorDetail(field=f"body.records[{i}]", problem="inputs out of any plausible range")
                         for i in bad[:20]])
     return PredictResponse(model_run_id=bundle.run_id, predictions=prices.tolist(),
-                           warnings=_warnings(frame, cleaned, prices, report.list_price_outliers, bundle))
+                           intervals=[Interval(low=lo, high=hi) for lo, hi in zip(forecast.low.tolist(), forecast.high.tolist())],
+                           interval_level=bundle.calibration.level, warnings=_warnings(frame, cleaned, prices, report.list_price_outliers, bundle))
 
 
 def _warnings(frame: pd.DataFrame, cleaned: pd.DataFrame, prices: np.ndarray, list_price_outliers: int,

@@ -13,6 +13,9 @@ TIMEOUT_S = 10
 @dataclass
 class ApiAnswer:
     price: float | None = None
+    low: float | None = None
+    high: float | None = None
+    level: float | None = None
     model_run_id: str | None = None
     warnings: list[str] | None = None
     error: str | None = None
@@ -33,5 +36,7 @@ def predict_one(api_url: str, record: dict[str, Any], api_key: str | None = None
         return ApiAnswer(error=f"the API answered {response.status_code} without JSON")
     if response.status_code != 200:
         return ApiAnswer(error=f"the API answered {response.status_code}: {body.get('detail', body)}")
-    return ApiAnswer(price=body["predictions"][0], model_run_id=body["model_run_id"],
+    interval = (body.get("intervals") or [{}])[0]
+    return ApiAnswer(price=body["predictions"][0], low=interval.get("low"), high=interval.get("high"),
+                     level=body.get("interval_level"), model_run_id=body["model_run_id"],
                      warnings=[w["message"] for w in body.get("warnings", [])])

@@ -11,8 +11,9 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.api_client import predict_one
-from dashboard.data import champion_metrics, combine, load_month, load_summary, metro_label, yearly
+from dashboard.data import champion_backtest, champion_metrics, combine, load_month, load_summary, metro_label, yearly
 from shared.batch import ALL_REGIONS
+from shared.reports import FORECASTERS, LABELS
 from shared.settings import get_settings
 
 CACHE_S = 60  # a newly scored month shows up within a minute
@@ -24,6 +25,7 @@ store_url, api_url, api_key = settings.store, settings.api_url, settings.first_a
 summary_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_summary)
 month_of = st.cache_data(ttl=CACHE_S, show_spinner=False, max_entries=64)(load_month)
 champion_metrics_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(champion_metrics)
+champion_backtest_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(champion_backtest)
 
 st.title("Zip-code home values: predictions vs actuals")
 summary = summary_of(store_url)
@@ -79,13 +81,28 @@ st.dataframe(
     },
 )
 
+st.subheader("Forecasting skill of the champion, by horizon")
+backtest = champion_backtest_of(store_url)
+if backtest is None:
+    st.write("No champion with a backtest yet.")
+else:
+    st.caption("Rolling-origin backtest: from origins every few months, each month up to 24 months ahead predicted "
+               "from what was known at the origin (horizon), and each month from the month before (nowcast). "
+               "Eval figures are cross-fitted over origins; holdout figures use nothing fitted on those months.")
+    st.plotly_chart(charts.skill_by_horizon(backtest), key="skill")
+    money = {c: st.column_config.NumberColumn(format="dollar") for c in ("model", *(LABELS[w] for w in FORECASTERS))}
+    st.dataframe(backtest, hide_index=True, key="backtest", column_config={
+        **money, "skill": st.column_config.NumberColumn(format="%.3f"),
+        "coverage": st.column_config.NumberColumn(format="percent"),
+        "median width": st.column_config.NumberColumn(format="percent")})
+
 with st.expander("The model against the naive predictors"):
     model_metrics = champion_metrics_of(store_url)
     if model_metrics is None:
         st.write("No champion yet.")
     else:
-        st.caption("Eval and holdout MAE of the champion when it was evaluated, beside the predictors a "
-                   "practitioner tries first; persistence carries each zip's last known index forward.")
+        st.caption("Eval and holdout MAE of the champion when it was evaluated, beside the forecasters a "
+                   "practitioner tries first (horizon mode from each split's first month; nowcast month by month).")
         st.dataframe(model_metrics, hide_index=True, key="naive",
                      column_config={"MAE": st.column_config.NumberColumn(format="dollar"),
                                     "MAPE": st.column_config.NumberColumn(format="percent")})
@@ -113,6 +130,8 @@ if submitted:
     if answer.error:
         st.error(answer.error)
     else:
-        st.success(f"Predicted value: ${answer.price:,.0f} (model {answer.model_run_id})")
+        interval = (f", {answer.level:.0%} interval ${answer.low:,.0f} to ${answer.high:,.0f}"
+                    if answer.low is not None and answer.level else "")
+        st.success(f"Predicted value: ${answer.price:,.0f}{interval} (model {answer.model_run_id})")
         for warning in answer.warnings or []:
             st.warning(warning)

@@ -18,7 +18,13 @@ def monthly_series(summary_rows: pd.DataFrame, year: int, month: int) -> go.Figu
     """Mean actual vs mean predicted per month for the selected region, the selected month marked."""
     rows = summary_rows.sort_values(["year", "month"])
     when = _month_start(rows)
+    band = []
+    if {"mean_low", "mean_high"} <= set(rows) and rows["mean_low"].notna().any():
+        band = [go.Scatter(x=when, y=rows["mean_high"], line=dict(width=0), showlegend=False, hoverinfo="skip"),
+                go.Scatter(x=when, y=rows["mean_low"], line=dict(width=0), fill="tonexty", fillcolor=HIGHLIGHT,
+                           name="interval (mean bounds)")]
     fig = go.Figure([
+        *band,
         go.Scatter(x=when, y=rows["mean_actual"], name="actual (mean)", line=dict(color=ACTUAL)),
         go.Scatter(x=when, y=rows["mean_predicted"], name="predicted (mean)", line=dict(color=PREDICTED, dash="dash")),
     ])
@@ -53,6 +59,22 @@ def yearly_trend(per_year: pd.DataFrame, year: int) -> go.Figure:
     fig.add_vrect(x0=year - 0.5, x1=year + 0.5, fillcolor=HIGHLIGHT, line_width=0, annotation_text=str(year))
     fig.update_layout(title="Yearly trend (selected year highlighted)", xaxis=dict(dtick=1), yaxis_title="USD",
                       margin=dict(t=50, b=30), legend=dict(orientation="h"))
+    return fig
+
+
+def skill_by_horizon(backtest: pd.DataFrame) -> go.Figure:
+    """Skill (model MAE / best naive forecaster's MAE) per horizon bucket, one line per split and mode; below
+    the dotted line at 1 the model beats every naive forecaster."""
+    fig = go.Figure()
+    for (split, mode), rows in backtest.loc[backtest["horizon"] != "all"].groupby(["split", "mode"], sort=False):
+        fig.add_trace(go.Scatter(x=rows["horizon"], y=rows["skill"], mode="lines+markers", name=f"{split}, {mode}",
+                                 customdata=rows[["best naive", "coverage"]],
+                                 hovertemplate="%{x} months: skill %{y:.3f} vs %{customdata[0]}<br>"
+                                               "interval coverage %{customdata[1]:.0%}<extra></extra>"))
+    fig.add_hline(y=1, line=dict(color="grey", dash="dot"))
+    fig.update_layout(title="Skill by horizon (below 1: better than the best naive forecaster)",
+                      xaxis=dict(title="months ahead of the last known index", type="category"),
+                      yaxis_title="model MAE / best naive MAE", margin=dict(t=50, b=30), legend=dict(orientation="h"))
     return fig
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from shared.batch import read_predictions, read_summary
 from shared.champion import read_champion
-from shared.reports import LABELS
+from shared.reports import CANDIDATE, FORECASTERS, LABELS, backtest_rows
 from shared.store import open_store
 
 
@@ -28,6 +28,19 @@ def champion_metrics(store_url: str) -> pd.DataFrame | None:
         return None
     return pd.DataFrame([{"model": LABELS[who], "split": split, "MAE": m.mae, "MAPE": m.mape, "R²": m.r2}
                          for who, split, m in pointer.metrics.rows()])
+
+
+def champion_backtest(store_url: str) -> pd.DataFrame | None:
+    """The champion's rolling-origin backtest, one row per split, mode and horizon bucket: the model's and
+    each naive forecaster's MAE, the skill against the best of them, the interval's coverage and width."""
+    pointer = read_champion(open_store(store_url))
+    if pointer is None or not pointer.metrics.backtest:
+        return None
+    return pd.DataFrame([
+        {"split": split, "mode": mode, "horizon": bucket, "rows": fig.rows, "model": fig.mae[CANDIDATE],
+         **{LABELS[w]: fig.mae.get(w) for w in FORECASTERS}, "best naive": LABELS[fig.best_naive], "skill": fig.skill,
+         "coverage": fig.coverage, "median width": fig.median_width}
+        for split, mode, bucket, fig in backtest_rows(pointer.metrics)])
 
 
 def load_summary(store_url: str) -> pd.DataFrame | None:

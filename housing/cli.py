@@ -31,7 +31,7 @@ from shared.layout import (
 )
 from shared.incoming import labelled_incoming
 from shared.metros import FULL_SIZE_ZIPS
-from shared.reports import LABELS
+from shared.reports import CANDIDATE, LABELS, Headline, backtest_rows
 from shared.runs import claim_attempt, fingerprint, finished_attempt, input_identity, list_runs, read_run_record, run_id_for
 from shared.settings import DEFAULT_STORE, get_settings
 from shared.store import ArtifactExists, ArtifactStore, newest_file, open_store
@@ -213,12 +213,8 @@ def _print_summary(store: ArtifactStore, run_id: str) -> None:
     if record is None:
         return
     if record.metrics:
-        table = Table(title=f"run {run_id}: {record.status}")
-        for col in ("model", "split", "MAE", "RMSE", "R²", "MAPE"):
-            table.add_column(col, justify="left" if col in ("model", "split") else "right")
-        for who, split, m in record.metrics.rows():
-            table.add_row(LABELS[who], split, _fmt(m.mae), _fmt(m.rmse), f"{m.r2:.4f}", f"{m.mape:.2%}")
-        out.print(table)
+        for table in _metrics_tables(record.metrics, f"run {run_id}: {record.status}"):
+            out.print(table)
     if record.gate:
         out.print(f"gate: {'PASSED' if record.gate.passed else 'FAILED'} - " + "; ".join(record.gate.reasons))
     settings = get_settings()
@@ -228,6 +224,31 @@ def _print_summary(store: ArtifactStore, run_id: str) -> None:
     out.print(f"MLflow:      {settings.tracking_uri(store.url)}  (view: uv run --with mlflow mlflow ui --backend-store-uri {settings.tracking_uri(store.url)})")
     out.print("next:        " + " | ".join(_command(store, *c) for c in (
         ("serve",), ("dashboard",), ("status",), ("batch", "--month", "2023-12"), ("predict", "--input", "FILE", "--output", "FILE"))))
+
+
+def _metrics_tables(metrics: Headline, title: str) -> list[Table]:
+    """MAE (MAPE) per model and split, then the backtest per mode and horizon bucket: the model against the
+    best naive forecaster there, its skill, and its interval's coverage and width."""
+    splits = list(dict.fromkeys(split for _, split, _ in metrics.rows()))
+    headline = Table(title=f"{title} (MAE, MAPE; horizon mode from the split's first month, nowcast month by month)")
+    headline.add_column("model")
+    for split in splits:
+        headline.add_column(split, justify="right")
+    for who in dict.fromkeys(who for who, _, _ in metrics.rows()):
+        figures = getattr(metrics, who) or {}
+        headline.add_row(LABELS[who], *(f"{_fmt(figures[s].mae)} ({figures[s].mape:.2%})" if s in figures else "-"
+                                         for s in splits))
+    tables = [headline]
+    if metrics.backtest:
+        backtest = Table(title="rolling-origin backtest by horizon h (months ahead): skill = model MAE / best naive MAE; "
+                               "coverage and median width of the interval")
+        for col in ("split", "mode", "h", "model", "best naive", "its MAE", "skill", "cover", "width"):
+            backtest.add_column(col, justify="left" if col in ("split", "mode", "h", "best naive") else "right")
+        for split, mode, bucket, fig in backtest_rows(metrics):
+            backtest.add_row(split, mode, bucket, _fmt(fig.mae[CANDIDATE]), fig.best_naive, _fmt(fig.mae[fig.best_naive]),
+                             f"{fig.skill:.3f}", f"{fig.coverage:.2f}", f"{fig.median_width:.1%}")
+        tables.append(backtest)
+    return tables
 
 
 def _parse_month(value: str) -> tuple[int, int]:
@@ -328,8 +349,8 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
             out.print("  bundle:    sealed and verified against its manifest")
         except BundleIntegrityError as err:
             out.print(Text(f"  bundle:    BROKEN, serving and batch will refuse it: {err}", style="bold red"))
-        for who, split, m in pointer.metrics.rows():
-            out.print(f"  {who:<11} {split:<16} MAE {_fmt(m.mae)}  R² {m.r2:.4f}")
+        for table in _metrics_tables(pointer.metrics, f"champion {pointer.run_id}"):
+            out.print(table)
     # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
     # what `housing promote` takes) and long reasons wrap instead of being lost.
     runs = list_runs(store)[:last]

@@ -122,13 +122,8 @@ def _bucket_figures(table: pd.DataFrame, with_champion: bool) -> dict[str, dict[
         groups = [(str(b), part) for b, part in rows.groupby("bucket", sort=False)]
         if mode == HORIZON:
             groups.append((ALL, rows))
-        out[str(mode)] = {bucket: _figures(part, who) for bucket, part in sorted(groups, key=_bucket_order)}
+        out[str(mode)] = {bucket: _figures(part, who) for bucket, part in groups}
     return out
-
-
-def _bucket_order(item: tuple[str, pd.DataFrame]) -> tuple[int, int]:
-    bucket = item[0]
-    return (1, 0) if bucket == ALL else (0, int(bucket.split("-")[0]))
 
 
 def _figures(part: pd.DataFrame, who: tuple[str, ...]) -> BucketFigures:

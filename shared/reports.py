@@ -47,6 +47,12 @@ class BucketFigures(BaseModel):
                                           "month order (errors within a month move together: the gate's test counts months)")
 
 
+def bucket_order(bucket: str) -> tuple[int, int]:
+    """Sorts horizon buckets by their first month ("1", "2-3", ..., "13-24"), then "all" and the rest."""
+    first = bucket.split("-")[0]
+    return (0, int(first)) if first.isdigit() else (1, 0)
+
+
 class GateDecision(BaseModel):
     passed: bool
     reasons: list[str]
@@ -73,6 +79,12 @@ class Headline(BaseModel):
     def rows(self) -> list[tuple[str, str, Metrics]]:
         """(who, split, metrics) for every figure, candidate first."""
         return [(who, split, m) for who in WHO for split, m in (getattr(self, who) or {}).items()]
+
+
+def backtest_rows(metrics: Headline) -> list[tuple[str, str, str, BucketFigures]]:
+    """(split, mode, bucket, figures) of the backtest, splits and modes as reported, buckets by horizon."""
+    return [(split, mode, bucket, modes[mode][bucket]) for split, modes in metrics.backtest.items()
+            for mode in sorted(modes) for bucket in sorted(modes[mode], key=bucket_order)]
 
 
 class EvaluationReport(Headline):

@@ -43,16 +43,31 @@ def test_all_regions_is_the_default_and_shows_everything(monkeypatch, trained_st
     assert app.selectbox(key="metro").value == "All regions"
     assert metric(app, "MAE") == f"${row['mae']:,.0f}"
     assert metric(app, "Zip codes") == f"{row['with_actual']:,}"
-    assert len(app.get("plotly_chart")) == 4
+    assert len(app.get("plotly_chart")) == 5  # the series, scatter, yearly trend, map and skill by horizon
     assert len(app.dataframe[0].value) == ((summary["metro"] != "All regions") & (summary["year"] == last["year"]) & (summary["month"] == last["month"])).sum()
 
 
 def test_the_model_is_shown_against_the_naive_predictors(monkeypatch, trained_store):
     app = open_dashboard(monkeypatch, trained_store[0].url)
-    [table] = [d.value for d in app.dataframe if "model" in d.value.columns]
+    [table] = [d.value for d in app.dataframe if "MAE" in d.value.columns]
     assert {"XGBoost (this run)", "DummyRegressor(median)", "last known index (persistence)",
-            "price-level reference alone"} <= set(table["model"])
+            "last growth carried forward (momentum)", "damped trend (3-month growth)",
+            "seasonal naive (last year's growth)", "price-level reference alone"} <= set(table["model"])
     assert (table["MAE"] > 0).all()
+
+
+def test_skill_by_horizon_is_charted_and_tabled_from_the_champion_s_backtest(monkeypatch, trained_store):
+    from shared.champion import read_champion
+
+    app = open_dashboard(monkeypatch, trained_store[0].url)
+    [table] = [d.value for d in app.dataframe if "skill" in d.value.columns]
+    backtest = read_champion(trained_store[0]).metrics.backtest
+    assert set(table["split"]) == set(backtest) and set(table["mode"]) == {"horizon", "nowcast"}
+    first = table.loc[(table["split"] == "eval") & (table["mode"] == "horizon") & (table["horizon"] == "13-24")].iloc[0]
+    assert first["skill"] == backtest["eval"]["horizon"]["13-24"].skill
+    assert table["coverage"].between(0, 1).all()
+    [chart] = [c for c in app.get("plotly_chart") if "Skill by horizon" in c.proto.spec]
+    assert '"13-24"' in chart.proto.spec
 
 
 def test_filters_change_what_is_shown(monkeypatch, trained_store, summary):
@@ -86,6 +101,7 @@ def test_prediction_form_asks_the_api(monkeypatch, trained_store):
         app.button[0].click().run()
     assert not app.exception and not app.error
     assert "Predicted value: $" in app.success[0].value and final["run_id"] in app.success[0].value
+    assert "80% interval $" in app.success[0].value
 
 
 def test_empty_store_says_how_to_fill_it(monkeypatch, tmp_path):

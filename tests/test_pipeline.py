@@ -31,15 +31,17 @@ def store_dir(tmp_path):
 
 @pytest.fixture()
 def naive_margin_reported_only(monkeypatch):
-    """40-60 zips leave under one zip per metro, so a metro's market moves are one zip's noise and the model
-    need not beat the reference alone there; tests about the commands, not model quality, lift that check."""
+    """40-90 zips leave a few zips per metro at most, so a metro's market moves are a few zips' noise and the model
+    need not beat the naive forecasters there, nor its intervals hold; tests about the commands, not model
+    quality, lift those checks."""
     from shared.settings import get_settings
 
     monkeypatch.setenv("HOUSING_GATE_VS_NAIVE", "none")
+    monkeypatch.setenv("HOUSING_GATE_COVERAGE", "none")
     get_settings.cache_clear()
 
 
-def test_run_end_to_end_then_idempotent(store_dir):
+def test_run_end_to_end_then_idempotent(store_dir, naive_margin_reported_only):
     first = housing("run", "--store", store_dir, "--zips", 90, "--trials", 3)
     store = LocalStore(store_dir)
     pointer = read_champion(store)

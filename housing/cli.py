@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from shared.incoming import labelled_incoming
 from shared.layout import (
     CHAMPION_KEY,
     INCOMING_PREFIX,
@@ -29,7 +30,6 @@ from shared.layout import (
     run_record_key,
     synthetic_key,
 )
-from shared.incoming import labelled_incoming
 from shared.metros import FULL_SIZE_ZIPS
 from shared.reports import CANDIDATE, LABELS, Headline, backtest_rows
 from shared.runs import claim_attempt, fingerprint, finished_attempt, input_identity, list_runs, read_run_record, run_id_for

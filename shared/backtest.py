@@ -37,9 +37,9 @@ def origins(months: np.ndarray, step: int = ORIGIN_STEP) -> list[int]:
 
 def backtest(rows: pd.DataFrame, seen: ZipHistory, predict: Predictor,
              baselines: Callable[[Features], dict[str, np.ndarray]], step: int = ORIGIN_STEP) -> pd.DataFrame:
-    """One row per prediction: its row in `rows`, its month (number), mode, origin, group (the origin a nowcast month's window starts at),
-    horizon, bucket, age (of the last index value used), actual, anchor and correction (log), and each
-    `baselines` forecaster's price (NaN where the zip had no index value to start from)."""
+    """One row per prediction: its row in `rows`, its month (number), mode, origin, group (the origin whose
+    window a nowcast month lies in), horizon, bucket, age (of the last index value used), actual, anchor and
+    correction (log), and each `baselines` forecaster's price (NaN where the zip had no index value)."""
     months = month_numbers(rows[schema.DATE])
     starts = origins(months, step)
     known = seen.extended(rows)  # the split's own prices count too, each only as the rule allows
@@ -53,8 +53,9 @@ def backtest(rows: pd.DataFrame, seen: ZipHistory, predict: Predictor,
         horizon = at - origin if origin is not None else np.ones(len(part), dtype="int64")
         group = origin if origin is not None else np.asarray(starts)[np.searchsorted(starts, at, side="left") - 1]
         frame = pd.DataFrame({
-            "row": np.flatnonzero(chosen), "month": at, "mode": mode, "origin": -1 if origin is None else origin, "group": group, "horizon": horizon,
-            "bucket": horizon_bucket(horizon), "age": feats.past.age if feats.past is not None else np.nan,
+            "row": np.flatnonzero(chosen), "month": at, "mode": mode, "origin": -1 if origin is None else origin,
+            "group": group, "horizon": horizon, "bucket": horizon_bucket(horizon),
+            "age": feats.past.age if feats.past is not None else np.nan,
             "actual": part[schema.TARGET].to_numpy(dtype="float64"), "anchor": feats.anchor, "correction": correction,
         })
         for name, log_price in baselines(feats).items():

@@ -22,7 +22,7 @@ import xgboost as xgb
 
 from shared.backtest import ORIGIN_STEP, backtest
 from shared.calibration import Calibration, Forecast
-from shared.features import FeatureBuilder, FeatureSchema, Features
+from shared.features import FeatureBuilder, Features, FeatureSchema
 from shared.history import ZipHistory, month_number, month_numbers
 from shared.layout import bundle_prefix
 from shared.preprocess import CleaningReport, clean_for_scoring

@@ -83,7 +83,7 @@ class RecordWarning(BaseModel):
     message: str
 
 
-class Interval(BaseModel):
+class PredictionInterval(BaseModel):
     low: float
     high: float
 
@@ -91,7 +91,7 @@ class Interval(BaseModel):
 class PredictResponse(BaseModel):
     model_run_id: str
     predictions: list[float] = Field(description="predicted price per record, in request order")
-    intervals: list[Interval] = Field(
+    intervals: list[PredictionInterval] = Field(
         default_factory=list, description="per record, in request order: the prediction interval at `interval_level`")
     interval_level: float = Field(0.8, description="the intervals' nominal coverage (calibrated on the backtest)")
     warnings: list[RecordWarning] = Field(default_factory=list)

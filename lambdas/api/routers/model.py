@@ -12,8 +12,8 @@ from lambdas.api.schemas import (
     MAX_RECORDS,
     ErrorBody,
     ErrorDetail,
-    Interval,
     ModelInfo,
+    PredictionInterval,
     PredictRequest,
     PredictResponse,
     RecordWarning,
@@ -57,8 +57,10 @@ def predict(body: PredictRequest, bundle: Champion, served: Served) -> PredictRe
                        [ErrorDetail(field=f"body.records[{i}]", problem="inputs out of any plausible range")
                         for i in bad[:20]])
     return PredictResponse(model_run_id=bundle.run_id, predictions=prices.tolist(),
-                           intervals=[Interval(low=lo, high=hi) for lo, hi in zip(forecast.low.tolist(), forecast.high.tolist())],
-                           interval_level=bundle.calibration.level, warnings=_warnings(frame, cleaned, prices, report.list_price_outliers, bundle))
+                           intervals=[PredictionInterval(low=lo, high=hi)
+                                      for lo, hi in zip(forecast.low.tolist(), forecast.high.tolist())],
+                           interval_level=bundle.calibration.level,
+                           warnings=_warnings(frame, cleaned, prices, report.list_price_outliers, bundle))
 
 
 def _warnings(frame: pd.DataFrame, cleaned: pd.DataFrame, prices: np.ndarray, list_price_outliers: int,

@@ -95,13 +95,13 @@ def requested_urls(driver: webdriver.Chrome) -> list[str]:
 
 
 def assert_dashboard_renders(browser: webdriver.Chrome, url: str, screenshot: str) -> float:
-    """Load the dashboard at `url`: its four charts, metrics and map drawn, no exception, no console error,
-    nothing asked of any other host (plotly's map outlines would come from a CDN). Saves a screenshot in
+    """Load the dashboard at `url`: its five charts (the skill by horizon among them), metrics and map drawn,
+    no exception, no console error, nothing asked of any other host (plotly's map outlines would come from a CDN). Saves a screenshot in
     ARTIFACTS; returns the seconds from navigation to the drawn charts."""
     started = time.monotonic()
     browser.get(url)
     WebDriverWait(browser, 90).until(
-        lambda b: len(b.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")) >= 4
+        lambda b: len(b.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")) >= 5
         and b.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]'))
     loaded_s = time.monotonic() - started
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

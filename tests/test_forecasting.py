@@ -1,0 +1,151 @@
+"""The forecasting parts on data whose answers are known: the naive forecasters' formulas, the damping and
+extrapolation fits, the calibration's booster weight, blend and intervals, and the backtest's origins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared import baselines
+from shared.backtest import HORIZON, NOWCAST_MODE, backtest, origins
+from shared.calibration import NO_INDEX, Calibration, bucket_of, cross_fitted, horizon_bucket
+from shared.extrapolation import Extrapolation
+from shared.features import FeatureBuilder
+from shared.history import FEATURES, GROWTH_LAGS, HistoryFeatures, ZipHistory, month_numbers
+from shared.reports import DAMPED, MOMENTUM, PERSISTENCE, SEASONAL
+
+
+def past(last, growth, age, metro_move=None) -> HistoryFeatures:
+    n = len(last)
+    columns = {name: np.full(n, np.nan) for name in FEATURES}
+    columns["index_age"] = np.asarray(age, dtype="float64")
+    if metro_move is not None:
+        columns["metro_since_index"] = np.asarray(metro_move, dtype="float64")
+    return HistoryFeatures(last_index=np.asarray(last, dtype="float64"), columns=columns,
+                           growth=np.asarray(growth, dtype="float64").reshape(n, GROWTH_LAGS))
+
+
+def test_the_naive_forecasters_follow_their_definitions():
+    growth = np.arange(1, GROWTH_LAGS + 1) / 1000  # column j: the growth j months before the origin's month
+    seen = past([np.log(100_000)] * 3, np.tile(growth, 3), [1, 5, 14])
+    got = baselines.forecasts(seen, damping=0.9)
+    last = np.log(100_000)
+    np.testing.assert_allclose(got[PERSISTENCE], last)
+    np.testing.assert_allclose(got[MOMENTUM], last + np.array([1, 5, 14]) * 0.001)
+    trend = growth[:3].mean()
+    np.testing.assert_allclose(got[DAMPED], last + trend * np.array([0.9, sum(0.9 ** k for k in range(1, 6)),
+                                                                    sum(0.9 ** k for k in range(1, 15))]))
+    # Seasonal naive: the growth of the h mod 12 months after the same month a year before, plus a year's
+    # growth per full year: lags 11 (h = 1); 7..11 (h = 5); a year and lags 10..11 (h = 14).
+    np.testing.assert_allclose(got[SEASONAL], last + np.array([growth[11], growth[7:].sum(), growth.sum() + growth[10:].sum()]))
+
+
+def test_a_zip_without_an_index_value_gets_no_naive_forecast_and_missing_growth_counts_as_none():
+    seen = past([np.nan, np.log(2e5)], np.full((2, GROWTH_LAGS), np.nan), [np.nan, 3])
+    got = baselines.forecasts(seen, damping=0.9)
+    assert all(np.isnan(v[0]) for v in got.values())
+    assert all(v[1] == pytest.approx(np.log(2e5)) for v in got.values())
+
+
+def test_the_damping_is_the_one_that_fits_the_training_rows():
+    rng = np.random.default_rng(0)
+    n, phi = 2_000, 0.8
+    trend = rng.normal(0.01, 0.005, n)
+    growth = np.tile(trend[:, None], (1, GROWTH_LAGS))
+    age = rng.integers(1, 25, n)
+    last = np.log(rng.uniform(1e5, 1e6, n))
+    truth = last + trend * phi * (1 - phi ** age) / (1 - phi)
+    assert baselines.fit_damping(past(last, growth, age), truth) == pytest.approx(phi, abs=0.02)
+
+
+def test_the_extrapolation_learns_which_move_to_trust_at_each_horizon():
+    rng = np.random.default_rng(1)
+    n = 4_000
+    age = rng.integers(1, 25, n)
+    g1, market = rng.normal(0.01, 0.004, n), rng.normal(0.03, 0.02, n)
+    growth = np.zeros((n, GROWTH_LAGS))
+    growth[:, 0] = g1
+    last = np.log(rng.uniform(1e5, 1e6, n))
+    # Short horizons follow momentum, long ones the market's move.
+    truth = last + np.where(age <= 3, age * g1, market)
+    model = Extrapolation().fit(past(last, growth, age, market), truth)
+    assert model.weights[:3] == pytest.approx(1.0, abs=1e-6) and model.weights[3:] == pytest.approx(0.0, abs=1e-6)
+    assert Extrapolation.from_dict(model.to_dict()).weights.tolist() == pytest.approx(model.weights.tolist())
+
+
+def _table(n: int, rng, shrink: float, noise: float) -> pd.DataFrame:
+    anchor = np.log(rng.uniform(1e5, 1e6, n))
+    correction = rng.normal(0, 0.05, n)
+    actual = np.exp(anchor + shrink * correction + rng.normal(0, noise, n))
+    naive = np.exp(anchor + rng.normal(0, 0.2, n))  # a poor naive forecaster: never worth blending in
+    return pd.DataFrame({"actual": actual, "anchor": anchor, "correction": correction, "age": np.full(n, 1.0),
+                         "group": rng.integers(0, 6, n), PERSISTENCE: naive, MOMENTUM: naive, DAMPED: naive,
+                         SEASONAL: naive})
+
+
+def test_the_calibration_finds_the_booster_s_weight_and_intervals_that_hold():
+    rng = np.random.default_rng(2)
+    fitted = Calibration.fit(_table(20_000, rng, shrink=0.4, noise=0.01), level=0.8)
+    bucket = fitted.buckets["1"]
+    assert bucket.shrink == pytest.approx(0.4, abs=0.05) and bucket.blend == 0.0
+    fresh = _table(20_000, rng, shrink=0.4, noise=0.01)
+    forecast = fitted.apply(fresh["anchor"].to_numpy(), fresh["correction"].to_numpy(),
+                            {k: np.log(fresh[k].to_numpy()) for k in (PERSISTENCE, MOMENTUM, DAMPED, SEASONAL)},
+                            fresh["age"].to_numpy())
+    inside = ((forecast.low <= fresh["actual"]) & (fresh["actual"] <= forecast.high)).mean()
+    assert 0.78 <= inside <= 0.82
+    assert Calibration.from_dict(fitted.to_dict()) == fitted
+
+
+def test_a_naive_forecaster_better_than_the_model_is_blended_in():
+    rng = np.random.default_rng(3)
+    table = _table(5_000, rng, shrink=1.0, noise=0.02)
+    table[MOMENTUM] = table["actual"] * np.exp(rng.normal(0, 0.002, len(table)))  # nearly the truth
+    bucket = Calibration.fit(table, level=0.8).buckets["1"]
+    assert bucket.naive == MOMENTUM and bucket.blend >= 0.9
+
+
+def test_cross_fitting_calibrates_each_origin_on_the_others_only():
+    rng = np.random.default_rng(4)
+    table = _table(3_000, rng, shrink=0.5, noise=0.01)
+    far = table["group"] == 0
+    table.loc[far, "actual"] *= 1.5  # one origin unlike the others: its own rows cannot widen its interval
+    forecast = cross_fitted(table, level=0.8)
+    inside = (forecast.low <= table["actual"]) & (table["actual"] <= forecast.high)
+    assert inside[~far].mean() > 0.7 and inside[far].mean() < 0.05
+
+
+def test_buckets_follow_the_horizon_and_a_zip_without_index_has_its_own():
+    assert horizon_bucket(np.array([1, 2, 3, 4, 6, 7, 12, 13, 24, 30])).tolist() == [
+        "1", "2-3", "2-3", "4-6", "4-6", "7-12", "7-12", "13-24", "13-24", "13-24"]
+    assert bucket_of(np.array([np.nan, 5.0])).tolist() == [NO_INDEX, "4-6"]
+
+
+def test_the_backtest_predicts_every_month_from_every_origin_within_two_years(small_data):
+    from shared.preprocess import clean_for_training
+    from shared.split import split_by_date
+    from shared.validation import ensure_valid, validate_housing
+
+    rows, metros = small_data
+    cleaned, _ = clean_for_training(ensure_valid(validate_housing(rows)), metros)
+    splits = split_by_date(cleaned, None, None)
+    builder = FeatureBuilder(0)
+    builder.fit_transform(splits["train"])
+    calls = []
+
+    def predict(part, known, origin):
+        calls.append(origin)
+        feats = builder.transform(part, known, origin)
+        return feats, np.zeros(len(part))
+
+    table = backtest(splits["eval"], ZipHistory(splits["train"]), predict, lambda f: builder.baselines(f.past))
+    months = month_numbers(splits["eval"]["date"])
+    starts = origins(months)
+    assert starts == list(range(months.min() - 1, months.max(), 3)) and len(starts) == 8
+    assert calls == [None, *starts]
+    nowcast, horizon = table.loc[table["mode"] == NOWCAST_MODE], table.loc[table["mode"] == HORIZON]
+    assert len(nowcast) == len(splits["eval"]) and (nowcast["horizon"] == 1).all()
+    assert horizon["horizon"].between(1, 24).all() and (horizon["horizon"] == horizon["month"] - horizon["origin"]).all()
+    # From an origin, what the row saw is no later than the origin: its index age is at least its horizon.
+    assert (horizon["age"].dropna() >= horizon.loc[horizon["age"].notna(), "horizon"]).all()

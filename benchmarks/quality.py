@@ -64,11 +64,10 @@ def predicted_by_cli(store: LocalStore, rows: pd.DataFrame, workdir: Path) -> pd
     return pd.read_parquet(output)
 
 
-def statistical(store: LocalStore, run: str, workdir: Path, ets: bool) -> tuple[pd.DataFrame, dict]:
-    """statsforecast's per-zip forecasters on the backtest's horizon-mode origins of eval and holdout, in their
-    own environment (benchmarks/statistical.py says why): MAE per split, model and horizon bucket."""
-    splits = {name: read_table(store, artifact_key(run, Artifact.of_split("clean", name)))
-              for name in ("train", "eval", "holdout")}
+def statistical(splits: dict[str, pd.DataFrame], workdir: Path, ets: bool) -> tuple[pd.DataFrame, dict]:
+    """statsforecast's per-zip forecasters on the backtest's horizon-mode origins of eval and holdout (the
+    cleaned splits), in their own environment (benchmarks/statistical.py says why): MAE per split, model and
+    horizon bucket."""
     panel = pd.concat(splits.values(), ignore_index=True)[[schema.ZIPCODE, schema.DATE, schema.TARGET]]
     panel_file, origins_file, out_file = workdir / "panel.parquet", workdir / "origins.json", workdir / "statistical.parquet"
     write_parquet(panel, panel_file)
@@ -92,6 +91,17 @@ def statistical(store: LocalStore, run: str, workdir: Path, ets: bool) -> tuple[
         rows += [{"split": name, "model": model, "bucket": "all", "mae": group["error"].mean()}
                  for model, group in part.groupby("model")]
     return pd.DataFrame(rows), cost
+
+
+def cleaned_splits(assumptions: Assumptions, zips: int) -> dict[str, pd.DataFrame]:
+    """The splits the pipeline's preprocess stage would write for the generated data (default split dates)."""
+    from shared.preprocess import clean_for_training
+    from shared.split import split_by_date
+    from shared.validation import ensure_valid, validate_housing
+
+    rows, metros = generate(zips=zips, assumptions=assumptions)
+    return {name: clean_for_training(part, metros)[0]
+            for name, part in split_by_date(ensure_valid(validate_housing(rows)), None, None).items()}
 
 
 def print_statistical(report: EvaluationReport, table: pd.DataFrame, cost: dict) -> None:
@@ -127,7 +137,9 @@ def measure(assumptions: Assumptions, zips: int, trials: int | None,
         original = OriginalApproach().fit(train).predict(holdout)
         tuning = read_json(store, bundle_prefix(run) + "metrics.json")
         cli = predicted_by_cli(store, raw_holdout, Path(root)) if read_champion(store) else None
-        statistical_table, statistical_cost = statistical(store, run, Path(root), ets)
+        splits = {name: read_table(store, artifact_key(run, Artifact.of_split("clean", name)))
+                  for name in ("train", "eval", "holdout")}
+        statistical_table, statistical_cost = statistical(splits, Path(root), ets)
     table = []
     for who in (BASELINE, *FORECASTERS, REFERENCE):
         for mode, split in (("horizon", "holdout"), ("nowcast", "holdout" + NOWCAST)):
@@ -153,7 +165,20 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=None)
     parser.add_argument("--assumptions", nargs="+", choices=list(ASSUMPTIONS), default=list(ASSUMPTIONS))
     parser.add_argument("--ets", action="store_true", help="statsforecast's AutoETS too, beside AutoTheta (slow)")
+    parser.add_argument("--statistical-only", action="store_true",
+                        help="only statsforecast's forecasters on the cleaned splits (no pipeline run): MAE per bucket")
     args = parser.parse_args()
+    if args.statistical_only:
+        for name in args.assumptions:
+            with tempfile.TemporaryDirectory() as root:
+                found, cost = statistical(cleaned_splits(ASSUMPTIONS[name], args.zips), Path(root), args.ets)
+            print(f"\n### {name}: statsforecast {cost}\n")
+            wide = found.pivot_table(index=["split", "bucket"], columns="model", values="mae")
+            print("| split | months ahead | " + " | ".join(wide.columns) + " |")
+            print("| --- | --- |" + " --- |" * len(wide.columns))
+            for (split, bucket), values in wide.iterrows():
+                print(f"| {split} | {bucket} | " + " | ".join(f"{v:,.0f}" for v in values) + " |")
+        return
     for name in args.assumptions:
         table, extra = measure(ASSUMPTIONS[name], args.zips, args.trials, args.ets)
         print(f"\n### {name} generator assumptions ({extra['rows']:,} rows, {args.zips:,} zips, {extra['trials']} trials; "

@@ -74,7 +74,7 @@ def skill_by_horizon(backtest: pd.DataFrame) -> go.Figure:
     fig.add_hline(y=1, line=dict(color="grey", dash="dot"))
     fig.update_layout(title="Skill by horizon (below 1: better than the best naive forecaster)",
                       xaxis=dict(title="months ahead of the last known index", type="category"),
-                      yaxis_title="model MAE / best naive MAE", margin=dict(t=50, b=30), legend=dict(orientation="h"))
+                      yaxis_title="model MAE / best naive MAE", margin=dict(t=50, b=30), legend=dict(orientation="h", y=-0.3))
     return fig
 
 

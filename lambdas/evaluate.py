@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
-from shared.bundle import load_bundle
+from shared.bundle import OutdatedBundle, load_bundle
 from shared.champion import read_champion
 from shared.evaluate import decide, evaluate_models
 from shared.layout import Artifact
@@ -18,9 +18,14 @@ def handler(event: dict, context=None) -> dict:
     store = ev.open()
     candidate = load_bundle(store, ev.run_id)
     pointer = read_champion(store)
-    champion = load_bundle(store, pointer.run_id) if pointer else None  # always the current champion
+    champion = None
+    try:
+        champion = load_bundle(store, pointer.run_id) if pointer else None  # always the current champion
+    except OutdatedBundle as err:  # an older version's champion: the candidate is judged on its own, and replaces it
+        log.warning("the champion cannot be compared with: %s", err)
     splits = {name: read_table(store, ev.artifact(Artifact.of_split("clean", name))) for name in ("eval", "holdout")}
     report = evaluate_models(read_table(store, ev.artifact(Artifact.CLEAN_TRAIN)), splits, candidate, champion)
+    report.champion_run_id = pointer.run_id if pointer else None  # promotion checks it is still the champion
     report.gate = decide(report, ev.config.gate_vs_baseline, ev.config.gate_vs_champion, ev.config.gate_vs_naive,
                          ev.config.gate_coverage)
     write_json(store, ev.key(Artifact.EVALUATION), report.model_dump(mode="json"))

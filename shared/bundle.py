@@ -41,6 +41,10 @@ class BundleIntegrityError(RuntimeError):
     """A bundle file is missing or its content does not match the manifest."""
 
 
+class OutdatedBundle(BundleIntegrityError):
+    """A sealed bundle made by an older version, without the files this one scores with."""
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -171,8 +175,8 @@ def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
         raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({prefix + MANIFEST} missing)")
     manifest = read_json(store, prefix + MANIFEST)
     if "calibration.json" not in manifest["files"]:
-        raise BundleIntegrityError(f"bundle {run_id} was made by an older version (no backtest calibration): train a "
-                                   "new model with `housing run --force`")
+        raise OutdatedBundle(f"bundle {run_id} was made by an older version (no backtest calibration): train a "
+                             "new model with `housing run --force`")
     files = {}
     for name, expected in manifest["files"].items():
         if not store.exists(prefix + name):

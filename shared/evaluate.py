@@ -227,6 +227,8 @@ def decide(report: EvaluationReport, vs_baseline: float, vs_champion: float, vs_
     passed &= _coverage(report, split, coverage, reasons)
     if report.champion:
         passed &= _within(split, mae, f"champion {champion}", report.champion[split].mae, vs_champion, reasons)
+    elif champion:
+        reasons.append(f"champion {champion} was made by an older version and cannot be scored: not compared")
     else:
         reasons.append("no champion yet")
     return GateDecision(passed=bool(passed), reasons=reasons, champion_run_id=champion)

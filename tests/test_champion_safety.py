@@ -82,6 +82,21 @@ def test_forced_rerun_trains_under_its_own_prefix_and_is_compared_with_the_champ
     assert again.exit_code == 0 and "already ran" in again.output
 
 
+def test_a_champion_an_older_version_made_is_replaced_not_compared(store_copy):
+    """A bundle sealed before the backtest calibration existed cannot be scored by this version: the next
+    run is judged on its own and replaces it (the pointer's compare-and-swap still guards the move)."""
+    store, data, table = store_copy
+    old = read_champion(store).run_id
+    manifest = json.loads(store.read_bytes(bundle_prefix(old) + "manifest.json"))
+    del manifest["files"]["calibration.json"]
+    store.write_bytes(bundle_prefix(old) + "manifest.json", json.dumps(manifest).encode())
+    result = _invoke("run", "--store", store.url, "--data", str(data), "--metros", str(table), "--trials", "1", "--force")
+    assert result.exit_code == 0, result.output
+    assert "made by an older version and cannot be scored" in result.output and "PASSED" in result.output
+    pointer = read_champion(store)
+    assert pointer.run_id == f"{old}-2" and pointer.previous_run_id == old
+
+
 def test_an_upload_never_replaces_a_different_file_of_the_same_name(store_copy, tmp_path):
     store, data, table = store_copy
     original = store.read_bytes("raw/housets.csv")

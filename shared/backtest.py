@@ -23,7 +23,6 @@ from shared.history import ZipHistory, month_numbers
 
 ORIGIN_STEP = 3
 HORIZON, NOWCAST_MODE = "horizon", "nowcast"
-MODES = (HORIZON, NOWCAST_MODE)
 
 # Given rows, the history and a known_through (None: nowcast): the rows' Features and the booster's
 # correction (log) to their anchor.

@@ -116,20 +116,9 @@ class Calibration:
         actual = table["actual"].to_numpy(dtype="float64")
         for bucket in pd.unique(buckets):
             rows = (buckets == bucket) & np.isfinite(actual) & (actual > 0)
-            if rows.sum() < MIN_ROWS:
-                continue
-            a, c, y = anchor[rows], correction[rows], actual[rows]
-            shrink = _best(SHRINK_GRID, lambda s: _mae(a + s * c, y))
-            known = {k: v[rows] for k, v in naive.items() if np.isfinite(v[rows]).all()}
-            best = min(known, key=lambda k: _mae(known[k], y)) if known else None
-            blend = 0.0
-            if best is not None:
-                other = known[best]
-                blend = _best(SHRINK_GRID, lambda w: _mae((1 - w) * (a + shrink * c) + w * other, y))
-                shrink = _best(SHRINK_GRID, lambda s: _mae((1 - blend) * (a + s * c) + blend * other, y))
-            fitted = BucketCalibration(shrink=shrink, naive=best, blend=blend)
-            residual = np.abs(np.log(y) - fitted.log_price(a, c, known))
-            calibration.buckets[str(bucket)] = BucketCalibration(shrink, best, blend, _conformal(np.sort(residual), level))
+            if rows.sum() >= MIN_ROWS:
+                known = {k: v[rows] for k, v in naive.items() if np.isfinite(v[rows]).all()}
+                calibration.buckets[str(bucket)] = _fit_bucket(anchor[rows], correction[rows], actual[rows], known, level)
         return calibration
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +127,21 @@ class Calibration:
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Calibration:
         return cls(level=float(state["level"]), buckets={b: BucketCalibration(**f) for b, f in state["buckets"].items()})
+
+
+def _fit_bucket(anchor: np.ndarray, correction: np.ndarray, actual: np.ndarray, naive: dict[str, np.ndarray],
+                level: float) -> BucketCalibration:
+    """One bucket's calibration (see `Calibration.fit`) from its rows' parts and actual prices."""
+    shrink = _best(SHRINK_GRID, lambda s: _mae(anchor + s * correction, actual))
+    best = min(naive, key=lambda k: _mae(naive[k], actual)) if naive else None
+    blend = 0.0
+    if best is not None:
+        other = naive[best]
+        blend = _best(SHRINK_GRID, lambda w: _mae((1 - w) * (anchor + shrink * correction) + w * other, actual))
+        shrink = _best(SHRINK_GRID, lambda s: _mae((1 - blend) * (anchor + s * correction) + blend * other, actual))
+    fitted = BucketCalibration(shrink=shrink, naive=best, blend=blend)
+    residual = np.abs(np.log(actual) - fitted.log_price(anchor, correction, naive))
+    return BucketCalibration(shrink, best, blend, _conformal(np.sort(residual), level))
 
 
 def _conformal(ordered: np.ndarray, level: float) -> float:

@@ -3,6 +3,7 @@ one place. Unknown keys are refused so a typo cannot silently fall back to a def
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -63,7 +64,17 @@ class DeployConfig(BaseModel):
         return f"{folder}/" if folder else ""
 
 
-def load_config(context: dict[str, Any] | None) -> DeployConfig:
+def load_config(context: dict[str, Any] | str | None) -> DeployConfig:
+    """The deployment's settings from the `housing` context: a mapping (cdk.json) or its JSON text (the CLI
+    passes every `-c key=value` as a string: `npx cdk deploy -c housing='{"trials": 50}'`)."""
+    if isinstance(context, str):
+        try:
+            context = json.loads(context)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"-c {CONTEXT_KEY}=... is not JSON ({err.msg} at character {err.pos}): give an object, "
+                             f"e.g. -c {CONTEXT_KEY}='{{\"trials\": 50}}'") from None
+    if context is not None and not isinstance(context, dict):
+        raise ValueError(f"the {CONTEXT_KEY} context must be a JSON object of settings, not {type(context).__name__}")
     config = DeployConfig(**(context or {}))
     unknown = set(config.settings) - set(Settings.model_fields)
     if unknown:

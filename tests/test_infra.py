@@ -337,6 +337,19 @@ def test_store_prefix_is_a_folder():
         load_config({"store_prefix": "env/*"})
 
 
+def test_the_context_may_be_the_json_text_the_cli_passes():
+    """`npx cdk deploy -c housing='{...}'` hands the app a string, not a mapping."""
+    from infra_cdk.config import load_config
+
+    assert load_config('{"trials": 50, "api_auth": "api_key"}') == load_config({"trials": 50, "api_auth": "api_key"})
+    with pytest.raises(ValueError, match="not JSON"):
+        load_config("{trials: 50}")
+    with pytest.raises(ValueError, match="JSON object"):
+        load_config("[1, 2]")
+    with pytest.raises(ValueError, match="trials"):
+        load_config('{"trials": 0}')
+
+
 def test_cognito_without_https_is_refused():
     from infra_cdk.config import load_config
 

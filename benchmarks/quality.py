@@ -33,7 +33,7 @@ from benchmarks.original_approach import OriginalApproach  # noqa: E402
 from benchmarks.run import run_pipeline  # noqa: E402
 from shared import schema  # noqa: E402
 from shared.backtest import HORIZON, origins  # noqa: E402
-from shared.calibration import BUCKETS, horizon_bucket  # noqa: E402
+from shared.calibration import BUCKETS, MAX_HORIZON, horizon_bucket  # noqa: E402
 from shared.champion import read_champion  # noqa: E402
 from shared.history import month_numbers  # noqa: E402
 from shared.layout import Artifact, artifact_key, bundle_prefix  # noqa: E402
@@ -85,7 +85,7 @@ def statistical(splits: dict[str, pd.DataFrame], workdir: Path, ets: bool) -> tu
         part = forecasts.loc[forecasts["origin"].isin([as_date[m] for m in starts[name]])]
         ahead = month_numbers(part[schema.DATE]) - month_numbers(part["origin"])
         part = part.assign(bucket=horizon_bucket(ahead), error=(np.exp(part["forecast"]) - part["actual"]).abs())
-        part = part.loc[np.isin(month_numbers(part[schema.DATE]), list(months)) & (ahead >= 1) & (ahead <= 24)]
+        part = part.loc[np.isin(month_numbers(part[schema.DATE]), list(months)) & (ahead >= 1) & (ahead <= MAX_HORIZON)]
         for (model, bucket), group in part.groupby(["model", "bucket"]):
             rows.append({"split": name, "model": model, "bucket": bucket, "mae": group["error"].mean()})
         rows += [{"split": name, "model": model, "bucket": "all", "mae": group["error"].mean()}

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pandas as pd
 
-MAX_HORIZON = 24
+MAX_HORIZON = 24  # shared.calibration's; this script runs without the project's packages, so it cannot import it
 os.environ.setdefault("NIXTLA_ID_AS_COL", "1")
 
 

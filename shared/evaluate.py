@@ -79,12 +79,10 @@ def evaluate_models(
         if champion:
             champion_table = champion.judged.backtest(rows, seen, champion.schema.names)
             table[CHAMPION] = _forecast(champion, champion_table, split, cross_fit=False).price
-        _flat_figures(report, split, table, champion is not None)
-        report.backtest[split] = _bucket_figures(table, champion is not None)
-        first = table.loc[(table["mode"] == HORIZON) & (table["origin"] == table.loc[table["mode"] == HORIZON, "origin"].min())]
-        nowcast = table.loc[table["mode"] == NOWCAST_MODE]
-        for name, part in ((split, first), (split + NOWCAST, nowcast)):
+        for name, part in _headline_rows(split, table).items():
+            _flat_figures(report, name, part, champion is not None)
             report.per_metro[name] = metrics_by_group(_metros(rows, part), part["actual"], part[CANDIDATE])
+        report.backtest[split] = _bucket_figures(table, champion is not None)
         seen = seen.extended(rows)
     return report
 
@@ -98,19 +96,23 @@ def _metros(rows: pd.DataFrame, part: pd.DataFrame) -> pd.Series:
     return rows[METRO].iloc[part["row"].to_numpy()].reset_index(drop=True)
 
 
-def _flat_figures(report: EvaluationReport, split: str, table: pd.DataFrame, with_champion: bool) -> None:
-    """The headline figures: horizon mode from the first origin, nowcast mode; every forecaster on every row
-    (a naive forecaster falls back to the median for a zip without an index value)."""
-    first_origin = table.loc[table["mode"] == HORIZON, "origin"].min()
-    cases = {split: table.loc[(table["mode"] == HORIZON) & (table["origin"] == first_origin)],
-             split + NOWCAST: table.loc[table["mode"] == NOWCAST_MODE]}
-    for name, part in cases.items():
-        actual = part["actual"].to_numpy()
-        for who in (CANDIDATE, BASELINE, REFERENCE, *FORECASTERS, *((CHAMPION,) if with_champion else ())):
-            predicted = part[who].to_numpy()
-            if who in FORECASTERS:
-                predicted = np.where(np.isnan(predicted), part[BASELINE].to_numpy(), predicted)
-            getattr(report, who)[name] = regression_metrics(actual, predicted)
+def _headline_rows(split: str, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The backtest rows of the headline figures: horizon mode from the first origin (the whole split from
+    what was known when it began) under the split's name, nowcast mode under name + NOWCAST."""
+    horizon = table.loc[table["mode"] == HORIZON]
+    return {split: horizon.loc[horizon["origin"] == horizon["origin"].min()],
+            split + NOWCAST: table.loc[table["mode"] == NOWCAST_MODE]}
+
+
+def _flat_figures(report: EvaluationReport, name: str, part: pd.DataFrame, with_champion: bool) -> None:
+    """The headline figures of these rows for every forecaster on every row (a naive forecaster falls back
+    to the median for a zip without an index value)."""
+    actual = part["actual"].to_numpy()
+    for who in (CANDIDATE, BASELINE, REFERENCE, *FORECASTERS, *((CHAMPION,) if with_champion else ())):
+        predicted = part[who].to_numpy()
+        if who in FORECASTERS:
+            predicted = np.where(np.isnan(predicted), part[BASELINE].to_numpy(), predicted)
+        getattr(report, who)[name] = regression_metrics(actual, predicted)
 
 
 def _bucket_figures(table: pd.DataFrame, with_champion: bool) -> dict[str, dict[str, BucketFigures]]:
@@ -137,7 +139,7 @@ def _figures(part: pd.DataFrame, who: tuple[str, ...]) -> BucketFigures:
     return BucketFigures(rows=len(part), mae=mae, mape=mape, best_naive=best,
                          skill=mae[CANDIDATE] / mae[best] if mae[best] > 0 else float("inf"),
                          coverage=float(inside.mean()), median_width=float(np.median(width)),
-                         monthly_mae={who: [round(float(v), 2) for v in monthly[who]] for who in (CANDIDATE, best)})
+                         monthly_mae={w: [round(float(v), 2) for v in monthly[w]] for w in (CANDIDATE, best)})
 
 
 def _within(split: str, mae: float, what: str, reference: float, margin: float, reasons: list[str]) -> bool:

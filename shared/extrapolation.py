@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from shared.calibration import MAX_HORIZON  # an older last value uses the weight of this horizon
 from shared.history import HistoryFeatures
 
-MAX_HORIZON = 24  # an older last value uses the weight of this horizon
 MIN_ROWS = 50  # a horizon with fewer training rows takes the nearest fitted horizon's weight
 
 

@@ -33,7 +33,7 @@ SMOOTHING = 3  # months in the trailing mean of a market median (one month's med
 # and the longest window before it. An older last index value is not used (the reference anchors the row).
 MAX_INDEX_AGE = 36
 GROWTH_LAGS = 12  # months of the index's own monthly growth up to its last allowed value (a year: the season)
-LOOKBACK = MAX_INDEX_AGE + max(12, GROWTH_LAGS + 1) + SMOOTHING
+LOOKBACK = MAX_INDEX_AGE + GROWTH_LAGS + 1 + SMOOTHING  # the growth lags reach furthest (the 12-month windows: one less)
 FEATURES = [
     "index_age", "index_trend_1", "index_trend_3", "index_trend_12",
     *(f"{scope}{c}_{what}" for scope in ("", "metro_") for c in MARKET_LEVELS
@@ -168,7 +168,7 @@ class _Grid:
         width = int(months.max()) - self.first + 1 if len(months) else 1
         at = (zip_codes, months - self.first)
         self.index = self._layer(at, cells[schema.TARGET], width)
-        self.markets = {c: _trailing_mean(self._layer(at, cells[c], width), SMOOTHING) for c in MARKET_LEVELS}
+        self.markets = {c: trailing_mean(self._layer(at, cells[c], width), SMOOTHING) for c in MARKET_LEVELS}
         self._moves: dict[tuple[str, int], np.ndarray] = {}
         # For every cell, the column of the zip's latest known index value at or before it (-1: none yet).
         known = np.where(~np.isnan(self.index), np.arange(width), -1)
@@ -249,7 +249,7 @@ def _median_over_zips(moves: np.ndarray) -> np.ndarray:
     return np.where(known > 0, middle, np.nan)
 
 
-def _trailing_mean(layer: np.ndarray, window: int) -> np.ndarray:
+def trailing_mean(layer: np.ndarray, window: int) -> np.ndarray:
     """Mean of the known values in each cell's trailing `window` months (the cell included)."""
     known = ~np.isnan(layer)
     sums = np.cumsum(np.where(known, layer, 0.0), axis=1)

@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from shared import schema
+from shared.history import trailing_mean
 from shared.metros import FULL_SIZE_ZIPS, METROS
 
 FIRST_MONTH = "2012-03-31"
@@ -165,12 +166,7 @@ def _price_index(rng: np.random.Generator, calendar: _Calendar, metro_idx: np.nd
 def _published(value: np.ndarray, window: int) -> np.ndarray:
     """The index as published: the trailing geometric mean of the value over `window` months (fewer at the
     start); `window` 1 publishes the value itself."""
-    if window <= 1:
-        return value
-    logs = np.cumsum(np.log(value), axis=1)
-    months = np.arange(1, value.shape[1] + 1)
-    trailing = (logs - np.concatenate([np.zeros((len(value), window)), logs[:, :-window]], axis=1)) / np.minimum(months, window)
-    return np.exp(trailing).round(0)
+    return value if window <= 1 else np.exp(trailing_mean(np.log(value), window)).round(0)
 
 
 def _market_statistics(rng: np.random.Generator, calendar: _Calendar, price: np.ndarray,

@@ -1,13 +1,24 @@
 """The model's linear part: how far a zip's log index moves from its last allowed value in h months.
 
-Two estimates of that move are at hand. The index's own momentum (its last monthly growth times h) is
-precise over a month or two and goes wrong when the market turns. The market's move since the last index
-value (the smoothed medians of sales and listings, pooled over the zip's metro: `metro_since_index`) knows
-about a turn, since those medians are published with each month, but is noisy over a month. Per horizon
-h (the last index value's age, 1..MAX_HORIZON months) the move is a blend of the two,
-`market + w_h * (momentum - market)`, with w_h in [0, 1] fitted by least squares on training rows whose
-index was cut at drawn ages. Being a blend of two moves, it extrapolates: a fall the training months
-never showed still moves it, which a tree ensemble alone cannot do. The booster learns the rest.
+Two forms of the move, fitted per horizon h (the last index value's age, 1..MAX_HORIZON months) on
+training rows whose index was cut at drawn ages:
+
+- the *blend*: `market + w_h (momentum - market)`, w_h in [0, 1] by least squares. Momentum is the last
+  monthly growth times h; the market's move is the smoothed medians of sales and listings since the last
+  index value, pooled over the zip's metro (`metro_since_index`), which are published with each month and
+  so know about a turn the index has not shown yet. A convex blend: least squares on the noisy market
+  move alone would shrink its coefficient towards 0 and under-predict every move.
+- the *autoregression* (up to SHORT_HORIZON months): a ridge fit without intercept on the zip's monthly
+  index growth in the LAGS months up to its last value, its metro's (the median over the metro's zips)
+  and the market's move. A smoothed index's growth persists in ways one month's growth misses (on the
+  smooth-index data at 600 zips its nowcast skill is 0.55 against the blend's 0.91); further ahead, lags
+  fitted on calm training years carry their dynamics into a market that has turned, and with few zips
+  per metro the metro's median growth is noise. So a short horizon takes it only where it beats the blend
+  on the training split's last VALIDATION_MONTHS months, fitted on the months before them.
+
+Without an intercept nothing carries the training years' average growth into a year that falls, and
+being linear the move extrapolates: a fall the training months never showed still moves it, which a tree
+ensemble alone cannot do. Momentum is what stands in before a fit. The booster learns the rest.
 """
 
 from __future__ import annotations
@@ -16,58 +27,107 @@ from typing import Any
 
 import numpy as np
 
-from shared.calibration import MAX_HORIZON  # an older last value uses the weight of this horizon
+from shared.calibration import MAX_HORIZON  # an older last value uses the coefficients of this horizon
 from shared.history import HistoryFeatures
 
-MIN_ROWS = 50  # a horizon with fewer training rows takes the nearest fitted horizon's weight
+LAGS = 6  # months of the zip's and the metro's growth the autoregression is linear in
+SHORT_HORIZON = 3
+VALIDATION_MONTHS = 12
+MIN_ROWS_PER_COEFFICIENT = 50  # fewer rows: the blend's weight of the nearest fitted horizon; no autoregression
+RIDGE = 1e-3  # the autoregression's penalty, relative to the mean diagonal of its Gram matrix
+AUTOREGRESSION_INPUTS = 2 * LAGS + 1
 
 
 def _horizons(past: HistoryFeatures) -> np.ndarray:
     return np.clip(np.nan_to_num(past.age), 1, MAX_HORIZON).astype("int64")
 
 
-def _moves(past: HistoryFeatures) -> tuple[np.ndarray, np.ndarray]:
+def _blend_moves(past: HistoryFeatures) -> tuple[np.ndarray, np.ndarray]:
     """(momentum move, market move) per row, 0 where unknown (a zip without a metro move keeps its momentum)."""
     momentum = np.nan_to_num(past.age) * np.nan_to_num(past.growth[:, 0])
     market = past.columns["metro_since_index"]
     return momentum, np.where(np.isnan(market), momentum, market)
 
 
+def _lags(past: HistoryFeatures) -> np.ndarray:
+    """The autoregression's inputs (0 where unknown)."""
+    market = past.columns["metro_since_index"][:, None]
+    return np.nan_to_num(np.hstack([past.growth[:, :LAGS], past.metro_growth[:, :LAGS], market]))
+
+
+def _fit_blend(past: HistoryFeatures, target: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    momentum, market = _blend_moves(past)
+    gap, rest = (momentum - market)[rows], (target - market)[rows]
+    weight = gap @ rest / (gap @ gap) if gap @ gap > 0 else 1.0
+    return np.array([float(np.clip(weight, 0.0, 1.0))])
+
+
+def _fit_autoregression(past: HistoryFeatures, target: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    x = _lags(past)[rows]
+    gram = x.T @ x
+    penalty = RIDGE * max(float(np.mean(np.diag(gram))), 1e-12)
+    return np.linalg.solve(gram + penalty * np.eye(len(gram)), x.T @ target[rows])
+
+
+def _apply(coefficients: np.ndarray, past: HistoryFeatures, rows: np.ndarray) -> np.ndarray:
+    """The move of `rows` by one horizon's coefficients (the form is told by their number)."""
+    if len(coefficients) == AUTOREGRESSION_INPUTS:
+        return _lags(past)[rows] @ coefficients
+    momentum, market = _blend_moves(past)
+    return market[rows] + coefficients[0] * (momentum[rows] - market[rows])
+
+
 class Extrapolation:
-    """The per-horizon weight of momentum against the market's move."""
+    """Per horizon, the move's coefficients: one (the blend's weight) or AUTOREGRESSION_INPUTS."""
 
-    def __init__(self, weights: np.ndarray | None = None):
-        self.weights = weights  # (MAX_HORIZON,), entry h-1 for horizon h; None: momentum only
+    def __init__(self, coefficients: list[np.ndarray] | None = None):
+        self.coefficients = coefficients  # entry h-1 for horizon h; None: momentum only
 
-    def fit(self, past: HistoryFeatures, log_price: np.ndarray) -> Extrapolation:
+    def fit(self, past: HistoryFeatures, log_price: np.ndarray, months: np.ndarray) -> Extrapolation:
+        """Fit on training rows of these month numbers (their last VALIDATION_MONTHS months choose the forms)."""
         h = _horizons(past)
-        momentum, market = _moves(past)
-        gap, target = momentum - market, log_price - past.last_index - market
-        usable = np.isfinite(target) & (gap != 0)
-        fitted = {}
+        target = log_price - past.last_index
+        usable = np.isfinite(target)
+        held = months > months.max() - VALIDATION_MONTHS
+        blends = {}
         for horizon in range(1, MAX_HORIZON + 1):
             rows = usable & (h == horizon)
-            if rows.sum() >= MIN_ROWS:
-                fitted[horizon] = float(np.clip(gap[rows] @ target[rows] / (gap[rows] @ gap[rows]), 0.0, 1.0))
-        if not fitted:
-            self.weights = None
+            if rows.sum() >= MIN_ROWS_PER_COEFFICIENT:
+                blends[horizon] = _fit_blend(past, target, rows)
+        if not blends:
+            self.coefficients = None
             return self
-        known = np.array(sorted(fitted))
-        self.weights = np.array([fitted[int(known[np.argmin(np.abs(known - horizon))])]
-                                 for horizon in range(1, MAX_HORIZON + 1)])
+        known = np.array(sorted(blends))
+        self.coefficients = [blends[int(known[np.argmin(np.abs(known - horizon))])] for horizon in range(1, MAX_HORIZON + 1)]
+        for horizon in range(1, SHORT_HORIZON + 1):
+            rows = usable & (h == horizon)
+            early, late = rows & ~held, rows & held
+            if min(early.sum(), late.sum()) < MIN_ROWS_PER_COEFFICIENT * AUTOREGRESSION_INPUTS:
+                continue
+            candidates = [_fit_blend(past, target, early), _fit_autoregression(past, target, early)]
+            errors = [np.mean(np.abs(_apply(c, past, late) - target[late])) for c in candidates]
+            if errors[1] < errors[0]:
+                self.coefficients[horizon - 1] = _fit_autoregression(past, target, rows)
         return self
 
     def move(self, past: HistoryFeatures) -> np.ndarray:
         """The predicted log move since the last index value."""
-        momentum, market = _moves(past)
-        if self.weights is None:
-            return momentum
-        return market + self.weights[_horizons(past) - 1] * (momentum - market)
+        if self.coefficients is None:
+            return _blend_moves(past)[0]
+        h = _horizons(past)
+        momentum, market = _blend_moves(past)
+        weights = np.array([c[0] if len(c) == 1 else np.nan for c in self.coefficients])[h - 1]
+        out = market + weights * (momentum - market)
+        for horizon in np.unique(h[np.isnan(weights)]):  # the autoregressions
+            rows = h == horizon
+            out[rows] = _apply(self.coefficients[horizon - 1], past, rows)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"weights": None if self.weights is None else [round(float(w), 6) for w in self.weights]}
+        return {"coefficients": None if self.coefficients is None
+                else [[round(float(c), 8) for c in row] for row in self.coefficients]}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Extrapolation:
-        values = state.get("weights")
-        return cls(None if values is None else np.asarray(values, dtype="float64"))
+        values = state.get("coefficients")
+        return cls(None if values is None else [np.asarray(row, dtype="float64") for row in values])

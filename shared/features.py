@@ -155,9 +155,9 @@ class FeatureBuilder:
             for name, column, _ in LEVEL_SOURCES
         }
         zip_level = self.zip_level.fit_transform(keys, log_price, seed=self.seed)
-        known_through = history.month_numbers(train[schema.DATE]) - self._training_ages(len(train))
-        past = ZipHistory(train).features(train, known_through)
-        self.extrapolation.fit(past, log_price.to_numpy())
+        months = history.month_numbers(train[schema.DATE])
+        past = ZipHistory(train).features(train, months - self._training_ages(len(train)))
+        self.extrapolation.fit(past, log_price.to_numpy(), months)
         self.damping = baselines.fit_damping(past, log_price.to_numpy())
         return self._assemble(train, keys, metro_enc, offsets, zip_level, past)
 

@@ -63,11 +63,13 @@ def cutoff_months(months: np.ndarray, known_through: int | np.ndarray | None = N
 class HistoryFeatures:
     """Per row: the log of the last index value the rule allows (NaN if none), the features, and the
     index's monthly log growth in the GROWTH_LAGS months up to that value (column 0: the month ending at
-    it; NaN where a month is missing). The baselines and the model's extrapolation read the growth."""
+    it; NaN where a month is missing), the zip's own and its metro's (the median over the metro's zips).
+    The baselines read the zip's growth, the model's extrapolation both."""
 
     last_index: np.ndarray
     columns: dict[str, np.ndarray]
     growth: np.ndarray
+    metro_growth: np.ndarray
 
     @property
     def age(self) -> np.ndarray:
@@ -107,7 +109,8 @@ class ZipHistory:
         if not usable.any():
             return HistoryFeatures(last_index=np.full(len(rows), np.nan),
                                    columns={name: np.full(len(rows), np.nan) for name in FEATURES},
-                                   growth=np.full((len(rows), GROWTH_LAGS), np.nan))
+                                   growth=np.full((len(rows), GROWTH_LAGS), np.nan),
+                                   metro_growth=np.full((len(rows), GROWTH_LAGS), np.nan))
         # The rows' zips and every zip of their metros (for the metro's market moves), over the months the
         # rows can look back to.
         start, end = months[usable].min() - LOOKBACK, months[usable].max()
@@ -170,6 +173,7 @@ class _Grid:
         self.index = self._layer(at, cells[schema.TARGET], width)
         self.markets = {c: trailing_mean(self._layer(at, cells[c], width), SMOOTHING) for c in MARKET_LEVELS}
         self._moves: dict[tuple[str, int], np.ndarray] = {}
+        self._metro_growth: np.ndarray | None = None
         # For every cell, the column of the zip's latest known index value at or before it (-1: none yet).
         known = np.where(~np.isnan(self.index), np.arange(width), -1)
         self.last_known = np.maximum.accumulate(known, axis=1)
@@ -207,6 +211,17 @@ class _Grid:
             out[rows] = self._moves[column, g][metro[rows], t[rows] - g]
         return out
 
+    def _metro_index_growth(self, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Per row, the median over its metro's zips of the index's log growth in the month ending at column t
+        (NaN beyond the grid or where no zip has both months)."""
+        if self._metro_growth is None:  # (metros x months), computed once
+            growth = np.diff(self.index, axis=1, prepend=np.nan)
+            self._metro_growth = np.vstack([_median_over_zips(growth[zips]) for zips in self.zips_of_metro]
+                                           or [np.full(self.index.shape[1], np.nan)])
+        inside = (metro >= 0) & (t >= 0) & (t < self._metro_growth.shape[1])
+        return np.where(inside, self._metro_growth[np.maximum(metro, 0), np.clip(t, 0, self._metro_growth.shape[1] - 1)],
+                        np.nan)
+
     def features(self, zips: np.ndarray, months: np.ndarray, known_through) -> HistoryFeatures:
         pos = np.minimum(np.searchsorted(self.zips, zips), len(self.zips) - 1)
         z = np.where(self.zips[pos] == zips, pos, -1)
@@ -230,11 +245,15 @@ class _Grid:
         level = [self._at(self.index, z, np.where(has, at - lag, -1)) for lag in range(GROWTH_LAGS + 1)]
         growth = np.column_stack([level[lag] - level[lag + 1] for lag in range(GROWTH_LAGS)])
         out["index_trend_1"] = growth[:, 0]
+        origin = np.where(has, at, -1)
+        metro_growth = np.column_stack([self._metro_index_growth(metro, np.where(has, origin - lag, -1))
+                                        for lag in range(GROWTH_LAGS)])
         with np.errstate(all="ignore"):
             stacked = np.vstack([out[f"metro_{c}_since_index"] for c in MARKET_LEVELS])
             known = ~np.isnan(stacked)
             out["metro_since_index"] = np.where(known.any(axis=0), np.nansum(stacked, axis=0) / known.sum(axis=0), np.nan)
-        return HistoryFeatures(last_index=last, columns={name: out[name] for name in FEATURES}, growth=growth)
+        return HistoryFeatures(last_index=last, columns={name: out[name] for name in FEATURES}, growth=growth,
+                               metro_growth=metro_growth)
 
 
 def _median_over_zips(moves: np.ndarray) -> np.ndarray:

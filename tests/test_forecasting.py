@@ -10,20 +10,22 @@ import pytest
 from shared import baselines
 from shared.backtest import HORIZON, NOWCAST_MODE, backtest, origins
 from shared.calibration import NO_INDEX, Calibration, bucket_of, cross_fitted, horizon_bucket
-from shared.extrapolation import Extrapolation
+from shared.extrapolation import AUTOREGRESSION_INPUTS, LAGS, SHORT_HORIZON, Extrapolation
 from shared.features import FeatureBuilder
 from shared.history import FEATURES, GROWTH_LAGS, HistoryFeatures, ZipHistory, month_numbers
 from shared.reports import DAMPED, MOMENTUM, PERSISTENCE, SEASONAL
 
 
-def past(last, growth, age, metro_move=None) -> HistoryFeatures:
+def past(last, growth, age, metro_move=None, metro_growth=None) -> HistoryFeatures:
     n = len(last)
     columns = {name: np.full(n, np.nan) for name in FEATURES}
     columns["index_age"] = np.asarray(age, dtype="float64")
     if metro_move is not None:
         columns["metro_since_index"] = np.asarray(metro_move, dtype="float64")
+    metro_growth = np.full((n, GROWTH_LAGS), np.nan) if metro_growth is None else metro_growth
     return HistoryFeatures(last_index=np.asarray(last, dtype="float64"), columns=columns,
-                           growth=np.asarray(growth, dtype="float64").reshape(n, GROWTH_LAGS))
+                           growth=np.asarray(growth, dtype="float64").reshape(n, GROWTH_LAGS),
+                           metro_growth=np.asarray(metro_growth, dtype="float64").reshape(n, GROWTH_LAGS))
 
 
 def test_the_naive_forecasters_follow_their_definitions():
@@ -59,19 +61,48 @@ def test_the_damping_is_the_one_that_fits_the_training_rows():
     assert baselines.fit_damping(past(last, growth, age), truth) == pytest.approx(phi, abs=0.02)
 
 
-def test_the_extrapolation_learns_which_move_to_trust_at_each_horizon():
-    rng = np.random.default_rng(1)
-    n = 4_000
+def _moves_data(n: int, rng, short_move):
+    """Training rows over 24 months (the last 12 choose the forms): growth lags, the metro's, a market move, and the truth: short
+    horizons move by `short_move(age, growth, metro_growth)`, longer ones by the market's move."""
     age = rng.integers(1, 25, n)
-    g1, market = rng.normal(0.01, 0.004, n), rng.normal(0.03, 0.02, n)
-    growth = np.zeros((n, GROWTH_LAGS))
-    growth[:, 0] = g1
+    growth, metro_growth = rng.normal(0.01, 0.004, (n, GROWTH_LAGS)), rng.normal(0.01, 0.004, (n, GROWTH_LAGS))
+    market = rng.normal(0.03, 0.02, n)
     last = np.log(rng.uniform(1e5, 1e6, n))
-    # Short horizons follow momentum, long ones the market's move.
-    truth = last + np.where(age <= 3, age * g1, market)
-    model = Extrapolation().fit(past(last, growth, age, market), truth)
-    assert model.weights[:3] == pytest.approx(1.0, abs=1e-6) and model.weights[3:] == pytest.approx(0.0, abs=1e-6)
-    assert Extrapolation.from_dict(model.to_dict()).weights.tolist() == pytest.approx(model.weights.tolist())
+    truth = last + np.where(age <= SHORT_HORIZON, short_move(age, growth, metro_growth), market)
+    return past(last, growth, age, market, metro_growth), truth, rng.integers(24_000, 24_024, n)
+
+
+def test_the_extrapolation_learns_which_moves_to_trust_at_each_horizon():
+    rng = np.random.default_rng(1)
+    seen, truth, months = _moves_data(60_000, rng, lambda age, g, m: age * (0.5 * g[:, 0] + 0.3 * g[:, 1] + 0.2 * m[:, 0]))
+    model = Extrapolation().fit(seen, truth, months)
+    for h in (1, 3):  # the autoregression wins on the last training months, and finds the lags
+        expected = np.zeros(AUTOREGRESSION_INPUTS)
+        expected[[0, 1, LAGS]] = h * np.array([0.5, 0.3, 0.2])
+        np.testing.assert_allclose(model.coefficients[h - 1], expected, atol=0.02 * h)
+    for h in (4, 12, 24):  # further ahead the blend: all market
+        np.testing.assert_allclose(model.coefficients[h - 1], [0.0], atol=0.01)
+    again = Extrapolation.from_dict(model.to_dict())
+    np.testing.assert_allclose(again.move(seen), model.move(seen), atol=1e-6)
+
+
+def test_a_short_horizon_keeps_the_blend_where_the_autoregression_does_not_beat_it():
+    rng = np.random.default_rng(2)
+    seen, truth, months = _moves_data(60_000, rng, lambda age, g, m: age * g[:, 0])  # plain momentum
+    model = Extrapolation().fit(seen, truth, months)
+    assert [len(c) for c in model.coefficients[:SHORT_HORIZON]] == [1] * SHORT_HORIZON
+    np.testing.assert_allclose(model.coefficients[0], [1.0], atol=1e-6)
+
+
+def test_before_a_fit_and_beyond_the_fitted_horizons_the_move_is_momentum_or_the_nearest_blend():
+    growth = np.full((2, GROWTH_LAGS), 0.01)
+    seen = past(np.log([1e5, 1e5]), growth, [2, 20], metro_move=[0.5, 0.5])
+    np.testing.assert_allclose(Extrapolation().move(seen), [0.02, 0.2])
+    rng = np.random.default_rng(5)
+    n = 2_000  # only 1-month rows: every horizon takes their blend
+    fitted = Extrapolation().fit(past(np.zeros(n), rng.normal(0.01, 0.004, (n, GROWTH_LAGS)), np.ones(n)),
+                                 np.zeros(n), np.full(n, 24_000))
+    assert len(fitted.coefficients) == 24 and all(np.array_equal(c, fitted.coefficients[0]) for c in fitted.coefficients)
 
 
 def _table(n: int, rng, shrink: float, noise: float) -> pd.DataFrame:

@@ -4,6 +4,8 @@ not see and asserting its features do not move, and by changing what it may see 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from shared import schema
 from shared.features import FEATURES as MODEL_FEATURES
 from shared.features import FeatureBuilder
+from shared.calibration import MAX_HORIZON
+from shared.extrapolation import AUTOREGRESSION_INPUTS, LAGS, Extrapolation
 from shared.history import FEATURES, MARKET_LEVELS, ZipHistory, cutoff_months, month_numbers
 from shared.preprocess import clean_for_training
 from shared.synthetic import generate
@@ -53,17 +57,29 @@ def test_nothing_of_the_row_s_own_month_index_or_any_later_month_is_seen(panel):
     np.testing.assert_array_equal(anchor, anchor2)
 
 
+# An autoregression at every horizon (each input weighted differently), so a test sees each input's part.
+AUTOREGRESSION = np.linspace(0.1, 1.3, AUTOREGRESSION_INPUTS)
+
+
+def _with_autoregression(builder: FeatureBuilder) -> FeatureBuilder:
+    builder = copy.deepcopy(builder)
+    builder.extrapolation = Extrapolation([AUTOREGRESSION] * MAX_HORIZON)
+    return builder
+
+
 def test_the_month_before_s_index_and_the_own_month_s_market_statistics_are_seen(panel):
     """The same check can fail: what the rule allows does move the features."""
     cleaned, builder = panel
     month = pd.Timestamp("2022-06-30")
     rows = cleaned[schema.DATE] == month
+    builder = _with_autoregression(builder)
     _, anchor = _features(builder, cleaned, rows)
     changed = cleaned.copy()
     changed.loc[changed[schema.DATE] == month - pd.offsets.MonthEnd(1), schema.TARGET] *= 1.1
     _, anchor2 = _features(builder, changed, rows)
-    # The last value moves the anchor, and so does its growth, by the momentum's weight at one month.
-    np.testing.assert_allclose(anchor2 - anchor, np.log(1.1) * (1 + builder.extrapolation.weights[0]), rtol=1e-9)
+    # The last value moves the anchor, and so does its last growth and its metro's (every zip moved), by
+    # their coefficients at one month.
+    np.testing.assert_allclose(anchor2 - anchor, np.log(1.1) * (1 + AUTOREGRESSION[0] + AUTOREGRESSION[LAGS]), rtol=1e-9)
     X, _ = _features(builder, cleaned, rows)
     changed = cleaned.copy()
     changed.loc[rows, "median_ppsf"] *= 1.2
@@ -101,12 +117,15 @@ def test_a_request_may_carry_the_zip_s_preceding_months(panel):
     zip_rows = cleaned.loc[cleaned[schema.ZIPCODE] == cleaned[schema.ZIPCODE].iloc[0]].tail(4)
     request = zip_rows.assign(**{schema.ZIPCODE: 501.0}).reset_index(drop=True)
     request.loc[3, schema.TARGET] = np.nan  # the month to predict
-    feats = builder.transform(request, ZipHistory())
+    feats = _with_autoregression(builder).transform(request, ZipHistory())
     assert feats.X["index_age"].tolist()[1:] == [1.0, 1.0, 1.0]
-    last, growth = np.log(request.loc[2, schema.TARGET]), np.log(request.loc[2, schema.TARGET] / request.loc[1, schema.TARGET])
-    market = feats.X["metro_since_index"].iloc[3]
-    market = growth if np.isnan(market) else market
-    expected = last + market + builder.extrapolation.weights[0] * (growth - market)
+    prices = np.log(request[schema.TARGET].to_numpy()[:3])
+    growth = np.zeros(LAGS)
+    growth[:2] = prices[2] - prices[1], prices[1] - prices[0]
+    market = np.nan_to_num(feats.X["metro_since_index"].iloc[3])
+    # Its metro's growth is its own: no other zip of the metro is known.
+    design = np.concatenate([growth, growth, [market]])
+    expected = prices[2] + design @ AUTOREGRESSION
     assert feats.anchor[3] == pytest.approx(expected, rel=1e-12)
 
 
@@ -119,3 +138,18 @@ def test_rows_dated_outside_the_data_s_range_get_no_history(panel):
     row = cleaned.loc[[0]].assign(**{schema.DATE: pd.Timestamp("2200-01-31")}).reset_index(drop=True)
     feats = builder.transform(row, ZipHistory(cleaned))
     assert np.isnan(feats.X["index_age"]).all() and np.isfinite(feats.anchor).all()
+
+
+def test_the_metro_s_growth_is_the_median_of_its_zips_growth_up_to_the_last_allowed_month(panel):
+    cleaned, _ = panel
+    month = pd.Timestamp("2021-06-30")
+    rows = cleaned.loc[cleaned[schema.DATE] == month].reset_index(drop=True)
+    past = ZipHistory(cleaned).features(rows)
+    metro = rows["metro"].iloc[0]
+    of_metro = cleaned.loc[cleaned["metro"] == metro].pivot_table(index=schema.ZIPCODE, columns=schema.DATE,
+                                                                 values=schema.TARGET)
+    log_index = np.log(of_metro)
+    for lag in (0, 3):
+        end = month - pd.offsets.MonthEnd(1 + lag)  # the month before's index is the last allowed
+        expected = (log_index[end] - log_index[end - pd.offsets.MonthEnd(1)]).median()
+        assert past.metro_growth[0, lag] == pytest.approx(expected, rel=1e-9)

@@ -3,6 +3,8 @@ summary per metro (plus an all-regions row) so the dashboard never recomputes an
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -12,7 +14,9 @@ from shared.champion import read_champion
 from shared.history import ZipHistory
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
 from shared.preprocess import METRO, METRO_NAME, metro_key
-from shared.store import ArtifactNotFound, ArtifactStore, read_table, write_table
+from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, parquet_bytes, read_table
+
+log = logging.getLogger(__name__)
 
 ALL_REGIONS = "All regions"
 PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted",
@@ -100,36 +104,98 @@ def write_scored_months(store: ArtifactStore, predictions: pd.DataFrame) -> list
     """Write each month's predictions, then its summary.
 
     The new rows replace the same zip codes' earlier predictions of that month and every other zip's stay:
-    a file with a few of a month's rows tops the month up instead of wiping it. Each month has its own
-    summary file: a scoring writes only the months it scored and never rewrites a shared file, so scorings
-    that run at the same time (a training run's batch stage and an incoming/ month on AWS) cannot undo
-    each other."""
+    a file with a few of a month's rows tops the month up instead of wiping it. Each write is a
+    compare-and-swap on what was read (retried on a conflict), so scorings of the same month at the same
+    time (a training run's batch stage and an incoming/ upload on AWS, two uploads) both land, in either
+    order. Each month has its own summary, computed from the predictions it names by their version tag:
+    a summary that names another version (a crash between the two writes) marks the month unscored."""
     keys = []
     for (year, month), part in predictions.groupby(["year", "month"], sort=True):
         key = month_predictions_key(int(year), int(month))
-        earlier = _readable(store, key)
-        if earlier is not None:
-            kept = earlier.loc[~earlier["zipcode"].isin(part["zipcode"])]
-            part = pd.concat([kept, part], ignore_index=True) if len(kept) else part
-        part = part.sort_values("zipcode", kind="stable", ignore_index=True)
-        write_table(store, key, part)
-        write_table(store, month_summary_key(int(year), int(month)), summarize(part))
+        _retried(key, lambda: _merge_into_month(store, key, part))
+        _retried(key, lambda: _summarize_month(store, int(year), int(month)))
         keys.append(key)
     return keys
 
 
-def _readable(store: ArtifactStore, key: str) -> pd.DataFrame | None:
-    """A month's earlier predictions; None when there are none or they cannot be read (then rescoring
-    replaces them, which is the remedy the API's 503 for an unreadable month names)."""
+WRITE_ATTEMPTS = 20  # compare-and-swap attempts before a month write gives up (each re-reads the month)
+
+
+def _retried(key: str, write) -> None:
+    for _ in range(WRITE_ATTEMPTS):
+        try:
+            return write()
+        except ArtifactChanged:
+            continue
+    raise ArtifactChanged(f"{key} kept changing while it was written ({WRITE_ATTEMPTS} attempts): "
+                          "another scoring of the month is running; score it again when it is done")
+
+
+def _merge_into_month(store: ArtifactStore, key: str, part: pd.DataFrame) -> None:
     try:
-        return read_table(store, key)
-    except (ArtifactNotFound, OSError, ValueError):
+        data, tag = store.read_tagged(key)
+    except ArtifactNotFound:
+        data, tag = None, None
+    earlier = _parsed(data)
+    if earlier is not None:
+        kept = earlier.loc[~earlier["zipcode"].isin(part["zipcode"])]
+        part = pd.concat([kept, part], ignore_index=True) if len(kept) else part
+    store.replace(key, parquet_bytes(part.sort_values("zipcode", kind="stable", ignore_index=True)), tag)
+
+
+def _parsed(data: bytes | None) -> pd.DataFrame | None:
+    """A month's earlier predictions; None when there are none or they cannot be read (then rescoring
+    replaces them: the remedy named for an unreadable month)."""
+    try:
+        return None if data is None else frame_of(data)
+    except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
         return None
 
 
-def scored_months(store: ArtifactStore) -> set[tuple[int, int]]:
-    """Months whose predictions and summary are both written."""
-    return {m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_key(key, "summary"))}
+def _summarize_month(store: ArtifactStore, year: int, month: int) -> None:
+    """The month's summary from its predictions as they are now, naming their version (PREDICTIONS_TAG).
+    The summary's own version is read first: a writer that summarized an older version of the
+    predictions cannot overwrite a newer summary."""
+    summary_key = month_summary_key(year, month)
+    try:
+        summary_tag = store.tag(summary_key)
+    except ArtifactNotFound:
+        summary_tag = None
+    data, tag = store.read_tagged(month_predictions_key(year, month))
+    store.replace(summary_key, parquet_bytes(summarize(frame_of(data)).assign(**{PREDICTIONS_TAG: tag})), summary_tag)
+
+
+PREDICTIONS_TAG = "predictions_tag"  # the summary's column naming the version of the predictions it sums up
+
+
+def _consistent_summaries(store: ArtifactStore, wanted=None) -> dict[tuple[int, int], pd.DataFrame]:
+    """The summaries (of the months `wanted` accepts) that sum up their month's predictions as they are
+    now. A month whose summary is missing, unreadable or names other predictions is left out, with a
+    warning: it counts as unscored, and scoring it again repairs it."""
+    tags = store.tags(PREDICTIONS_PREFIX)
+    predictions = {m: tag for key, tag in tags.items() if (m := month_of_key(key, "predictions"))}
+    out = {}
+    for key in tags:
+        m = month_of_key(key, "summary")
+        if m is None or (wanted is not None and not wanted(m)) or m not in predictions:
+            continue
+        try:
+            summary = read_table(store, key)
+        except (ArtifactNotFound, OSError, ValueError) as err:
+            log.warning("%s cannot be read (%s): %04d-%02d counts as unscored; %s", key, type(err).__name__, *m,
+                        _remedy(*m))
+            continue
+        if PREDICTIONS_TAG not in summary or (summary[PREDICTIONS_TAG] != predictions[m]).any():
+            log.warning("%s does not sum up the month's predictions as they are now (a scoring stopped between "
+                        "the two): %04d-%02d counts as unscored; %s", key, *m, _remedy(*m))
+            continue
+        out[m] = summary.drop(columns=[PREDICTIONS_TAG])
+    return out
+
+
+def scored_months(store: ArtifactStore, months: set[tuple[int, int]] | None = None) -> set[tuple[int, int]]:
+    """Months (of `months`, if given) whose predictions and a summary of them as they are now are written."""
+    return set(_consistent_summaries(store, None if months is None else months.__contains__))
 
 
 def row_months(raw: pd.DataFrame) -> pd.Series:
@@ -158,34 +224,38 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
     return predictions, write_scored_months(store, predictions)
 
 
-class UnreadableMonth(RuntimeError):
-    """A month's predictions or summary file is there but cannot be read (empty, truncated, not Parquet)."""
-
-
-def _read_month(store: ArtifactStore, key: str, year: int, month: int) -> pd.DataFrame:
-    try:
-        return read_table(store, key)
-    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
-        raise UnreadableMonth(f"{key} ({year:04d}-{month:02d}) cannot be read ({type(err).__name__}): score the "
-                              f"month again with `housing batch --month {year:04d}-{month:02d}`") from err
+def _remedy(year: int, month: int) -> str:
+    return f"score it again with `housing batch --month {year:04d}-{month:02d}`"
 
 
 def read_summary(store: ArtifactStore, year: int | None = None, month: int | None = None) -> pd.DataFrame | None:
     """The pre-aggregated metrics per metro and month, optionally of one year or month only (only those
     files are read); None before any batch scoring."""
-    months = sorted(m for m in scored_months(store) if (year is None or m[0] == year) and (month is None or m[1] == month))
-    if not months:
+    summaries = _consistent_summaries(store, lambda m: (year is None or m[0] == year) and (month is None or m[1] == month))
+    if not summaries:
         return None
-    parts = [_read_month(store, month_summary_key(y, m), y, m) for y, m in months]
-    return pd.concat(parts, ignore_index=True).sort_values(["year", "month", "metro"], ignore_index=True)
+    return pd.concat(summaries.values(), ignore_index=True).sort_values(["year", "month", "metro"], ignore_index=True)
 
 
 def read_predictions(store: ArtifactStore, year: int | None = None, month: int | None = None,
-                     metro: str | None = None) -> pd.DataFrame:
-    """Scored rows of the matching month partitions (only those are read), optionally one metro's."""
+                     metro: str | None = None, unreadable: list[str] | None = None) -> pd.DataFrame:
+    """Scored rows of the matching month partitions (only those are read), optionally one metro's. A month
+    whose file cannot be read (empty, truncated, not Parquet) is skipped with a warning, and named in
+    `unreadable` ("YYYY-MM: why and the remedy") when the caller passes a list: one broken month must not
+    take down everything that reads the others."""
     months = [m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_key(key, "predictions"))]
-    parts = [_read_month(store, month_predictions_key(y, m), y, m) for y, m in months
-             if (year is None or y == year) and (month is None or m == month)]
+    parts = []
+    for y, m in months:
+        if (year is not None and y != year) or (month is not None and m != month):
+            continue
+        key = month_predictions_key(y, m)
+        try:
+            parts.append(read_table(store, key))
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            problem = f"{y:04d}-{m:02d}: {key} cannot be read ({type(err).__name__}); {_remedy(y, m)}"
+            log.warning("skipped %s", problem)
+            if unreadable is not None:
+                unreadable.append(problem)
     if not parts:
         return pd.DataFrame(columns=PREDICTION_COLUMNS)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

@@ -55,9 +55,9 @@ class ArtifactStore(Protocol):
         """The object and its version tag, for `replace`."""
         ...
 
-    def replace(self, key: str, data: bytes, tag: str | None) -> None:
+    def replace(self, key: str, data: bytes, tag: str | None) -> str:
         """Compare-and-swap: write only if the key still has version `tag` (None: only if it is absent);
-        otherwise raise ArtifactChanged."""
+        otherwise raise ArtifactChanged. Returns the new version's tag."""
         ...
 
     def exists(self, key: str) -> bool: ...
@@ -73,6 +73,11 @@ class ArtifactStore(Protocol):
 
     def list(self, prefix: str) -> list[str]:
         """Keys under `prefix`, sorted."""
+        ...
+
+    def tags(self, prefix: str) -> dict[str, str]:
+        """Every key under `prefix` with its version tag, in one listing where the store can (S3's gives
+        the ETags)."""
         ...
 
     def locate(self, key: str) -> str:
@@ -122,7 +127,7 @@ class LocalStore:
         data = self.read_bytes(key)
         return data, hashlib.sha256(data).hexdigest()
 
-    def replace(self, key: str, data: bytes, tag: str | None) -> None:
+    def replace(self, key: str, data: bytes, tag: str | None) -> str:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Every compare-and-swap of this key holds the same lock file: the local stand-in for S3's If-Match.
@@ -132,6 +137,7 @@ class LocalStore:
             if current != tag:
                 raise ArtifactChanged(f"{path} changed since it was read")
             self.write_bytes(key, data)
+        return hashlib.sha256(data).hexdigest()
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -152,6 +158,9 @@ class LocalStore:
             return []
         keys = (p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
         return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith("."))
+
+    def tags(self, prefix: str) -> dict[str, str]:
+        return {key: self.tag(key) for key in self.list(prefix)}
 
     def locate(self, key: str) -> str:
         return str(self.root / key)
@@ -205,12 +214,12 @@ class S3Store:
             raise ArtifactNotFound(self.url, key) from None
         return response["Body"].read(), response["ETag"]
 
-    def replace(self, key: str, data: bytes, tag: str | None) -> None:
+    def replace(self, key: str, data: bytes, tag: str | None) -> str:
         from botocore.exceptions import ClientError
 
         condition = {"IfMatch": tag} if tag else {"IfNoneMatch": "*"}
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
+            return self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)["ETag"]
         except ClientError as err:
             # 404: an If-Match on a key deleted meanwhile; 409: a concurrent conditional write in flight.
             if _precondition_failed(err) or err.response["Error"]["Code"] in ("NoSuchKey", "ConditionalRequestConflict"):
@@ -241,13 +250,16 @@ class S3Store:
         return self._head(key)["ETag"]
 
     def list(self, prefix: str) -> list[str]:
+        return sorted(self.tags(prefix))
+
+    def tags(self, prefix: str) -> dict[str, str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
-        keys = []
+        tags = {}
         for page in self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self._key(prefix)
         ):
-            keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
-        return sorted(keys)
+            tags.update((obj["Key"][strip:], obj["ETag"]) for obj in page.get("Contents", []))
+        return dict(sorted(tags.items()))
 
     def locate(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"

@@ -43,6 +43,25 @@ def _isolated_settings(monkeypatch, tmp_path):
     get_settings.cache_clear()
 
 
+@pytest.fixture(params=["local", "s3"])
+def any_store(request, tmp_path, monkeypatch):
+    """An empty store: a local folder, or a prefix of a bucket in moto's in-process S3."""
+    from shared.store import LocalStore, S3Store
+
+    if request.param == "local":
+        yield LocalStore(tmp_path / "s")
+        return
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="bkt")
+        yield S3Store("s3://bkt/some/prefix")
+
+
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory, small_data):
     """One real pipeline run (2 trials) on the small data set: a local store with a champion, its bundle and

@@ -10,7 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from shared.store import S3Store
 from tests.api_support import alb_event, strict_json
+from tests.stores import copy_served_state
 
 
 @pytest.fixture()
@@ -22,11 +24,8 @@ def handler(trained_store, monkeypatch):
         monkeypatch.setenv(var, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="housing-data")
-        for key in store.list(""):
-            if key.startswith(("models/", "runs/", "predictions/")) and not key.endswith(".db"):
-                s3.put_object(Bucket="housing-data", Key=f"env/{key}", Body=store.read_bytes(key))
+        boto3.client("s3").create_bucket(Bucket="housing-data")
+        copy_served_state(store, S3Store("s3://housing-data/env"))
         monkeypatch.setenv("HOUSING_STORE", "s3://housing-data/env")
         from shared.settings import get_settings
         get_settings.cache_clear()

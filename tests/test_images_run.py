@@ -18,11 +18,13 @@ import pandas as pd
 import pytest
 
 from lambdas.api.app import create_app
+from shared.store import S3Store
 from tests.api_support import alb_event, records_from, strict_json
 from tests.browser_support import ARTIFACTS, assert_dashboard_renders, chromium, missing_browser, wait_until_healthy
 from tests.containers import IMAGES, LambdaFunction, build_images, container, moto_s3_server, output_of, stop
 from tests.infra_support import data_bucket_id, function_environment, image_functions, task_container, task_environment
 from tests.lambda_runtime import FunctionError
+from tests.stores import copy_served_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers]
 
@@ -39,10 +41,8 @@ def world(trained_store, synthesized):
         s3 = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=aws["AWS_REGION"],
                           aws_access_key_id="testing", aws_secret_access_key="testing")
         s3.create_bucket(Bucket=BUCKET)
-        for key in store.list(""):
-            if key.startswith(("models/", "runs/", "predictions/")) and not key.endswith(".db"):
-                for prefix in ("", "env/"):  # the default store, and the all-options template's store_prefix
-                    s3.put_object(Bucket=BUCKET, Key=prefix + key, Body=store.read_bytes(key))
+        for prefix in ("", "/env"):  # the default store, and the all-options template's store_prefix
+            copy_served_state(store, S3Store(f"s3://{BUCKET}{prefix}", client=s3))
         names = {data_bucket_id(template): BUCKET}
         yield {"store": store, "final": final, "template": template, "aws": aws, "names": names,
                "name_of": lambda lid: names.get(lid, lid)}

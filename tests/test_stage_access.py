@@ -41,6 +41,14 @@ class AuditedStore:
         self._note("list", prefix)
         return self.inner.list(prefix)
 
+    def tags(self, prefix):
+        self._note("list", prefix)
+        return self.inner.tags(prefix)
+
+    def tag(self, key):
+        self._note("read", key)
+        return self.inner.tag(key)
+
     def write_bytes(self, key, data, create_only=False):
         self._note("write", key)
         self.inner.write_bytes(key, data, create_only=create_only)
@@ -51,7 +59,7 @@ class AuditedStore:
 
     def replace(self, key, data, tag):
         self._note("write", key)
-        self.inner.replace(key, data, tag)
+        return self.inner.replace(key, data, tag)
 
     def modified(self, key):
         self._note("read", key)

@@ -1,21 +1,11 @@
-import boto3
 import pytest
-from moto import mock_aws
 
-from shared.store import ArtifactNotFound, LocalStore, S3Store, open_store, read_json, write_json
+from shared.store import ArtifactChanged, ArtifactNotFound, LocalStore, open_store, read_json, write_json
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path, monkeypatch):
-    if request.param == "local":
-        yield LocalStore(tmp_path / "s")
-        return
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="bkt")
-        yield S3Store("s3://bkt/some/prefix")
+@pytest.fixture()
+def store(any_store):
+    return any_store
 
 
 def test_round_trip_list_and_missing(store):
@@ -37,6 +27,18 @@ def test_create_only_writes_never_replace(store):
         store.write_bytes("runs/r/model/model.ubj", b"second", create_only=True)
     assert store.read_bytes("runs/r/model/model.ubj") == b"first"
     assert store.list("runs/r/model/") == ["runs/r/model/model.ubj"]  # no temporary file left behind
+
+
+def test_compare_and_swap_returns_the_tag_the_listing_and_the_next_swap_see(store):
+    first = store.replace("predictions/m.parquet", b"one", None)
+    assert store.tags("predictions/") == {"predictions/m.parquet": first} and store.tag("predictions/m.parquet") == first
+    second = store.replace("predictions/m.parquet", b"two", first)
+    assert second != first and store.read_tagged("predictions/m.parquet") == (b"two", second)
+    with pytest.raises(ArtifactChanged):
+        store.replace("predictions/m.parquet", b"stale", first)
+    with pytest.raises(ArtifactChanged):
+        store.replace("predictions/m.parquet", b"absent?", None)
+    assert store.read_bytes("predictions/m.parquet") == b"two"
 
 
 def test_json_refuses_nan(store):

@@ -18,6 +18,7 @@ from shared.batch import read_summary, scored_months
 from shared.quarantine import InputRejected
 from shared.settings import get_settings
 from shared.store import S3Store, read_json
+from tests.stores import copy_served_state
 
 BUCKET = "housing-data"
 
@@ -126,9 +127,7 @@ def test_monthly_retraining_learns_new_labelled_months_and_nothing_else(aws, sta
 def scoring_store(aws, trained_store):
     """moto's bucket holding a real champion and the batch predictions of its run."""
     store, _ = trained_store
-    for key in store.list(""):
-        if key.startswith(("models/", "runs/", "predictions/")) and "/data/" not in key:
-            aws.write_bytes(key, store.read_bytes(key))
+    copy_served_state(store, aws)
     return aws, pd.read_parquet(store.locate("raw/data.parquet"))
 
 

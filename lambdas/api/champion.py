@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 
-from shared.batch import scored_months, seen_history
+from shared.batch import seen_history
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import ChampionPointer, read_champion
 from shared.history import ZipHistory
+from shared.layout import PREDICTIONS_PREFIX
 from shared.store import ArtifactStore
 
 log = logging.getLogger("housing.api")
@@ -31,7 +32,7 @@ class ServedChampion:
         self.pointer: ChampionPointer | None = None
         self.bundle: ModelBundle | None = None
         self.seen: ZipHistory | None = None
-        self._scored: set[tuple[int, int]] | None = None
+        self._scored: dict[str, str] | None = None  # the predictions' keys and version tags last loaded
         self.last_error: str | None = None
 
     def current(self) -> ModelBundle | None:
@@ -50,7 +51,7 @@ class ServedChampion:
             bundle = self.bundle
             if pointer is not None and (bundle is None or pointer.run_id != bundle.run_id):
                 bundle = load_bundle(self.store, pointer.run_id)
-            scored = scored_months(self.store)
+            scored = self.store.tags(PREDICTIONS_PREFIX)  # one listing: has any month been scored since?
             if bundle is not None and (bundle is not self.bundle or scored != self._scored):
                 seen = seen_history(self.store, bundle)
                 if bundle is not self.bundle:

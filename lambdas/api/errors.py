@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lambdas.api.schemas import MAX_RECORDS, ErrorBody, ErrorDetail
-from shared.batch import UnreadableMonth
 
 
 class ApiError(Exception):
@@ -31,10 +30,6 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.detail, exc.errors)
-
-    @app.exception_handler(UnreadableMonth)
-    async def unreadable_month(_: Request, exc: UnreadableMonth) -> JSONResponse:
-        return error_response(503, f"the batch results cannot be served: {exc}")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -136,6 +136,8 @@ class PredictionsPage(BaseModel):
     total: int
     page: int
     page_size: int
+    unreadable_months: list[str] = Field(
+        default_factory=list, description="months skipped because their file cannot be read, with the remedy")
 
 
 class SummaryRow(BaseModel):

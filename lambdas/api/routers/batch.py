@@ -31,7 +31,8 @@ def predictions(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> PredictionsPage:
-    rows = read_predictions(store, year, month, metro)
+    unreadable: list[str] = []
+    rows = read_predictions(store, year, month, metro, unreadable)
     chunk = rows.iloc[(page - 1) * page_size: page * page_size]
     items = [
         PredictionRow(zipcode=int(r.zipcode), metro=r.metro if isinstance(r.metro, str) else None,
@@ -40,7 +41,7 @@ def predictions(
                       low=_finite_or_none(getattr(r, "low", None)), high=_finite_or_none(getattr(r, "high", None)))
         for r in chunk.itertuples(index=False)
     ]
-    return PredictionsPage(items=items, total=len(rows), page=page, page_size=page_size)
+    return PredictionsPage(items=items, total=len(rows), page=page, page_size=page_size, unreadable_months=unreadable)
 
 
 @router.get("/summary", response_model=Summary)

@@ -266,6 +266,8 @@ def batch(
 ) -> None:
     """Score months with the champion: every holdout month by default, one --month, or an --input file."""
     from shared.batch import NoChampion, batch_score
+    from shared.incoming import score_incoming
+    from shared.quarantine import InputRejected
     from shared.store import read_table
     from shared.validation import InvalidInput
 
@@ -273,20 +275,22 @@ def batch(
     pointer = _champion(store)
     if pointer is None:
         raise _fail(f"no champion yet: train one first with `{_command(store, 'run')}`")
-    if input_file:
-        # Kept under incoming/ as an upload on AWS would be: its labelled months join the next run's training data.
-        data = input_file.read_bytes()
-        source = _upload(store, INCOMING_PREFIX + input_file.name, data)
-        frame = read_frame(data, source)
-    else:
-        frame, source = read_table(store, artifact_key(pointer.run_id, Artifact.SPLIT_HOLDOUT)), f"holdout of {pointer.run_id}"
     months = {_parse_month(month)} if month else None
     started = time.monotonic()
     try:
-        predictions, keys = batch_score(store, frame, source, months)
-    except (InvalidInput, NoChampion, ValueError) as err:
+        if input_file:
+            # Kept under incoming/ and scored as an upload on AWS is (a rejected file is quarantined): its
+            # labelled months join the next run's training data.
+            key = _upload(store, INCOMING_PREFIX + input_file.name, input_file.read_bytes())
+            scored = score_incoming(store, key, months=months)
+            rows, keys = scored["rows"], scored["partitions"]
+        else:
+            frame = read_table(store, artifact_key(pointer.run_id, Artifact.SPLIT_HOLDOUT))
+            predictions, keys = batch_score(store, frame, f"holdout of {pointer.run_id}", months)
+            rows = len(predictions)
+    except (InputRejected, InvalidInput, NoChampion, ValueError) as err:
         raise _fail(str(err)) from None
-    console.print(f"scored {len(predictions):,} rows ({len(keys)} month(s)) with {pointer.run_id} in "
+    console.print(f"scored {rows:,} rows ({len(keys)} month(s)) with {pointer.run_id} in "
                   f"{time.monotonic() - started:.1f} s -> {store.locate(PREDICTIONS_PREFIX)}")
 
 
@@ -336,11 +340,18 @@ def _champion(store: ArtifactStore):
 @app.command()
 def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--last", help="How many runs to list.")] = 10) -> None:
     """Show the champion and its metrics, and recent runs with their gate decisions."""
+    from shared.champion import CorruptChampion, read_champion
+
     store = _store(store_url)
-    pointer = _champion(store)
-    if pointer is None:
-        out.print(f"champion: none yet (train one with `{_command(store, 'run')}`)")
+    try:
+        pointer = read_champion(store)
+    except CorruptChampion as err:  # still list the runs: their ids are what the remedy takes
+        pointer = None
+        out.print(Text(f"champion: {err}", style="bold red"))
     else:
+        if pointer is None:
+            out.print(f"champion: none yet (train one with `{_command(store, 'run')}`)")
+    if pointer is not None:
         out.print(f"champion: {pointer.run_id} (promoted {pointer.promoted_at}, {pointer.reason}; previous {pointer.previous_run_id or '-'})")
         from shared.bundle import BundleIntegrityError, verify_bundle
 
@@ -353,11 +364,16 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
             out.print(table)
     # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
     # what `housing promote` takes) and long reasons wrap instead of being lost.
-    runs = list_runs(store)[:last]
+    unreadable: list[str] = []
+    runs = list_runs(store, unreadable)[:last]
     out.print("recent runs:" if runs else "recent runs: none yet")
+    for key in unreadable:
+        out.print(Text(f"  not a run record, left out: {key}", style="yellow"))
     for record in runs:
         mae = record.metrics.candidate["eval"].mae if record.metrics and "eval" in record.metrics.candidate else None
-        state = f"{record.status} (champion)" if record.promoted and record.status == "failed" else record.status
+        # "promoted" says the gate passed once; only one run is the champion now.
+        state = f"{record.status} (champion)" if pointer is not None and record.run_id == pointer.run_id else (
+            "promoted (since replaced)" if record.status == "promoted" else record.status)
         out.print(f"  {record.run_id:<22} {state:<17} {record.finished_at.replace('T', ' ')[:16]}  eval MAE {_fmt(mae)}")
         learned = f" + {len(record.incoming_keys)} incoming/ file(s)" if record.incoming_keys else ""
         out.print(f"      data: {record.input_key}{learned}")

@@ -63,7 +63,6 @@ class Triggers(Construct):
             "score", "lambdas.score:handler",
             reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX),
             memory_size=4096, timeout=Duration.minutes(5),
-            reserved_concurrent_executions=1,  # one scoring at a time: a month's files have one writer
             description="batch scoring of an incoming/ month, or of the latest one on the monthly schedule")
 
         self.raw_rule = events.Rule(self, "RawUploaded", event_pattern=upload_pattern(bucket.bucket_name, prefix + RAW_PREFIX),

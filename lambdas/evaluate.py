@@ -27,7 +27,7 @@ def handler(event: dict, context=None) -> dict:
     report = evaluate_models(read_table(store, ev.artifact(Artifact.CLEAN_TRAIN)), splits, candidate, champion)
     report.champion_run_id = pointer.run_id if pointer else None  # promotion checks it is still the champion
     report.gate = decide(report, ev.config.gate_vs_baseline, ev.config.gate_vs_champion, ev.config.gate_vs_naive,
-                         ev.config.gate_coverage)
+                         ev.config.gate_coverage, recent_vs_champion=ev.config.gate_recent_vs_champion)
     write_json(store, ev.key(Artifact.EVALUATION), report.model_dump(mode="json"))
     for line in report.gate.reasons:
         log.info("gate: %s", line)

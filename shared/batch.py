@@ -3,7 +3,9 @@ summary per metro (plus an all-regions row) so the dashboard never recomputes an
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,8 +15,10 @@ from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
 from shared.history import ZipHistory
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
+from shared.plausibility import check_scored_file
 from shared.preprocess import METRO, METRO_NAME, metro_key
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, parquet_bytes, read_table
+from shared.validation import ValidationReport, ensure_valid
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +30,10 @@ PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", 
 def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHistory | None = None) -> pd.DataFrame:
     """One prediction row per input row: zipcode, metro, coordinates, date, actual (where known), predicted
     with its interval (low, high), and the market medians the zips' history keeps (a scored month joins what
-    the system has seen)."""
+    the system has seen). A file that breaks `shared.plausibility`'s rules is refused (InvalidInput)."""
     forecast, _, cleaned = bundle.predict_raw(raw, source=source, seen=seen)
+    report = ValidationReport(source=source, rows=len(raw), columns=raw.shape[1])
+    ensure_valid((check_scored_file(report, cleaned, seen), cleaned))
     return pd.DataFrame({
         "zipcode": cleaned[schema.ZIPCODE].round().astype("int64"),
         "metro": cleaned[METRO_NAME],
@@ -264,7 +270,19 @@ def read_predictions(store: ArtifactStore, year: int | None = None, month: int |
     return frame
 
 
+def _loose(name: str) -> str:
+    """A metro name as a filter compares it: its letters and digits only (case, dashes and spacing ignored:
+    "atlanta sandy springs roswell" is Atlanta-Sandy Springs-Roswell)."""
+    return re.sub(r"[^0-9a-z]", "", metro_key(name))
+
+
 def same_metro(names: pd.Series, wanted: str) -> np.ndarray:
     """Which names mean the metro `wanted`, whatever its case, dashes or spacing."""
-    key = metro_key(wanted)
-    return names.map({n: metro_key(str(n)) == key for n in names.dropna().unique()}).fillna(False).to_numpy(dtype=bool)
+    key = _loose(wanted)
+    return names.map({n: _loose(str(n)) == key for n in names.dropna().unique()}).fillna(False).to_numpy(dtype=bool)
+
+
+def close_metros(names: pd.Series, wanted: str, n: int = 3) -> list[str]:
+    """The names most like `wanted` (for an error that says what was meant)."""
+    known = {_loose(str(name)): str(name) for name in names.dropna().unique()}
+    return [known[k] for k in difflib.get_close_matches(_loose(wanted), list(known), n=n, cutoff=0.5)]

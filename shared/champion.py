@@ -73,7 +73,15 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
     has moved, a registry failure is reported in the result, not raised."""
     check_run_id(run_id)
     verify_bundle(store, run_id)
-    current, tag = _read_pointer(store)
+    try:
+        current, tag = _read_pointer(store)
+    except CorruptChampion:
+        if compared_with != ANY_CHAMPION:  # a gate compared with a champion: this pointer is not it
+            raise
+        # The remedy the error names: a manual promotion replaces exactly the corrupt bytes (and nothing a
+        # concurrent promotion wrote meanwhile).
+        log.warning("%s is corrupt: replacing it with a pointer to %s", CHAMPION_KEY, run_id)
+        current, tag = None, store.tag(CHAMPION_KEY)
     current_id = current.run_id if current else None
     if compared_with != ANY_CHAMPION and current_id != compared_with:
         raise ChampionMoved(f"the champion is {current_id or 'none'} now, not {compared_with or 'none'} as when "

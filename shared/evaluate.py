@@ -135,11 +135,12 @@ def _figures(part: pd.DataFrame, who: tuple[str, ...]) -> BucketFigures:
     best = min(FORECASTERS, key=lambda w: mae[w])
     inside = (part["low"].to_numpy() <= actual) & (actual <= part["high"].to_numpy())
     width = (part["high"].to_numpy() - part["low"].to_numpy()) / part[CANDIDATE].to_numpy()
-    monthly = (part[[CANDIDATE, best]].sub(part["actual"], axis=0).abs().groupby(part["month"].to_numpy()).mean())
+    tested = [CANDIDATE, best, *((CHAMPION,) if CHAMPION in who else ())]
+    monthly = (part[tested].sub(part["actual"], axis=0).abs().groupby(part["month"].to_numpy()).mean())
     return BucketFigures(rows=len(part), mae=mae, mape=mape, best_naive=best,
                          skill=mae[CANDIDATE] / mae[best] if mae[best] > 0 else float("inf"),
                          coverage=float(inside.mean()), median_width=float(np.median(width)),
-                         monthly_mae={w: [round(float(v), 2) for v in monthly[w]] for w in (CANDIDATE, best)})
+                         monthly_mae={w: [round(float(v), 2) for v in monthly[w]] for w in tested})
 
 
 def _within(split: str, mae: float, what: str, reference: float, margin: float, reasons: list[str]) -> bool:
@@ -150,11 +151,12 @@ def _within(split: str, mae: float, what: str, reference: float, margin: float, 
     return ok
 
 
-def excess_t(fig: BucketFigures, margin: float) -> float:
-    """The t statistic of the candidate's monthly MAE in excess of (1 - margin) x the best naive forecaster's
-    (positive: the candidate is worse), one observation per target month; +inf for a worse candidate whose
-    months all agree, NaN for fewer than two months."""
-    excess = np.asarray(fig.monthly_mae.get(CANDIDATE, [])) - (1 - margin) * np.asarray(fig.monthly_mae.get(fig.best_naive, []))
+def excess_t(fig: BucketFigures, margin: float, reference: str | None = None) -> float:
+    """The t statistic of the candidate's monthly MAE in excess of (1 - margin) x the reference's (default:
+    the best naive forecaster; positive: the candidate is worse), one observation per target month; +inf for
+    a worse candidate whose months all agree, NaN for fewer than two months."""
+    reference = reference or fig.best_naive
+    excess = np.asarray(fig.monthly_mae.get(CANDIDATE, [])) - (1 - margin) * np.asarray(fig.monthly_mae.get(reference, []))
     if len(excess) < 2:
         return float("nan")
     spread = excess.std(ddof=1)
@@ -163,12 +165,14 @@ def excess_t(fig: BucketFigures, margin: float) -> float:
     return float(excess.mean() / (spread / np.sqrt(len(excess))))
 
 
-def loses(fig: BucketFigures, margin: float) -> bool:
-    """Whether the candidate loses to the best naive forecaster in this bucket: its skill is above 1 - margin
-    and, counting months, not by chance (one-sided t test at SIGNIFICANCE; with one month, any excess)."""
-    if fig.skill <= 1 - margin:
+def loses(fig: BucketFigures, margin: float, reference: str | None = None) -> bool:
+    """Whether the candidate loses to the reference (default: the best naive forecaster) in this bucket: its
+    MAE is above (1 - margin) x the reference's and, counting months, not by chance (one-sided t test at
+    SIGNIFICANCE; with one month, any excess)."""
+    reference = reference or fig.best_naive
+    if fig.mae[CANDIDATE] <= (1 - margin) * fig.mae[reference]:
         return False
-    t = excess_t(fig, margin)
+    t = excess_t(fig, margin, reference)
     months = len(fig.monthly_mae.get(CANDIDATE, []))
     return bool(np.isnan(t) or t > stats.t.ppf(1 - SIGNIFICANCE, max(months - 1, 1)))
 
@@ -214,12 +218,54 @@ def _coverage(report: EvaluationReport, split: str, bounds: tuple[float, float] 
     return True
 
 
+def _vs_champion(report: EvaluationReport, split: str, margin: float, reasons: list[str]) -> bool:
+    """Whether the candidate does not lose (see `loses`) to the champion on the split's backtest, both on the
+    same rows: horizon mode over every bucket, and nowcast. A candidate worse only within chance passes: it
+    learned from newer months, and a retrain must not be refused over noise."""
+    ok = True
+    for mode, bucket in ((split, ALL), (split + NOWCAST, "1")):
+        fig = report.backtest.get(split, {}).get(HORIZON if mode == split else NOWCAST_MODE, {}).get(bucket)
+        if fig is None or CHAMPION not in fig.monthly_mae:
+            continue
+        ours, theirs = fig.mae[CANDIDATE], fig.mae[CHAMPION]
+        lost = loses(fig, margin, CHAMPION)
+        verdict = ("worse than" if lost else "within chance (t test over months) of" if ours > (1 - margin) * theirs
+                   else "at most")
+        reasons.append(f"{mode} backtest MAE {ours:,.0f} vs champion {report.champion_run_id} {theirs:,.0f} on the same "
+                       f"{fig.rows:,} rows over {len(fig.monthly_mae[CANDIDATE])} months: {verdict} "
+                       f"{1 - margin:.2f}x the champion's")
+        ok &= not lost
+    return ok
+
+
+def _recent_vs_champion(report: EvaluationReport, tolerance: float | None, split: str, reasons: list[str]) -> bool:
+    """Whether the candidate is at most `tolerance` worse than the champion on the holdout (the most recent
+    months both can score; the same rows), in either mode: a model that learned from poisoned months is far
+    worse there even when eval looks fine."""
+    recent = [name for name in report.champion or {} if not name.startswith(split)]
+    figures = [(name, report.candidate[name].mae, report.champion[name].mae) for name in recent]
+    if not figures:
+        return True
+    worst = max(figures, key=lambda f: f[1] / f[2] if f[2] > 0 else float("inf"))
+    name, ours, theirs = worst
+    ratio = ours / theirs if theirs > 0 else float("inf")
+    if tolerance is None:
+        reasons.append(f"{name} (the most recent months) MAE {ours:,.0f} vs champion {theirs:,.0f}: {ratio:.2f}x (not enforced)")
+        return True
+    ok = bool(ratio <= 1 + tolerance)
+    reasons.append(f"{name} (the most recent months) MAE {ours:,.0f} {'<=' if ok else '>'} {(1 + tolerance) * theirs:,.0f} "
+                   f"(champion {theirs:,.0f} plus {tolerance:.0%}, same rows)")
+    return ok
+
+
 def decide(report: EvaluationReport, vs_baseline: float, vs_champion: float, vs_naive: float | None = 0.0,
-           coverage: tuple[float, float] | None = (0.7, 0.9), split: str = "eval") -> GateDecision:
+           coverage: tuple[float, float] | None = (0.7, 0.9), split: str = "eval",
+           recent_vs_champion: float | None = 0.25) -> GateDecision:
     """Promote only if the candidate beats the median baseline (horizon mode), has skill against the best
     naive forecaster in every horizon bucket and mode of the backtest, intervals whose coverage is within
-    `coverage`, and beats the champion, if there is one (horizon mode), each by its margin. `vs_naive=None`
-    and `coverage=None` report those checks without enforcing them."""
+    `coverage`, does not lose to the champion, if there is one, on the backtest (each by its margin), and is
+    not far worse than it on the most recent months. `vs_naive=None`, `coverage=None` and
+    `recent_vs_champion=None` report those checks without enforcing them."""
     mae = report.candidate[split].mae
     reasons, passed, champion = [], True, report.champion_run_id
     if not np.isfinite(mae):
@@ -228,7 +274,8 @@ def decide(report: EvaluationReport, vs_baseline: float, vs_champion: float, vs_
     passed &= _skill(report, split, vs_naive, reasons)
     passed &= _coverage(report, split, coverage, reasons)
     if report.champion:
-        passed &= _within(split, mae, f"champion {champion}", report.champion[split].mae, vs_champion, reasons)
+        passed &= _vs_champion(report, split, vs_champion, reasons)
+        passed &= _recent_vs_champion(report, recent_vs_champion, split, reasons)
     elif champion:
         reasons.append(f"champion {champion} was made by an older version and cannot be scored: not compared")
     else:

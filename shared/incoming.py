@@ -1,22 +1,60 @@
-"""Labelled months from incoming/: a month sent in to be scored that carries its prices is also training
-data, so the next run (an upload under raw/, the monthly retraining, `housing run`) learns from it.
+"""Files under incoming/: a month sent in to be scored (`score_incoming`: an upload on AWS, the monthly
+schedule, `housing batch --input`), which, when it carries its prices, is also training data, so the next
+run (an upload under raw/, the monthly retraining, `housing run`) learns from it.
 
 Which files a run learns from is fixed when the run starts (`labelled_incoming`; the event's
 `incoming_keys`, part of the run's identity), so a file that arrives later starts a run of its own instead
-of changing one in flight."""
+of changing one in flight. A file scoring rejected (quarantined) is never learned from."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, Field
 
 from shared import schema
-from shared.layout import INCOMING_PREFIX
+from shared.batch import batch_score, row_months, scored_months
+from shared.layout import INCOMING_PREFIX, incoming_quarantine_id, quarantine_prefix
+from shared.quarantine import quarantine
 from shared.store import ArtifactNotFound, ArtifactStore
 from shared.tables import InputFormatError, read_frame
-from shared.validation import validate_housing
+from shared.validation import InvalidInput, ValidationReport, validate_housing
+
+log = logging.getLogger(__name__)
+
+
+def score_incoming(store: ArtifactStore, key: str, skip_if_scored: bool = False,
+                   months: set[tuple[int, int]] | None = None) -> dict[str, Any]:
+    """Score one incoming/ file with the champion (only `months`, if given). A file that cannot be read,
+    breaks the schema or `shared.plausibility`'s rules is copied to quarantine/incoming-<digest of its
+    bytes>/ with report.json and rejected (InputRejected): it is neither scored nor learned from."""
+    data = store.read_bytes(key)
+    try:
+        raw = read_frame(data, key)
+        in_file = set(row_months(raw).dropna())
+        if skip_if_scored and in_file and scored_months(store, in_file) == in_file:
+            log.info("%s: months %s already scored, nothing to do", key, sorted(in_file))
+            return {"scored": False, "key": key, "reason": "already scored"}
+        predictions, written = batch_score(store, raw, source=key, months=months)
+    except (InputFormatError, InvalidInput) as err:
+        report = err.report if isinstance(err, InvalidInput) else ValidationReport.of_file(key, "format", str(err))
+        quarantine(store, _quarantine_id(data), {key: report}, input_key=key)
+    log.info("%s: %d predictions in %d month(s)", key, len(predictions), len(written))
+    return {"scored": True, "key": key, "rows": len(predictions), "partitions": written}
+
+
+def _quarantine_id(data: bytes) -> str:
+    return incoming_quarantine_id(hashlib.sha256(data).hexdigest())
+
+
+def _rejected(store: ArtifactStore, data: bytes) -> str | None:
+    """Where scoring quarantined these bytes, if it did."""
+    report = quarantine_prefix(_quarantine_id(data)) + "report.json"
+    return store.locate(report) if store.exists(report) else None
 
 
 class Joined(BaseModel):
@@ -35,8 +73,11 @@ def labelled_incoming(store: ArtifactStore) -> list[str]:
 
 def _has_prices(store: ArtifactStore, key: str) -> bool:
     try:
-        frame = read_frame(store.read_bytes(key), key)
+        data = store.read_bytes(key)
+        frame = read_frame(data, key)
     except (InputFormatError, ArtifactNotFound):
+        return False
+    if _rejected(store, data):
         return False
     return schema.TARGET in frame and pd.to_numeric(frame[schema.TARGET], errors="coerce").notna().any()
 
@@ -50,9 +91,13 @@ def with_labelled_months(store: ArtifactStore, typed: pd.DataFrame, keys: Sequen
     joined, parts = Joined(), []
     for key in keys:
         try:
-            report, rows = validate_housing(read_frame(store.read_bytes(key), key), source=key)
+            data = store.read_bytes(key)
+            report, rows = validate_housing(read_frame(data, key), source=key)
         except (InputFormatError, ArtifactNotFound) as err:
             joined.skipped[key] = str(err)
+            continue
+        if where := _rejected(store, data):
+            joined.skipped[key] = f"rejected when it was scored (see {where})"
             continue
         if not report.ok:
             joined.skipped[key] = "; ".join(f"{p.column or '(file)'}: {p.message}" for p in report.problems)

@@ -7,16 +7,19 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from shared.layout import RUNS_PREFIX, run_key, run_record_key
 from shared.reports import GateDecision, Headline
 from shared.settings import RunConfig
 from shared.store import ArtifactExists, ArtifactStore, read_json, write_json
+
+log = logging.getLogger(__name__)
 
 FINISHED = ("promoted", "rejected")
 # A run id: `run-<16 hex>` (the input and config's identity), then `-<n>` for the identity's n-th attempt.
@@ -122,8 +125,20 @@ def read_run_record(store: ArtifactStore, run_id: str) -> RunRecord | None:
     return RunRecord(**read_json(store, key)) if store.exists(key) else None
 
 
-def list_runs(store: ArtifactStore) -> list[RunRecord]:
-    records = [RunRecord(**read_json(store, k)) for k in store.list(RUNS_PREFIX) if k.endswith("/run.json")]
+def list_runs(store: ArtifactStore, unreadable: list[str] | None = None) -> list[RunRecord]:
+    """Every run's record, newest first. A record that is not a run record (not JSON, truncated, another
+    shape) is left out with a warning, and its key named in `unreadable` when the caller passes a list: one
+    broken file must not hide every other run."""
+    records = []
+    for key in store.list(RUNS_PREFIX):
+        if not key.endswith("/run.json"):
+            continue
+        try:
+            records.append(RunRecord(**read_json(store, key)))
+        except (ValueError, TypeError, ValidationError) as err:  # json's JSONDecodeError is a ValueError
+            log.warning("%s is not a run record (%s): left out", key, type(err).__name__)
+            if unreadable is not None:
+                unreadable.append(f"{key} ({type(err).__name__})")
     return sorted(records, key=lambda r: r.finished_at, reverse=True)
 
 

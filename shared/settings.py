@@ -24,6 +24,7 @@ class RunConfig(BaseModel):
     gate_vs_champion: float
     gate_vs_baseline: float
     gate_vs_naive: float | None = 0.0
+    gate_recent_vs_champion: float | None = 0.25
     interval_level: float = Field(0.8, gt=0, lt=1)
     gate_coverage: tuple[float, float] | None = (0.7, 0.9)
 
@@ -43,7 +44,13 @@ class Settings(BaseSettings):
     )
     threads: int = Field(0, ge=0, description="XGBoost threads; 0 = all cores")
     # The gate: the candidate must beat each reference by these relative margins on eval MAE.
-    gate_vs_champion: float = Field(0.0, description="required relative MAE improvement over the champion")
+    gate_vs_champion: float = Field(
+        0.0, description="required relative MAE improvement over the champion on the eval backtest's rows (both models "
+                         "on the same rows; a candidate worse only within chance, by a t test over months, passes); "
+                         "negative: how much worse a candidate may be")
+    gate_recent_vs_champion: float | None = Field(
+        0.25, description="how much worse than the champion a candidate may be on the holdout (the most recent months, "
+                          "the same rows for both, either mode) before it is refused; none: reported, not enforced")
     gate_vs_baseline: float = Field(0.5, description="required relative MAE improvement over the median baseline")
     gate_vs_naive: float | None = Field(
         0.0, description="required relative MAE improvement over the best naive forecaster (persistence, momentum, "

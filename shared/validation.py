@@ -78,12 +78,12 @@ def _examples(frame: pd.DataFrame, mask: pd.Series, column: str) -> list[dict[st
     out = []
     for idx, row in rows.iterrows():
         item = {"row": int(idx) + 2}  # +2: a header line, and humans count from 1
-        item.update({col: _json_safe(value) for col, value in row.items()})
+        item.update({col: json_safe(value) for col, value in row.items()})
         out.append(item)
     return out
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     if isinstance(value, np.generic):

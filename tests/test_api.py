@@ -233,7 +233,8 @@ def test_metro_names_are_canonical_and_filters_ignore_case(client, store):
     scored = read_predictions(store, 2023, 12)
     names = set(scored["metro"])
     assert "Atlanta-Sandy Springs-Roswell" in names  # the metros table's spelling, as the dashboard shows it
-    for spelling in ("Atlanta-Sandy Springs-Roswell", "atlanta-sandy springs-roswell", "ATLANTA - SANDY SPRINGS - ROSWELL"):
+    for spelling in ("Atlanta-Sandy Springs-Roswell", "atlanta-sandy springs-roswell", "ATLANTA - SANDY SPRINGS - ROSWELL",
+                     "atlanta sandy springs roswell"):
         page = client.get("/predictions", params={"year": 2023, "month": 12, "metro": spelling, "page_size": 1000}).json()
         assert page["total"] == (scored["metro"] == "Atlanta-Sandy Springs-Roswell").sum() > 0
         assert {i["metro"] for i in page["items"]} == {"Atlanta-Sandy Springs-Roswell"}
@@ -265,7 +266,14 @@ def test_summary_filters_and_is_strict_json(client):
     assert {r["metro"] for r in rows} >= {"All regions"} and len(rows) > 2
     all_regions = [r for r in rows if r["metro"] == "All regions"][0]
     assert all_regions["lat"] is None and all_regions["mae"] > 0
-    assert client.get("/summary", params={"metro": "nowhere"}).json() == {"rows": []}
+
+
+
+@pytest.mark.parametrize("path", ["/summary", "/predictions"])
+def test_an_unknown_metro_is_a_404_naming_the_closest(client, path):
+    response = client.get(path, params={"metro": "Atlanta-Sandy Spring"})
+    assert response.status_code == 404 and "'Atlanta-Sandy Springs-Roswell'" in response.json()["detail"]
+    assert client.get(path, params={"metro": "nowhere at all"}).status_code == 404
 
 
 def test_openapi_docs_are_served(client):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -161,3 +162,73 @@ def test_missing_tokens_are_counted_apart_from_non_numbers(rows):
     [problem] = [p for p in report.problems if p.column == "homes_sold"]
     assert problem.rule == "not_numeric" and problem.count == 1
     assert report.missing_values["homes_sold"] == rows["homes_sold"].isna().sum() + 1
+
+
+def _next_month(store: LocalStore) -> pd.DataFrame:
+    """The month after the champion's data, labelled: its holdout's last month moved on by one, prices 1% up."""
+    from shared.layout import Artifact, artifact_key
+    from shared.store import read_table
+
+    holdout = read_table(store, artifact_key(read_champion(store).run_id, Artifact.SPLIT_HOLDOUT))
+    last = holdout.loc[holdout["date"] == holdout["date"].max()].reset_index(drop=True)
+    return last.assign(date="2024-01-31", year=2024, price=(last["price"] * 1.01).round(0))
+
+
+def _times(frame: pd.DataFrame, factor: float, rows: slice) -> pd.DataFrame:
+    out = frame.copy()
+    out.loc[rows, "price"] = out.loc[rows, "price"] * factor
+    return out
+
+
+def _twice(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first zip's month on a second day, its price 3x."""
+    again = frame.iloc[:1].assign(date="2024-01-15", price=frame["price"].iloc[0] * 3)
+    return pd.concat([frame, again], ignore_index=True)
+
+
+BATCH_CASES = [  # (name, file from the next labelled month, what the rejection names; None: scored)
+    ("prices_1e5_too_high", lambda m: _csv(_times(m, 1e5, slice(0, 4))), "implausible_price"),
+    ("prices_of_a_cent", lambda m: _csv(m.assign(price=0.01)), "implausible_price"),
+    ("a_zip_month_on_two_days", lambda m: _csv(_twice(m)), "repeat a zip code's month"),
+    ("binary", lambda m: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10, "not a CSV or Parquet"),
+    ("a_plausible_month", lambda m: _csv(m), None),
+]
+
+
+@pytest.mark.parametrize(("name", "build", "needle"), BATCH_CASES, ids=[c[0] for c in BATCH_CASES])
+def test_housing_batch_input_rejects_quarantines_and_never_learns_from_a_bad_month(name, build, needle, champion_store,
+                                                                                  tmp_path):
+    """A labelled month joins what the system has seen and the next run's training data: one that breaks the
+    plausibility rules (shared.plausibility) is quarantined with a report naming the zips, scores nothing
+    and is never learned from (issue 23, item 1; issue 22, item 5)."""
+    from shared.batch import read_predictions
+    from shared.incoming import labelled_incoming, with_labelled_months
+
+    copy = tmp_path / "store"
+    shutil.copytree(champion_store, copy)
+    store = LocalStore(copy)
+    month = _next_month(store)
+    path = tmp_path / f"2024-01-{name}.csv"
+    path.write_bytes(build(month))
+    before, champion = read_predictions(store), read_champion(store)
+
+    result = runner.invoke(app, ["batch", "--store", str(copy), "--input", str(path)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if needle is None:
+        assert result.exit_code == 0, result.output
+        assert len(read_predictions(store, 2024, 1)) == len(month)
+        assert labelled_incoming(store) == [f"incoming/{path.name}"]
+        return
+    assert result.exit_code == 1 and needle in result.output and "quarantine/incoming-" in result.output, result.output
+    [report_key] = [k for k in store.list("quarantine/") if k.endswith("report.json")]
+    report = json.loads(store.read_bytes(report_key))
+    assert needle in json.dumps(report) and report["input_key"] == f"incoming/{path.name}"
+    if name != "binary":  # the report names the zip codes at fault
+        [problem] = report["reports"][0]["problems"]
+        assert str(int(month["zipcode"].iloc[0])) in problem["message"]
+    pd.testing.assert_frame_equal(read_predictions(store), before)
+    assert read_champion(store) == champion
+    assert labelled_incoming(store) == []  # the file stays under incoming/, but teaches nothing
+    typed = month.iloc[:0]
+    _, joined = with_labelled_months(store, typed, [f"incoming/{path.name}"])
+    assert joined.rows == 0 and f"incoming/{path.name}" in joined.skipped

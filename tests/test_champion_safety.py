@@ -250,12 +250,23 @@ def test_command_line_errors_are_messages_not_tracebacks(store_copy, tmp_path):
 
     again = _invoke("run", "--store", store.url, "--data", str(data), "--metros", str(table), "--trials", "1")
     assert f"uv run housing status --store {store.url}" in again.output
-    # A corrupted pointer: every command says what is wrong and how to fix it.
-    pointer = store.read_bytes(CHAMPION_KEY)
+    # A corrupted pointer: every command says what is wrong and how to fix it, status still lists the run
+    # ids, and the remedy it names (a manual promotion) replaces exactly the corrupt bytes.
     store.write_bytes(CHAMPION_KEY, b'{"run_id": ')
-    for args in (["status"], ["batch"], ["promote", champion]):
-        result = _invoke(*args, "--store", store.url)
-        assert result.exit_code == 1 and "is not a champion pointer" in result.output and "Traceback" not in result.output
+    result = _invoke("batch", "--store", store.url)
+    assert result.exit_code == 1 and "is not a champion pointer" in result.output and "Traceback" not in result.output
+    status = _invoke("status", "--store", store.url)
+    assert status.exit_code == 0 and "is not a champion pointer" in status.output and f"  {champion} " in status.output
+    repaired = _invoke("promote", champion, "--store", store.url)
+    assert repaired.exit_code == 0, repaired.output
+    assert read_champion(store).run_id == champion and "(champion)" in _invoke("status", "--store", store.url).output
+    pointer = store.read_bytes(CHAMPION_KEY)
+    # A run record that is not JSON is left out and named; the other runs are still listed.
+    broken = "runs/20260101-000000-broken/run.json"
+    store.write_bytes(broken, b"{not json")
+    status = _invoke("status", "--store", store.url)
+    assert status.exit_code == 0 and f"not a run record, left out: {broken}" in status.output
+    assert f"  {champion} " in status.output
     # A damaged champion bundle is not reported as healthy.
     store.write_bytes(CHAMPION_KEY, pointer)
     model = Path(store.locate(bundle_prefix(champion) + "model.ubj"))

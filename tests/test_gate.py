@@ -1,5 +1,5 @@
 from shared.evaluate import decide, excess_t, loses
-from shared.reports import CANDIDATE, MOMENTUM, PERSISTENCE, BucketFigures, EvaluationReport, Metrics
+from shared.reports import CANDIDATE, CHAMPION, MOMENTUM, PERSISTENCE, BucketFigures, EvaluationReport, Metrics
 
 
 def _eval(mae: float) -> dict[str, Metrics]:
@@ -17,11 +17,25 @@ def _bucket(model: list[float], naive: list[float], coverage: float = 0.8, best:
 SKILLED = _bucket([9, 9.5, 8.5, 9], [10, 10, 10, 10])
 
 
-def report(candidate, baseline, champion=None, buckets=None) -> EvaluationReport:
-    backtest = {"eval": {"horizon": buckets or {"1": SKILLED}, "nowcast": {"1": SKILLED}}}
-    return EvaluationReport(candidate=_eval(candidate), baseline=_eval(baseline),
-                            champion=_eval(champion) if champion is not None else None,
+def report(candidate, baseline, champion=None, buckets=None, recent=(40, 40)) -> EvaluationReport:
+    """A report with these eval MAEs (and, with a champion, these monthly MAEs of its on the backtest's
+    rows, and the holdout MAEs `recent` = (candidate's, champion's))."""
+    buckets = buckets or {"1": SKILLED}
+    if champion is not None:
+        buckets = {**buckets, "all": _beside(SKILLED, champion)}
+    backtest = {"eval": {"horizon": buckets, "nowcast": {"1": buckets["all"] if champion is not None else SKILLED}}}
+    mean = sum(champion) / len(champion) if champion is not None else None
+    return EvaluationReport(candidate={**_eval(candidate), "holdout": Metrics(mae=recent[0], rmse=0, r2=0, mape=0)},
+                            baseline=_eval(baseline),
+                            champion={**_eval(mean), "holdout": Metrics(mae=recent[1], rmse=0, r2=0, mape=0)}
+                            if champion is not None else None,
                             champion_run_id="run-old" if champion is not None else None, backtest=backtest)
+
+
+def _beside(bucket: BucketFigures, champion: list[float]) -> BucketFigures:
+    """The bucket with the champion's monthly MAEs on the same rows."""
+    return bucket.model_copy(update={"mae": {**bucket.mae, CHAMPION: sum(champion) / len(champion)},
+                                     "monthly_mae": {**bucket.monthly_mae, CHAMPION: champion}})
 
 
 def test_first_model_needs_only_to_beat_the_baseline_by_the_margin():
@@ -29,10 +43,28 @@ def test_first_model_needs_only_to_beat_the_baseline_by_the_margin():
     assert not decide(report(60, 100), vs_baseline=0.5, vs_champion=0.0).passed
 
 
-def test_must_beat_the_champion_by_its_margin():
-    assert decide(report(40, 100, champion=41), 0.5, 0.0).passed
-    assert not decide(report(40, 100, champion=39), 0.5, 0.0).passed
-    assert not decide(report(40, 100, champion=41), 0.5, 0.05).passed
+def test_the_champion_is_compared_on_the_same_backtest_rows_and_noise_is_not_a_loss():
+    # The candidate's months: 9, 9.5, 8.5, 9 (mean 9).
+    better = decide(report(40, 100, champion=[9.5, 9.8, 9.0, 9.4]), 0.5, 0.0)
+    assert better.passed and any("at most 1.00x the champion's" in r and "same 400 rows over 4 months" in r
+                                 for r in better.reasons)
+    noisy = decide(report(40, 100, champion=[8.5, 9.9, 8.0, 9.4]), 0.5, 0.0)  # 1% better on average, months disagree
+    assert noisy.passed and any("within chance" in r for r in noisy.reasons)
+    consistent = decide(report(40, 100, champion=[8.6, 9.1, 8.1, 8.6]), 0.5, 0.0)  # 4.5% better in every month
+    assert not consistent.passed and any("worse than 1.00x the champion's" in r for r in consistent.reasons)
+    # A stated tolerance (a negative margin) lets a candidate that learned from newer months be a little worse.
+    assert decide(report(40, 100, champion=[8.6, 9.1, 8.1, 8.6]), 0.5, -0.05).passed
+    assert not decide(report(40, 100, champion=[9.5, 9.8, 9.0, 9.4]), 0.5, 0.2).passed  # asks for 20% better
+
+
+def test_a_candidate_far_worse_than_the_champion_on_the_most_recent_months_is_refused():
+    poisoned = decide(report(40, 100, champion=[9.5, 9.8, 9.0, 9.4], recent=(2.6e9, 20_000)), 0.5, 0.0)
+    assert not poisoned.passed and any("holdout (the most recent months)" in r and "plus 25%" in r
+                                       for r in poisoned.reasons)
+    assert decide(report(40, 100, champion=[9.5, 9.8, 9.0, 9.4], recent=(24_000, 20_000)), 0.5, 0.0).passed
+    shown = decide(report(40, 100, champion=[9.5, 9.8, 9.0, 9.4], recent=(2.6e9, 20_000)), 0.5, 0.0,
+                   recent_vs_champion=None)
+    assert shown.passed and any("not enforced" in r for r in shown.reasons)
 
 
 def test_a_candidate_that_loses_to_a_naive_forecaster_in_one_bucket_is_refused_unless_the_margin_is_unset():

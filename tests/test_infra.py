@@ -82,7 +82,9 @@ def test_one_container_lambda_per_light_stage_sized_from_the_graph(synthesized):
     context = cdk_context()["housing"]
     assert trigger_env["HOUSING_TRIALS"] == str(context["trials"])
     assert trigger_env["HOUSING_TUNE_TIMEOUT"] == str(context["tune_timeout_s"])
-    assert functions["lambdas.score.handler"]["ReservedConcurrentExecutions"] == 1
+    # No function reserves concurrency: Lambda keeps 100 units unreserved, and a new account may have only
+    # 10 (CREATE_FAILED). A month's files are compare-and-swap writes instead (tests/test_month_writes.py).
+    assert not any("ReservedConcurrentExecutions" in props for props in functions.values())
 
 
 def test_training_runs_as_a_fargate_task(synthesized):

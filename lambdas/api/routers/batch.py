@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query
 
 from lambdas.api.dependencies import Store
-from lambdas.api.schemas import PredictionRow, PredictionsPage, Summary, SummaryRow
-from shared.batch import ALL_REGIONS, read_predictions, read_summary, same_metro
+from lambdas.api.errors import ApiError
+from lambdas.api.schemas import ErrorBody, PredictionRow, PredictionsPage, Summary, SummaryRow
+from shared.batch import ALL_REGIONS, close_metros, read_predictions, read_summary, same_metro
 
 router = APIRouter(tags=["batch"])
 Year = Annotated[int | None, Query(ge=1900, le=2200)]
@@ -22,7 +22,25 @@ def _finite_or_none(value) -> float | None:
     return float(value) if value is not None and not pd.isna(value) and math.isfinite(value) else None
 
 
-@router.get("/predictions", response_model=PredictionsPage)
+def _of_metro(frame: pd.DataFrame, metro: str | None) -> pd.DataFrame:
+    """The rows of `metro` (any case, dashes or spacing); a metro none of the rows names is a 404 that names
+    the closest ones (an empty page would look like a metro with nothing scored)."""
+    if metro is None:
+        return frame
+    keep = same_metro(frame["metro"], metro)
+    if not keep.any() and same_metro(pd.Series([ALL_REGIONS]), metro)[0]:
+        return frame  # predictions have no All-regions rows: that metro is every row
+    if len(frame) and not keep.any():
+        close = close_metros(frame["metro"], metro)
+        raise ApiError(404, f"no metro {metro!r} in these results" +
+                       (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""))
+    return frame.loc[keep].reset_index(drop=True)
+
+
+NOT_FOUND = {404: {"model": ErrorBody, "description": "no such metro in these results (the closest are named)"}}
+
+
+@router.get("/predictions", response_model=PredictionsPage, responses=NOT_FOUND)
 def predictions(
     store: Store,
     metro: Annotated[str | None, Query(max_length=200, description=f"metro name (any case) or '{ALL_REGIONS}'")] = None,
@@ -32,7 +50,7 @@ def predictions(
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> PredictionsPage:
     unreadable: list[str] = []
-    rows = read_predictions(store, year, month, metro, unreadable)
+    rows = _of_metro(read_predictions(store, year, month, unreadable=unreadable), metro)
     chunk = rows.iloc[(page - 1) * page_size: page * page_size]
     items = [
         PredictionRow(zipcode=int(r.zipcode), metro=r.metro if isinstance(r.metro, str) else None,
@@ -44,12 +62,11 @@ def predictions(
     return PredictionsPage(items=items, total=len(rows), page=page, page_size=page_size, unreadable_months=unreadable)
 
 
-@router.get("/summary", response_model=Summary)
+@router.get("/summary", response_model=Summary, responses=NOT_FOUND)
 def summary(store: Store, metro: Annotated[str | None, Query(max_length=200)] = None, year: Year = None,
             month: Month = None) -> Summary:
     table = read_summary(store, year, month)
     if table is None:
         return Summary(rows=[])
-    keep = same_metro(table["metro"], metro) if metro is not None else np.ones(len(table), dtype=bool)
     return Summary(rows=[SummaryRow(**{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in r.items()})
-                         for r in table.loc[keep].to_dict(orient="records")])
+                         for r in _of_metro(table, metro).to_dict(orient="records")])

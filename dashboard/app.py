@@ -6,12 +6,22 @@ Configuration: HOUSING_STORE (where the batch predictions are) and API_URL (the 
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import streamlit as st
 
 from dashboard import charts
 from dashboard.api_client import predict_one
-from dashboard.data import champion_backtest, champion_metrics, combine, load_month, load_summary, metro_label, yearly
+from dashboard.data import (
+    champion_backtest,
+    champion_metrics,
+    combine,
+    landing_month,
+    load_month,
+    load_summary,
+    metro_label,
+    yearly,
+)
 from shared.batch import ALL_REGIONS
 from shared.reports import FORECASTERS, LABELS
 from shared.settings import get_settings
@@ -36,11 +46,14 @@ if summary is None or summary.empty:
 
 with st.sidebar:
     st.header("Filters")
+    # It opens on the newest month whose actual prices are known (the error views need them); newer months,
+    # scored before their prices are published, are one click away.
+    first_year, first_month = landing_month(summary)
     years = sorted(summary["year"].unique().tolist())
-    year = st.selectbox("Year", years, index=len(years) - 1, key="year")
+    year = st.selectbox("Year", years, index=years.index(first_year), key="year")
     months = sorted(summary.loc[summary["year"] == year, "month"].unique().tolist())
-    month = st.selectbox("Month", months, index=len(months) - 1, key="month",
-                         format_func=lambda m: dt.date(2000, m, 1).strftime("%B"))
+    month = st.selectbox("Month", months, index=months.index(first_month) if year == first_year else len(months) - 1,
+                         key="month", format_func=lambda m: dt.date(2000, m, 1).strftime("%B"))
     metros = [ALL_REGIONS] + sorted(m for m in summary["metro"].unique() if m != ALL_REGIONS)
     metro = st.selectbox("Region", metros, key="metro", format_func=metro_label)
     st.caption(f"Model {summary['model_run_id'].iloc[-1]} · store {store_url}")
@@ -52,27 +65,42 @@ when = dt.date(int(year), int(month), 1).strftime("%B %Y")
 
 st.subheader(f"{metro_label(metro)}, {when}")
 cols = st.columns(4)
-cols[0].metric("MAE", f"${stats['mae']:,.0f}")
-cols[1].metric("RMSE", f"${stats['rmse']:,.0f}")
-cols[2].metric("Mean % error", f"{stats['mean_pct_error']:.1f}%")
-cols[3].metric("Zip codes", f"{stats['rows']:,}")
+if stats["rows"]:
+    cols[0].metric("MAE", f"${stats['mae']:,.0f}")
+    cols[1].metric("RMSE", f"${stats['rmse']:,.0f}")
+    cols[2].metric("Mean % error", f"{stats['mean_pct_error']:.1f}%")
+    cols[3].metric("Zip codes", f"{stats['rows']:,}")
+else:  # the normal state of the newest month: predicted, its prices not published yet
+    st.info(f"Actual prices for {when} are not known yet: these are the predictions and their intervals; the "
+            "error figures appear once a file with the month's prices is scored.")
+    cols[0].metric("Mean predicted", f"${stats['mean_predicted']:,.0f}" if stats["predicted"] else "-")
+    cols[1].metric("Mean interval", f"${stats['mean_low'] / 1e3:,.0f}k to ${stats['mean_high'] / 1e3:,.0f}k"
+                   if stats["predicted"] and math.isfinite(stats["mean_low"]) else "-")
+    cols[2].metric("Actuals", "not known yet")
+    cols[3].metric("Zip codes predicted", f"{stats['predicted']:,}")
 
 left, right = st.columns(2)
 left.plotly_chart(charts.monthly_series(region, year, month), key="series")
-right.plotly_chart(charts.actual_vs_predicted(month_of(store_url, year, month, metro)), key="scatter")
+scored = month_of(store_url, year, month, metro)
+right.plotly_chart(charts.actual_vs_predicted(scored), key="scatter")
 
 left, right = st.columns(2)
 left.plotly_chart(charts.yearly_trend(yearly(summary, metro), year), key="trend")
 per_metro = summary.loc[(summary["metro"] != ALL_REGIONS) & (summary["year"] == year) & (summary["month"] == month)]
 right.plotly_chart(charts.error_map(per_metro), key="map")
 
-st.subheader(f"Errors per metro, {when}")
-table = per_metro.assign(metro=per_metro["metro"].map(metro_label)).sort_values("mae", ascending=False)
+st.subheader(f"Errors per metro, {when}" if stats["rows"] else f"Predictions per metro, {when} (actuals not yet known)")
+table = per_metro.assign(metro=per_metro["metro"].map(metro_label)).sort_values(
+    "mae" if stats["rows"] else "mean_predicted", ascending=False)
+shown = ["metro", "count", "mae", "rmse", "mean_pct_error", "mean_actual", "mean_predicted"] if stats["rows"] else [
+    "metro", "count", "mean_predicted", "mean_low", "mean_high"]
 st.dataframe(
-    table[["metro", "count", "mae", "rmse", "mean_pct_error", "mean_actual", "mean_predicted"]],
+    table[shown],
     hide_index=True, key="errors",
     column_config={
         "count": "zip codes",
+        "mean_low": st.column_config.NumberColumn("mean low", format="dollar"),
+        "mean_high": st.column_config.NumberColumn("mean high", format="dollar"),
         "mae": st.column_config.NumberColumn("MAE", format="dollar"),
         "rmse": st.column_config.NumberColumn("RMSE", format="dollar"),
         "mean_pct_error": st.column_config.NumberColumn("% error", format="%.1f%%"),
@@ -110,8 +138,12 @@ with st.expander("The model against the naive predictors"):
 st.subheader("Ask the API for one prediction")
 with st.form("predict"):
     c1, c2, c3 = st.columns(3)
-    zipcode = c1.number_input("Zip code", min_value=0, max_value=99999, value=30301, step=1)
-    metro_name = c2.selectbox("Metro", metros[1:], format_func=metro_label)
+    # Defaults from the month shown: one of its zip codes and that zip's metro.
+    example = scored.iloc[0] if len(scored) else None
+    zipcode = c1.number_input("Zip code", min_value=0, max_value=99999, step=1,
+                              value=int(example["zipcode"]) if example is not None else 1017)
+    metro_name = c2.selectbox("Metro", metros[1:], format_func=metro_label,
+                              index=metros[1:].index(example["metro"]) if example is not None and example["metro"] in metros[1:] else 0)
     month_date = c3.date_input("Month", value=dt.date(int(year), int(month), 1))
     c1, c2, c3 = st.columns(3)
     ppsf = c1.number_input("Median price per sq ft (sold)", min_value=0.0, value=250.0)

@@ -23,9 +23,10 @@ def monthly_series(summary_rows: pd.DataFrame, year: int, month: int) -> go.Figu
         band = [go.Scatter(x=when, y=rows["mean_high"], line=dict(width=0), showlegend=False, hoverinfo="skip"),
                 go.Scatter(x=when, y=rows["mean_low"], line=dict(width=0), fill="tonexty", fillcolor=HIGHLIGHT,
                            name="interval (mean bounds)")]
+    known = rows["mean_actual"].notna().to_numpy()  # months not known yet: no point (plotly warns on NaN)
     fig = go.Figure([
         *band,
-        go.Scatter(x=when, y=rows["mean_actual"], name="actual (mean)", line=dict(color=ACTUAL)),
+        go.Scatter(x=when[known], y=rows["mean_actual"][known], name="actual (mean)", line=dict(color=ACTUAL)),
         go.Scatter(x=when, y=rows["mean_predicted"], name="predicted (mean)", line=dict(color=PREDICTED, dash="dash")),
     ])
     fig.add_vline(x=pd.Timestamp(year, month, 1), line=dict(color="grey", dash="dot"))
@@ -35,8 +36,11 @@ def monthly_series(summary_rows: pd.DataFrame, year: int, month: int) -> go.Figu
 
 
 def actual_vs_predicted(rows: pd.DataFrame) -> go.Figure:
-    """One point per zip code of the selected month, on the y = x line when the model is right."""
+    """One point per zip code of the selected month, on the y = x line when the model is right; for a month
+    whose prices are not known yet, the distribution of its predictions instead."""
     known = rows.dropna(subset=["actual"])
+    if rows.empty or known.empty:
+        return predicted_distribution(rows)
     top = float(max(known["actual"].max(), known["predicted"].max())) if len(known) else 1.0
     fig = go.Figure([
         go.Scattergl(x=known["actual"], y=known["predicted"], mode="markers", name="zip codes",
@@ -50,11 +54,27 @@ def actual_vs_predicted(rows: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def predicted_distribution(rows: pd.DataFrame) -> go.Figure:
+    """How the month's predictions spread over zip codes (its actual prices are not known yet)."""
+    fig = go.Figure(go.Histogram(x=rows["predicted"], nbinsx=40, marker=dict(color=PREDICTED), name="zip codes"))
+    fig.update_layout(title=f"Predicted values, {len(rows):,} zip codes (actuals not yet known)",
+                      xaxis_title="predicted (USD)", yaxis_title="zip codes", margin=dict(t=50, b=30))
+    return fig
+
+
 def yearly_trend(per_year: pd.DataFrame, year: int) -> go.Figure:
+    """Per year the mean actual and predicted value over the same (known) months; the mean prediction of
+    months not known yet apart, with how many months it covers."""
+    known = per_year.dropna(subset=["mean_actual"])
+    ahead = per_year.dropna(subset=["mean_predicted_ahead"])
     fig = go.Figure([
-        go.Scatter(x=per_year["year"], y=per_year["mean_actual"], name="actual", mode="lines+markers", line=dict(color=ACTUAL)),
-        go.Scatter(x=per_year["year"], y=per_year["mean_predicted"], name="predicted", mode="lines+markers",
+        go.Scatter(x=known["year"], y=known["mean_actual"], name="actual", mode="lines+markers", line=dict(color=ACTUAL),
+                   customdata=known["months"], hovertemplate="%{x}: %{y:$,.0f} over %{customdata} month(s)<extra></extra>"),
+        go.Scatter(x=known["year"], y=known["mean_predicted"], name="predicted (same months)", mode="lines+markers",
                    line=dict(color=PREDICTED, dash="dash")),
+        go.Scatter(x=ahead["year"], y=ahead["mean_predicted_ahead"], name="predicted, actuals not yet known",
+                   mode="markers+text", marker=dict(color=PREDICTED, symbol="diamond-open", size=10),
+                   text=[f"{n} month(s)" for n in ahead["months_ahead"]], textposition="top center"),
     ])
     fig.add_vrect(x0=year - 0.5, x1=year + 0.5, fillcolor=HIGHLIGHT, line_width=0, annotation_text=str(year))
     fig.update_layout(title="Yearly trend (selected year highlighted)", xaxis=dict(dtick=1), yaxis_title="USD",
@@ -82,14 +102,19 @@ def error_map(metro_rows: pd.DataFrame) -> go.Figure:
     """Each metro at its coordinates, coloured by mean % error. Base layers are off: with any of them on,
     plotly.js downloads its map outlines from a CDN, and the dashboard must work with no outside network."""
     rows = metro_rows.dropna(subset=["lat", "lng"])
+    errors = rows["mean_pct_error"].notna().any()  # else a month not known yet: coloured by mean prediction
+    colour, label = ("mean_pct_error", "% error") if errors else ("mean_predicted", "mean predicted")
     fig = go.Figure(go.Scattergeo(
         lat=rows["lat"], lon=rows["lng"], mode="markers+text", text=rows["metro"].map(lambda m: metro_label(m).split("-")[0]),
         textposition="top center", textfont=dict(size=9),
-        marker=dict(size=(rows["count"] ** 0.5).clip(6, 30), color=rows["mean_pct_error"], colorscale="RdYlGn_r",
-                    cmin=0, colorbar=dict(title="% error"), line=dict(width=0.5, color="black")),
-        customdata=rows[["mae", "mean_pct_error", "count"]],
-        hovertemplate="%{text}<br>MAE %{customdata[0]:$,.0f}<br>%{customdata[1]:.1f}% error<br>%{customdata[2]} zips<extra></extra>",
+        marker=dict(size=(rows["count"] ** 0.5).clip(6, 30), color=rows[colour].fillna(0), colorscale="RdYlGn_r",
+                    cmin=0, colorbar=dict(title=label), line=dict(width=0.5, color="black")),
+        customdata=rows[["mae", "mean_pct_error", "count"]].fillna(0) if errors else rows[["mean_predicted", "count"]],
+        hovertemplate=("%{text}<br>MAE %{customdata[0]:$,.0f}<br>%{customdata[1]:.1f}% error<br>%{customdata[2]} zips"
+                       if errors else "%{text}<br>mean predicted %{customdata[0]:$,.0f}<br>%{customdata[1]} zips")
+                      + "<extra></extra>",
     ))
     fig.update_geos(visible=False, projection_type="albers usa", lataxis_showgrid=True, lonaxis_showgrid=True)
-    fig.update_layout(title="Error by metro", margin=dict(t=50, b=0, l=0, r=0), height=420)
+    fig.update_layout(title="Error by metro" if errors else "Mean prediction by metro (actuals not yet known)",
+                      margin=dict(t=50, b=0, l=0, r=0), height=420)
     return fig

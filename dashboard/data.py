@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shared.batch import read_predictions, read_summary
+from shared.batch import ALL_REGIONS, read_predictions, read_summary
 from shared.champion import read_champion
 from shared.reports import CANDIDATE, FORECASTERS, LABELS, backtest_rows
 from shared.store import open_store
@@ -51,31 +51,56 @@ def load_month(store_url: str, year: int, month: int, metro: str) -> pd.DataFram
     return read_predictions(open_store(store_url), year, month, metro)
 
 
+def landing_month(summary: pd.DataFrame) -> tuple[int, int]:
+    """(year, month) the dashboard opens on: the newest with actual prices, else the newest."""
+    total = summary.loc[summary["metro"] == ALL_REGIONS].sort_values(["year", "month"])
+    known = total.loc[total["with_actual"] > 0]
+    row = (known if len(known) else total).iloc[-1]
+    return int(row["year"]), int(row["month"])
+
+
 def combine(rows: pd.DataFrame) -> dict[str, float]:
-    """Exact MAE / RMSE / mean % error over several summary rows (weighted by rows with an actual)."""
+    """Exact MAE / RMSE / mean % error over several summary rows (weighted by rows with an actual: `rows`,
+    0 for a month whose prices are not known yet), and the mean prediction and interval bounds (weighted by
+    rows predicted: `predicted`)."""
+    count = rows["count"].to_numpy(dtype="float64")
+    predicted = count.sum()
+    weighted = lambda column, w, total: float(np.nansum(rows[column].to_numpy(dtype="float64") * w) / total)  # noqa: E731
+    out = {"predicted": int(predicted), **{c: weighted(c, count, predicted) if predicted and c in rows else np.nan
+                                           for c in ("mean_predicted", "mean_low", "mean_high")}}
     weight = rows["with_actual"].to_numpy(dtype="float64")
     total = weight.sum()
     if total == 0:
-        return {"mae": np.nan, "rmse": np.nan, "mean_pct_error": np.nan, "rows": 0}
-    mean = lambda column: float(np.nansum(rows[column].to_numpy(dtype="float64") * weight) / total)  # noqa: E731
+        return {**out, "mae": np.nan, "rmse": np.nan, "mean_pct_error": np.nan, "rows": 0}
     return {
-        "mae": mean("mae"),
+        **out,
+        "mae": weighted("mae", weight, total),
         "rmse": float(np.sqrt(np.nansum(rows["rmse"].to_numpy(dtype="float64") ** 2 * weight) / total)),
-        "mean_pct_error": mean("mean_pct_error"),
+        "mean_pct_error": weighted("mean_pct_error", weight, total),
         "rows": int(total),
     }
 
 
 def yearly(summary: pd.DataFrame, metro: str) -> pd.DataFrame:
-    """Mean actual and predicted value per year for one metro (or All regions), weighted by row counts."""
+    """Per year for one metro (or All regions), like with like: the mean actual and predicted value over the
+    months whose prices are known (weighted by row counts), and apart from them the mean prediction of the
+    months not known yet, with how many months each mean covers (a year with only January predicted is
+    not a year's mean)."""
     rows = summary.loc[summary["metro"] == metro]
-    weighted = rows.assign(actual_sum=rows["mean_actual"] * rows["with_actual"],
-                           predicted_sum=rows["mean_predicted"] * rows["count"])
-    per_year = weighted.groupby("year", as_index=False).agg(
-        actual_sum=("actual_sum", "sum"), predicted_sum=("predicted_sum", "sum"),
-        with_actual=("with_actual", "sum"), count=("count", "sum"))
+    known = rows["with_actual"] > 0
+    weighted = rows.assign(actual_sum=(rows["mean_actual"] * rows["with_actual"]).where(known, 0.0),
+                           predicted_sum=(rows["mean_predicted"] * rows["count"]).where(known, 0.0),
+                           ahead_sum=(rows["mean_predicted"] * rows["count"]).where(~known, 0.0),
+                           known_count=rows["count"].where(known, 0), ahead_count=rows["count"].where(~known, 0),
+                           known_months=known.astype("int64"), ahead_months=(~known).astype("int64"))
+    per_year = weighted.groupby("year", as_index=False)[
+        ["actual_sum", "predicted_sum", "ahead_sum", "with_actual", "known_count", "ahead_count", "known_months",
+         "ahead_months"]].sum()
     return pd.DataFrame({
         "year": per_year["year"],
         "mean_actual": per_year["actual_sum"] / per_year["with_actual"].where(per_year["with_actual"] > 0),
-        "mean_predicted": per_year["predicted_sum"] / per_year["count"],
+        "mean_predicted": per_year["predicted_sum"] / per_year["known_count"].where(per_year["known_count"] > 0),
+        "months": per_year["known_months"],
+        "mean_predicted_ahead": per_year["ahead_sum"] / per_year["ahead_count"].where(per_year["ahead_count"] > 0),
+        "months_ahead": per_year["ahead_months"],
     })

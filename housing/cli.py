@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -44,11 +45,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: flags without a "<bool>" value, nothing cut to a box's width
 )
 # markup=False: paths, file names and validation reports print as they are ("[/x]" is text, not markup);
 # colour comes from Text objects.
-console = Console(stderr=True, soft_wrap=True, markup=False)
-out = Console(soft_wrap=True, markup=False)
+# Piped or redirected output gets a wide page instead of rich's 80 columns, so tables are never cut.
+PIPED_WIDTH = 200
+console = Console(stderr=True, soft_wrap=True, markup=False, width=None if sys.stderr.isatty() else PIPED_WIDTH)
+out = Console(soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 
 StoreOption = Annotated[
     Optional[str],
@@ -215,6 +219,8 @@ def _print_summary(store: ArtifactStore, run_id: str) -> None:
     if record.metrics:
         for table in _metrics_tables(record.metrics, f"run {run_id}: {record.status}"):
             out.print(table)
+    if record.tuning:
+        out.print("tuning: " + _tuning_line(record.tuning))
     if record.gate:
         out.print(f"gate: {'PASSED' if record.gate.passed else 'FAILED'} - " + "; ".join(record.gate.reasons))
     settings = get_settings()
@@ -303,6 +309,7 @@ def predict(
     """Predict a price for each input row, in order, with the champion bundle and the training transforms."""
     from shared.batch import seen_history
     from shared.bundle import load_bundle
+    from shared.caveats import caveats
     from shared.tables import InputFormatError, write_csv, write_parquet
     from shared.validation import InvalidInput
 
@@ -316,15 +323,32 @@ def predict(
         forecast, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=seen_history(store, bundle))
     except (InputFormatError, InvalidInput) as err:
         raise _fail(str(err)) from None
+    notes = caveats(raw, cleaned, forecast.price, report, bundle.supported_range())
+    per_row = pd.Series("", index=range(len(cleaned)), dtype="object")
+    for i, message in notes:
+        per_row.iat[i] = f"{per_row.iat[i]}; {message}" if per_row.iat[i] else message
     result = pd.DataFrame({"zipcode": cleaned["zipcode"].round().astype("int64"),
                            "date": cleaned["date"].dt.strftime("%Y-%m-%d"),
                            "predicted_price": forecast.price.round(0), "low": forecast.low.round(0),
-                           "high": forecast.high.round(0), "model_run_id": pointer.run_id})
+                           "high": forecast.high.round(0), "model_run_id": pointer.run_id, "warnings": per_row})
     output.parent.mkdir(parents=True, exist_ok=True)
     (write_parquet if output.suffix == ".parquet" else write_csv)(result, output)
+    if notes:
+        first = notes[0]
+        console.print(f"note: {len(notes)} warning(s) on {len({i for i, _ in notes})} row(s), in the `warnings` column "
+                      f"(row {first[0] + 1}: {first[1]})")
     if report.metros_without_coordinates:
         console.print(f"note: no coordinates for {', '.join(report.metros_without_coordinates)}")
     console.print(f"wrote {len(result):,} predictions to {output} (model {pointer.run_id})")
+
+
+def _tuning_line(tuning: dict) -> str:
+    done = f"{tuning.get('trials_run')} of {tuning.get('trials_asked', '?')} trials ({tuning.get('trials_pruned', 0)} pruned)"
+    if not tuning.get("stopped_by_timeout"):
+        return done + ": every trial asked for ran (reproducible from the config)"
+    budget = f"{tuning['budget_s']:g} s" if isinstance(tuning.get("budget_s"), (int, float)) else "time"
+    return (done + f", stopped by the {budget} budget: how many trials fit depends on the machine's speed "
+            "(raise HOUSING_TUNE_TIMEOUT or lower --trials to make the run reproducible)")
 
 
 def _champion(store: ArtifactStore):
@@ -377,6 +401,8 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
         out.print(f"  {record.run_id:<22} {state:<17} {record.finished_at.replace('T', ' ')[:16]}  eval MAE {_fmt(mae)}")
         learned = f" + {len(record.incoming_keys)} incoming/ file(s)" if record.incoming_keys else ""
         out.print(f"      data: {record.input_key}{learned}")
+        if record.tuning:
+            out.print("      tuning: " + _tuning_line(record.tuning))
         if record.error:
             out.print(f"      {record.error.stage}: {record.error.type}: {record.error.message}")
         elif record.gate:

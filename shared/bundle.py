@@ -124,11 +124,12 @@ class ModelBundle:
                        for model in (self.judged, self.served))
         return Forecast(*(np.where(judged, getattr(mine, f), getattr(other, f)) for f in ("price", "low", "high")))
 
-    def implausible(self, prices: np.ndarray) -> np.ndarray:
-        """Which predictions lie more than 10x outside the prices the model was trained on: a sign that the
-        record's market values are wrong (1e12 for median_ppsf, say), not a forecast to act on."""
+    def supported_range(self) -> tuple[float, float]:
+        """The prices a prediction may take: 10x around those the model was trained on. Beyond, a forecast
+        says more about the record's market values (1e12 for median_ppsf, say) than about a home; raw
+        predictions are clipped to it (`predict_raw`) and the caller is told (shared.caveats)."""
         low, high = self.metadata.get("price_range") or (0.0, np.inf)
-        return ~((prices >= low / 10) & (prices <= high * 10))
+        return low / 10, high * 10
 
     def predict_raw(self, raw: pd.DataFrame, source: str = "input", seen: ZipHistory | None = None,
                     ) -> tuple[Forecast, CleaningReport, pd.DataFrame]:
@@ -136,7 +137,9 @@ class ModelBundle:
         in order. Returns the forecast, the cleaning report, and the cleaned rows (metro names, coordinates)."""
         typed = ensure_valid(validate_housing(raw, source=source, for_prediction=True))
         cleaned, report = clean_for_scoring(typed, self.metros)
-        return self.predict_clean(cleaned, seen), report, cleaned
+        low, high = self.supported_range()
+        forecast = self.predict_clean(cleaned, seen)
+        return Forecast(*(np.clip(getattr(forecast, f), low, high) for f in ("price", "low", "high"))), report, cleaned
 
     def save(self, store: ArtifactStore) -> dict[str, bytes]:
         """Write every file, then the manifest (last: it seals the bundle); return what was written. Every

@@ -20,6 +20,14 @@ from shared.metros import METROS
 METRO = "metro"  # the normalized metro name every later stage keys on
 METRO_NAME = "metro_name"  # its display form: the metros table's spelling, shown to users and accepted in any case
 LIST_PRICE_CEILING = 19_000_000
+# What a zip's monthly market medians can plausibly be (USD; USD per square foot). A value outside is a
+# typo or a unit slip: scoring ignores it (the model handles a missing median) and says so.
+PLAUSIBLE_MARKET = {
+    "median_sale_price": (1_000.0, float(LIST_PRICE_CEILING)),
+    "median_list_price": (1_000.0, float(LIST_PRICE_CEILING)),
+    "median_ppsf": (1.0, 20_000.0),
+    "median_list_ppsf": (1.0, 20_000.0),
+}
 # Names the data uses that the metros table replaced (normalized form on both sides).
 RENAMED_METROS = {
     "dc_metro": "washington-arlington-alexandria",
@@ -38,6 +46,8 @@ class CleaningReport(BaseModel):
     rows_out: int = 0
     metros_without_coordinates: list[str] = Field(default_factory=list)
     rows_without_coordinates: int = 0
+    implausible_ignored: dict[str, int] = Field(
+        default_factory=dict, description="scoring: per market column, values outside PLAUSIBLE_MARKET made missing")
 
 
 def normalize_metro_name(names: pd.Series) -> pd.Series:
@@ -110,10 +120,13 @@ def clean_for_training(frame: pd.DataFrame, metros: pd.DataFrame) -> tuple[pd.Da
 
 
 def clean_for_scoring(frame: pd.DataFrame, metros: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
-    """Same transforms, no row dropped: an absurd list price becomes missing instead."""
+    """Same transforms, no row dropped: a market median outside PLAUSIBLE_MARKET becomes missing instead."""
     report = CleaningReport(rows_in=len(frame), rows_out=len(frame))
     out = _attach_metro(frame, metros, report)
-    outlier = out["median_list_price"] > LIST_PRICE_CEILING
-    report.list_price_outliers = int(outlier.sum())
-    out.loc[outlier, "median_list_price"] = np.nan
+    for column, (low, high) in PLAUSIBLE_MARKET.items():
+        outside = (out[column] < low) | (out[column] > high)
+        if outside.any():
+            report.implausible_ignored[column] = int(outside.sum())
+            out.loc[outside, column] = np.nan
+    report.list_price_outliers = report.implausible_ignored.get("median_list_price", 0)
     return out, report

@@ -114,6 +114,9 @@ class RunRecord(BaseModel):
     metrics: Headline | None = None
     error: Failure | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
+    tuning: dict[str, Any] | None = Field(
+        None, description="what tuning did: trials_run of trials_asked, pruned, and stopped_by_timeout (then the "
+                          "result depends on the machine's speed, not only on the config)")
 
 
 def write_run_record(store: ArtifactStore, record: RunRecord) -> None:

@@ -8,6 +8,7 @@ improving, and is pruned when it falls behind the median of earlier trials.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from shared.train import DEFAULT_PARAMS, booster_params, train_booster
 # environment can crash, and a training image need not carry the lock file): the requirements are given below.
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
 os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
+log = logging.getLogger("housing.tune")
 MAX_ROUNDS = 1000
 # A trial stops once EARLY_STOP rounds in a row improve the validation RMSE (of the log ratio to the anchor)
 # by less than MIN_DELTA: the anchor leaves a smooth target whose error creeps down for hundreds of rounds
@@ -76,6 +78,20 @@ class _PruningCallback(xgb.callback.TrainingCallback):
         return False
 
 
+class _Budget(xgb.callback.TrainingCallback):
+    """Stops a trial's boosting when the tuning budget runs out (it still counts, with the rounds it had):
+    the budget is kept within a trial, not only between trials."""
+
+    def __init__(self, deadline: float, trial: optuna.Trial):
+        self.deadline, self.trial = deadline, trial
+
+    def after_iteration(self, model, epoch: int, evals_log) -> bool:
+        if time.monotonic() < self.deadline:
+            return False
+        self.trial.set_user_attr("stopped_by_budget", True)
+        return True
+
+
 @dataclass
 class _Validation:
     """The tuning matrix as XGBoost data: rows to fit trials on, rows to judge them on."""
@@ -97,7 +113,7 @@ class _Validation:
                    prices=prices.to_numpy()[held], anchor=features.anchor[held], fit_rows=int((~held).sum()))
 
 
-def _objective(validation: _Validation, seed: int, threads: int) -> Callable[[optuna.Trial], float]:
+def _objective(validation: _Validation, seed: int, threads: int, deadline: float) -> Callable[[optuna.Trial], float]:
     """One trial: train with early stopping on the held-out year, log it as a nested MLflow run, return its MAE."""
     def objective(trial: optuna.Trial) -> float:
         params = _search_space(trial)
@@ -105,7 +121,8 @@ def _objective(validation: _Validation, seed: int, threads: int) -> Callable[[op
             booster = xgb.train(
                 booster_params(params, seed, threads), validation.dfit, num_boost_round=MAX_ROUNDS,
                 evals=[(validation.dval, "valid")], verbose_eval=False,
-                callbacks=[xgb.callback.EarlyStopping(rounds=EARLY_STOP, min_delta=MIN_DELTA), _PruningCallback(trial)],
+                callbacks=[xgb.callback.EarlyStopping(rounds=EARLY_STOP, min_delta=MIN_DELTA), _PruningCallback(trial),
+                           _Budget(deadline, trial)],
             )
             rounds = booster.best_iteration + 1
             predicted = np.exp(validation.anchor + booster.predict(validation.dval, iteration_range=(0, rounds)))
@@ -172,15 +189,20 @@ def tune(
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=60),
         )
         study.enqueue_trial({**DEFAULT_PARAMS, **(baseline_params or {})})  # the baseline goes first
-        study.optimize(_objective(validation, seed, threads), n_trials=trials, timeout=timeout,
+        deadline = time.monotonic() + timeout
+        study.optimize(_objective(validation, seed, threads, deadline), n_trials=trials, timeout=timeout,
                        callbacks=[_progress(records, trials, on_trial)])
 
         best = study.best_trial
         rounds = int(best.user_attrs["rounds"])
-        booster = train_booster(features.X, target, best.params, rounds=rounds, seed=seed, threads=threads)
-        summary = {"mae": best.value, "trials_run": len(study.trials),
+        log.info("fitting the chosen parameters on every training row (%d rounds): the model the gate judges", rounds)
+        booster = train_booster(features.X, target, best.params, rounds=rounds, seed=seed, threads=threads, what="judged fit")
+        # The trials a wall-clock budget allowed depend on the machine: a run is reproducible from its config
+        # only when it ran every trial asked for (`stopped_by_timeout` false); the record says which.
+        summary = {"mae": best.value, "trials_run": len(study.trials), "trials_asked": trials, "budget_s": timeout,
                    "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
-                   "stopped_by_timeout": len(study.trials) < trials}
+                   "stopped_by_timeout": len(study.trials) < trials
+                   or any(t.user_attrs.get("stopped_by_budget") for t in study.trials)}
         mlflow.log_params({f"best_{k}": v for k, v in best.params.items()} | {"best_rounds": rounds})
         mlflow.log_metrics({"best_val_mae": best.value, "trials_run": summary["trials_run"],
                             "trials_pruned": summary["trials_pruned"]})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def requested_urls(driver: webdriver.Chrome) -> list[str]:
     return urls
 
 
-def assert_dashboard_renders(browser: webdriver.Chrome, url: str, screenshot: str) -> float:
+def assert_dashboard_renders(browser: webdriver.Chrome, url: str, screenshot: str, actuals_known: bool = True) -> float:
     """Load the dashboard at `url`: its five charts (the skill by horizon among them), metrics and map drawn,
     no exception, no console error, nothing asked of any other host (plotly's map outlines would come from a CDN). Saves a screenshot in
     ARTIFACTS; returns the seconds from navigation to the drawn charts."""
@@ -110,7 +111,9 @@ def assert_dashboard_renders(browser: webdriver.Chrome, url: str, screenshot: st
     text = browser.find_element(By.TAG_NAME, "body").text
     assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), text
     assert "Traceback" not in text and "Exception" not in text
-    assert "All regions" in text and "MAE" in text and "Errors per metro" in text
+    assert "All regions" in text and ("MAE" in text and "Errors per metro" in text if actuals_known
+                                      else "not known yet" in text and "Predictions per metro" in text)
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE), "the page shows NaN"
     assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .geo"), "the map did not render"
     foreign = [u for u in requested_urls(browser) if not u.startswith((url, "data:", "blob:"))]
     assert not foreign, f"the page fetched from other hosts: {foreign}"

@@ -16,3 +16,30 @@ def copy_served_state(source, target) -> None:
             target.write_bytes(key, source.read_bytes(key))
     if source.list(PREDICTIONS_PREFIX):
         write_scored_months(target, read_predictions(source))
+
+
+def with_a_month_not_known_yet(source, root, only: bool = False):
+    """A copy of `source` (a LocalStore) at `root` where 2024-01 is scored without its prices, as the
+    README's `housing batch --input 2024-01.csv` leaves it (`only`: every other scored month removed)."""
+    import shutil
+
+    from shared.batch import batch_score
+    from shared.store import LocalStore
+
+    shutil.copytree(source.root, root)
+    store = LocalStore(root)
+    raw = source_rows(store)
+    january = raw.loc[raw["date"].astype("str").str.startswith("2023-12")].drop(columns=["price"])
+    if only:
+        shutil.rmtree(store.root / PREDICTIONS_PREFIX)
+    batch_score(store, january.assign(date="2024-01-31", year=2024), "2024-01.csv")
+    return store
+
+
+def source_rows(store):
+    """The raw rows the store's champion was trained on."""
+    from shared.champion import read_champion
+    from shared.layout import Artifact, artifact_key
+    from shared.store import read_table
+
+    return read_table(store, artifact_key(read_champion(store).run_id, Artifact.VALIDATED))

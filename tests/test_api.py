@@ -242,15 +242,31 @@ def test_metro_names_are_canonical_and_filters_ignore_case(client, store):
         assert rows and {r["metro"] for r in rows} == {"Atlanta-Sandy Springs-Roswell"}
 
 
-def test_implausible_inputs_are_answered_with_a_warning(client, holdout_month):
+def test_implausible_inputs_are_ignored_with_a_warning_that_says_so(client, holdout_month):
     raw, _ = holdout_month
     [record] = records_from(raw.head(1))
     absurd = {"median_ppsf": 1e12, "median_sale_price": 1e12, "median_list_price": 1e12, "median_list_ppsf": 1e12}
-    # A zip with no history: only its (absurd) market values say what its price is.
-    body = client.post("/predict", json={"records": [record, {**record, **absurd, "zipcode": 501},
-                                                     {**record, "date": "0001-06-01"}, {**record, "date": "9999-06-01"}]}).json()
-    assert [w["index"] for w in body["warnings"] if "10x outside" in w["message"]] == [1]
-    assert [w["index"] for w in body["warnings"] if "the date is outside" in w["message"]] == [2, 3]
+    # A known zip (anchored on its index) and one with no history: the absurd values are ignored, said per field.
+    records = [record, {**record, **absurd}, {**record, **absurd, "zipcode": 501},
+               {**record, "date": "0001-06-01"}, {**record, "date": "9999-06-01"}]
+    body = client.post("/predict", json={"records": records}).json()
+    for index in (1, 2):
+        said = [w["message"] for w in body["warnings"] if w["index"] == index]
+        assert len(said) == 4 and all("is outside the plausible range" in m and m.endswith("ignored") for m in said)
+        assert any(m.startswith("median_ppsf 1e+12 is outside the plausible range 1 to 20000") for m in said)
+    assert body["predictions"][1] == pytest.approx(body["predictions"][0], rel=0.05)  # the index still anchors it
+    assert [w["index"] for w in body["warnings"] if "the date is outside" in w["message"]] == [3, 4]
+
+
+def test_a_prediction_never_leaves_the_prices_the_model_supports(client, holdout_month):
+    raw, _ = holdout_month
+    records = records_from(raw.head(3))
+    client.get("/health")
+    served = client.app.state.served.bundle
+    served.metadata["price_range"] = [1.0, 10.0]  # as if trained on prices of $1-10: it supports $0.1-100
+    body = client.post("/predict", json={"records": records}).json()
+    assert body["predictions"] == [100.0] * 3 and all(i["high"] <= 100.0 for i in body["intervals"])
+    assert [w["index"] for w in body["warnings"] if "the edge of the prices the model supports" in w["message"]] == [0, 1, 2]
 
 
 def test_error_bodies_never_show_the_store_s_location(client, store):

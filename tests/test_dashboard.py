@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -13,6 +14,7 @@ from lambdas.api.app import create_app
 from shared.batch import read_summary
 from shared.settings import get_settings
 from tests.api_support import serving
+from tests.stores import with_a_month_not_known_yet
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
@@ -45,6 +47,33 @@ def test_all_regions_is_the_default_and_shows_everything(monkeypatch, trained_st
     assert metric(app, "Zip codes") == f"{row['with_actual']:,}"
     assert len(app.get("plotly_chart")) == 5  # the series, scatter, yearly trend, map and skill by horizon
     assert len(app.dataframe[0].value) == ((summary["metro"] != "All regions") & (summary["year"] == last["year"]) & (summary["month"] == last["month"])).sum()
+
+
+def test_a_month_whose_prices_are_not_known_yet_shows_its_predictions_and_never_nan(monkeypatch, trained_store, tmp_path):
+    """The README's `housing batch --input 2024-01.csv` scores a month before its prices are published: the
+    dashboard still opens on the newest month with actuals, and the new month shows what is known."""
+    store = with_a_month_not_known_yet(trained_store[0], tmp_path / "store")
+    app = open_dashboard(monkeypatch, store.url)
+    assert (app.selectbox(key="year").value, app.selectbox(key="month").value) == (2023, 12)
+    assert metric(app, "MAE").startswith("$")
+    app.selectbox(key="year").set_value(2024).run()
+    assert not app.exception and app.selectbox(key="month").value == 1
+    shown = [m.value for m in app.metric] + [i.value for i in app.info] + [str(d.value) for d in app.dataframe[:1]]
+    assert metric(app, "Actuals") == "not known yet" and metric(app, "Zip codes predicted") != "0"
+    assert metric(app, "Mean predicted").startswith("$") and "k to $" in metric(app, "Mean interval")
+    assert not any("nan" in text.lower() for text in shown), shown
+    assert len(app.get("plotly_chart")) == 5
+
+
+def test_the_yearly_trend_compares_like_with_like(trained_store, tmp_path):
+    from dashboard.data import yearly
+
+    store = with_a_month_not_known_yet(trained_store[0], tmp_path / "store")
+    per_year = yearly(read_summary(store), "All regions").set_index("year")
+    assert per_year.loc[2023, "months"] == 12 and per_year.loc[2023, "months_ahead"] == 0
+    # 2024 has only January, predicted: no actual mean, no like-for-like prediction, the month said apart.
+    assert np.isnan(per_year.loc[2024, "mean_actual"]) and np.isnan(per_year.loc[2024, "mean_predicted"])
+    assert per_year.loc[2024, "months_ahead"] == 1 and per_year.loc[2024, "mean_predicted_ahead"] > 0
 
 
 def test_the_model_is_shown_against_the_naive_predictors(monkeypatch, trained_store):

@@ -8,6 +8,7 @@ import pytest
 from lambdas.api.app import create_app
 from tests.api_support import serving
 from tests.browser_support import ARTIFACTS, assert_dashboard_renders, chromium, dashboard_server, missing_browser
+from tests.stores import with_a_month_not_known_yet
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -19,6 +20,15 @@ def test_dashboard_renders_in_a_real_browser(trained_store):
     with serving(create_app(store.url)) as api, dashboard_server(store.url, api) as url, chromium() as browser:
         loaded_s = assert_dashboard_renders(browser, url, "dashboard.png")
         print(f"dashboard loaded with charts in {loaded_s:.1f} s; screenshot {ARTIFACTS / 'dashboard.png'}")
+
+
+def test_a_store_with_only_a_month_not_known_yet_renders_without_nan(trained_store, tmp_path):
+    """No Plotly NaN errors in the console and no "nan" on the page when no month has actuals yet."""
+    if reason := missing_browser():
+        pytest.skip(reason)
+    store = with_a_month_not_known_yet(trained_store[0], tmp_path / "store", only=True)
+    with serving(create_app(store.url)) as api, dashboard_server(store.url, api) as url, chromium() as browser:
+        assert_dashboard_renders(browser, url, "dashboard-month-not-known-yet.png", actuals_known=False)
 
 
 def test_api_docs_render_offline_in_a_real_browser(trained_store):

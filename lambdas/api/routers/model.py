@@ -18,8 +18,8 @@ from lambdas.api.schemas import (
     PredictResponse,
     RecordWarning,
 )
-from shared import schema
-from shared.validation import InvalidInput, unusual_dates
+from shared.caveats import caveats
+from shared.validation import InvalidInput
 
 router = APIRouter(tags=["model"])
 
@@ -60,22 +60,5 @@ def predict(body: PredictRequest, bundle: Champion, served: Served) -> PredictRe
                            intervals=[PredictionInterval(low=lo, high=hi)
                                       for lo, hi in zip(forecast.low.tolist(), forecast.high.tolist())],
                            interval_level=bundle.calibration.level,
-                           warnings=_warnings(frame, cleaned, prices, report.list_price_outliers, bundle))
-
-
-def _warnings(frame: pd.DataFrame, cleaned: pd.DataFrame, prices: np.ndarray, list_price_outliers: int,
-              bundle) -> list[RecordWarning]:
-    """Per record, what the caller should know about a prediction that was still made."""
-    def each(mask: np.ndarray, message) -> list[RecordWarning]:
-        return [RecordWarning(index=int(i), message=message(i)) for i in np.flatnonzero(mask)]
-
-    out = each(cleaned["lat"].isna().to_numpy(),
-               lambda i: f"unknown metro {cleaned['metro'].iat[i]!r}: predicted without its coordinates")
-    out += each(unusual_dates(cleaned["date"]), lambda i: f"the date is outside {schema.FIRST_DATE} to "
-                f"{schema.LAST_DATE}: the model has seen nothing like it")
-    out += each(bundle.implausible(prices), lambda i: "the prediction is over 10x outside the prices the model "
-                "was trained on: check the record's market values")
-    if list_price_outliers:  # cleaning blanked them: sent, but missing after cleaning
-        ignored = frame["median_list_price"].notna().to_numpy() & cleaned["median_list_price"].isna().to_numpy()
-        out += each(ignored, lambda i: "median_list_price above the plausible ceiling: ignored")
-    return out
+                           warnings=[RecordWarning(index=i, message=m)
+                                     for i, m in caveats(frame, cleaned, prices, report, bundle.supported_range())])

@@ -31,6 +31,9 @@ from shared.train import DEFAULT_PARAMS, booster_params, train_booster
 # environment can crash, and a training image need not carry the lock file): the requirements are given below.
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
 os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
+# With the requirements given, MLflow still looks for pip (a uv environment has none) to pin it in the
+# model's conda.yaml and warns "Failed to resolve installed pip version" on every run: nothing to act on.
+logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
 log = logging.getLogger("housing.tune")
 MAX_ROUNDS = 1000
 # A trial stops once EARLY_STOP rounds in a row improve the validation RMSE (of the log ratio to the anchor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -180,10 +181,25 @@ def test_an_unreadable_month_is_left_out_and_named_while_the_others_are_served(s
 
 def test_no_champion_is_503_saying_how_to_train(tmp_path):
     client = TestClient(create_app(str(tmp_path / "empty"), refresh_seconds=0))
-    assert client.get("/health").json()["champion_run_id"] is None
+    assert client.get("/health").json() == {"status": "unavailable", "champion_run_id": None, "champion_error": None}
     for response in (client.get("/model"), client.post("/predict", json={"records": [
             {"date": "2023-06-01", "zipcode": 1, "city_full": "x"}]})):
         assert response.status_code == 503 and "housing run" in response.json()["detail"]
+
+
+def test_a_deleted_pointer_keeps_the_last_champion_serving_and_health_says_so(store, holdout_month):
+    from shared.batch import write_scored_months
+
+    client = TestClient(create_app(store.url, refresh_seconds=0))
+    champion = read_champion(store).run_id
+    Path(store.locate("models/champion.json")).unlink()
+    _, scored = holdout_month
+    write_scored_months(store, scored.head(3))  # a month scored since: the served state is rebuilt
+    model = client.get("/model")
+    assert model.status_code == 200 and model.json()["run_id"] == champion
+    health = client.get("/health").json()
+    assert health["status"] == "degraded" and health["champion_run_id"] == champion
+    assert "models/champion.json is missing" in health["champion_error"] and "housing promote" in health["champion_error"]
 
 
 def test_new_champion_is_served_without_restart_and_a_broken_one_is_refused(client, store):

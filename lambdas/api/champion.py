@@ -16,7 +16,7 @@ from shared.batch import seen_history
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import ChampionPointer, read_champion
 from shared.history import ZipHistory
-from shared.layout import PREDICTIONS_PREFIX
+from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX
 from shared.store import ArtifactStore
 
 log = logging.getLogger("housing.api")
@@ -49,6 +49,12 @@ class ServedChampion:
         try:
             pointer = read_champion(self.store)
             bundle = self.bundle
+            if pointer is None and bundle is not None:  # deleted: the last champion loaded keeps serving
+                pointer = self.pointer
+                missing = (f"{CHAMPION_KEY} is missing: still serving {bundle.run_id}, the last champion loaded, "
+                           "until one is promoted (`housing promote RUN_ID`)")
+            else:
+                missing = None
             if pointer is not None and (bundle is None or pointer.run_id != bundle.run_id):
                 bundle = load_bundle(self.store, pointer.run_id)
             scored = self.store.tags(PREDICTIONS_PREFIX)  # one listing: has any month been scored since?
@@ -57,7 +63,7 @@ class ServedChampion:
                 if bundle is not self.bundle:
                     log.info("serving champion %s", pointer.run_id)
                 self.pointer, self.bundle, self.seen, self._scored = pointer, bundle, seen, scored
-            self.last_error = None
+            self.last_error = missing
         except Exception as exc:  # a broken pointer or bundle must not take down a serving model
             # Said by key: the store's own location (a path, a bucket) is not for API callers.
             self.last_error = f"{type(exc).__name__}: {exc}".replace(self.store.url, "the store")

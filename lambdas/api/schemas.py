@@ -8,7 +8,7 @@ are optional; only date, zipcode and city_full are required, as for a new month'
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Interval
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
@@ -98,9 +98,12 @@ class PredictResponse(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
-    champion_run_id: str | None
-    champion_error: str | None = Field(None, description="why the latest champion could not be loaded")
+    status: Literal["ok", "degraded", "unavailable"] = Field(
+        description="ok: the champion is served; degraded: a model is served but not the latest champion, or the "
+                    "pointer is gone (champion_error says why); unavailable: nothing can be served (no champion, or "
+                    "it could not be loaded)")
+    champion_run_id: str | None = Field(description="the model /predict answers with; None: /predict is a 503")
+    champion_error: str | None = Field(None, description="why the latest champion is not what is served")
 
 
 class ModelInfo(BaseModel):

@@ -13,4 +13,5 @@ router = APIRouter(tags=["service"])
 @router.get("/health", response_model=Health)
 def health(served: Served) -> Health:
     bundle = served.current()
-    return Health(status="ok", champion_run_id=bundle.run_id if bundle else None, champion_error=served.last_error)
+    status = "unavailable" if bundle is None else "degraded" if served.last_error else "ok"
+    return Health(status=status, champion_run_id=bundle.run_id if bundle else None, champion_error=served.last_error)

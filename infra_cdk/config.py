@@ -40,7 +40,11 @@ class DeployConfig(BaseModel):
     certificate_arn: str | None = Field(None, description="ACM certificate: serve HTTPS (443 API, 8443 dashboard)")
     domain_name: str | None = Field(None, description="the certificate's host name, pointed at the ALB (CNAME/alias)")
     cognito_login: bool = Field(False, description="put a Cognito login in front of the dashboard (needs HTTPS)")
-    api_memory_mb: int = Field(2048, description="the API Lambda's memory (CPU scales with it)")
+    api_memory_mb: int = Field(2048, ge=128, le=10240, description="the API Lambda's memory (CPU scales with it)")
+    function_memory_mb: dict[str, int] = Field(
+        default_factory=dict,
+        description="memory of a pipeline stage's function or of `score`, above its default (3008 MB at most: a new "
+                    'account\'s limit until a quota increase), e.g. {"validate": 6144} for 3x the full-size data')
     dashboard_cpu: int = Field(512, description="the dashboard task's CPU units")
     dashboard_memory_mb: int = Field(1024, description="the dashboard task's memory")
     log_retention: str = Field("ONE_MONTH", description="a CloudWatch Logs RetentionDays name, e.g. TWO_WEEKS, ONE_YEAR")
@@ -76,6 +80,7 @@ def load_config(context: dict[str, Any] | str | None) -> DeployConfig:
     if context is not None and not isinstance(context, dict):
         raise ValueError(f"the {CONTEXT_KEY} context must be a JSON object of settings, not {type(context).__name__}")
     config = DeployConfig(**(context or {}))
+    _check_function_memory(config.function_memory_mb)
     unknown = set(config.settings) - set(Settings.model_fields)
     if unknown:
         raise ValueError(f"settings has keys the pipeline does not know: {sorted(unknown)}")
@@ -84,3 +89,21 @@ def load_config(context: dict[str, Any] | str | None) -> DeployConfig:
     if config.certificate_arn and not config.domain_name:
         raise ValueError("certificate_arn needs domain_name: the host name the certificate is for")
     return config
+
+
+# Lambda's range; above NEW_ACCOUNT_MEMORY_MB needs a quota increase on new accounts.
+FUNCTION_MEMORY_RANGE = (128, 10240)
+NEW_ACCOUNT_MEMORY_MB = 3008
+
+
+def _check_function_memory(overrides: dict[str, int]) -> None:
+    from stepfunctions.graph import FARGATE, TRAINING_PIPELINE  # the stages' names and compute
+
+    names = {s.name for s in TRAINING_PIPELINE.stages if s.compute != FARGATE} | {"score"}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"function_memory_mb names {unknown}: functions are {sorted(names)}")
+    low, high = FUNCTION_MEMORY_RANGE
+    bad = {k: v for k, v in overrides.items() if not low <= v <= high}
+    if bad:
+        raise ValueError(f"function_memory_mb {bad}: Lambda takes {low} to {high} MB")

@@ -70,7 +70,8 @@ class Pipeline(Construct):
     def _function(self, stage: Stage, images: Images) -> lambda_.DockerImageFunction:
         return store_function(
             self, stage.name, code=images.pipeline_code(stage.handler), config=self.config, bucket=self.storage.bucket,
-            environment=self.environment, reads=stage.reads, writes=stage.writes, memory_size=stage.memory_mb,
+            environment=self.environment, reads=stage.reads, writes=stage.writes,
+            memory_size=self.config.function_memory_mb.get(stage.name, stage.memory_mb),
             timeout=Duration.seconds(stage.timeout_s), description=f"housing pipeline stage '{stage.name}' ({stage.handler})")
 
     def _training_task(self, stage: Stage, images: Images, cluster: ecs.ICluster):

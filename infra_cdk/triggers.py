@@ -12,7 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra_cdk.access import store_function
-from infra_cdk.config import DeployConfig
+from infra_cdk.config import NEW_ACCOUNT_MEMORY_MB, DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge
 from infra_cdk.storage import Storage
@@ -62,7 +62,7 @@ class Triggers(Construct):
         self.score = function(
             "score", "lambdas.score:handler",
             reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX),
-            memory_size=4096, timeout=Duration.minutes(5),
+            memory_size=config.function_memory_mb.get("score", NEW_ACCOUNT_MEMORY_MB), timeout=Duration.minutes(5),
             description="batch scoring of an incoming/ month, or of the latest one on the monthly schedule")
 
         self.raw_rule = events.Rule(self, "RawUploaded", event_pattern=upload_pattern(bucket.bucket_name, prefix + RAW_PREFIX),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from lambdas.logs import structured
+from lambdas.logs import structured, task_logging
 from lambdas.stage_event import StageEvent, log
 from shared import schema
 from shared.bundle import FittedModel, ModelBundle
@@ -124,4 +124,5 @@ def _log_bundle(tracking_uri: str, mlflow_run_id: str, files: dict[str, bytes]) 
 
 
 if __name__ == "__main__":  # the Fargate task's entrypoint
+    task_logging()
     print(json.dumps(handler(json.loads(os.environ.get("STAGE_EVENT") or sys.argv[1]), None)))

@@ -4,7 +4,9 @@ starts one training execution.
 The execution is named after the run id, a digest of the inputs' identity (the training file's key and
 ETag, the metros table's, each incoming/ file's that has prices) and the run config: a repeated or
 duplicated event, or a schedule with nothing new to learn, asks for the same name, which Step Functions
-refuses, so the same inputs never train twice.
+refuses, so the same inputs never train twice. A run whose executions all failed, timed out or were
+aborted is retried by the next upload or schedule, as `<run id>-attempt-<n>` (a Standard workflow's name
+stays taken for 90 days); one running or succeeded starts nothing.
 """
 
 from __future__ import annotations
@@ -58,19 +60,34 @@ def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
     inputs = input_identity(store, [key, tables[0], *incoming], tags)
     run_event = new_run_event(store.url, key, tables[0], get_settings().run_config(), inputs, incoming_keys=incoming)
     client = boto3.client("stepfunctions")
-    machine, name = os.environ[STATE_MACHINE_ENV], run_event["run_id"]
-    already = {"started": False, "run_id": name, "reason": "already started"}
+    machine, run_id = os.environ[STATE_MACHINE_ENV], run_event["run_id"]
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        name = run_id if attempt == 1 else f"{run_id}-attempt-{attempt}"
+        status = _status(client, machine, name)
+        if status in LIVE:
+            log.info("run %s was already started for %s (%s %s): nothing to do", run_id, key, name, status.lower())
+            return {"started": False, "run_id": run_id, "reason": "already started"}
+        if status is not None:  # failed, timed out or aborted: the next name is a retry
+            continue
+        try:
+            started = client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(run_event))
+        except client.exceptions.ExecutionAlreadyExists:  # a concurrent duplicate got there first
+            log.info("run %s was already started for %s: nothing to do", run_id, key)
+            return {"started": False, "run_id": run_id, "reason": "already started"}
+        log.info("started run %s for %s%s", run_id, key, f" (attempt {attempt}: the earlier ones ended without success)"
+                 if attempt > 1 else "")
+        return {"started": True, "run_id": run_id, "execution_arn": started["executionArn"], "attempt": attempt}
+    raise RuntimeError(f"run {run_id} ended without success {MAX_ATTEMPTS} times: see its executions' errors "
+                       "before starting it again")
+
+
+MAX_ATTEMPTS = 10
+LIVE = ("RUNNING", "SUCCEEDED", "PENDING_REDRIVE")  # an execution in any other status is over without success
+
+
+def _status(client, machine: str, name: str) -> str | None:
+    """The status of this state machine's execution `name`; None if there is none (ARNs follow from names)."""
     try:
-        # Execution ARNs follow from the name; an existing one (running or finished) means this event is a repeat.
-        client.describe_execution(executionArn=f"{machine.replace(':stateMachine:', ':execution:')}:{name}")
-        log.info("run %s was already started for %s: nothing to do", name, key)
-        return already
+        return client.describe_execution(executionArn=f"{machine.replace(':stateMachine:', ':execution:')}:{name}")["status"]
     except client.exceptions.ExecutionDoesNotExist:
-        pass
-    try:
-        started = client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(run_event))
-    except client.exceptions.ExecutionAlreadyExists:  # a concurrent duplicate got there first
-        log.info("run %s was already started for %s: nothing to do", name, key)
-        return already
-    log.info("started run %s for %s", run_event["run_id"], key)
-    return {"started": True, "run_id": run_event["run_id"], "execution_arn": started["executionArn"]}
+        return None

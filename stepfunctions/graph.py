@@ -136,16 +136,16 @@ class PipelineGraph:
 
 TRAINING_PIPELINE = PipelineGraph(
     stages=(
-        Stage("validate", "lambdas.validate:handler", memory_mb=6144, timeout_s=300,
+        Stage("validate", "lambdas.validate:handler", memory_mb=3008, timeout_s=300,
               reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX), writes=(RUNS_PREFIX, QUARANTINE_PREFIX),
               makes=(Artifact.VALIDATED, Artifact.METROS)),
-        Stage("split", "lambdas.split:handler", memory_mb=6144, timeout_s=300, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,),
+        Stage("split", "lambdas.split:handler", memory_mb=3008, timeout_s=300, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,),
               needs=(Artifact.VALIDATED,), makes=(Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT)),
-        Stage("preprocess", "lambdas.preprocess:handler", memory_mb=6144, timeout_s=300,
+        Stage("preprocess", "lambdas.preprocess:handler", memory_mb=3008, timeout_s=300,
               reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,),
               needs=(Artifact.METROS, Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT),
               makes=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.CLEANING_REPORT)),
-        Stage("features", "lambdas.features:handler", memory_mb=6144, timeout_s=300,
+        Stage("features", "lambdas.features:handler", memory_mb=3008, timeout_s=300,
               reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,), needs=(Artifact.CLEAN_TRAIN,),
               makes=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.FEATURE_SCHEMA)),
         # The training task's result is not an event (see Stage.passes_result): the bundle's key follows
@@ -155,13 +155,13 @@ TRAINING_PIPELINE = PipelineGraph(
               reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX, BUNDLES),  # the only stage that writes a bundle
               needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.METROS,
                      Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT)),
-        Stage("evaluate", "lambdas.evaluate:handler", memory_mb=4096, timeout_s=300,
+        Stage("evaluate", "lambdas.evaluate:handler", memory_mb=3008, timeout_s=300,
               reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,),
               needs=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),
               makes=(Artifact.BUNDLE, Artifact.EVALUATION)),
         Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120,
               reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(CHAMPION_KEY,), needs=(Artifact.BUNDLE,), makes=(Artifact.CHAMPION,)),
-        Stage("batch", "lambdas.batch:handler", memory_mb=4096, timeout_s=300,
+        Stage("batch", "lambdas.batch:handler", memory_mb=3008, timeout_s=300,
               reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX,),
               needs=(Artifact.SPLIT_HOLDOUT, Artifact.CHAMPION), makes=(Artifact.PREDICTIONS,)),
         # record runs after any failure too, so it needs nothing: it records what the event has.

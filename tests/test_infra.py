@@ -85,6 +85,23 @@ def test_one_container_lambda_per_light_stage_sized_from_the_graph(synthesized):
     # No function reserves concurrency: Lambda keeps 100 units unreserved, and a new account may have only
     # 10 (CREATE_FAILED). A month's files are compare-and-swap writes instead (tests/test_month_writes.py).
     assert not any("ReservedConcurrentExecutions" in props for props in functions.values())
+    # A new account may take at most 3008 MB per function until a quota increase: no default asks for more.
+    over = {name: props["MemorySize"] for name, props in functions.items() if props["MemorySize"] > 3008}
+    assert not over, over
+
+
+def test_a_function_s_memory_may_be_raised_above_the_default(synthesized_with_options):
+    from infra_cdk.config import load_config
+
+    _, _, tj = synthesized_with_options
+    sizes = {r["Properties"]["ImageConfig"]["Command"][0]: r["Properties"]["MemorySize"]
+             for r in resources(tj, "AWS::Lambda::Function").values() if r["Properties"].get("PackageType") == "Image"}
+    assert sizes["lambdas.validate.handler"] == 6144 and sizes["lambdas.score.handler"] == 4096
+    assert sizes["lambdas.split.handler"] == 3008
+    with pytest.raises(ValueError, match="functions are"):
+        load_config({"function_memory_mb": {"valdate": 6144}})
+    with pytest.raises(ValueError, match="128 to 10240"):
+        load_config({"function_memory_mb": {"validate": 20000}})
 
 
 def test_training_runs_as_a_fargate_task(synthesized):

@@ -116,6 +116,8 @@ class InContainers:
         code, output = self.box.run(argv, {**env, **overrides, **self.aws, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"})
         if code != 0:
             raise RuntimeError(f"the training container exited with code {code}: {output[-1500:]}")
+        # What the awslogs driver would send to CloudWatch: the task's progress, not only its final event.
+        assert "trial 1/" in output and "bundle sealed" in output, f"the training task logged nothing: {output[-1500:]}"
 
     def close(self) -> None:
         for function in self.functions.values():

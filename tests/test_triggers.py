@@ -70,7 +70,7 @@ def test_raw_upload_starts_one_run_named_after_it(aws, state_machine, small_data
     aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
     aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
     first = start_training(s3_event("raw/housets.csv"))
-    assert first["started"] is True and first["run_id"].startswith("run-")
+    assert first["started"] is True and first["run_id"].startswith("run-") and first["attempt"] == 1
     [execution] = client.list_executions(stateMachineArn=arn)["executions"]
     assert execution["name"] == first["run_id"]
     sent = json.loads(client.describe_execution(executionArn=execution["executionArn"])["input"])
@@ -85,6 +85,23 @@ def test_raw_upload_starts_one_run_named_after_it(aws, state_machine, small_data
 
     changed = start_training(s3_event("raw/housets.csv", etag="0f343b0931126a20f133d67c2b018a3b"))
     assert changed["started"] is True and changed["run_id"] != first["run_id"]
+
+
+def test_a_run_that_ended_without_success_is_retried_by_the_next_event(aws, state_machine, small_data):
+    client, arn = state_machine
+    rows, metros = small_data
+    aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
+    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
+    first = start_training(s3_event("raw/housets.csv"))
+    client.stop_execution(executionArn=first["execution_arn"], error="States.TaskFailed")  # ABORTED
+    retried = start_training(s3_event("raw/housets.csv"))
+    assert retried["started"] is True and retried["run_id"] == first["run_id"] and retried["attempt"] == 2
+    assert retried["execution_arn"].endswith(f":{first['run_id']}-attempt-2")
+    sent = json.loads(client.describe_execution(executionArn=retried["execution_arn"])["input"])
+    assert sent["run_id"] == first["run_id"]  # the same run: a new attempt of it
+    # While the retry runs (or once it succeeded), a repeat starts nothing.
+    assert start_training(s3_event("raw/housets.csv"))["reason"] == "already started"
+    assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 2
 
 
 @pytest.mark.parametrize("key", ["incoming/2024-01.csv", "raw/", "notes/readme.txt"])

@@ -25,6 +25,7 @@ from dashboard.data import (
 from shared.batch import ALL_REGIONS
 from shared.reports import FORECASTERS, LABELS
 from shared.settings import get_settings
+from shared.store import ArtifactAccessDenied
 
 CACHE_S = 60  # a newly scored month shows up within a minute
 
@@ -110,7 +111,17 @@ st.dataframe(
 )
 
 st.subheader("Forecasting skill of the champion, by horizon")
-backtest = champion_backtest_of(store_url)
+def _champion_part(load):
+    """A part read from the champion pointer; a store that refuses it (a missing grant) is said, and the
+    rest of the page (the API form among it) still renders."""
+    try:
+        return load(store_url)
+    except ArtifactAccessDenied as err:
+        st.error(str(err))
+        return None
+
+
+backtest = _champion_part(champion_backtest_of)
 if backtest is None:
     st.write("No champion with a backtest yet.")
 else:
@@ -125,7 +136,7 @@ else:
         "median width": st.column_config.NumberColumn(format="percent")})
 
 with st.expander("The model against the naive predictors"):
-    model_metrics = champion_metrics_of(store_url)
+    model_metrics = _champion_part(champion_metrics_of)
     if model_metrics is None:
         st.write("No champion yet.")
     else:

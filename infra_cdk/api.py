@@ -16,7 +16,7 @@ from infra_cdk.entry import Entry
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge
 from infra_cdk.storage import Storage
-from shared.layout import BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX
+from shared.layout import COMPONENTS
 
 
 class Api(Construct):
@@ -34,7 +34,7 @@ class Api(Construct):
             environment["HOUSING_API_KEY_SECRET"] = self.key.secret_arn
         self.function = store_function(
             self, "api", code=images.api_code(), config=config, bucket=storage.bucket, environment=environment,
-            reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX), writes=(), memory_size=config.api_memory_mb,
+            reads=COMPONENTS["api"].reads, writes=COMPONENTS["api"].writes, memory_size=config.api_memory_mb,
             timeout=Duration.seconds(30), description="the prediction API (FastAPI through Mangum)")
         if self.key is not None:
             self.key.grant_read(self.function)

@@ -22,7 +22,7 @@ from infra_cdk.images import Images
 from infra_cdk.login import Login
 from infra_cdk.nag import acknowledge
 from infra_cdk.storage import Storage
-from shared.layout import PREDICTIONS_PREFIX
+from shared.layout import COMPONENTS
 
 
 class Dashboard(Construct):
@@ -41,7 +41,8 @@ class Dashboard(Construct):
             secrets={"API_KEY": ecs.Secret.from_secrets_manager(api.key)} if api.key is not None else None,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="dashboard", log_group=task_logs),
         )
-        grant_store(task.task_role, storage.bucket, config.store_prefix, (PREDICTIONS_PREFIX,), (), task)
+        access = COMPONENTS["dashboard"]
+        grant_store(task.task_role, storage.bucket, config.store_prefix, access.reads, access.writes, task)
         acknowledge(task, "AwsSolutions-ECS2", "the environment holds only the store URL and the API's address, no secrets")
         acknowledge(task, "AwsSolutions-IAM5", "ecr:GetAuthorizationToken accepts no resource-level permission",
                     findings=["Resource::*"])

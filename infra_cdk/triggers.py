@@ -17,15 +17,7 @@ from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge
 from infra_cdk.storage import Storage
 from lambdas.triggers import STATE_MACHINE_ENV
-from shared.layout import (
-    BUNDLES,
-    CHAMPION_KEY,
-    INCOMING_PREFIX,
-    PREDICTIONS_PREFIX,
-    QUARANTINE_PREFIX,
-    RAW_PREFIX,
-    REFERENCE_PREFIX,
-)
+from shared.layout import COMPONENTS, INCOMING_PREFIX, RAW_PREFIX
 
 
 def upload_pattern(bucket_name: str, key_prefix: str) -> events.EventPattern:
@@ -46,8 +38,8 @@ class Triggers(Construct):
                                   environment=environment, reads=reads, writes=writes, **props)
 
         self.start_training = function(
-            "start-training", "lambdas.triggers:start_training", reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX),
-            writes=(), memory_size=1024, timeout=Duration.minutes(2),  # reads each incoming/ file for prices
+            "start-training", "lambdas.triggers:start_training", reads=COMPONENTS["start-training"].reads,
+            writes=COMPONENTS["start-training"].writes, memory_size=1024, timeout=Duration.minutes(2),
             description="S3 upload under raw/ or the monthly retraining -> one training execution named after the run id")
         self.start_training.add_environment(STATE_MACHINE_ENV, training.state_machine_arn)
         training.grant_start_execution(self.start_training)
@@ -61,7 +53,7 @@ class Triggers(Construct):
 
         self.score = function(
             "score", "lambdas.score:handler",
-            reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX),
+            reads=COMPONENTS["score"].reads, writes=COMPONENTS["score"].writes,
             memory_size=config.function_memory_mb.get("score", NEW_ACCOUNT_MEMORY_MB), timeout=Duration.minutes(5),
             description="batch scoring of an incoming/ month, or of the latest one on the monthly schedule")
 

@@ -205,7 +205,10 @@ def scored_months(store: ArtifactStore, months: set[tuple[int, int]] | None = No
 
 
 def row_months(raw: pd.DataFrame) -> pd.Series:
-    """(year, month) of each raw row's date; None where the date does not parse."""
+    """(year, month) of each raw row's date; None where the date does not parse (or there is no date column:
+    validation then names it)."""
+    if schema.DATE not in raw:
+        return pd.Series([None] * len(raw), index=raw.index, dtype=object)
     dates = pd.to_datetime(raw[schema.DATE].astype("str"), errors="coerce")
     return pd.Series([(d.year, d.month) if not pd.isna(d) else None for d in dates], index=raw.index, dtype=object)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 
 RAW_PREFIX = "raw/"
@@ -15,6 +16,27 @@ CHAMPION_KEY = "models/champion.json"
 PREDICTIONS_PREFIX = "predictions/"
 # Every run's sealed model bundle (bundle_prefix), as a pattern for grants: runs/<any run id>/model/.
 BUNDLES = f"{RUNS_PREFIX}*/model/"
+
+
+@dataclass(frozen=True)
+class Access:
+    """The keys and prefixes a component reads and writes: its IAM grants on AWS (infra_cdk.access), and
+    what tests/test_stage_access.py checks its real key accesses against."""
+
+    reads: tuple[str, ...]
+    writes: tuple[str, ...] = ()
+
+
+# The components outside the pipeline graph (whose stages declare their own in stepfunctions/graph.py).
+COMPONENTS = {
+    # Reads each incoming/ file for prices, and whether scoring quarantined it (then it teaches nothing).
+    "start-training": Access(reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX, QUARANTINE_PREFIX)),
+    "score": Access(reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX),
+                    writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX)),
+    "api": Access(reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX)),
+    # The batch results, and the champion pointer for its metrics and backtest.
+    "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY)),
+}
 
 
 class Artifact(StrEnum):

@@ -34,6 +34,10 @@ class ArtifactNotFound(KeyError):
         return self.args[0]
 
 
+class ArtifactAccessDenied(PermissionError):
+    """The store refused this component access to a key (S3's 403): a grant is missing, not a file."""
+
+
 class ArtifactExists(FileExistsError):
     """A create-only write found the key already there (a sealed bundle is never written again)."""
 
@@ -191,10 +195,15 @@ class S3Store:
         return key[len(prefix):] if key.startswith(prefix) else None
 
     def read_bytes(self, key: str) -> bytes:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            raise ArtifactNotFound(self.url, key) from None
+        return self.read_tagged(key)[0]
+
+    def _denied(self, err: Exception, key: str) -> Exception | None:
+        """ArtifactAccessDenied for S3's 403, saying where to look; None for any other error."""
+        if getattr(err, "response", {}).get("Error", {}).get("Code") not in ("AccessDenied", "403", "Forbidden"):
+            return None
+        return ArtifactAccessDenied(
+            f"access denied to {self.locate(key)}: this component's role may not read it (its grants come from "
+            "shared.layout.COMPONENTS, or a stage's reads in stepfunctions/graph.py)")
 
     def write_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
         from botocore.exceptions import ClientError
@@ -208,10 +217,16 @@ class S3Store:
             raise
 
     def read_tagged(self, key: str) -> tuple[bytes, str]:
+        from botocore.exceptions import ClientError
+
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except self.client.exceptions.NoSuchKey:
             raise ArtifactNotFound(self.url, key) from None
+        except ClientError as err:
+            if denied := self._denied(err, key):
+                raise denied from None
+            raise
         return response["Body"].read(), response["ETag"]
 
     def replace(self, key: str, data: bytes, tag: str | None) -> str:
@@ -234,6 +249,8 @@ class S3Store:
         except ClientError as err:
             if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 raise ArtifactNotFound(self.url, key) from None
+            if denied := self._denied(err, key):
+                raise denied from None
             raise
 
     def exists(self, key: str) -> bool:

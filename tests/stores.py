@@ -3,6 +3,8 @@ store, as the S3 tests start from the local pipeline's result."""
 
 from __future__ import annotations
 
+import fnmatch
+
 from shared.batch import read_predictions, write_scored_months
 from shared.layout import PREDICTIONS_PREFIX
 
@@ -43,3 +45,61 @@ def source_rows(store):
     from shared.store import read_table
 
     return read_table(store, artifact_key(read_champion(store).run_id, Artifact.VALIDATED))
+
+
+class AuditedStore:
+    """A store that records which stage read, listed or wrote which key."""
+
+    def __init__(self, inner, log, stage):
+        self.inner, self.log, self.stage = inner, log, stage
+        self.url = inner.url
+
+    def _note(self, op, key):
+        self.log.append((self.stage[0], op, key))
+
+    def read_bytes(self, key):
+        self._note("read", key)
+        return self.inner.read_bytes(key)
+
+    def exists(self, key):
+        self._note("read", key)
+        return self.inner.exists(key)
+
+    def list(self, prefix):
+        self._note("list", prefix)
+        return self.inner.list(prefix)
+
+    def tags(self, prefix):
+        self._note("list", prefix)
+        return self.inner.tags(prefix)
+
+    def tag(self, key):
+        self._note("read", key)
+        return self.inner.tag(key)
+
+    def write_bytes(self, key, data, create_only=False):
+        self._note("write", key)
+        self.inner.write_bytes(key, data, create_only=create_only)
+
+    def read_tagged(self, key):
+        self._note("read", key)
+        return self.inner.read_tagged(key)
+
+    def replace(self, key, data, tag):
+        self._note("write", key)
+        return self.inner.replace(key, data, tag)
+
+    def modified(self, key):
+        self._note("read", key)
+        return self.inner.modified(key)
+
+    def locate(self, key):
+        return self.inner.locate(key)
+
+    def __getattr__(self, name):  # what is not a store access (an S3 store's bucket, relative_key, ...)
+        return getattr(self.inner, name)
+
+
+def covered(key: str, grants: tuple[str, ...]) -> bool:
+    """As IAM matches object ARNs: a prefix ("runs/", "runs/*/model/") covers its keys, a key only itself."""
+    return any(fnmatch.fnmatchcase(key, g + "*") if g.endswith("/") else key == g for g in grants)

@@ -4,7 +4,6 @@ graph; this runs the real pipeline and checks that every key each stage touches 
 
 from __future__ import annotations
 
-import fnmatch
 
 import pytest
 
@@ -14,64 +13,10 @@ from lambdas.stage_event import new_run_event
 from shared.layout import BUNDLES
 from shared.settings import Settings
 from shared.store import LocalStore, write_table
+from tests.stores import AuditedStore, covered
 from stepfunctions.graph import TRAINING_PIPELINE
 
 pytestmark = pytest.mark.slow
-
-
-class AuditedStore:
-    """A store that records which stage read, listed or wrote which key."""
-
-    def __init__(self, inner, log, stage):
-        self.inner, self.log, self.stage = inner, log, stage
-        self.url = inner.url
-
-    def _note(self, op, key):
-        self.log.append((self.stage[0], op, key))
-
-    def read_bytes(self, key):
-        self._note("read", key)
-        return self.inner.read_bytes(key)
-
-    def exists(self, key):
-        self._note("read", key)
-        return self.inner.exists(key)
-
-    def list(self, prefix):
-        self._note("list", prefix)
-        return self.inner.list(prefix)
-
-    def tags(self, prefix):
-        self._note("list", prefix)
-        return self.inner.tags(prefix)
-
-    def tag(self, key):
-        self._note("read", key)
-        return self.inner.tag(key)
-
-    def write_bytes(self, key, data, create_only=False):
-        self._note("write", key)
-        self.inner.write_bytes(key, data, create_only=create_only)
-
-    def read_tagged(self, key):
-        self._note("read", key)
-        return self.inner.read_tagged(key)
-
-    def replace(self, key, data, tag):
-        self._note("write", key)
-        return self.inner.replace(key, data, tag)
-
-    def modified(self, key):
-        self._note("read", key)
-        return self.inner.modified(key)
-
-    def locate(self, key):
-        return self.inner.locate(key)
-
-
-def covered(key: str, grants: tuple[str, ...]) -> bool:
-    """As IAM matches object ARNs: a prefix ("runs/", "runs/*/model/") covers its keys, a key only itself."""
-    return any(fnmatch.fnmatchcase(key, g + "*") if g.endswith("/") else key == g for g in grants)
 
 
 def test_every_stage_stays_inside_its_declared_prefixes(monkeypatch, tmp_path, small_data):
@@ -108,3 +53,61 @@ def test_every_stage_stays_inside_its_declared_prefixes(monkeypatch, tmp_path, s
     # Only the stage declaring BUNDLES writes a model bundle (the deployment denies it to every other role).
     bundle_writers = {name for name, op, key in log if op == "write" and covered(key, (BUNDLES,))}
     assert bundle_writers == {s.name for s in TRAINING_PIPELINE.stages if BUNDLES in s.writes} == {"train"}
+
+
+def _outside(log: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The accesses of `log` that a component's grants (shared.layout.COMPONENTS) do not cover."""
+    from shared.layout import COMPONENTS
+
+    out = []
+    for name, op, key in log:
+        access = COMPONENTS[name]
+        grants = access.writes if op == "write" else access.reads + access.writes
+        if op != "list" and not covered(key, grants):
+            out.append((name, op, key))
+    return out
+
+
+def test_the_dashboard_the_api_and_scoring_stay_inside_their_grants(trained_store, tmp_path, monkeypatch):
+    """Each component outside the graph runs its real code on a store that records every key it touches
+    (on AWS an access outside its grants is AccessDenied: the dashboard once stopped halfway down the page)."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    import dashboard.data
+    import lambdas.api.app
+    from lambdas.api.app import create_app
+    from shared.incoming import score_incoming
+    from shared.quarantine import InputRejected
+    from tests.stores import source_rows
+
+    shutil.copytree(trained_store[0].root, tmp_path / "store")
+    store = LocalStore(tmp_path / "store")
+    log: list[tuple[str, str, str]] = []
+
+    monkeypatch.setattr(dashboard.data, "open_store", lambda url: AuditedStore(LocalStore(url), log, ["dashboard"]))
+    assert dashboard.data.load_summary(store.url) is not None
+    assert len(dashboard.data.load_month(store.url, 2023, 12, "All regions"))
+    assert dashboard.data.champion_metrics(store.url) is not None and dashboard.data.champion_backtest(store.url) is not None
+
+    monkeypatch.setattr(lambdas.api.app, "open_store", lambda url: AuditedStore(LocalStore(url), log, ["api"]))
+    client = TestClient(create_app(store.url, refresh_seconds=0))
+    december = source_rows(store)
+    december = december.loc[december["date"].astype("str").str.startswith("2023-12")]
+    record = {"date": "2024-01-31", "zipcode": int(december["zipcode"].iloc[0]), "city_full": december["city_full"].iloc[0]}
+    for response in (client.get("/health"), client.get("/model"), client.get("/summary"),
+                     client.get("/predictions", params={"year": 2023, "month": 12}),
+                     client.post("/predict", json={"records": [record]})):
+        assert response.status_code == 200, response.text
+
+    scoring = AuditedStore(store, log, ["score"])
+    store.write_bytes("incoming/2024-01.csv", december.drop(columns=["price"]).assign(date="2024-01-31", year=2024)
+                      .to_csv(index=False).encode())
+    assert score_incoming(scoring, "incoming/2024-01.csv")["scored"]
+    store.write_bytes("incoming/bad.csv", b"not,a,housets\nfile,at,all\n")
+    with pytest.raises(InputRejected):
+        score_incoming(scoring, "incoming/bad.csv")
+
+    assert {name for name, _, _ in log} == {"dashboard", "api", "score"}
+    assert not _outside(log), _outside(log)

@@ -87,6 +87,23 @@ def test_raw_upload_starts_one_run_named_after_it(aws, state_machine, small_data
     assert changed["started"] is True and changed["run_id"] != first["run_id"]
 
 
+def test_starting_a_run_stays_inside_the_trigger_s_grants(aws, state_machine, small_data, monkeypatch):
+    """The real handler on a store that records every key it touches, checked against its grants (a
+    labelled incoming/ file and a quarantined one among them: the quarantine is read too)."""
+    import lambdas.triggers
+    from tests.stores import AuditedStore
+    from tests.test_stage_access import _outside
+
+    rows, metros = small_data
+    aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
+    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
+    aws.write_bytes("incoming/2024-01.csv", rows.head(5).to_csv(index=False).encode())
+    log = []
+    monkeypatch.setattr(lambdas.triggers, "S3Store", lambda url: AuditedStore(S3Store(url), log, ["start-training"]))
+    assert start_training(s3_event("raw/housets.csv"))["started"] is True
+    assert any(key.startswith("quarantine/") for _, _, key in log) and not _outside(log), _outside(log)
+
+
 def test_a_run_that_ended_without_success_is_retried_by_the_next_event(aws, state_machine, small_data):
     client, arn = state_machine
     rows, metros = small_data

@@ -344,3 +344,26 @@ def test_api_keys_guard_everything_but_health_and_docs(store, holdout_month):
     schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
     assert schemes == {"APIKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key",
                                         "description": "one of the API keys (ask the operator)"}}
+
+
+def test_the_summary_is_paged_and_ten_years_of_months_stay_under_the_alb_limit(tmp_path):
+    """120 scored months of 36 metros: every page, even the largest allowed, fits the ALB's 1 MB."""
+    from shared.batch import write_scored_months
+    from shared.store import LocalStore
+    from tests.test_month_writes import predictions
+
+    store = LocalStore(tmp_path / "store")
+    months = pd.date_range("2014-01-31", periods=120, freq="ME")
+    frames = [predictions(range(36 * i, 36 * i + 36)).assign(metro=[f"Metro {k}" for k in range(36)],
+                                                              date=d, year=d.year, month=d.month)
+              for i, d in enumerate(months)]
+    write_scored_months(store, pd.concat(frames, ignore_index=True))
+    client = TestClient(create_app(store.url))
+    first = client.get("/summary")
+    body = first.json()
+    assert body["total"] == 120 * 37 and len(body["rows"]) == body["page_size"] == 500
+    largest = client.get("/summary", params={"page_size": 2000})
+    assert len(largest.content) < 1_000_000
+    assert client.get("/summary", params={"page_size": 2001}).status_code == 422
+    pages = [client.get("/summary", params={"page": p, "page_size": 1000}).json()["rows"] for p in range(1, 6)]
+    assert sum(map(len, pages)) == 120 * 37 and pages[-1][-1]["year"] == 2023

@@ -143,6 +143,10 @@ class PredictionsPage(BaseModel):
         default_factory=list, description="months skipped because their file cannot be read, with the remedy")
 
 
+SUMMARY_PAGE_SIZE = 500  # rows (~350 bytes of JSON each): a full page is ~175 KB
+MAX_SUMMARY_PAGE_SIZE = 2000  # ~0.7 MB, under the ALB's 1 MB limit for a Lambda target's response
+
+
 class SummaryRow(BaseModel):
     metro: str
     year: int
@@ -165,7 +169,13 @@ class SummaryRow(BaseModel):
 
 
 class Summary(BaseModel):
+    """One page of the summary rows (metro x month, in month then metro order): about 36 rows per scored
+    month, so ten years are ~4,300 rows, more than the ALB's 1 MB response limit in one body."""
+
     rows: list[SummaryRow]
+    total: int = 0
+    page: int = 1
+    page_size: int = SUMMARY_PAGE_SIZE
 
 
 class ErrorDetail(BaseModel):

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Query
 
 from lambdas.api.dependencies import Store
 from lambdas.api.errors import ApiError
-from lambdas.api.schemas import ErrorBody, PredictionRow, PredictionsPage, Summary, SummaryRow
+from lambdas.api.schemas import (
+    MAX_SUMMARY_PAGE_SIZE,
+    SUMMARY_PAGE_SIZE,
+    ErrorBody,
+    PredictionRow,
+    PredictionsPage,
+    Summary,
+    SummaryRow,
+)
 from shared.batch import ALL_REGIONS, close_metros, read_predictions, read_summary, same_metro
 
 router = APIRouter(tags=["batch"])
@@ -64,9 +72,12 @@ def predictions(
 
 @router.get("/summary", response_model=Summary, responses=NOT_FOUND)
 def summary(store: Store, metro: Annotated[str | None, Query(max_length=200)] = None, year: Year = None,
-            month: Month = None) -> Summary:
+            month: Month = None, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+            page_size: Annotated[int, Query(ge=1, le=MAX_SUMMARY_PAGE_SIZE)] = SUMMARY_PAGE_SIZE) -> Summary:
     table = read_summary(store, year, month)
     if table is None:
-        return Summary(rows=[])
+        return Summary(rows=[], total=0, page=page, page_size=page_size)
+    table = _of_metro(table, metro)
+    chunk = table.iloc[(page - 1) * page_size: page * page_size]
     return Summary(rows=[SummaryRow(**{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in r.items()})
-                         for r in _of_metro(table, metro).to_dict(orient="records")])
+                         for r in chunk.to_dict(orient="records")], total=len(table), page=page, page_size=page_size)

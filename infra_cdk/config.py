@@ -4,6 +4,7 @@ one place. Unknown keys are refused so a typo cannot silently fall back to a def
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -81,9 +82,8 @@ def load_config(context: dict[str, Any] | str | None) -> DeployConfig:
         raise ValueError(f"the {CONTEXT_KEY} context must be a JSON object of settings, not {type(context).__name__}")
     config = DeployConfig(**(context or {}))
     _check_function_memory(config.function_memory_mb)
-    unknown = set(config.settings) - set(Settings.model_fields)
-    if unknown:
-        raise ValueError(f"settings has keys the pipeline does not know: {sorted(unknown)}")
+    _check_settings(config.settings)
+    _check_fargate_size(config.train_cpu, config.train_memory_mb)
     if config.cognito_login and not config.certificate_arn:
         raise ValueError("cognito_login needs certificate_arn: the ALB authenticates only on HTTPS listeners")
     if config.certificate_arn and not config.domain_name:
@@ -107,3 +107,55 @@ def _check_function_memory(overrides: dict[str, int]) -> None:
     bad = {k: v for k, v in overrides.items() if not low <= v <= high}
     if bad:
         raise ValueError(f"function_memory_mb {bad}: Lambda takes {low} to {high} MB")
+
+
+def settings_environment(settings: dict[str, Any]) -> dict[str, str]:
+    """`settings` as the HOUSING_* variables the functions and tasks get."""
+    return {f"HOUSING_{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in settings.items()}
+
+
+# Pipeline settings the stack sets itself (from its own context keys or resources): `settings` may not.
+STACK_OWNED = {"store": "the stack's bucket", "trials": "the `trials` key", "tune_timeout": "the `tune_timeout_s` key",
+               "mlflow_tracking_uri": "the `mlflow_tracking_uri` key", "api_key_secret": "`api_auth`",
+               "mlflow_registry": "the stack (on only with a tracking server)"}
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    """`settings` must be pipeline settings with valid values, checked here at synth time (not inside every
+    function after the deploy)."""
+    from pydantic import ValidationError
+
+    unknown = set(settings) - set(Settings.model_fields)
+    if unknown:
+        raise ValueError(f"settings has keys the pipeline does not know: {sorted(unknown)}")
+    owned = {k: STACK_OWNED[k] for k in settings if k in STACK_OWNED}
+    if owned:
+        raise ValueError("settings may not set what the stack owns: " + "; ".join(f"{k} (set by {v})" for k, v in owned.items()))
+    from unittest import mock
+
+    try:  # read exactly as every function will: from these HOUSING_* variables alone
+        with mock.patch.dict(os.environ, settings_environment(settings), clear=True):
+            Settings()
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"settings has invalid values: {problems}") from None
+
+
+# Fargate's CPU units -> the memory (MB) each allows: (lowest, highest, step).
+FARGATE_SIZES = {256: (512, 2048, 512), 512: (1024, 4096, 1024), 1024: (2048, 8192, 1024), 2048: (4096, 16384, 1024),
+                 4096: (8192, 30720, 1024), 8192: (16384, 61440, 4096), 16384: (32768, 122880, 8192)}
+
+
+def _check_fargate_size(cpu: int | None, memory_mb: int | None) -> None:
+    """The training task's CPU and memory must be a pair Fargate offers (defaults: the graph's, 4096 / 16384)."""
+    from stepfunctions.graph import TRAINING_PIPELINE
+
+    train = TRAINING_PIPELINE.stage("train")
+    cpu, memory_mb = cpu or int(train.vcpu * 1024), memory_mb or train.memory_mb
+    if cpu not in FARGATE_SIZES:
+        raise ValueError(f"train_cpu {cpu}: Fargate offers {sorted(FARGATE_SIZES)} CPU units")
+    low, high, step = FARGATE_SIZES[cpu]
+    if not (low <= memory_mb <= high and (memory_mb - low) % step == 0):
+        raise ValueError(f"train_memory_mb {memory_mb} with train_cpu {cpu}: Fargate takes {low} to {high} MB "
+                         f"in steps of {step}")

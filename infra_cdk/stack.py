@@ -7,7 +7,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra_cdk.api import Api
-from infra_cdk.config import DeployConfig
+from infra_cdk.config import DeployConfig, settings_environment
 from infra_cdk.dashboard import Dashboard
 from infra_cdk.entry import Entry
 from infra_cdk.images import Images
@@ -60,8 +60,7 @@ class HousingStack(Stack):
         """The settings every function and task gets; the trigger puts the run config into each run's event."""
         environment = {"HOUSING_STORE": storage.store_url, "HOUSING_TRIALS": str(config.trials),
                        "HOUSING_TUNE_TIMEOUT": str(config.tune_timeout_s),
-                       **{f"HOUSING_{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
-                          for key, value in config.settings.items()}}
+                       **settings_environment(config.settings)}
         if tracking_uri:
             environment["HOUSING_MLFLOW_TRACKING_URI"] = tracking_uri
         else:

@@ -376,3 +376,21 @@ def test_cognito_without_https_is_refused():
         load_config({"cognito_login": True})
     with pytest.raises(ValueError, match="gate_vs_basline"):
         load_config({"settings": {"gate_vs_basline": 0.4}})
+
+
+@pytest.mark.parametrize(("context", "needle"), [
+    ({"settings": {"store": "s3://elsewhere"}}, "may not set what the stack owns: store"),
+    ({"settings": {"trials": "abc"}}, "may not set what the stack owns: trials"),
+    ({"settings": {"gate_vs_baseline": "abc"}}, "invalid values: gate_vs_baseline"),
+    ({"settings": {"train_end": "soon"}}, "invalid values: train_end"),
+    ({"train_cpu": 4096, "train_memory_mb": 4096}, "8192 to 30720 MB"),
+    ({"train_cpu": 3000}, "Fargate offers"),
+])
+def test_deploy_settings_are_checked_at_synth_time(context, needle):
+    """As the functions will read them, before anything is deployed (they failed inside every Lambda)."""
+    from infra_cdk.config import load_config
+
+    with pytest.raises(ValueError, match=needle):
+        load_config(context)
+    assert load_config({"settings": {"gate_coverage": "[0.6, 0.95]", "gate_vs_naive": "none"}, "train_cpu": 8192,
+                        "train_memory_mb": 32768})

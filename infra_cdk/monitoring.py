@@ -1,11 +1,14 @@
-"""An alarm when a training execution fails (optionally e-mailed)."""
+"""Alarms on the training executions that end without success (failed, timed out, aborted) and on the
+score function's errors, optionally e-mailed."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
@@ -15,18 +18,33 @@ from infra_cdk.config import DeployConfig
 
 
 class Monitoring(Construct):
-    def __init__(self, scope: Construct, id: str, *, config: DeployConfig, training: sfn.StateMachine):
+    def __init__(self, scope: Construct, id: str, *, config: DeployConfig, training: sfn.StateMachine,
+                 score: lambda_.IFunction):
         super().__init__(scope, id)
-        self.failed_runs = cloudwatch.Alarm(
-            self, "TrainingFailed",
-            metric=training.metric_failed(period=Duration.minutes(5), statistic="Sum"),
-            threshold=1, evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description="a training execution failed: see runs/<run_id>/run.json and the state machine's logs",
-        )
+        window = {"period": Duration.minutes(5), "statistic": "Sum"}
+        watched = {
+            "TrainingFailed": (training.metric_failed(**window), "a training execution failed"),
+            "TrainingTimedOut": (training.metric_timed_out(**window), "a training execution timed out"),
+            "TrainingAborted": (training.metric_aborted(**window), "a training execution was aborted"),
+            "ScoringErrors": (score.metric_errors(**window), "scoring an incoming/ month failed (quarantine/ has "
+                                                            "the file and its report when the input was at fault)"),
+        }
+        self.alarms = {
+            name: cloudwatch.Alarm(
+                self, name, metric=metric, threshold=1, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"{what}: see runs/<run_id>/run.json and the logs")
+            for name, (metric, what) in watched.items()}
         if config.alarm_email:
-            topic = sns.Topic(self, "Alarms", enforce_ssl=True,
-                              master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"))
+            # A customer managed key: CloudWatch cannot use the AWS managed alias/aws/sns key to publish, so
+            # an alarm on a topic encrypted with it is never delivered.
+            key = kms.Key(self, "AlarmsKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
+                          description="encrypts the alarm topic; its policy lets CloudWatch publish to it")
+            key.add_to_resource_policy(iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"]))
+            topic = sns.Topic(self, "Alarms", enforce_ssl=True, master_key=key)
             topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
-            self.failed_runs.add_alarm_action(actions.SnsAction(topic))
+            for alarm in self.alarms.values():
+                alarm.add_alarm_action(actions.SnsAction(topic))

@@ -228,8 +228,8 @@ def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_trainin
 def test_log_groups_have_retention_and_an_alarm_watches_failures(synthesized):
     _, _, tj = synthesized
     assert all(g["Properties"].get("RetentionInDays") == 30 for g in resources(tj, "AWS::Logs::LogGroup").values())
-    [alarm] = resources(tj, "AWS::CloudWatch::Alarm").values()
-    assert alarm["Properties"]["MetricName"] == "ExecutionsFailed"
+    alarms = {a["Properties"]["MetricName"] for a in resources(tj, "AWS::CloudWatch::Alarm").values()}
+    assert alarms == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "Errors"}
 
 
 def test_acknowledgements_all_carry_reasons(synthesized):
@@ -287,6 +287,13 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly(synthes
     assert "HOUSING_MLFLOW_TRACKING_URI" in env and "HOUSING_MLFLOW_REGISTRY" not in env
     assert env["HOUSING_GATE_VS_BASELINE"] == "0.4" and env["HOUSING_TRAIN_END"] == "2021-01-01"
     assert resources(tj, "AWS::SNS::Subscription")
+    # The topic's key is one CloudWatch may use (the AWS managed alias/aws/sns key would drop every alarm).
+    [topic] = resources(tj, "AWS::SNS::Topic").values()
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key_policy = resources(tj, "AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} and "kms:GenerateDataKey*" in st["Action"]
+               for st in key_policy)
+    assert all(len(a["Properties"]["AlarmActions"]) == 1 for a in resources(tj, "AWS::CloudWatch::Alarm").values())
     dashboard = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
                      if r["Properties"]["ContainerDefinitions"][0]["Name"] == "streamlit")
     env = {e["Name"]: e["Value"] for e in dashboard["Properties"]["ContainerDefinitions"][0]["Environment"]}

@@ -41,6 +41,10 @@ class DeployConfig(BaseModel):
     certificate_arn: str | None = Field(None, description="ACM certificate: serve HTTPS (443 API, 8443 dashboard)")
     domain_name: str | None = Field(None, description="the certificate's host name, pointed at the ALB (CNAME/alias)")
     cognito_login: bool = Field(False, description="put a Cognito login in front of the dashboard (needs HTTPS)")
+    cognito_domain_prefix: str | None = Field(
+        None, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+        description="the Cognito hosted domain's prefix (unique per region across all accounts); default: "
+                    "housing-<stack name>-<account id>")
     api_memory_mb: int = Field(2048, ge=128, le=10240, description="the API Lambda's memory (CPU scales with it)")
     function_memory_mb: dict[str, int] = Field(
         default_factory=dict,

@@ -58,7 +58,8 @@ class Dashboard(Construct):
             deregistration_delay=Duration.seconds(30),
             health_check=elbv2.HealthCheck(path="/_stcore/health", healthy_http_codes="200"))
         if config.cognito_login:
-            login = Login(self, "Login", callback_url=f"https://{entry.host}:{entry.dashboard_port}/oauth2/idpresponse")
+            login = Login(self, "Login", callback_url=f"https://{entry.host}:{entry.dashboard_port}/oauth2/idpresponse",
+                          domain_prefix=config.cognito_domain_prefix)
             self.listener.add_action("Login", action=login.then_forward(target_group))
         else:
             self.listener.add_target_groups("DashboardDefault", target_groups=[target_group])

@@ -3,7 +3,7 @@ the load balancer authenticates before forwarding (HTTPS listeners only)."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_elasticloadbalancingv2_actions as elb_actions
@@ -13,7 +13,7 @@ from infra_cdk.nag import acknowledge
 
 
 class Login(Construct):
-    def __init__(self, scope: Construct, id: str, *, callback_url: str):
+    def __init__(self, scope: Construct, id: str, *, callback_url: str, domain_prefix: str | None = None):
         super().__init__(scope, id)
         self.pool = cognito.UserPool(
             self, "Users", self_sign_up_enabled=False,
@@ -23,8 +23,10 @@ class Login(Construct):
             removal_policy=RemovalPolicy.RETAIN)
         acknowledge(self.pool, "AwsSolutions-COG8", "threat protection is the paid Cognito Plus plan; this pool has only "
                     "administrator-created users (no self sign-up) and requires MFA")
-        self.domain = self.pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(
-            domain_prefix=f"housing-{self.node.addr[:10]}"))
+        # Prefixes are unique per region across every account: one made of the construct path alone is taken
+        # by the second deployment anywhere. The account id and the stack's name make it this stack's.
+        prefix = domain_prefix or f"housing-{Stack.of(self).stack_name.lower()}-{Aws.ACCOUNT_ID}"
+        self.domain = self.pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=prefix))
         self.client = self.pool.add_client("Alb", generate_secret=True, o_auth=cognito.OAuthSettings(
             flows=cognito.OAuthFlows(authorization_code_grant=True), scopes=[cognito.OAuthScope.OPENID],
             callback_urls=[callback_url]))

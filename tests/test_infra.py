@@ -287,6 +287,9 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly(synthes
     assert "HOUSING_MLFLOW_TRACKING_URI" in env and "HOUSING_MLFLOW_REGISTRY" not in env
     assert env["HOUSING_GATE_VS_BASELINE"] == "0.4" and env["HOUSING_TRAIN_END"] == "2021-01-01"
     assert resources(tj, "AWS::SNS::Subscription")
+    # The login's domain prefix is this stack's in this account (prefixes are global per region).
+    [domain] = resources(tj, "AWS::Cognito::UserPoolDomain").values()
+    assert domain["Properties"]["Domain"] == {"Fn::Join": ["", ["housing-housingmlops-", {"Ref": "AWS::AccountId"}]]}
     # The topic's key is one CloudWatch may use (the AWS managed alias/aws/sns key would drop every alarm).
     [topic] = resources(tj, "AWS::SNS::Topic").values()
     key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]

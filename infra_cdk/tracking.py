@@ -24,12 +24,15 @@ class Tracking(Construct):
             artifact_store_uri=f"s3://{bucket.bucket_name}/{store_prefix}{MLFLOW_PREFIX}",
             role_arn=role.role_arn, tracking_server_size=size, automatic_model_registration=False)
         self.arn = server.attr_tracking_server_arn
+        self.bucket, self.store_prefix = bucket, store_prefix
 
     def allow(self, *roles: iam.IRole) -> None:
-        """Let these roles use the server (experiments, runs, artifacts, the registry)."""
+        """Let these roles use the server (experiments, runs, the registry) and its artifact store: the
+        MLflow client uploads and reads a run's artifacts under mlflow/ itself, with its own credentials."""
         access = iam.PolicyStatement(actions=["sagemaker-mlflow:*"], resources=[self.arn])
         for role in roles:
             role.add_to_principal_policy(access)
+            grant_store(role, self.bucket, self.store_prefix, (MLFLOW_PREFIX,), (MLFLOW_PREFIX,), role)
             acknowledge(role, "AwsSolutions-IAM5", "the MLflow client (experiments, runs, metrics, artifacts, registry) "
                         "uses most of the service's actions; the grant names the one tracking server",
                         findings=["Action::sagemaker-mlflow:*"])

@@ -281,6 +281,10 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly(synthes
     assert [a["Type"] for a in listeners[8443]["DefaultActions"]] == ["authenticate-cognito", "forward"]
     [server] = resources(tj, "AWS::SageMaker::MlflowTrackingServer").values()
     assert server["Properties"]["ArtifactStoreUri"]["Fn::Join"][1][-1] == "/env/mlflow/"
+    # The MLflow client writes a run's artifacts to the artifact store with the training task's own role.
+    task_role = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
+                     if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+    assert "env/mlflow/*" in object_grants(statements_of(tj, task_role), "s3:PutObject")
     train = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
                  if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
     env = {e["Name"]: e["Value"] for e in train["Properties"]["ContainerDefinitions"][0]["Environment"]}

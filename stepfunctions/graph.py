@@ -26,10 +26,11 @@ FARGATE = "fargate"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retry transient faults (throttling, a lost container); never a rejected input or a bug."""
+    """Retry transient faults (throttling, the Lambda service's own errors, a lost container); never a
+    rejected input, a bug, or a timeout (a deterministic stage that ran out of time once will again)."""
 
-    errors: tuple[str, ...] = ("Lambda.ServiceException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
-                               "States.Timeout")
+    errors: tuple[str, ...] = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                               "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException")
     attempts: int = 2
     interval_s: int = 5
     backoff: float = 2.0
@@ -151,7 +152,8 @@ TRAINING_PIPELINE = PipelineGraph(
         # The training task's result is not an event (see Stage.passes_result): the bundle's key follows
         # from the run id, and evaluate records it.
         Stage("train", "lambdas.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
-              retry=RetryPolicy(errors=("ECS.AmazonECSException",), attempts=1, interval_s=30),
+              # RunTask's own failures, capacity among them (AmazonECS.Unknown), with back-off.
+              retry=RetryPolicy(errors=("ECS.AmazonECSException", "AmazonECS.Unknown"), attempts=3, interval_s=60),
               reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX, BUNDLES),  # the only stage that writes a bundle
               needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.METROS,
                      Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT)),

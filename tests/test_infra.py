@@ -138,6 +138,12 @@ def test_state_machine_follows_the_graph(synthesized):
         [retry] = state["Retry"]
         assert retry["ErrorEquals"] == list(stage.retry.errors) and retry["MaxAttempts"] == stage.retry.attempts
         assert retry["BackoffRate"] == stage.retry.backoff and state["TimeoutSeconds"] == stage.timeout_s
+        # A stage that timed out is not run again: it is deterministic, and would only time out twice more.
+        assert "States.Timeout" not in retry["ErrorEquals"] and "States.ALL" not in retry["ErrorEquals"]
+        if stage.compute == "lambda":  # the errors AWS recommends retrying for Lambda tasks
+            assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                    "Lambda.ClientExecutionTimeoutException", "Lambda.TooManyRequestsException"} <= set(retry["ErrorEquals"])
+    assert "AmazonECS.Unknown" in states["Train"]["Retry"][0]["ErrorEquals"]
     train = states["Train"]
     assert train["Resource"].endswith(":states:::ecs:runTask.sync")
     [override] = train["Parameters"]["Overrides"]["ContainerOverrides"]

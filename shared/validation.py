@@ -196,6 +196,10 @@ def _value_rules(checks: _Checks, by_column: np.ndarray) -> None:
             if col in schema.NON_NEGATIVE:
                 checks.flag(by_column[i] < 0, col, "negative", "value(s) are negative")
             checks.flag(np.abs(by_column[i]) > CEILING, col, "implausible", f"value(s) beyond {CEILING:.0e}")
+        # A fractional zip code would be rounded into another zip's history: refused, not rounded.
+        zips = by_column[COLUMN_OF[schema.ZIPCODE]]
+        checks.flag(np.isfinite(zips) & (zips != np.round(zips)), schema.ZIPCODE, "not_whole",
+                    "zip code(s) are not whole numbers")
         # log(price) is what the model learns: a price must be positive wherever one is given.
         checks.flag(by_column[COLUMN_OF[schema.TARGET]] == 0, schema.TARGET, "not_positive", "price(s) are zero")
         for col, (low, high) in RANGES.items():

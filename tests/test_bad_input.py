@@ -74,6 +74,7 @@ CASES = [
     Case("truncated_parquet", lambda r: _parquet(r)[: len(_parquet(r)) // 2], "Parquet", suffix=".parquet"),
     Case("semicolons", lambda r: r.to_csv(index=False, sep=";").encode(), "missing"),
     Case("duplicate_rows", lambda r: _csv(pd.concat([r, r.iloc[:3]])), "repeat a (zipcode, date)", predict_needle=None),
+    Case("fractional_zip", lambda r: _csv(_with(r, "zipcode", 4, 4808.6)), "not whole numbers"),
     Case("missing_tokens", lambda r: _csv(r).replace(b",", b",n/a,", 0), None),
     Case("utf8_bom", lambda r: b"\xef\xbb\xbf" + _csv(r), None),
 ]

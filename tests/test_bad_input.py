@@ -74,7 +74,7 @@ CASES = [
     Case("truncated_parquet", lambda r: _parquet(r)[: len(_parquet(r)) // 2], "Parquet", suffix=".parquet"),
     Case("semicolons", lambda r: r.to_csv(index=False, sep=";").encode(), "missing"),
     Case("duplicate_rows", lambda r: _csv(pd.concat([r, r.iloc[:3]])), "repeat a (zipcode, date)", predict_needle=None),
-    Case("fractional_zip", lambda r: _csv(_with(r, "zipcode", 4, 4808.6)), "not whole numbers"),
+    Case("fractional_zip", lambda r: _csv(_with(r.astype({"zipcode": "float64"}), "zipcode", 4, 4808.6)), "not whole numbers"),
     Case("missing_tokens", lambda r: _csv(r).replace(b",", b",n/a,", 0), None),
     Case("utf8_bom", lambda r: b"\xef\xbb\xbf" + _csv(r), None),
 ]
@@ -221,7 +221,7 @@ def test_housing_batch_input_rejects_quarantines_and_never_learns_from_a_bad_mon
         assert labelled_incoming(store) == [f"incoming/{path.name}"]
         return
     assert result.exit_code == 1 and needle in result.output and "quarantine/incoming-" in result.output, result.output
-    [report_key] = [k for k in store.list("quarantine/") if k.endswith("report.json")]
+    [report_key] = [k for k in store.list("quarantine/incoming-") if k.endswith("report.json")]
     report = json.loads(store.read_bytes(report_key))
     assert needle in json.dumps(report) and report["input_key"] == f"incoming/{path.name}"
     if name != "binary":  # the report names the zip codes at fault

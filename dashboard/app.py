@@ -153,8 +153,9 @@ with st.form("predict"):
     example = scored.iloc[0] if len(scored) else None
     zipcode = c1.number_input("Zip code", min_value=0, max_value=99999, step=1,
                               value=int(example["zipcode"]) if example is not None else 1017)
+    known = example is not None and example["metro"] in metros[1:]
     metro_name = c2.selectbox("Metro", metros[1:], format_func=metro_label,
-                              index=metros[1:].index(example["metro"]) if example is not None and example["metro"] in metros[1:] else 0)
+                              index=metros[1:].index(example["metro"]) if known else 0)
     month_date = c3.date_input("Month", value=dt.date(int(year), int(month), 1))
     c1, c2, c3 = st.columns(3)
     ppsf = c1.number_input("Median price per sq ft (sold)", min_value=0.0, value=250.0)

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from shared import schema
-from shared.features import FEATURES as MODEL_FEATURES
-from shared.features import FeatureBuilder
 from shared.calibration import MAX_HORIZON
 from shared.extrapolation import AUTOREGRESSION_INPUTS, LAGS, Extrapolation
+from shared.features import FEATURES as MODEL_FEATURES
+from shared.features import FeatureBuilder
 from shared.history import FEATURES, MARKET_LEVELS, ZipHistory, cutoff_months, month_numbers
 from shared.preprocess import clean_for_training
 from shared.synthetic import generate

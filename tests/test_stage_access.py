@@ -4,7 +4,6 @@ graph; this runs the real pipeline and checks that every key each stage touches 
 
 from __future__ import annotations
 
-
 import pytest
 
 import lambdas.stage_event
@@ -13,8 +12,8 @@ from lambdas.stage_event import new_run_event
 from shared.layout import BUNDLES
 from shared.settings import Settings
 from shared.store import LocalStore, write_table
-from tests.stores import AuditedStore, covered
 from stepfunctions.graph import TRAINING_PIPELINE
+from tests.stores import AuditedStore, covered
 
 pytestmark = pytest.mark.slow
 

@@ -42,6 +42,12 @@ SCHEDULED = {"version": "0", "id": "89d1a02d-5ec7-412e-82f5-13505f849b41", "deta
              "resources": ["arn:aws:events:us-east-1:123456789012:rule/HousingMlops-MonthlyScoring"], "detail": {}}
 
 
+def upload_inputs(aws, rows, metros) -> None:
+    """A small training file under raw/ and the metros table under reference/."""
+    aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
+    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
+
+
 @pytest.fixture()
 def aws(monkeypatch):
     for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -67,8 +73,7 @@ def state_machine(aws, monkeypatch):
 def test_raw_upload_starts_one_run_named_after_it(aws, state_machine, small_data):
     client, arn = state_machine
     rows, metros = small_data
-    aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
-    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
+    upload_inputs(aws, rows, metros)
     first = start_training(s3_event("raw/housets.csv"))
     assert first["started"] is True and first["run_id"].startswith("run-") and first["attempt"] == 1
     [execution] = client.list_executions(stateMachineArn=arn)["executions"]
@@ -95,8 +100,7 @@ def test_starting_a_run_stays_inside_the_trigger_s_grants(aws, state_machine, sm
     from tests.test_stage_access import _outside
 
     rows, metros = small_data
-    aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
-    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
+    upload_inputs(aws, rows, metros)
     aws.write_bytes("incoming/2024-01.csv", rows.head(5).to_csv(index=False).encode())
     log = []
     monkeypatch.setattr(lambdas.triggers, "S3Store", lambda url: AuditedStore(S3Store(url), log, ["start-training"]))
@@ -107,8 +111,7 @@ def test_starting_a_run_stays_inside_the_trigger_s_grants(aws, state_machine, sm
 def test_a_run_that_ended_without_success_is_retried_by_the_next_event(aws, state_machine, small_data):
     client, arn = state_machine
     rows, metros = small_data
-    aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
-    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
+    upload_inputs(aws, rows, metros)
     first = start_training(s3_event("raw/housets.csv"))
     client.stop_execution(executionArn=first["execution_arn"], error="States.TaskFailed")  # ABORTED
     retried = start_training(s3_event("raw/housets.csv"))
@@ -140,8 +143,7 @@ def test_monthly_retraining_learns_new_labelled_months_and_nothing_else(aws, sta
     rows, metros = small_data
     retraining = {**SCHEDULED, "resources": ["arn:aws:events:us-east-1:123456789012:rule/HousingMlops-MonthlyRetraining"]}
     assert start_training(retraining) == {"started": False, "reason": "nothing under raw/"}
-    aws.write_bytes("reference/usmetros.csv", metros.to_csv(index=False).encode())
-    aws.write_bytes("raw/housets.csv", rows.head(50).to_csv(index=False).encode())
+    upload_inputs(aws, rows, metros)
     first = start_training(retraining)
     assert first["started"] is True
     assert start_training(retraining) == {"started": False, "run_id": first["run_id"], "reason": "already started"}

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from infra_cdk.config import DeployConfig
 from infra_cdk.nag import acknowledge, arn_of
-from shared.layout import BUNDLES
+from shared.layout import BUNDLES, CHAMPION_KEY
 
 
 def _objects(bucket: s3.IBucket, store_prefix: str, keys: Iterable[str]) -> list[str]:
@@ -46,6 +46,10 @@ def grant_store(role: iam.IRole, bucket: s3.IBucket, store_prefix: str, reads: I
     elif any(BUNDLES.startswith(w) for w in writes if w.endswith("/")):
         statements.append(iam.PolicyStatement(effect=iam.Effect.DENY, actions=["s3:PutObject"],
                                               resources=_objects(bucket, store_prefix, [BUNDLES])))
+    if CHAMPION_KEY in writes:  # the pointer moves only by compare-and-swap (shared.champion.promote)
+        statements.append(iam.PolicyStatement(effect=iam.Effect.DENY, actions=["s3:PutObject"],
+                                              resources=_objects(bucket, store_prefix, [CHAMPION_KEY]),
+                                              conditions={"Null": {"s3:if-match": "true", "s3:if-none-match": "true"}}))
     for statement in statements:
         role.add_to_principal_policy(statement)
     prefixes = sorted({k for k in reads + writes if k.endswith("/")})

@@ -8,8 +8,9 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from shared.bundle import verify_bundle
 from shared.layout import CHAMPION_KEY, Artifact, artifact_key, bundle_prefix
@@ -24,12 +25,19 @@ ANY_CHAMPION = "*"
 
 
 class ChampionPointer(BaseModel):
-    run_id: str
+    # Validated before anything builds a key from it: a pointer naming "../../x" is corrupt, not a path.
+    run_id: Annotated[str, AfterValidator(check_run_id)]
     bundle_prefix: str
     promoted_at: str
     reason: str = Field(description="'gate passed' or a manual promotion note")
     metrics: Headline = Field(default_factory=Headline, description="eval and holdout metrics of the model, the baseline and the champion it replaced")
     previous_run_id: str | None = None
+
+    @model_validator(mode="after")
+    def _names_its_own_bundle(self) -> ChampionPointer:
+        if self.bundle_prefix != bundle_prefix(self.run_id):
+            raise ValueError(f"bundle_prefix {self.bundle_prefix!r} is not {self.run_id}'s bundle")
+        return self
 
 
 class CorruptChampion(RuntimeError):

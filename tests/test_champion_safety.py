@@ -364,3 +364,20 @@ def test_tuning_says_when_its_time_budget_ends_the_search(store_copy, rows, tmp_
                      HOUSING_TUNE_TIMEOUT="0.5")
     assert result.exit_code == 0, result.output
     assert "tuning stopped at its 0.5 s budget after" in result.output
+
+
+def test_a_pointer_naming_no_run_id_is_corrupt_before_any_key_is_built(tmp_path):
+    """A run id read from the pointer becomes part of store keys: "../../x" is refused as corrupt."""
+    import json as json_
+
+    from shared.champion import CorruptChampion
+
+    store = LocalStore(tmp_path / "store")
+    good = {"run_id": "run-0123456789abcdef", "bundle_prefix": "runs/run-0123456789abcdef/model/",
+            "promoted_at": "2026-12-01T00:00:00+00:00", "reason": "gate passed"}
+    store.write_bytes(CHAMPION_KEY, json_.dumps(good).encode())
+    assert read_champion(store).run_id == good["run_id"]
+    for bad in ({**good, "run_id": "../../x"}, {**good, "bundle_prefix": "runs/../../etc/"}):
+        store.write_bytes(CHAMPION_KEY, json_.dumps(bad).encode())
+        with pytest.raises(CorruptChampion, match="is not a champion pointer"):
+            read_champion(store)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from shared.layout import CHAMPION_KEY
 from stepfunctions.graph import FARGATE, TRAINING_PIPELINE
 from tests.infra_support import cdk_context, resolve_definition
 
@@ -219,9 +220,13 @@ def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_trainin
         return [(s.get("Condition"), object_grants([{**s, "Effect": "Allow"}], "s3:PutObject"))
                 for s in statements if s["Effect"] == "Deny"]
 
+    pointer_cas = ({"Null": {"s3:if-match": "true", "s3:if-none-match": "true"}}, {"models/champion.json"})
     for stage in LAMBDA_STAGES:
         expected = [(None, {"runs/*/model/*"})] if "runs/" in stage.writes else []
+        if CHAMPION_KEY in stage.writes:  # the pointer: a PUT without If-Match / If-None-Match is denied
+            expected.append(pointer_cas)
         assert denies(statements_of(tj, roles[stage.handler.replace(":", ".")])) == expected, stage.name
+    assert any(CHAMPION_KEY in stage.writes for stage in LAMBDA_STAGES)
     train = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
                  if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
     assert denies(statements_of(tj, train["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])) == \
@@ -335,7 +340,7 @@ def test_graphs_the_deployment_cannot_run_faithfully_are_refused():
     gate_on_fargate = dataclasses.replace(TRAINING_PIPELINE, gate=dataclasses.replace(TRAINING_PIPELINE.gate, after="train"))
     with pytest.raises(UndeployableGraph, match="gate stage 'train' runs on Fargate"):
         check_deployable(gate_on_fargate)
-    from shared.layout import Artifact
+    from shared.layout import CHAMPION_KEY, Artifact
     from stepfunctions.graph import ArtifactOrderError
 
     batch_first = dataclasses.replace(TRAINING_PIPELINE, stages=tuple(

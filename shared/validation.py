@@ -244,7 +244,13 @@ def validate_metros(frame: pd.DataFrame, source: str = "metros") -> tuple[Valida
         report.problems.append(Problem(column=None, rule="non_empty", message="the metros table has no rows"))
     if report.problems:
         return report, frame
-    typed = pd.DataFrame({"metro_full": frame["metro_full"].astype("str")})
+    names = frame["metro_full"]
+    blank = names.isna() | (names.astype("str").str.strip() == "")
+    if blank.any():  # a metro without a name joins nothing (training failed on it minutes later)
+        report.problems.append(Problem(column="metro_full", rule="missing_value", count=int(blank.sum()),
+                                       examples=_examples(frame, blank, "metro_full"),
+                                       message=f"{int(blank.sum())} row(s) have no metro name"))
+    typed = pd.DataFrame({"metro_full": names.astype("str")})
     for col, (low, high) in {"lat": (-90, 90), "lng": (-180, 180)}.items():
         typed[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
         bad = typed[col].isna() | (typed[col] < low) | (typed[col] > high)

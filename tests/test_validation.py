@@ -89,3 +89,12 @@ def test_metros_table(metros):
     assert validate_metros(metros)[0].ok
     metros.loc[0, "lat"] = 123
     assert [p.rule for p in validate_metros(metros)[0].problems] == ["out_of_range"]
+
+
+def test_a_metro_without_a_name_is_refused_in_validate(metros):
+    """It joined nothing and training failed on it minutes later."""
+    metros = metros.astype({"metro_full": "object"})
+    metros.loc[0, "metro_full"] = None
+    metros.loc[1, "metro_full"] = "  "
+    [problem] = validate_metros(metros)[0].problems
+    assert problem.column == "metro_full" and problem.count == 2 and "no metro name" in problem.message

@@ -62,7 +62,23 @@ SeedOption = Annotated[Optional[int], typer.Option("--seed", help="Random seed (
 
 
 def _store(url: str | None) -> ArtifactStore:
-    return open_store(url or get_settings().store)
+    try:
+        return open_store(url or get_settings().store)
+    except ValueError as err:  # an unsupported URL, a key outside the root
+        raise _fail(str(err)) from None
+
+
+@app.callback()
+def _settings_are_valid() -> None:
+    """Every command reads the HOUSING_* settings: a bad value is one message naming the variable, not a
+    traceback from deep inside a stage."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as err:
+        problems = "; ".join(f"HOUSING_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in err.errors())
+        raise _fail(f"invalid settings: {problems}", code=2) from None
 
 
 def _setup_logging() -> None:

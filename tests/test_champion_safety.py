@@ -244,6 +244,9 @@ def test_command_line_errors_are_messages_not_tracebacks(store_copy, tmp_path):
                          (["batch", "--month", "2023-13"], "YYYY-MM")):
         result = _invoke(*args, "--store", store.url)
         assert result.exit_code in (1, 2) and needle in result.output, result.output
+    assert "unsupported store URL 'ftp://x'" in _invoke("status", "--store", "ftp://x").output
+    bad_setting = _invoke("status", "--store", store.url, HOUSING_TRIALS="abc")
+    assert bad_setting.exit_code == 2 and "HOUSING_TRIALS: Input should be a valid integer" in bad_setting.output
     # Status lists whole run ids (to copy into `promote`) and the hints name the store and `uv run`.
     status = _invoke("status", "--store", store.url).output
     assert f"  {champion} " in status and "sealed and verified" in status

@@ -393,7 +393,7 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
             out.print(f"champion: none yet (train one with `{_command(store, 'run')}`)")
     if pointer is not None:
         out.print(f"champion: {pointer.run_id} (promoted {pointer.promoted_at}, {pointer.reason}; previous {pointer.previous_run_id or '-'})")
-        from shared.bundle import BundleIntegrityError, verify_bundle
+        from shared.seal import BundleIntegrityError, verify_bundle
 
         try:
             verify_bundle(store, pointer.run_id)
@@ -431,9 +431,9 @@ def promote(
     store_url: StoreOption = None,
 ) -> None:
     """Point the champion at another run's bundle after verifying its manifest."""
-    from shared.bundle import BundleIntegrityError
     from shared.champion import ChampionMoved, CorruptChampion
     from shared.champion import promote as move
+    from shared.seal import BundleIntegrityError
 
     store = _store(store_url)
     try:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
-from shared.bundle import OutdatedBundle, load_bundle
+from shared.bundle import load_bundle
 from shared.champion import read_champion
 from shared.evaluate import decide, evaluate_models
 from shared.layout import Artifact
+from shared.seal import OutdatedBundle
 from shared.store import read_table, write_json
 
 

@@ -10,8 +10,6 @@ with a SHA-256 of each; the manifest is written last, so a bundle without one is
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -27,26 +25,9 @@ from shared.history import ZipHistory, month_number, month_numbers
 from shared.layout import bundle_prefix
 from shared.preprocess import CleaningReport, clean_for_scoring
 from shared.schema import DATE
-from shared.store import ArtifactStore, frame_of, json_bytes, parquet_bytes, read_json
+from shared.seal import HISTORY_FILE, JSON_FILES, JUDGED_MODEL_FILE, MANIFEST, MODEL_FILE, seal, verify_bundle
+from shared.store import ArtifactStore, frame_of, json_bytes, parquet_bytes
 from shared.validation import ensure_valid, validate_housing
-
-MODEL_FILE, JUDGED_MODEL_FILE = "model.ubj", "judged.ubj"  # the served model, the model the gate judged
-HISTORY_FILE = "history.parquet"  # the labelled months the model knows: each zip's history at serving time
-MANIFEST = "manifest.json"
-JSON_FILES = ("features.json", "judged_features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json",
-              "metadata.json", "calibration.json")
-
-
-class BundleIntegrityError(RuntimeError):
-    """A bundle file is missing or its content does not match the manifest."""
-
-
-class OutdatedBundle(BundleIntegrityError):
-    """A sealed bundle made by an older version, without the files this one scores with."""
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -161,37 +142,8 @@ class ModelBundle:
         }
         for name, data in files.items():
             store.write_bytes(prefix + name, data, create_only=True)
-        manifest = {
-            "run_id": self.run_id,
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "files": {name: _sha256(data) for name, data in files.items()},
-        }
-        files[MANIFEST] = json_bytes(manifest)
-        store.write_bytes(prefix + MANIFEST, files[MANIFEST], create_only=True)
+        files[MANIFEST] = seal(store, self.run_id, files)
         return files
-
-
-def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
-    """Read every file of a bundle and check it against the manifest; return the files' bytes."""
-    prefix = bundle_prefix(run_id)
-    if not store.exists(prefix + MANIFEST):
-        raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({prefix + MANIFEST} missing)")
-    manifest = read_json(store, prefix + MANIFEST)
-    if "calibration.json" not in manifest["files"]:
-        raise OutdatedBundle(f"bundle {run_id} was made by an older version (no backtest calibration): train a "
-                             "new model with `housing run --force`")
-    files = {}
-    for name, expected in manifest["files"].items():
-        if not store.exists(prefix + name):
-            raise BundleIntegrityError(f"bundle {run_id}: {name} is listed in the manifest but missing")
-        data = store.read_bytes(prefix + name)
-        if _sha256(data) != expected:
-            raise BundleIntegrityError(f"bundle {run_id}: {name} does not match its SHA-256 in the manifest")
-        files[name] = data
-    missing = [n for n in (MODEL_FILE, JUDGED_MODEL_FILE, HISTORY_FILE, *JSON_FILES) if n not in files]
-    if missing:
-        raise BundleIntegrityError(f"bundle {run_id}: manifest lacks {', '.join(missing)}")
-    return files
 
 
 def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:

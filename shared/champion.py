@@ -12,10 +12,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
-from shared.bundle import verify_bundle
 from shared.layout import CHAMPION_KEY, Artifact, artifact_key, bundle_prefix
 from shared.reports import EvaluationReport, Headline
 from shared.runs import check_run_id
+from shared.seal import verify_bundle
 from shared.settings import Settings
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, json_bytes, read_json
 

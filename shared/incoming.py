@@ -17,7 +17,6 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from shared import schema
-from shared.batch import batch_score, row_months, scored_months
 from shared.layout import INCOMING_PREFIX, incoming_quarantine_id, quarantine_prefix
 from shared.quarantine import quarantine
 from shared.store import ArtifactNotFound, ArtifactStore
@@ -32,6 +31,10 @@ def score_incoming(store: ArtifactStore, key: str, skip_if_scored: bool = False,
     """Score one incoming/ file with the champion (only `months`, if given). A file that cannot be read,
     breaks the schema or `shared.plausibility`'s rules is copied to quarantine/incoming-<digest of its
     bytes>/ with report.json and rejected (InputRejected): it is neither scored nor learned from."""
+    # Imported here: scoring needs the model (xgboost, ~1.4 s to import); the trigger and the CLI, which only
+    # ask which files carry prices, do not.
+    from shared.batch import batch_score, row_months, scored_months
+
     data = store.read_bytes(key)
     try:
         raw = read_frame(data, key)

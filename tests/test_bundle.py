@@ -4,9 +4,10 @@ import pytest
 
 from shared import schema
 from shared.batch import read_predictions
-from shared.bundle import BundleIntegrityError, load_bundle
+from shared.bundle import load_bundle
 from shared.champion import promote, read_champion
 from shared.layout import Artifact, artifact_key, bundle_prefix
+from shared.seal import BundleIntegrityError
 from shared.settings import Settings
 from shared.store import LocalStore, read_table
 

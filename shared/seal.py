@@ -1,0 +1,64 @@
+"""A model bundle's seal: `manifest.json`, written last, with a SHA-256 of every file, and its check.
+
+Apart from shared.bundle so that what only checks a bundle (`housing status`, promotion) does not import
+xgboost (1.4 s of a command's start)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from shared.layout import bundle_prefix
+from shared.store import ArtifactStore, json_bytes, read_json
+
+MODEL_FILE, JUDGED_MODEL_FILE = "model.ubj", "judged.ubj"  # the served model, the model the gate judged
+HISTORY_FILE = "history.parquet"  # the labelled months the model knows: each zip's history at serving time
+MANIFEST = "manifest.json"
+JSON_FILES = ("features.json", "judged_features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json",
+              "metadata.json", "calibration.json")
+
+
+class BundleIntegrityError(RuntimeError):
+    """A bundle file is missing or its content does not match the manifest."""
+
+
+class OutdatedBundle(BundleIntegrityError):
+    """A sealed bundle made by an older version, without the files this one scores with."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def seal(store: ArtifactStore, run_id: str, files: dict[str, bytes]) -> bytes:
+    """Write the manifest of the bundle's `files` (already written), create-only; return its bytes."""
+    manifest = json_bytes({
+        "run_id": run_id,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "files": {name: _sha256(data) for name, data in files.items()},
+    })
+    store.write_bytes(bundle_prefix(run_id) + MANIFEST, manifest, create_only=True)
+    return manifest
+
+
+def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
+    """Read every file of a bundle and check it against the manifest; return the files' bytes."""
+    prefix = bundle_prefix(run_id)
+    if not store.exists(prefix + MANIFEST):
+        raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({prefix + MANIFEST} missing)")
+    manifest = read_json(store, prefix + MANIFEST)
+    if "calibration.json" not in manifest["files"]:
+        raise OutdatedBundle(f"bundle {run_id} was made by an older version (no backtest calibration): train a "
+                             "new model with `housing run --force`")
+    files = {}
+    for name, expected in manifest["files"].items():
+        if not store.exists(prefix + name):
+            raise BundleIntegrityError(f"bundle {run_id}: {name} is listed in the manifest but missing")
+        data = store.read_bytes(prefix + name)
+        if _sha256(data) != expected:
+            raise BundleIntegrityError(f"bundle {run_id}: {name} does not match its SHA-256 in the manifest")
+        files[name] = data
+    missing = [n for n in (MODEL_FILE, JUDGED_MODEL_FILE, HISTORY_FILE, *JSON_FILES) if n not in files]
+    if missing:
+        raise BundleIntegrityError(f"bundle {run_id}: manifest lacks {', '.join(missing)}")
+    return files

@@ -223,15 +223,15 @@ def _vs_champion(report: EvaluationReport, split: str, margin: float, reasons: l
     same rows: horizon mode over every bucket, and nowcast. A candidate worse only within chance passes: it
     learned from newer months, and a retrain must not be refused over noise."""
     ok = True
-    for mode, bucket in ((split, ALL), (split + NOWCAST, "1")):
-        fig = report.backtest.get(split, {}).get(HORIZON if mode == split else NOWCAST_MODE, {}).get(bucket)
+    for name, mode, bucket in ((split, HORIZON, ALL), (split + NOWCAST, NOWCAST_MODE, "1")):
+        fig = report.backtest.get(split, {}).get(mode, {}).get(bucket)
         if fig is None or CHAMPION not in fig.monthly_mae:
             continue
         ours, theirs = fig.mae[CANDIDATE], fig.mae[CHAMPION]
         lost = loses(fig, margin, CHAMPION)
         verdict = ("worse than" if lost else "within chance (t test over months) of" if ours > (1 - margin) * theirs
                    else "at most")
-        reasons.append(f"{mode} backtest MAE {ours:,.0f} vs champion {report.champion_run_id} {theirs:,.0f} on the same "
+        reasons.append(f"{name} backtest MAE {ours:,.0f} vs champion {report.champion_run_id} {theirs:,.0f} on the same "
                        f"{fig.rows:,} rows over {len(fig.monthly_mae[CANDIDATE])} months: {verdict} "
                        f"{1 - margin:.2f}x the champion's")
         ok &= not lost
@@ -242,17 +242,19 @@ def _recent_vs_champion(report: EvaluationReport, tolerance: float | None, split
     """Whether the candidate is at most `tolerance` worse than the champion on the holdout (the most recent
     months both can score; the same rows), in either mode: a model that learned from poisoned months is far
     worse there even when eval looks fine."""
+    def ratio(name: str) -> float:
+        theirs = report.champion[name].mae
+        return report.candidate[name].mae / theirs if theirs > 0 else float("inf")
+
     recent = [name for name in report.champion or {} if not name.startswith(split)]
-    figures = [(name, report.candidate[name].mae, report.champion[name].mae) for name in recent]
-    if not figures:
+    if not recent:
         return True
-    worst = max(figures, key=lambda f: f[1] / f[2] if f[2] > 0 else float("inf"))
-    name, ours, theirs = worst
-    ratio = ours / theirs if theirs > 0 else float("inf")
+    name = max(recent, key=ratio)
+    ours, theirs, worst = report.candidate[name].mae, report.champion[name].mae, ratio(name)
     if tolerance is None:
-        reasons.append(f"{name} (the most recent months) MAE {ours:,.0f} vs champion {theirs:,.0f}: {ratio:.2f}x (not enforced)")
+        reasons.append(f"{name} (the most recent months) MAE {ours:,.0f} vs champion {theirs:,.0f}: {worst:.2f}x (not enforced)")
         return True
-    ok = bool(ratio <= 1 + tolerance)
+    ok = bool(worst <= 1 + tolerance)
     reasons.append(f"{name} (the most recent months) MAE {ours:,.0f} {'<=' if ok else '>'} {(1 + tolerance) * theirs:,.0f} "
                    f"(champion {theirs:,.0f} plus {tolerance:.0%}, same rows)")
     return ok

@@ -323,7 +323,7 @@ def predict(
     store_url: StoreOption = None,
 ) -> None:
     """Predict a price for each input row, in order, with the champion bundle and the training transforms."""
-    from shared.batch import seen_history
+    from shared.batch import history_for
     from shared.bundle import load_bundle
     from shared.caveats import caveats
     from shared.tables import InputFormatError, write_csv, write_parquet
@@ -336,7 +336,7 @@ def predict(
     bundle = load_bundle(store, pointer.run_id)
     try:
         raw = read_frame(input_file.read_bytes(), str(input_file))
-        forecast, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=seen_history(store, bundle))
+        forecast, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=history_for(store, bundle, raw))
     except (InputFormatError, InvalidInput) as err:
         raise _fail(str(err)) from None
     notes = caveats(raw, cleaned, forecast.price, report, bundle.supported_range())

@@ -75,7 +75,7 @@ def handler(event: dict, context=None) -> dict:
         metros=read_table(store, ev.artifact(Artifact.METROS)),
         params={**result.params, "rounds": result.rounds},
         metrics={"validation": result.validation, "trials": result.trials},
-        history=ZipHistory(labelled),  # every labelled month the run saw: the zips' history when serving
+        labelled=labelled,  # every labelled month the run saw: the zips' history when serving
         calibration=calibration,
         metadata={
             "run_id": ev.run_id,

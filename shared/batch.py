@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -14,9 +15,10 @@ from shared import history, schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
 from shared.history import ZipHistory
+from shared.serving_state import ServingState, current_state, scored_as_history, update_state
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
 from shared.plausibility import check_scored_file
-from shared.preprocess import METRO, METRO_NAME, metro_key
+from shared.preprocess import METRO_NAME, metro_key
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, parquet_bytes, read_table
 from shared.validation import ValidationReport, ensure_valid
 
@@ -54,16 +56,30 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHis
     })
 
 
-def seen_history(store: ArtifactStore, bundle: ModelBundle) -> ZipHistory:
-    """What the system has seen: the labelled months the champion knows, then every scored month (with its
-    actual prices where the scored file had them)."""
-    scored = read_predictions(store)
-    months = pd.DataFrame({
-        schema.ZIPCODE: scored["zipcode"], schema.DATE: scored["date"], schema.TARGET: scored["actual"],
-        METRO: scored["metro"].map({n: metro_key(str(n)) for n in scored["metro"].dropna().unique()}),
-        **{c: scored.get(c, np.nan) for c in history.MARKET_LEVELS},
-    })
-    return bundle.history.extended(months) if len(months) else bundle.history
+def seen_history(store: ArtifactStore, bundle: ModelBundle, since: int | None = None) -> ZipHistory:
+    """What the system has seen: the labelled months the champion knows, then the scored months (with their
+    actual prices where the scored file had them), from month `since` (a month number) on if given: rows of
+    month m read months from m - LOOKBACK on only."""
+    scored = read_predictions(store, since=since)
+    return ZipHistory(bundle.labelled, scored_as_history(scored)) if len(scored) else bundle.history
+
+
+def champion_state(store: ArtifactStore, bundle: ModelBundle, tags: dict[str, str] | None = None) -> ServingState:
+    """The champion's serving state, caught up with the scored months (built from the bundle if missing)."""
+    return current_state(store, bundle.run_id, lambda: bundle.labelled, tags)
+
+
+def history_for(store: ArtifactStore, bundle: ModelBundle, raw: pd.DataFrame, state: ServingState | None = None,
+                full: Callable[[], ZipHistory] | None = None) -> ZipHistory:
+    """What the raw rows may see of the system's history: the serving state (`state`, else read) when it
+    serves their months, else the full history (`full()`, else the bundle's history with the scored months
+    the rows can look back to). Rows whose dates do not parse take the state: validation refuses them
+    before any history is used."""
+    state = state or champion_state(store, bundle)
+    months = row_month_numbers(raw)
+    if not len(months) or state.serves(months):
+        return state.history
+    return full() if full else seen_history(store, bundle, since=int(months.min()) - history.LOOKBACK)
 
 
 def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -213,6 +229,11 @@ def row_months(raw: pd.DataFrame) -> pd.Series:
     return pd.Series([(d.year, d.month) if not pd.isna(d) else None for d in dates], index=raw.index, dtype=object)
 
 
+def row_month_numbers(raw: pd.DataFrame) -> np.ndarray:
+    """The month numbers (`history.month_numbers`) of the raw rows' dates that parse."""
+    return np.array([y * 12 + m - 1 for y, m in row_months(raw).dropna()], dtype="int64")
+
+
 class NoChampion(RuntimeError):
     """Scoring needs a promoted model."""
 
@@ -229,8 +250,13 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
             wanted = ", ".join(f"{y:04d}-{m:02d}" for y, m in sorted(months))
             raise ValueError(f"{source} has no rows for {wanted}")
     bundle = load_bundle(store, pointer.run_id)
-    predictions = score_rows(bundle, raw, source, seen_history(store, bundle))
-    return predictions, write_scored_months(store, predictions)
+    predictions = score_rows(bundle, raw, source, history_for(store, bundle, raw))
+    written = write_scored_months(store, predictions)
+    try:
+        update_state(store, bundle.run_id, lambda: bundle.labelled)
+    except ArtifactChanged as err:  # the predictions are written; the next reader catches the state up
+        log.warning("%s", err)
+    return predictions, written
 
 
 def _remedy(year: int, month: int) -> str:
@@ -247,15 +273,17 @@ def read_summary(store: ArtifactStore, year: int | None = None, month: int | Non
 
 
 def read_predictions(store: ArtifactStore, year: int | None = None, month: int | None = None,
-                     metro: str | None = None, unreadable: list[str] | None = None) -> pd.DataFrame:
-    """Scored rows of the matching month partitions (only those are read), optionally one metro's. A month
+                     metro: str | None = None, unreadable: list[str] | None = None,
+                     since: int | None = None) -> pd.DataFrame:
+    """Scored rows of the matching month partitions (only those are read: of `year`, `month`, from month
+    number `since` on), optionally one metro's. A month
     whose file cannot be read (empty, truncated, not Parquet) is skipped with a warning, and named in
     `unreadable` ("YYYY-MM: why and the remedy") when the caller passes a list: one broken month must not
     take down everything that reads the others."""
     months = [m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_key(key, "predictions"))]
     parts = []
     for y, m in months:
-        if (year is not None and y != year) or (month is not None and m != month):
+        if (year is not None and y != year) or (month is not None and m != month) or (since or 0) > y * 12 + m - 1:
             continue
         key = month_predictions_key(y, m)
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -77,8 +78,14 @@ class ModelBundle:
     params: dict[str, Any]
     metrics: dict[str, Any]
     metadata: dict[str, Any]
-    history: ZipHistory
+    labelled: pd.DataFrame  # the labelled months the run saw (at least the history's COLUMNS)
     calibration: Calibration
+
+    @cached_property
+    def history(self) -> ZipHistory:
+        """The zips' history of the labelled months, built on first use: serving recent months takes the
+        serving state instead (shared.serving_state), so most processes never pay for this one."""
+        return ZipHistory(self.labelled)
 
     def scorers(self, cleaned: pd.DataFrame) -> np.ndarray:
         """Per row, True where the judged model scores it: a month the served model learned and the judged
@@ -164,6 +171,6 @@ def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:
         params=state["params.json"],
         metrics=state["metrics.json"],
         metadata=state["metadata.json"],
-        history=ZipHistory(frame_of(files[HISTORY_FILE])),
+        labelled=frame_of(files[HISTORY_FILE]),
         calibration=Calibration.from_dict(state["calibration.json"]),
     )

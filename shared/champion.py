@@ -15,9 +15,10 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_va
 from shared.layout import CHAMPION_KEY, Artifact, artifact_key, bundle_prefix
 from shared.reports import EvaluationReport, Headline
 from shared.runs import check_run_id
-from shared.seal import verify_bundle
+from shared.seal import HISTORY_FILE, verify_bundle
+from shared.serving_state import update_state
 from shared.settings import Settings
-from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, json_bytes, read_json
+from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, json_bytes, read_json
 
 log = logging.getLogger("housing.champion")
 # `promote(..., compared_with=ANY_CHAMPION)`: move the pointer whatever it names now (a manual promotion).
@@ -80,7 +81,7 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
     moved since, nothing is written and ChampionMoved says so. The registry is bookkeeping: once the pointer
     has moved, a registry failure is reported in the result, not raised."""
     check_run_id(run_id)
-    verify_bundle(store, run_id)
+    files = verify_bundle(store, run_id)
     try:
         current, tag = _read_pointer(store)
     except CorruptChampion:
@@ -110,7 +111,17 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
     except ArtifactChanged:
         raise ChampionMoved(f"another promotion moved the champion while {run_id} was being promoted; "
                             "run again to compare with the new champion") from None
+    _write_serving_state(store, run_id, files[HISTORY_FILE])
     return Promotion(pointer, changed=True, registry=_register(store, run_id, settings))
+
+
+def _write_serving_state(store: ArtifactStore, run_id: str, history_file: bytes) -> None:
+    """The new champion's serving state, so the first process serving it reads one file. Bookkeeping: if
+    this fails, whoever serves next builds it from the bundle."""
+    try:
+        update_state(store, run_id, lambda: frame_of(history_file))
+    except Exception as err:  # the store's own failure modes; the pointer has moved either way
+        log.warning("the champion moved to %s but its serving state was not written: %s", run_id, err)
 
 
 def _register(store: ArtifactStore, run_id: str, settings: Settings) -> str:

@@ -14,6 +14,7 @@ QUARANTINE_PREFIX = "quarantine/"
 METROS_KEY = REFERENCE_PREFIX + "metros.parquet"
 CHAMPION_KEY = "models/champion.json"
 PREDICTIONS_PREFIX = "predictions/"
+SERVING_PREFIX = "serving/"  # per champion, what serving recent months needs of the zips' history
 # Every run's sealed model bundle (bundle_prefix), as a pattern for grants: runs/<any run id>/model/.
 BUNDLES = f"{RUNS_PREFIX}*/model/"
 
@@ -31,9 +32,10 @@ class Access:
 COMPONENTS = {
     # Reads each incoming/ file for prices, and whether scoring quarantined it (then it teaches nothing).
     "start-training": Access(reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX, QUARANTINE_PREFIX)),
-    "score": Access(reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX),
-                    writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX)),
-    "api": Access(reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX)),
+    "score": Access(reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX),
+                    writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX, SERVING_PREFIX)),
+    # The predictions' listing tells it when the serving state is behind; it folds missing months in itself.
+    "api": Access(reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX)),
     # The batch results, and the champion pointer for its metrics and backtest.
     "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY)),
 }
@@ -124,6 +126,10 @@ def quarantine_prefix(run_id: str) -> str:
 def incoming_quarantine_id(digest: str) -> str:
     """A rejected incoming/ file is kept under quarantine/incoming-<digest of its bytes>/."""
     return f"incoming-{digest[:16]}"
+
+
+def serving_state_key(run_id: str) -> str:
+    return f"{SERVING_PREFIX}{run_id}/state.parquet"
 
 
 def month_predictions_key(year: int, month: int) -> str:

@@ -324,15 +324,26 @@ def write_json(store: ArtifactStore, key: str, payload: Any) -> None:
     store.write_bytes(key, json_bytes(payload))
 
 
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    """How every table artifact is serialised (zstd-compressed Parquet, no index)."""
+def parquet_bytes(frame: pd.DataFrame, metadata: dict[str, str] | None = None) -> bytes:
+    """How every table artifact is serialised (zstd-compressed Parquet, no index), with `metadata` (text
+    key-value pairs, read back by `table_metadata`) in the file's schema if given."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata({**table.schema.metadata, **{f"housing.{k}": v for k, v in metadata.items()}})
     buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+    pq.write_table(table, buffer, compression="zstd")
     return buffer.getvalue()
 
 
 def frame_of(data: bytes, columns: list[str] | None = None) -> pd.DataFrame:
     return pq.read_table(io.BytesIO(data), columns=columns).to_pandas()
+
+
+def table_metadata(data: bytes) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A table and the metadata `parquet_bytes` wrote with it."""
+    table = pq.read_table(io.BytesIO(data))
+    given = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    return table.to_pandas(), {k.removeprefix("housing."): v for k, v in given.items() if k.startswith("housing.")}
 
 
 def read_table(store: ArtifactStore, key: str, columns: list[str] | None = None) -> pd.DataFrame:

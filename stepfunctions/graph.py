@@ -16,6 +16,7 @@ from shared.layout import (
     RAW_PREFIX,
     REFERENCE_PREFIX,
     RUNS_PREFIX,
+    SERVING_PREFIX,
     Artifact,
 )
 from shared.reports import GateDecision
@@ -161,10 +162,12 @@ TRAINING_PIPELINE = PipelineGraph(
               reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,),
               needs=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),
               makes=(Artifact.BUNDLE, Artifact.EVALUATION)),
+        # The new champion's serving state too, from its bundle and the scored months.
         Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120,
-              reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(CHAMPION_KEY,), needs=(Artifact.BUNDLE,), makes=(Artifact.CHAMPION,)),
+              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX), writes=(CHAMPION_KEY, SERVING_PREFIX),
+              needs=(Artifact.BUNDLE,), makes=(Artifact.CHAMPION,)),
         Stage("batch", "lambdas.batch:handler", memory_mb=3008, timeout_s=300,
-              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX), writes=(PREDICTIONS_PREFIX,),
+              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX), writes=(PREDICTIONS_PREFIX, SERVING_PREFIX),
               needs=(Artifact.SPLIT_HOLDOUT, Artifact.CHAMPION), makes=(Artifact.PREDICTIONS,)),
         # record runs after any failure too, so it needs nothing: it records what the event has.
         Stage("record", "lambdas.record:handler", memory_mb=512, timeout_s=60, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),

@@ -2,8 +2,9 @@
 
 The pointer (`models/champion.json`) is one small read; the bundle is only reloaded when the pointer names
 another run, and a bundle that fails its manifest check is refused while the previous model keeps serving.
-The zips' history (what the system has seen: the champion's labelled months and every scored month) is
-rebuilt with the champion and whenever the set of scored months changes (one listing per refresh).
+What the zips' history lets a request see comes from the champion's serving state (`shared.serving_state`:
+one read, caught up whenever the scored months change, which one listing per refresh tells); a request for
+months before the state's reach takes the full history, built on first need and kept until either changes.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import logging
 import threading
 import time
 
-from shared.batch import seen_history
+import pandas as pd
+
+from shared.batch import champion_state, history_for, seen_history
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import ChampionPointer, read_champion
 from shared.history import ZipHistory
 from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX
+from shared.serving_state import ServingState
 from shared.store import ArtifactStore
 
 log = logging.getLogger("housing.api")
@@ -31,7 +35,8 @@ class ServedChampion:
         self._checked_at: float | None = None
         self.pointer: ChampionPointer | None = None
         self.bundle: ModelBundle | None = None
-        self.seen: ZipHistory | None = None
+        self.state: ServingState | None = None
+        self._full: tuple[ServingState, ZipHistory] | None = None  # for requests before the state's reach
         self._scored: dict[str, str] | None = None  # the predictions' keys and version tags last loaded
         self.last_error: str | None = None
 
@@ -59,13 +64,25 @@ class ServedChampion:
                 bundle = load_bundle(self.store, pointer.run_id)
             scored = self.store.tags(PREDICTIONS_PREFIX)  # one listing: has any month been scored since?
             if bundle is not None and (bundle is not self.bundle or scored != self._scored):
-                seen = seen_history(self.store, bundle)
+                state = champion_state(self.store, bundle, scored)
+                state.history  # built here, in init or a refresh, not in the first request it serves
                 if bundle is not self.bundle:
                     log.info("serving champion %s", pointer.run_id)
-                self.pointer, self.bundle, self.seen, self._scored = pointer, bundle, seen, scored
+                self.pointer, self.bundle, self.state, self._full, self._scored = pointer, bundle, state, None, scored
             self.last_error = missing
         except Exception as exc:  # a broken pointer or bundle must not take down a serving model
             # Said by key: the store's own location (a path, a bucket) is not for API callers.
             self.last_error = f"{type(exc).__name__}: {exc}".replace(self.store.url, "the store")
             log.error("champion refresh failed, still serving %s: %s",
                       self.bundle.run_id if self.bundle else "nothing", self.last_error)
+
+    def history_for(self, raw: pd.DataFrame) -> ZipHistory:
+        """What these raw rows may see (`shared.batch.history_for`), from the state and full history kept."""
+        bundle, state = self.bundle, self.state  # one refresh's, whatever another thread does meanwhile
+        return history_for(self.store, bundle, raw, state, full=lambda: self._full_history(bundle, state))
+
+    def _full_history(self, bundle: ModelBundle, state: ServingState) -> ZipHistory:
+        with self._lock:
+            if self._full is None or self._full[0] is not state:
+                self._full = (state, seen_history(self.store, bundle))
+            return self._full[1]

@@ -44,7 +44,7 @@ def predict(body: PredictRequest, bundle: Champion, served: Served) -> PredictRe
     frame = pd.DataFrame([r.model_dump(by_alias=True) for r in body.records])
     frame["date"] = frame["date"].astype("str")
     try:
-        forecast, report, cleaned = bundle.predict_raw(frame, source="request", seen=served.seen)
+        forecast, report, cleaned = bundle.predict_raw(frame, source="request", seen=served.history_for(frame))
     except InvalidInput as exc:
         raise ApiError(422, str(exc), [
             ErrorDetail(field=f"body.records.{p.column}" if p.column else "body.records", problem=p.message)

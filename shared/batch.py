@@ -231,7 +231,9 @@ def row_months(raw: pd.DataFrame) -> pd.Series:
 
 def row_month_numbers(raw: pd.DataFrame) -> np.ndarray:
     """The month numbers (`history.month_numbers`) of the raw rows' dates that parse."""
-    return np.array([y * 12 + m - 1 for y, m in row_months(raw).dropna()], dtype="int64")
+    if schema.DATE not in raw:
+        return np.array([], dtype="int64")
+    return history.month_numbers(pd.to_datetime(raw[schema.DATE].astype("str"), errors="coerce").dropna())
 
 
 class NoChampion(RuntimeError):

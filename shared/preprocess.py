@@ -7,6 +7,7 @@ keeps one row per input row so predictions line up with what the caller sent.
 from __future__ import annotations
 
 import re
+import weakref
 from collections import Counter
 from functools import lru_cache
 
@@ -72,11 +73,7 @@ def _normalize(name: str) -> str:
 def metro_coordinates(metros: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     """lat/lng and display name for each normalized metro name: an exact match, else a unique match on the
     principal city (the data sometimes says just "Pittsburgh"); unmatched names are shown title-cased."""
-    exact: dict[str, tuple[float, float, str]] = {}
-    for full, lat, lng in zip(metros["metro_full"], metros["lat"], metros["lng"]):
-        exact.setdefault(_normalize(str(full)), (float(lat), float(lng), str(full)))
-    city_count = Counter(key.split("-")[0] for key in exact)
-    principal = {key.split("-")[0]: where for key, where in exact.items() if city_count[key.split("-")[0]] == 1}
+    exact, principal = _lookup(metros)
     found = {name: exact.get(name) or principal.get(name.split("-")[0], (np.nan, np.nan, name.title()))
              for name in names.dropna().unique()}
     return pd.DataFrame({
@@ -84,6 +81,24 @@ def metro_coordinates(metros: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
         "lng": names.map({n: where[1] for n, where in found.items()}).astype("float64").to_numpy(),
         METRO_NAME: names.map({n: where[2] for n, where in found.items()}).to_numpy(),
     })
+
+
+_LOOKUPS: dict[int, tuple[dict, dict]] = {}  # by id of a live table (dropped with it)
+
+
+def _lookup(metros: pd.DataFrame) -> tuple[dict[str, tuple[float, float, str]], dict[str, tuple[float, float, str]]]:
+    """The table's places by normalized name and by principal city (where unique), built once per table
+    object: a bundle's metros table serves every request, and rebuilding this was a third of a small one's
+    cleaning."""
+    if id(metros) not in _LOOKUPS:
+        exact: dict[str, tuple[float, float, str]] = {}
+        for full, lat, lng in zip(metros["metro_full"], metros["lat"], metros["lng"]):
+            exact.setdefault(_normalize(str(full)), (float(lat), float(lng), str(full)))
+        city_count = Counter(key.split("-")[0] for key in exact)
+        principal = {key.split("-")[0]: where for key, where in exact.items() if city_count[key.split("-")[0]] == 1}
+        _LOOKUPS[id(metros)] = exact, principal
+        weakref.finalize(metros, _LOOKUPS.pop, id(metros), None)
+    return _LOOKUPS[id(metros)]
 
 
 def _attach_metro(frame: pd.DataFrame, metros: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:

@@ -15,10 +15,10 @@ from shared import history, schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
 from shared.history import ZipHistory
-from shared.serving_state import ServingState, current_state, scored_as_history, update_state
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
 from shared.plausibility import check_scored_file
 from shared.preprocess import METRO_NAME, metro_key
+from shared.serving_state import ServingState, current_state, scored_as_history, update_state
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, parquet_bytes, read_table
 from shared.validation import ValidationReport, ensure_valid
 

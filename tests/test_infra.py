@@ -340,7 +340,7 @@ def test_graphs_the_deployment_cannot_run_faithfully_are_refused():
     gate_on_fargate = dataclasses.replace(TRAINING_PIPELINE, gate=dataclasses.replace(TRAINING_PIPELINE.gate, after="train"))
     with pytest.raises(UndeployableGraph, match="gate stage 'train' runs on Fargate"):
         check_deployable(gate_on_fargate)
-    from shared.layout import CHAMPION_KEY, Artifact
+    from shared.layout import Artifact
     from stepfunctions.graph import ArtifactOrderError
 
     batch_first = dataclasses.replace(TRAINING_PIPELINE, stages=tuple(

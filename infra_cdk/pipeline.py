@@ -23,6 +23,7 @@ from infra_cdk.config import DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge, arn_of
 from infra_cdk.storage import Storage
+from lambdas.stage_event import TASK_FIELDS, task_variable
 from stepfunctions.graph import ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, GATE_PASSED_PATH, PipelineGraph, Stage
 
 TRAIN_CONTAINER = "train"
@@ -112,7 +113,10 @@ class Pipeline(Construct):
                 container_overrides=[tasks.ContainerOverride(
                     container_definition=container,
                     environment=[tasks.TaskEnvironmentVariable(
-                        name="STAGE_EVENT", value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$")))],
+                        name=task_variable(field),
+                        value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(f"$.{field}")) if is_object
+                        else sfn.JsonPath.string_at(f"$.{field}"))
+                        for field, is_object in TASK_FIELDS.items()],
                 )],
                 # The task's own output is the ECS description; the stage event flows on unchanged
                 # (Stage.passes_result; the local runner does the same).

@@ -2,7 +2,8 @@
 gate judge it), the served model (refitted with the chosen parameters on every labelled month), and the
 sealed model bundle holding both. The refit runs here, before the gate, because the deployment has one
 Fargate task; a run the gate rejects is never served, so its refit is simply never used. Runs as that ECS
-Fargate task on AWS (`python -m lambdas.train` reads the event from $STAGE_EVENT), as a plain call locally."""
+Fargate task on AWS (`python -m lambdas.train` reads the event from its environment: `task_event`), as a
+plain call locally."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pandas as pd
 import xgboost as xgb
 
 from lambdas.logs import structured, task_logging
-from lambdas.stage_event import StageEvent, log
+from lambdas.stage_event import StageEvent, log, task_event, task_variable
 from shared import schema
 from shared.bundle import FittedModel, ModelBundle
 from shared.calibration import CALIBRATION_SPLIT, Calibration
@@ -125,4 +126,5 @@ def _log_bundle(tracking_uri: str, mlflow_run_id: str, files: dict[str, bytes]) 
 
 if __name__ == "__main__":  # the Fargate task's entrypoint
     task_logging()
-    print(json.dumps(handler(json.loads(os.environ.get("STAGE_EVENT") or sys.argv[1]), None)))
+    given = task_event(os.environ) if task_variable("run_id") in os.environ else json.loads(sys.argv[1])
+    print(json.dumps(handler(given, None)))

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from lambdas.stage_event import TASK_FIELDS, task_variable
 from shared.layout import CHAMPION_KEY
 from stepfunctions.graph import FARGATE, TRAINING_PIPELINE
 from tests.infra_support import cdk_context, resolve_definition
@@ -148,7 +149,10 @@ def test_state_machine_follows_the_graph(synthesized):
     train = states["Train"]
     assert train["Resource"].endswith(":states:::ecs:runTask.sync")
     [override] = train["Parameters"]["Overrides"]["ContainerOverrides"]
-    assert override["Environment"] == [{"Name": "STAGE_EVENT", "Value.$": "States.JsonToString($)"}]
+    # The fields the task reads, not the whole event: incoming_keys would outgrow RunTask's 8,192 characters.
+    assert override["Environment"] == [
+        {"Name": task_variable(field), "Value.$": f"States.JsonToString($.{field})" if is_object else f"$.{field}"}
+        for field, is_object in TASK_FIELDS.items()]
     assert train["ResultPath"] is None  # the ECS description is dropped; the stage event flows on
 
 

@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.incoming import labelled_incoming
 from shared.layout import (
     CHAMPION_KEY,
     INCOMING_PREFIX,
@@ -33,7 +32,7 @@ from shared.layout import (
 )
 from shared.metros import FULL_SIZE_ZIPS
 from shared.reports import CANDIDATE, LABELS, Headline, backtest_rows
-from shared.runs import claim_attempt, fingerprint, finished_attempt, input_identity, list_runs, read_run_record, run_id_for
+from shared.runs import claim_attempt, fingerprint, finished_attempt, list_runs, read_run_record
 from shared.settings import DEFAULT_STORE, get_settings
 from shared.store import ArtifactExists, ArtifactStore, newest_file, open_store
 from shared.tables import read_frame
@@ -138,12 +137,11 @@ def _upload(store: ArtifactStore, key: str, data: bytes) -> str:
     raise _fail(f"{store.locate(key)} and its digest-named copy both hold other files; rename {key.rsplit('/', 1)[-1]}")
 
 
-def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, zips: int | None, seed: int) -> tuple[str, str]:
-    """Put the training data and metros table in the store (uploading or generating them); return their keys."""
-    if metros is not None:
-        metros_key = _upload(store, reference_key(metros.name), metros.read_bytes())
-    else:
-        metros_key = METROS_KEY
+def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, zips: int | None,
+                  seed: int) -> tuple[str, str | None]:
+    """Put the training data and metros table in the store (uploading or generating them); return the data's
+    key and the metros table's when this command chose it (else `prepare_run`'s rule picks it)."""
+    metros_key = _upload(store, reference_key(metros.name), metros.read_bytes()) if metros is not None else None
     if data is not None:
         input_key = _upload(store, raw_key(data.name), data.read_bytes())
         console.print(f"uploaded {data} -> {store.locate(input_key)}")
@@ -166,8 +164,6 @@ def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, 
                     write_table(store, METROS_KEY, generated_metros)
                 console.print(f"generated {len(rows):,} synthetic rows ({zips:,} zip codes) in "
                               f"{time.monotonic() - started:.1f} s -> {store.locate(input_key)}")
-    if not store.exists(metros_key):
-        raise _fail(f"no metros table: pass --metros FILE (columns metro_full, lat, lng); looked for {store.locate(metros_key)}", 2)
     return input_key, metros_key
 
 
@@ -182,7 +178,7 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Run again even if this input and config already ran.")] = False,
 ) -> None:
     """Run the whole pipeline graph locally. With no data in the store it generates the full synthetic set."""
-    from lambdas.stage_event import new_run_event
+    from lambdas.stage_event import NoMetrosTable, prepare_run
     from stepfunctions.graph import TRAINING_PIPELINE
     from stepfunctions.local_runner import StageFailed, run_graph
 
@@ -191,9 +187,11 @@ def run(
     store = _store(store_url)
     config = settings.run_config(trials=trials, seed=seed)
     input_key, metros_key = _stage_inputs(store, data, metros, zips, config.seed)
-    incoming = labelled_incoming(store)
-    inputs = input_identity(store, [input_key, metros_key, *incoming])
-    identity = run_id_for(inputs, config)
+    try:
+        event = prepare_run(store, input_key, config, metros_key)
+    except NoMetrosTable as err:
+        raise _fail(f"{err}; or pass --metros FILE", 2) from None
+    identity, incoming = event["run_id"], event["incoming_keys"]
     done = finished_attempt(store, identity)
     if done and not force:
         console.print(f"run {done.run_id} already ran on this input and config ({done.status} at {done.finished_at}); "
@@ -201,7 +199,7 @@ def run(
         _print_summary(store, done.run_id)
         return
     run_id = claim_attempt(store, identity)  # a new prefix for every attempt: no earlier bundle is ever touched
-    event = new_run_event(store.url, input_key, metros_key, config, inputs, run_id=run_id, incoming_keys=incoming)
+    event = {**event, "run_id": run_id}
     also = f" and the labelled months of {len(incoming)} file(s) under {INCOMING_PREFIX}" if incoming else ""
     console.print(f"run {run_id}: {input_key}{also} -> store {store.url}")
     started = time.monotonic()

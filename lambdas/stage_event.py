@@ -10,11 +10,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.layout import Artifact, artifact_key
+from shared.incoming import labelled_incoming
+from shared.layout import REFERENCE_PREFIX, Artifact, artifact_key
 from shared.reports import GateDecision
-from shared.runs import run_id_for
+from shared.runs import input_identity, run_id_for
 from shared.settings import RunConfig
-from shared.store import ArtifactStore, open_store
+from shared.store import ArtifactStore, newest_file, open_store
 
 log = logging.getLogger("housing.stage")
 
@@ -74,6 +75,25 @@ def task_event(environ: Mapping[str, str]) -> dict:
     """The training task's stage event, from its environment (TASK_FIELDS)."""
     return {field: json.loads(environ[task_variable(field)]) if is_object else environ[task_variable(field)]
             for field, is_object in TASK_FIELDS.items()}
+
+
+class NoMetrosTable(RuntimeError):
+    """Training needs a metros table under reference/."""
+
+
+def prepare_run(store: ArtifactStore, input_key: str, config: RunConfig, metros_key: str | None = None,
+                tags: Mapping[str, str | None] | None = None) -> dict:
+    """The first stage's event for training on `input_key`, the one rule for every way a run starts (an
+    upload, the monthly schedule, `housing run`): the metros table given, else the newest file under
+    reference/ (the one uploaded last); the incoming/ files with prices; the run id from all of them and
+    the config (`tags`: version tags the caller already has, e.g. an S3 event's ETag)."""
+    metros_key = metros_key or newest_file(store, REFERENCE_PREFIX)
+    if metros_key is None:
+        raise NoMetrosTable(f"no metros table under {store.locate(REFERENCE_PREFIX)}: upload one (columns metro_full, "
+                            "lat, lng)")
+    incoming = labelled_incoming(store)
+    inputs = input_identity(store, [input_key, metros_key, *incoming], tags)
+    return new_run_event(store.url, input_key, metros_key, config, inputs, incoming_keys=incoming)
 
 
 def new_run_event(store_url: str, input_key: str, metros_key: str, config: RunConfig, input_fingerprint: str,

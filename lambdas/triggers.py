@@ -19,18 +19,12 @@ import boto3
 
 from lambdas.logs import structured
 from lambdas.s3_events import is_object_created, uploaded_object
-from lambdas.stage_event import log, new_run_event
-from shared.incoming import labelled_incoming
-from shared.layout import RAW_PREFIX, REFERENCE_PREFIX
-from shared.runs import input_identity
+from lambdas.stage_event import log, prepare_run
+from shared.layout import RAW_PREFIX
 from shared.settings import get_settings
 from shared.store import S3Store, newest_file
 
 STATE_MACHINE_ENV = "TRAINING_STATE_MACHINE_ARN"
-
-
-class NoMetrosTable(RuntimeError):
-    """Training needs the metros table under reference/."""
 
 
 @structured
@@ -53,12 +47,7 @@ def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
         if key is None:
             log.info("no file under %s: nothing to retrain on", store.locate(RAW_PREFIX))
             return {"started": False, "reason": "nothing under raw/"}
-    tables = [k for k in store.list(REFERENCE_PREFIX) if not k.endswith("/")]
-    if len(tables) != 1:
-        raise NoMetrosTable(f"expected one metros table under {store.locate(REFERENCE_PREFIX)}, found {tables or 'none'}")
-    incoming = labelled_incoming(store)
-    inputs = input_identity(store, [key, tables[0], *incoming], tags)
-    run_event = new_run_event(store.url, key, tables[0], get_settings().run_config(), inputs, incoming_keys=incoming)
+    run_event = prepare_run(store, key, get_settings().run_config(), tags=tags)
     client = boto3.client("stepfunctions")
     machine, run_id = os.environ[STATE_MACHINE_ENV], run_event["run_id"]
     for attempt in range(1, MAX_ATTEMPTS + 1):

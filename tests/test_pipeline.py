@@ -138,3 +138,10 @@ def test_generate_writes_housets_csv(tmp_path):
     frame = pd.read_csv(tmp_path / "housets.csv")
     assert len(frame) == 31 * 142 and frame.columns[0] == "date" and frame.columns[-1] == "city_full"
     assert json.dumps(list(pd.read_csv(tmp_path / "usmetros.csv").columns)) == '["metro_full", "lat", "lng"]'
+
+
+def test_training_data_without_a_metros_table_is_refused_with_the_remedy(tmp_path):
+    housing("generate", "--out", tmp_path, "--zips", 3)
+    result = housing("run", "--store", tmp_path / "store", "--data", tmp_path / "housets.csv", "--trials", 1, ok=False)
+    assert result.exit_code == 2
+    assert "no metros table under" in result.output and "reference" in result.output and "--metros" in result.output

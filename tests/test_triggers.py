@@ -12,8 +12,8 @@ from moto import mock_aws
 
 from lambdas.s3_events import MalformedEvent
 from lambdas.score import handler as score
-from lambdas.stage_event import new_run_event
-from lambdas.triggers import NoMetrosTable, start_training
+from lambdas.stage_event import NoMetrosTable, new_run_event, prepare_run
+from lambdas.triggers import start_training
 from shared.batch import read_summary, scored_months
 from shared.quarantine import InputRejected
 from shared.settings import get_settings
@@ -136,6 +136,23 @@ def test_training_without_a_metros_table_says_so(aws, state_machine, small_data)
     aws.write_bytes("raw/housets.csv", small_data[0].head(5).to_csv(index=False).encode())
     with pytest.raises(NoMetrosTable, match="reference/"):
         start_training(s3_event("raw/housets.csv"))
+
+
+def test_a_store_with_two_metros_tables_trains_with_the_one_written_last_as_housing_run_does(aws, state_machine,
+                                                                                             small_data, monkeypatch):
+    """A store set up by a synthetic `housing run` (reference/metros.parquet), then `housing run --metros
+    usmetros.csv`, holds two tables: the first upload trains with the one the CLI used last, not an error."""
+    client, arn = state_machine
+    rows, metros = small_data
+    upload_inputs(aws, rows, metros)  # reference/usmetros.csv
+    times = {"reference/usmetros.csv": 1.0, "reference/metros.parquet": 2.0, "raw/housets.csv": 3.0}
+    aws.write_bytes("reference/metros.parquet", metros.to_parquet(index=False))
+    monkeypatch.setattr(S3Store, "modified", lambda self, key: times[key])  # S3's clock ticks by seconds
+    started = start_training(s3_event("raw/housets.csv"))
+    sent = json.loads(client.describe_execution(executionArn=started["execution_arn"])["input"])
+    assert sent["metros_key"] == "reference/metros.parquet"
+    cli = prepare_run(aws, "raw/housets.csv", get_settings().run_config())  # what `housing run` would start
+    assert cli["metros_key"] == sent["metros_key"]
 
 
 def test_monthly_retraining_learns_new_labelled_months_and_nothing_else(aws, state_machine, small_data):

@@ -18,6 +18,7 @@ from shared.history import ZipHistory
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
 from shared.plausibility import check_scored_file
 from shared.preprocess import METRO_NAME, metro_key
+from shared.reports import FORECASTERS
 from shared.serving_state import ServingState, current_state, scored_as_history, update_state
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, parquet_bytes, read_table
 from shared.validation import ValidationReport, ensure_valid
@@ -25,8 +26,9 @@ from shared.validation import ValidationReport, ensure_valid
 log = logging.getLogger(__name__)
 
 ALL_REGIONS = "All regions"
+NAIVE_COLUMNS = {name: f"naive_{name}" for name in FORECASTERS}  # each naive forecaster's price for the row
 PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted",
-                      "low", "high", "model_run_id", "trained_through", *history.MARKET_LEVELS]
+                      "low", "high", *NAIVE_COLUMNS.values(), "model_run_id", "trained_through", *history.MARKET_LEVELS]
 
 
 def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHistory | None = None) -> pd.DataFrame:
@@ -49,6 +51,7 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHis
         "predicted": forecast.price,
         "low": forecast.low,
         "high": forecast.high,
+        **{column: forecast.naive.get(name, np.nan) for name, column in NAIVE_COLUMNS.items()},
         "model_run_id": bundle.run_id,
         # The last month the scoring model learned from: a month after it is scored out of sample.
         "trained_through": bundle.trained_through(cleaned),
@@ -84,14 +87,20 @@ def history_for(store: ArtifactStore, bundle: ModelBundle, raw: pd.DataFrame, st
 
 def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
     """Per (metro, year, month) and per (All regions, year, month): count, MAE, RMSE, mean % error, means
-    (of the interval's bounds too) and the interval's coverage of the actual prices."""
+    (of the interval's bounds too), the interval's coverage of the actual prices, and the skill: the model's
+    MAE over the best naive forecaster's on the rows where every one has a forecast (`best_naive`, its
+    `naive_mae`; below 1 the model beats them all)."""
     low, high = (predictions[c] if c in predictions else np.nan for c in ("low", "high"))
+    error = predictions["predicted"] - predictions["actual"]
+    naive = {name: predictions[c] if c in predictions else pd.Series(np.nan, index=predictions.index)
+             for name, c in NAIVE_COLUMNS.items()}
+    comparable = predictions["actual"].notna() & pd.concat(naive.values(), axis=1).notna().all(axis=1)
     frame = predictions.assign(
         low=low, high=high,
         inside=((predictions["actual"] >= low) & (predictions["actual"] <= high)).where(predictions["actual"].notna()),
-        abs_err=(predictions["predicted"] - predictions["actual"]).abs(),
-        sq_err=(predictions["predicted"] - predictions["actual"]) ** 2,
-        pct_err=(predictions["predicted"] - predictions["actual"]).abs() / predictions["actual"] * 100,
+        abs_err=error.abs(), sq_err=error ** 2, pct_err=error.abs() / predictions["actual"] * 100,
+        comparable_err=error.abs().where(comparable),
+        **{f"_naive_{name}": (values - predictions["actual"]).abs().where(comparable) for name, values in naive.items()},
     )
     parts = []
     for by_metro in (True, False):
@@ -109,6 +118,8 @@ def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
             coverage=("inside", "mean"),
             lat=("lat", "mean"),
             lng=("lng", "mean"),
+            comparable_mae=("comparable_err", "mean"),
+            **{f"_naive_{name}": (f"_naive_{name}", "mean") for name in naive},
         ).reset_index()
         if not by_metro:
             grouped.insert(0, "metro", ALL_REGIONS)
@@ -116,6 +127,13 @@ def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
         parts.append(grouped)
     summary = pd.concat(parts, ignore_index=True)
     summary["rmse"] = np.sqrt(summary["rmse"])
+    naive_mae = summary[[f"_naive_{name}" for name in naive]]
+    known = naive_mae.notna().any(axis=1)
+    summary["best_naive"] = pd.Series(None, index=summary.index, dtype=object)
+    summary.loc[known, "best_naive"] = naive_mae.loc[known].idxmin(axis=1).str.removeprefix("_naive_")
+    summary["naive_mae"] = naive_mae.min(axis=1)
+    summary["skill"] = summary["comparable_mae"] / summary["naive_mae"].where(summary["naive_mae"] > 0)
+    summary = summary.drop(columns=[*naive_mae.columns, "comparable_mae"])
     # The model that scored most of the rows (a month topped up by a partial file has a few from another).
     for column in ("model_run_id", "trained_through"):
         summary[column] = predictions[column].mode().iloc[0] if column in predictions and len(predictions) else None

@@ -110,7 +110,7 @@ class ModelBundle:
         # the history with the rows instead costs a second per request on a full-size store.
         mine, other = (model.predict(cleaned, self.schema.names, seen, self.calibration, known_through)
                        for model in (self.judged, self.served))
-        return Forecast(*(np.where(judged, getattr(mine, f), getattr(other, f)) for f in ("price", "low", "high")))
+        return mine.where(judged, other)
 
     def supported_range(self) -> tuple[float, float]:
         """The prices a prediction may take: 10x around those the model was trained on. Beyond, a forecast
@@ -127,7 +127,8 @@ class ModelBundle:
         cleaned, report = clean_for_scoring(typed, self.metros)
         low, high = self.supported_range()
         forecast = self.predict_clean(cleaned, seen)
-        return Forecast(*(np.clip(getattr(forecast, f), low, high) for f in ("price", "low", "high"))), report, cleaned
+        clipped = Forecast(*(np.clip(getattr(forecast, f), low, high) for f in ("price", "low", "high")), naive=forecast.naive)
+        return clipped, report, cleaned
 
     def save(self, store: ArtifactStore) -> dict[str, bytes]:
         """Write every file, then the manifest (last: it seals the bundle); return what was written. Every

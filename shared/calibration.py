@@ -53,11 +53,18 @@ def bucket_of(age: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Forecast:
-    """Prices and their interval, per row."""
+    """Prices and their interval, per row, and the naive forecasters' prices for the same rows (NaN where
+    the zip has no index value): what monitoring measures the model's skill against once the truth is in."""
 
     price: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    naive: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def where(self, rows: np.ndarray, other: Forecast) -> Forecast:
+        """This forecast for `rows`, `other` for the rest."""
+        return Forecast(*(np.where(rows, getattr(self, f), getattr(other, f)) for f in ("price", "low", "high")),
+                        naive={k: np.where(rows, v, other.naive[k]) for k, v in self.naive.items() if k in other.naive})
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,8 @@ class Calibration:
             if rows.any():
                 log_price[rows] = fitted.log_price(anchor[rows], correction[rows], {k: v[rows] for k, v in naive.items()})
                 spread[rows] = fitted.spread
-        return Forecast(price=np.exp(log_price), low=np.exp(log_price - spread), high=np.exp(log_price + spread))
+        return Forecast(price=np.exp(log_price), low=np.exp(log_price - spread), high=np.exp(log_price + spread),
+                        naive={name: np.exp(values) for name, values in naive.items()})
 
     @classmethod
     def fit(cls, table: pd.DataFrame, level: float) -> Calibration:

@@ -161,6 +161,10 @@ class SummaryRow(BaseModel):
     mean_low: float | None = None
     mean_high: float | None = None
     coverage: float | None = Field(None, description="share of the month's actual prices inside their interval")
+    skill: float | None = Field(
+        None, description="the model's MAE over the best naive forecaster's on the same rows (below 1: it beats them all)")
+    best_naive: str | None = Field(None, description="that forecaster (persistence, momentum, damped_trend, seasonal_naive)")
+    naive_mae: float | None = Field(None, description="its MAE")
     lat: float | None
     lng: float | None
     model_run_id: str | None

@@ -400,6 +400,7 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
             out.print(Text(f"  bundle:    BROKEN, serving and batch will refuse it: {err}", style="bold red"))
         for table in _metrics_tables(pointer.metrics, f"champion {pointer.run_id}"):
             out.print(table)
+    _print_live_accuracy(store)
     # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
     # what `housing promote` takes) and long reasons wrap instead of being lost.
     unreadable: list[str] = []
@@ -421,6 +422,33 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
             out.print(f"      {record.error.stage}: {record.error.type}: {record.error.message}")
         elif record.gate:
             out.print("      gate: " + "; ".join(record.gate.reasons))
+
+
+LIVE_MONTHS = 12  # months of live accuracy `housing status` shows
+
+
+def _print_live_accuracy(store: ArtifactStore) -> None:
+    """The last months' live accuracy (all regions): how the model serving when each month's prices arrived
+    did on them (shared.monitoring)."""
+    from shared.batch import ALL_REGIONS
+    from shared.monitoring import live_accuracy
+
+    live = live_accuracy(store, metro=ALL_REGIONS)
+    if live.empty:
+        out.print("live accuracy: none yet (recorded when a month is sent in with its prices: "
+                  f"`{_command(store, 'batch')} --input YYYY-MM.csv`)")
+        return
+    first = live.drop_duplicates(subset=["year", "month"], keep="first").tail(LIVE_MONTHS)
+    table = Table(title="live accuracy: the served model on each month's prices as they arrived (all regions)",
+                  title_justify="left")
+    for column in ("month", "model", "rows", "MAE", "% error", "skill vs best naive", "interval coverage"):
+        table.add_column(column, justify="left" if column in ("month", "model") else "right")
+    for r in first.itertuples(index=False):
+        skill = f"{r.skill:.2f} ({r.best_naive})" if pd.notna(getattr(r, "skill", None)) else "-"
+        coverage = f"{r.coverage:.0%}" if pd.notna(r.coverage) else "-"
+        table.add_row(f"{r.year:04d}-{r.month:02d}", r.model_run_id, f"{r.with_actual:,}", _fmt(r.mae),
+                      f"{r.mean_pct_error:.1f}%", skill, coverage)
+    out.print(table)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from shared import schema
 from shared.layout import INCOMING_PREFIX, incoming_quarantine_id, quarantine_prefix
+from shared.monitoring import record_live
 from shared.quarantine import quarantine
 from shared.store import ArtifactNotFound, ArtifactStore
 from shared.tables import InputFormatError, read_frame
@@ -46,8 +47,12 @@ def score_incoming(store: ArtifactStore, key: str, skip_if_scored: bool = False,
     except (InputFormatError, InvalidInput) as err:
         report = err.report if isinstance(err, InvalidInput) else ValidationReport.of_file(key, "format", str(err))
         quarantine(store, _quarantine_id(data), {key: report}, input_key=key)
-    log.info("%s: %d predictions in %d month(s)", key, len(predictions), len(written))
-    return {"scored": True, "key": key, "rows": len(predictions), "partitions": written}
+    # The file's prices, before any run learns from them: the served model's live accuracy.
+    run_id = predictions["model_run_id"].iloc[0] if len(predictions) else None
+    live = record_live(store, run_id, sorted(set(zip(predictions["year"], predictions["month"])))) if run_id else []
+    log.info("%s: %d predictions in %d month(s)%s", key, len(predictions), len(written),
+             f"; live accuracy recorded for {len(live)} month(s)" if live else "")
+    return {"scored": True, "key": key, "rows": len(predictions), "partitions": written, "live": live}
 
 
 def _quarantine_id(data: bytes) -> str:

@@ -182,6 +182,33 @@ class Summary(BaseModel):
     page_size: int = SUMMARY_PAGE_SIZE
 
 
+class LiveRow(BaseModel):
+    """How the champion serving when a month's prices arrived did on that month (shared.monitoring)."""
+
+    year: int
+    month: int
+    metro: str
+    model_run_id: str
+    recorded_at: str = Field(description="when the prices arrived and were scored (UTC)")
+    with_actual: int = Field(description="rows with a known price of a month the model had not learned")
+    mae: float | None
+    mean_pct_error: float | None
+    skill: float | None = Field(None, description="MAE over the best naive forecaster's on the same rows")
+    best_naive: str | None = None
+    naive_mae: float | None = None
+    coverage: float | None = Field(None, description="share of the actual prices inside their interval")
+
+
+class Monitoring(BaseModel):
+    """One page of the live accuracy series, in month order (a month's first record is the model that was
+    serving when its prices arrived; a later champion's rescoring is a backtest and is not recorded)."""
+
+    rows: list[LiveRow]
+    total: int = 0
+    page: int = 1
+    page_size: int = SUMMARY_PAGE_SIZE
+
+
 class ErrorDetail(BaseModel):
     field: str | None = Field(description="where the problem is, e.g. body.records[0].zipcode")
     problem: str

@@ -1,4 +1,5 @@
-"""/predictions and /summary: the batch results, read from the store's month partitions."""
+"""/predictions, /summary and /monitoring: the batch results read from the store's month partitions, and
+the live accuracy recorded as months' prices arrived."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from lambdas.api.schemas import (
     MAX_SUMMARY_PAGE_SIZE,
     SUMMARY_PAGE_SIZE,
     ErrorBody,
+    LiveRow,
+    Monitoring,
     PredictionRow,
     PredictionsPage,
     Summary,
     SummaryRow,
 )
 from shared.batch import ALL_REGIONS, close_metros, read_predictions, read_summary, same_metro
+from shared.monitoring import live_accuracy
 
 router = APIRouter(tags=["batch"])
 Year = Annotated[int | None, Query(ge=1900, le=2200)]
@@ -81,3 +85,19 @@ def summary(store: Store, metro: Annotated[str | None, Query(max_length=200)] = 
     chunk = table.iloc[(page - 1) * page_size: page * page_size]
     return Summary(rows=[SummaryRow(**{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in r.items()})
                          for r in chunk.to_dict(orient="records")], total=len(table), page=page, page_size=page_size)
+
+
+@router.get("/monitoring", response_model=Monitoring, responses=NOT_FOUND)
+def monitoring(store: Store, metro: Annotated[str, Query(max_length=200)] = ALL_REGIONS,
+               page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+               page_size: Annotated[int, Query(ge=1, le=MAX_SUMMARY_PAGE_SIZE)] = SUMMARY_PAGE_SIZE) -> Monitoring:
+    """The served models' live accuracy per month (All regions unless `metro` names one)."""
+    table = live_accuracy(store)
+    if table.empty:
+        return Monitoring(rows=[], total=0, page=page, page_size=page_size)
+    table = table.loc[same_metro(table["metro"], metro)] if same_metro(pd.Series([ALL_REGIONS]), metro)[0] \
+        else _of_metro(table.loc[table["metro"] != ALL_REGIONS], metro)
+    chunk = table.iloc[(page - 1) * page_size: page * page_size]
+    fields = LiveRow.model_fields
+    return Monitoring(rows=[LiveRow(**{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in r.items() if k in fields})
+                            for r in chunk.to_dict(orient="records")], total=len(table), page=page, page_size=page_size)

@@ -1,0 +1,78 @@
+"""Live accuracy: how the served model did on each month once its prices arrived, before anything learned
+from them.
+
+A month sent in with its prices (an incoming/ upload, `housing batch --input`) is scored by the champion
+serving then; its rows that model had not learned (months after its `trained_through`) are the
+out-of-sample truth about it. Their figures (`shared.batch.summarize`: MAE, % error, skill against the best
+naive forecaster, interval coverage; per metro and for all regions) are kept at
+monitoring/live/year=YYYY/month=MM/<run id>.parquet with when they were recorded. A retrained champion's
+later rescoring of the month (its batch stage scores its holdout) is a backtest, not live, and writes none;
+the same champion scoring more of the month's rows replaces its record (compare-and-swap).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pandas as pd
+
+from shared.history import month_number
+from shared.layout import LIVE_PREFIX, live_accuracy_key, month_predictions_key
+from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, parquet_bytes, read_table
+
+log = logging.getLogger(__name__)
+
+RECORDED_AT = "recorded_at"
+
+
+def out_of_sample(predictions: pd.DataFrame) -> pd.Series:
+    """Rows with a known price of a month after the last one their model learned."""
+    months = predictions["year"].astype("int64") * 12 + predictions["month"].astype("int64") - 1
+    learned = predictions["trained_through"].map(lambda t: month_number(str(t)) if isinstance(t, str) else 10**9)
+    return predictions["actual"].notna() & (months > learned)
+
+
+def record_live(store: ArtifactStore, run_id: str, months: list[tuple[int, int]]) -> list[str]:
+    """Record the live accuracy of champion `run_id` on these scored months (read as written, so a file
+    topping a month up counts with the rest); return the keys written. Months without out-of-sample
+    prices write nothing."""
+    from shared.batch import summarize  # the summary's one definition (batch imports the model stack)
+
+    written = []
+    for year, month in months:
+        scored = read_table(store, month_predictions_key(year, month))
+        rows = scored.loc[(scored["model_run_id"] == run_id) & out_of_sample(scored)]
+        if rows.empty:
+            continue
+        key = live_accuracy_key(year, month, run_id)
+        figures = summarize(rows).assign(**{RECORDED_AT: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+        try:
+            tag = store.tag(key)
+        except ArtifactNotFound:
+            tag = None
+        try:
+            store.replace(key, parquet_bytes(figures), tag)
+        except ArtifactChanged:  # a concurrent scoring of the same month by the same champion recorded it
+            log.info("%s was recorded meanwhile by another scoring", key)
+            continue
+        written.append(key)
+    return written
+
+
+def live_accuracy(store: ArtifactStore, metro: str | None = None) -> pd.DataFrame:
+    """Every live record (one row per month, model and metro; only `metro`'s, e.g. "All regions", if
+    given), in month order, then the order they were recorded in; unreadable records are skipped."""
+    parts = []
+    for key in store.list(LIVE_PREFIX):
+        if not key.endswith(".parquet"):
+            continue
+        try:
+            part = read_table(store, key)
+        except (OSError, ValueError) as err:
+            log.warning("skipped %s: cannot be read (%s)", key, type(err).__name__)
+            continue
+        parts.append(part if metro is None else part.loc[part["metro"] == metro])
+    if not parts:
+        return pd.DataFrame(columns=["metro", "year", "month", "model_run_id", RECORDED_AT])
+    return pd.concat(parts, ignore_index=True).sort_values(["year", "month", RECORDED_AT, "metro"], ignore_index=True)

@@ -401,6 +401,7 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
         for table in _metrics_tables(pointer.metrics, f"champion {pointer.run_id}"):
             out.print(table)
     _print_live_accuracy(store)
+    _print_drift(store)
     # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
     # what `housing promote` takes) and long reasons wrap instead of being lost.
     unreadable: list[str] = []
@@ -449,6 +450,20 @@ def _print_live_accuracy(store: ArtifactStore) -> None:
         table.add_row(f"{r.year:04d}-{r.month:02d}", r.model_run_id, f"{r.with_actual:,}", _fmt(r.mae),
                       f"{r.mean_pct_error:.1f}%", skill, coverage)
     out.print(table)
+
+
+def _print_drift(store: ArtifactStore) -> None:
+    """The newest scored month's drift against the champion's training data, in one line (shared.drift)."""
+    from shared.batch import read_drift_report
+
+    report = read_drift_report(store)
+    if report is None:
+        return
+    when = report.recorded_at.replace("T", " ")[:16]
+    alerts = ", ".join(report.alerts) or "none"
+    line = (f"drift of the newest scored month ({report.source}, {report.rows:,} rows, {when}): PSI alerts: {alerts}; "
+            f"warnings: {', '.join(report.warnings) or 'none'}; zip codes never seen in training: {len(report.unseen_zipcodes)}")
+    out.print(Text(line, style="bold red" if report.alerts else ""))
 
 
 @app.command()

@@ -24,7 +24,8 @@ from lambdas.stage_event import StageEvent, log, task_event, task_variable
 from shared import schema
 from shared.bundle import FittedModel, ModelBundle
 from shared.calibration import CALIBRATION_SPLIT, Calibration
-from shared.features import FeatureBuilder, Features, feature_schema
+from shared.drift import DriftReference
+from shared.features import PASSTHROUGH, FeatureBuilder, Features, feature_schema
 from shared.history import ZipHistory
 from shared.layout import Artifact, bundle_prefix
 from shared.runs import now
@@ -78,6 +79,7 @@ def handler(event: dict, context=None) -> dict:
         metrics={"validation": result.validation, "trials": result.trials},
         labelled=labelled,  # every labelled month the run saw: the zips' history when serving
         calibration=calibration,
+        drift_reference=DriftReference.fit(labelled, PASSTHROUGH),
         metadata={
             "run_id": ev.run_id,
             "trained_at": now(),

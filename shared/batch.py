@@ -14,13 +14,22 @@ import pandas as pd
 from shared import history, schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
+from shared.drift import DriftReport
 from shared.history import ZipHistory
-from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
+from shared.layout import (
+    DRIFT_PREFIX,
+    PREDICTIONS_PREFIX,
+    drift_report_key,
+    month_of_key,
+    month_predictions_key,
+    month_summary_key,
+)
 from shared.plausibility import check_scored_file
 from shared.preprocess import METRO_NAME, metro_key
 from shared.reports import FORECASTERS
 from shared.serving_state import ServingState, current_state, scored_as_history, update_state
-from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, parquet_bytes, read_table
+from shared.settings import get_settings
+from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, json_bytes, parquet_bytes, read_table
 from shared.validation import ValidationReport, ensure_valid
 
 log = logging.getLogger(__name__)
@@ -31,10 +40,12 @@ PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", 
                       "low", "high", *NAIVE_COLUMNS.values(), "model_run_id", "trained_through", *history.MARKET_LEVELS]
 
 
-def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHistory | None = None) -> pd.DataFrame:
+def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str,
+               seen: ZipHistory | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One prediction row per input row: zipcode, metro, coordinates, date, actual (where known), predicted
-    with its interval (low, high), and the market medians the zips' history keeps (a scored month joins what
-    the system has seen). A file that breaks `shared.plausibility`'s rules is refused (InvalidInput)."""
+    with its interval (low, high), the naive forecasters' prices, and the market medians the zips' history
+    keeps (a scored month joins what the system has seen); and the cleaned rows. A file that breaks
+    `shared.plausibility`'s rules is refused (InvalidInput)."""
     forecast, _, cleaned = bundle.predict_raw(raw, source=source, seen=seen)
     report = ValidationReport(source=source, rows=len(raw), columns=raw.shape[1])
     ensure_valid((check_scored_file(report, cleaned, seen), cleaned))
@@ -56,7 +67,7 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHis
         # The last month the scoring model learned from: a month after it is scored out of sample.
         "trained_through": bundle.trained_through(cleaned),
         **{c: cleaned[c].astype("float64") for c in history.MARKET_LEVELS},
-    })
+    }), cleaned
 
 
 def seen_history(store: ArtifactStore, bundle: ModelBundle, since: int | None = None) -> ZipHistory:
@@ -270,13 +281,50 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
             wanted = ", ".join(f"{y:04d}-{m:02d}" for y, m in sorted(months))
             raise ValueError(f"{source} has no rows for {wanted}")
     bundle = load_bundle(store, pointer.run_id)
-    predictions = score_rows(bundle, raw, source, history_for(store, bundle, raw))
+    predictions, cleaned = score_rows(bundle, raw, source, history_for(store, bundle, raw))
     written = write_scored_months(store, predictions)
+    write_drift_reports(store, bundle, cleaned, predictions, source)
     try:
         update_state(store, bundle.run_id, lambda: bundle.labelled)
     except ArtifactChanged as err:  # the predictions are written; the next reader catches the state up
         log.warning("%s", err)
     return predictions, written
+
+
+def write_drift_reports(store: ArtifactStore, bundle: ModelBundle, cleaned: pd.DataFrame, predictions: pd.DataFrame,
+                        source: str) -> list[str]:
+    """Each scored month's drift report (shared.drift) against the champion's training data; none for a
+    bundle made before drift monitoring (said once)."""
+    if bundle.drift_reference is None:
+        log.info("no drift report: champion %s was trained before drift monitoring (`housing run --force` "
+                 "trains one that has its reference)", bundle.run_id)
+        return []
+    settings = get_settings()
+    keys = []
+    for (year, month), rows in predictions.groupby(["year", "month"], sort=True):
+        report = bundle.drift_reference.report(cleaned.loc[rows.index], rows["predicted"].to_numpy(),
+                                               settings.drift_psi_warn, settings.drift_psi_alert, source)
+        key = drift_report_key(int(year), int(month))
+        store.write_bytes(key, json_bytes(report.model_copy(update={"model_run_id": bundle.run_id}).model_dump()))
+        if report.alerts:
+            log.warning("%04d-%02d drifted from the training data (PSI > %g): %s", year, month,
+                        settings.drift_psi_alert, ", ".join(report.alerts))
+        keys.append(key)
+    return keys
+
+
+def read_drift_report(store: ArtifactStore, year: int | None = None, month: int | None = None) -> DriftReport | None:
+    """A month's drift report (the newest month's if none is named); None if there is none."""
+    if year is None or month is None:
+        keys = [k for k in store.list(DRIFT_PREFIX) if k.endswith(".json")]
+        if not keys:
+            return None
+        key = keys[-1]
+    else:
+        key = drift_report_key(year, month)
+        if not store.exists(key):
+            return None
+    return DriftReport.model_validate_json(store.read_bytes(key))
 
 
 def _remedy(year: int, month: int) -> str:

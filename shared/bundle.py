@@ -21,12 +21,22 @@ import xgboost as xgb
 
 from shared.backtest import ORIGIN_STEP, backtest
 from shared.calibration import Calibration, Forecast
+from shared.drift import DriftReference
 from shared.features import FeatureBuilder, Features, FeatureSchema
 from shared.history import ZipHistory, month_number, month_numbers
 from shared.layout import bundle_prefix
 from shared.preprocess import CleaningReport, clean_for_scoring
 from shared.schema import DATE
-from shared.seal import HISTORY_FILE, JSON_FILES, JUDGED_MODEL_FILE, MANIFEST, MODEL_FILE, seal, verify_bundle
+from shared.seal import (
+    DRIFT_REFERENCE_FILE,
+    HISTORY_FILE,
+    JSON_FILES,
+    JUDGED_MODEL_FILE,
+    MANIFEST,
+    MODEL_FILE,
+    seal,
+    verify_bundle,
+)
 from shared.store import ArtifactStore, frame_of, json_bytes, parquet_bytes
 from shared.validation import ensure_valid, validate_housing
 
@@ -80,6 +90,7 @@ class ModelBundle:
     metadata: dict[str, Any]
     labelled: pd.DataFrame  # the labelled months the run saw (at least the history's COLUMNS)
     calibration: Calibration
+    drift_reference: DriftReference | None = None  # None in bundles made before drift monitoring
 
     @cached_property
     def history(self) -> ZipHistory:
@@ -148,6 +159,8 @@ class ModelBundle:
             "calibration.json": json_bytes(self.calibration.to_dict()),
             HISTORY_FILE: parquet_bytes(self.history.frame),
         }
+        if self.drift_reference is not None:
+            files[DRIFT_REFERENCE_FILE] = json_bytes(self.drift_reference.model_dump())
         for name, data in files.items():
             store.write_bytes(prefix + name, data, create_only=True)
         files[MANIFEST] = seal(store, self.run_id, files)
@@ -174,4 +187,5 @@ def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:
         metadata=state["metadata.json"],
         labelled=frame_of(files[HISTORY_FILE]),
         calibration=Calibration.from_dict(state["calibration.json"]),
+        drift_reference=DriftReference.model_validate_json(files[DRIFT_REFERENCE_FILE]) if DRIFT_REFERENCE_FILE in files else None,
     )

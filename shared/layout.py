@@ -15,6 +15,7 @@ METROS_KEY = REFERENCE_PREFIX + "metros.parquet"
 CHAMPION_KEY = "models/champion.json"
 PREDICTIONS_PREFIX = "predictions/"
 LIVE_PREFIX = "monitoring/live/"  # per month and champion, how it did once the month's prices arrived
+DRIFT_PREFIX = "monitoring/drift/"  # per month, its inputs and predictions against the champion's training data
 SERVING_PREFIX = "serving/"  # per champion, what serving recent months needs of the zips' history
 # Every run's sealed model bundle (bundle_prefix), as a pattern for grants: runs/<any run id>/model/.
 BUNDLES = f"{RUNS_PREFIX}*/model/"
@@ -34,9 +35,9 @@ COMPONENTS = {
     # Reads each incoming/ file for prices, and whether scoring quarantined it (then it teaches nothing).
     "start-training": Access(reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX, QUARANTINE_PREFIX)),
     "score": Access(reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX),
-                    writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX, SERVING_PREFIX, LIVE_PREFIX)),
+                    writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX, SERVING_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
     # The predictions' listing tells it when the serving state is behind; it folds missing months in itself.
-    "api": Access(reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX)),
+    "api": Access(reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
     # The batch results, and the champion pointer for its metrics and backtest.
     "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY)),
 }
@@ -131,6 +132,10 @@ def incoming_quarantine_id(digest: str) -> str:
 
 def serving_state_key(run_id: str) -> str:
     return f"{SERVING_PREFIX}{run_id}/state.parquet"
+
+
+def drift_report_key(year: int, month: int) -> str:
+    return f"{DRIFT_PREFIX}year={year:04d}/month={month:02d}.json"
 
 
 def live_accuracy_key(year: int, month: int, run_id: str) -> str:

@@ -13,6 +13,7 @@ from shared.store import ArtifactStore, json_bytes, read_json
 
 MODEL_FILE, JUDGED_MODEL_FILE = "model.ubj", "judged.ubj"  # the served model, the model the gate judged
 HISTORY_FILE = "history.parquet"  # the labelled months the model knows: each zip's history at serving time
+DRIFT_REFERENCE_FILE = "drift_reference.json"  # what the served model was trained on, for drift reports (optional)
 MANIFEST = "manifest.json"
 JSON_FILES = ("features.json", "judged_features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json",
               "metadata.json", "calibration.json")

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     gate_coverage: tuple[float, float] | None = Field(
         (0.7, 0.9), description='the backtest coverage every bucket\'s interval must reach, as JSON: [0.7, 0.9]; '
                                 'HOUSING_GATE_COVERAGE=none: reported, not enforced')
+    drift_psi_warn: float = Field(0.1, gt=0, description="a scored input's PSI against training above this is a shift to watch")
+    drift_psi_alert: float = Field(0.2, gt=0, description="and above this a real change (the drift report's alert band)")
     champion_refresh_seconds: float = Field(
         60.0, ge=0, description="how often a serving process checks for a newly promoted champion (0 = every request)")
     api_key_secret: str | None = Field(

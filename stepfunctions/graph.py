@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from shared.layout import (
     BUNDLES,
     CHAMPION_KEY,
+    DRIFT_PREFIX,
     INCOMING_PREFIX,
     PREDICTIONS_PREFIX,
     QUARANTINE_PREFIX,
@@ -167,7 +168,8 @@ TRAINING_PIPELINE = PipelineGraph(
               reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX), writes=(CHAMPION_KEY, SERVING_PREFIX),
               needs=(Artifact.BUNDLE,), makes=(Artifact.CHAMPION,)),
         Stage("batch", "lambdas.batch:handler", memory_mb=3008, timeout_s=300,
-              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX), writes=(PREDICTIONS_PREFIX, SERVING_PREFIX),
+              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX),
+              writes=(PREDICTIONS_PREFIX, SERVING_PREFIX, DRIFT_PREFIX),
               needs=(Artifact.SPLIT_HOLDOUT, Artifact.CHAMPION), makes=(Artifact.PREDICTIONS,)),
         # record runs after any failure too, so it needs nothing: it records what the event has.
         Stage("record", "lambdas.record:handler", memory_mb=512, timeout_s=60, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),

@@ -236,7 +236,8 @@ def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_trainin
     assert denies(statements_of(tj, train["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])) == \
         [({"Null": {"s3:if-none-match": "true"}}, {"runs/*/model/*"})]
     api = statements_of(tj, roles["lambdas.api.handler.handler"])
-    assert object_grants(api, "s3:GetObject") == {"models/champion.json", "runs/*/model/*", "predictions/*", "serving/*"}
+    assert object_grants(api, "s3:GetObject") == {"models/champion.json", "runs/*/model/*", "predictions/*", "serving/*",
+                                                  "monitoring/live/*", "monitoring/drift/*"}
     assert not object_grants(api, "s3:PutObject")
 
 

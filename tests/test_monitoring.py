@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from housing.cli import app as cli
 from lambdas.api.app import create_app
-from shared.batch import ALL_REGIONS, NAIVE_COLUMNS, batch_score
+from shared.batch import ALL_REGIONS, NAIVE_COLUMNS, batch_score, read_drift_report
+from shared.bundle import load_bundle
 from shared.champion import read_champion
 from shared.incoming import score_incoming
 from shared.layout import LIVE_PREFIX, month_predictions_key
@@ -81,3 +82,33 @@ def test_status_and_the_api_show_the_live_series(store, small_data):
     assert body["total"] == 1 and body["rows"][0]["mae"] == pytest.approx(recorded.loc[0, "mae"])
     assert body["rows"][0]["year"] == 2024 and body["rows"][0]["month"] == 1
     assert one_metro["total"] == 1 and one_metro["rows"][0]["metro"] == metro
+
+
+def test_a_month_with_shifted_inputs_raises_drift_and_names_unseen_zips(store, small_data):
+    rows = small_data[0]
+    month = rows.loc[rows["date"] == "2023-01-31"].assign(date="2024-01-31", price=np.nan)  # the season a year on
+    write_table(store, "incoming/2024-01.parquet", month)
+    score_incoming(store, "incoming/2024-01.parquet")
+    calm = read_drift_report(store, 2024, 1)
+    shifted = month.assign(median_ppsf=month["median_ppsf"] * 3, homes_sold=month["homes_sold"] * 5)
+    shifted = pd.concat([shifted, shifted.iloc[:1].assign(zipcode=99_999)], ignore_index=True)  # a zip never seen
+    write_table(store, "incoming/2024-02.parquet", shifted.assign(date="2024-02-29"))
+    score_incoming(store, "incoming/2024-02.parquet")
+    report = read_drift_report(store)  # the newest month's
+    assert report.source == "incoming/2024-02.parquet" and report.model_run_id == read_champion(store).run_id
+    for name in ("median_ppsf", "homes_sold"):
+        assert report.features[name].level == "alert" and report.features[name].psi > calm.features[name].psi
+        assert name in report.alerts and calm.features[name].level == "ok"
+    assert calm.alerts == [] and calm.reference_month == 1
+    assert report.unseen_zipcodes == [99_999] and calm.unseen_zipcodes == []
+    # The index, computed again from the reference the bundle stores.
+    reference = load_bundle(store, report.model_run_id).drift_reference.months[2]["homes_sold"]
+    values = shifted["homes_sold"].dropna().to_numpy(dtype="float64")
+    p = np.bincount(np.searchsorted(reference.edges, values, side="right"), minlength=len(reference.shares)) / len(values)
+    p, q = np.maximum(p, 1e-4), np.maximum(reference.shares, 1e-4)
+    assert report.features["homes_sold"].psi == pytest.approx(float(np.sum((p - q) * np.log(p / q))))
+    shown = CliRunner().invoke(cli, ["status", "--store", str(store.root)]).output
+    assert "PSI alerts:" in shown and "homes_sold" in shown
+    with serving(create_app(store.url)) as url:
+        body = json.load(urllib.request.urlopen(f"{url}/monitoring/drift?year=2024&month=2"))
+    assert body["alerts"] == report.alerts and body["features"]["homes_sold"]["level"] == "alert"

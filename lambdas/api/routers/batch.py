@@ -22,7 +22,8 @@ from lambdas.api.schemas import (
     Summary,
     SummaryRow,
 )
-from shared.batch import ALL_REGIONS, close_metros, read_predictions, read_summary, same_metro
+from shared.batch import ALL_REGIONS, close_metros, read_drift_report, read_predictions, read_summary, same_metro
+from shared.drift import DriftReport
 from shared.monitoring import live_accuracy
 
 router = APIRouter(tags=["batch"])
@@ -101,3 +102,18 @@ def monitoring(store: Store, metro: Annotated[str, Query(max_length=200)] = ALL_
     fields = LiveRow.model_fields
     return Monitoring(rows=[LiveRow(**{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in r.items() if k in fields})
                             for r in chunk.to_dict(orient="records")], total=len(table), page=page, page_size=page_size)
+
+
+@router.get("/monitoring/drift", response_model=DriftReport,
+            responses={404: {"model": ErrorBody, "description": "no drift report for that month (or none yet)"}})
+def drift(store: Store, year: Year = None, month: Month = None) -> DriftReport:
+    """A scored month's inputs and predictions against the champion's training data (the newest month's if
+    none is named): per input its missing share, PSI and share outside the training range; unseen zip codes
+    and metros; which inputs passed the warning and alert bands."""
+    if (year is None) != (month is None):
+        raise ApiError(422, "give both year and month, or neither (the newest month)")
+    report = read_drift_report(store, year, month)
+    if report is None:
+        raise ApiError(404, "no drift report yet: one is written when a month is scored" if year is None else
+                       f"no drift report for {year:04d}-{month:02d}: score the month (`housing batch --month`)")
+    return report

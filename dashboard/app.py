@@ -1,5 +1,6 @@
 """The Streamlit dashboard: filters (year, month, metro or All regions), predicted vs actual, errors per
-metro and on a map, the yearly trend, and a form that asks the API for one prediction.
+metro and on a map, the yearly trend, the model's health (live accuracy as months' prices arrived, the newest
+month's drift), and a form that asks the API for one prediction.
 
 Configuration: HOUSING_STORE (where the batch predictions are) and API_URL (the prediction API)."""
 
@@ -17,6 +18,8 @@ from dashboard.data import (
     champion_metrics,
     combine,
     landing_month,
+    load_drift,
+    load_live,
     load_month,
     load_summary,
     metro_label,
@@ -37,6 +40,8 @@ summary_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_summary)
 month_of = st.cache_data(ttl=CACHE_S, show_spinner=False, max_entries=64)(load_month)
 champion_metrics_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(champion_metrics)
 champion_backtest_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(champion_backtest)
+live_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_live)
+drift_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_drift)
 
 st.title("Zip-code home values: predictions vs actuals")
 summary = summary_of(store_url)
@@ -145,6 +150,31 @@ with st.expander("The model against the naive predictors"):
         st.dataframe(model_metrics, hide_index=True, key="naive",
                      column_config={"MAE": st.column_config.NumberColumn(format="dollar"),
                                     "MAPE": st.column_config.NumberColumn(format="percent")})
+
+st.subheader("Model health")
+live = live_of(store_url, metro)
+if live.empty:
+    st.write(f"No live accuracy for {metro_label(metro)} yet: it is recorded when a month is sent in with its "
+             "prices (`housing batch --input YYYY-MM.csv`, or an upload under incoming/), before any run learns them.")
+else:
+    st.plotly_chart(charts.live_accuracy(live, settings.interval_level), key="live")
+    st.dataframe(live.assign(month=live["year"].astype(str) + "-" + live["month"].map("{:02d}".format))[
+        ["month", "model_run_id", "with_actual", "mae", "mean_pct_error", "skill", "best_naive", "coverage"]],
+        hide_index=True, key="live-table", column_config={
+            "model_run_id": "model", "with_actual": "rows", "mae": st.column_config.NumberColumn("MAE", format="dollar"),
+            "mean_pct_error": st.column_config.NumberColumn("% error", format="%.2f%%"),
+            "skill": st.column_config.NumberColumn(format="%.2f"), "coverage": st.column_config.NumberColumn(format="percent")})
+drift = drift_of(store_url)
+if drift is not None:
+    header, inputs = drift
+    said = (f"Drift of the newest scored month ({header['source']}, {header['rows']:,} rows) against the training "
+            f"data's same calendar month: PSI above {header['thresholds']['alert']:g} in "
+            f"{', '.join(header['alerts']) or 'no input'}; above {header['thresholds']['warn']:g} in "
+            f"{', '.join(header['warnings']) or 'no other input'}; {header['unseen_zipcodes']} zip code(s) never seen in training.")
+    (st.warning if header["alerts"] else st.caption)(said)
+    st.dataframe(inputs, hide_index=True, key="drift", column_config={
+        "PSI": st.column_config.NumberColumn(format="%.3f"), "missing": st.column_config.NumberColumn(format="percent"),
+        "outside range": st.column_config.NumberColumn(format="percent")})
 
 st.subheader("Ask the API for one prediction")
 with st.form("predict"):

@@ -118,3 +118,20 @@ def error_map(metro_rows: pd.DataFrame) -> go.Figure:
     fig.update_layout(title="Error by metro" if errors else "Mean prediction by metro (actuals not yet known)",
                       margin=dict(t=50, b=0, l=0, r=0), height=420)
     return fig
+
+
+def live_accuracy(live: pd.DataFrame, level: float) -> go.Figure:
+    """Per month, the served model's skill against the best naive forecaster (below 1: it beats them all)
+    and its interval's coverage (the nominal `level` marked), on the months' prices as they arrived."""
+    rows = live.sort_values(["year", "month"])
+    when = _month_start(rows)
+    fig = go.Figure([
+        go.Scatter(x=when, y=rows["skill"], name="skill (MAE / best naive MAE)", mode="lines+markers",
+                   line=dict(color=PREDICTED)),
+        go.Scatter(x=when, y=rows["coverage"], name="interval coverage", mode="lines+markers", line=dict(color=ACTUAL)),
+    ])
+    fig.add_hline(y=1.0, line=dict(color=PREDICTED, dash="dot"))
+    fig.add_hline(y=level, line=dict(color=ACTUAL, dash="dot"))
+    fig.update_layout(title="Live accuracy: the served model on each month's prices as they arrived",
+                      margin=dict(t=50, b=30), legend=dict(orientation="h"))
+    return fig

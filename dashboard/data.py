@@ -11,6 +11,8 @@ import pandas as pd
 
 from shared.batch import ALL_REGIONS, read_predictions, read_summary
 from shared.champion import read_champion
+from shared.drift import read_drift_report
+from shared.monitoring import live_accuracy
 from shared.reports import CANDIDATE, FORECASTERS, LABELS, backtest_rows
 from shared.store import open_store
 
@@ -49,6 +51,27 @@ def load_summary(store_url: str) -> pd.DataFrame | None:
 
 def load_month(store_url: str, year: int, month: int, metro: str) -> pd.DataFrame:
     return read_predictions(open_store(store_url), year, month, metro)
+
+
+def load_live(store_url: str, metro: str) -> pd.DataFrame:
+    """The live accuracy series of one metro (or All regions): per month, the record of the model serving
+    when its prices arrived (the first one recorded)."""
+    live = live_accuracy(open_store(store_url), metro=metro)
+    return live.drop_duplicates(subset=["year", "month"], keep="first").reset_index(drop=True)
+
+
+def load_drift(store_url: str) -> tuple[dict, pd.DataFrame] | None:
+    """The newest scored month's drift report: its header (month, source, unseen zips and metros) and one
+    row per input, the most drifted first; None before any."""
+    report = read_drift_report(open_store(store_url))
+    if report is None:
+        return None
+    rows = pd.DataFrame([{"input": name, "level": f.level, "PSI": f.psi, "missing": f.missing, "outside range": f.outside_range}
+                         for name, f in {**report.features, "prediction": report.prediction}.items()])
+    header = {"source": report.source, "rows": report.rows, "recorded_at": report.recorded_at,
+              "alerts": report.alerts, "warnings": report.warnings, "unseen_zipcodes": len(report.unseen_zipcodes),
+              "unseen_metros": report.unseen_metros, "thresholds": report.thresholds}
+    return header, rows.sort_values("PSI", ascending=False, na_position="last", ignore_index=True)
 
 
 def landing_month(summary: pd.DataFrame) -> tuple[int, int]:

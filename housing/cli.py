@@ -454,7 +454,7 @@ def _print_live_accuracy(store: ArtifactStore) -> None:
 
 def _print_drift(store: ArtifactStore) -> None:
     """The newest scored month's drift against the champion's training data, in one line (shared.drift)."""
-    from shared.batch import read_drift_report
+    from shared.drift import read_drift_report
 
     report = read_drift_report(store)
     if report is None:

@@ -55,7 +55,13 @@ class DeployConfig(BaseModel):
     log_retention: str = Field("ONE_MONTH", description="a CloudWatch Logs RetentionDays name, e.g. TWO_WEEKS, ONE_YEAR")
     quarantine_expiry_days: int = Field(90, description="rejected inputs under quarantine/ expire after this")
     noncurrent_version_expiry_days: int = Field(30, description="overwritten object versions expire after this")
-    alarm_email: str | None = Field(None, description="subscribe this address to failed-execution alarms")
+    alarm_email: str | None = Field(None, description="subscribe this address to the alarms (failures, model health)")
+    alarm_drift_months: int = Field(2, ge=1, description="alarm when this many newest scored months in a row drifted "
+                                                         "(an input's PSI above HOUSING_DRIFT_PSI_ALERT)")
+    alarm_skill_months: int = Field(2, ge=1, description="alarm when this many newest live months in a row lost to the best "
+                                                         "naive forecaster (skill above HOUSING_MONITOR_SKILL_ABOVE)")
+    alarm_coverage_months: int = Field(2, ge=1, description="alarm when this many newest live months in a row had interval "
+                                                            "coverage below HOUSING_MONITOR_COVERAGE_BELOW")
     allowed_cidr: str = Field("0.0.0.0/0", description="who may reach the load balancer")
     api_auth: Literal["none", "api_key"] = Field(
         "none", description="'api_key': the API asks every caller but the health check for an x-api-key header "

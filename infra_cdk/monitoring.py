@@ -1,5 +1,6 @@
-"""Alarms on the training executions that end without success (failed, timed out, aborted) and on the
-score function's errors, optionally e-mailed."""
+"""Alarms on the training executions that end without success (failed, timed out, aborted), on the score
+function's errors, and on the model's health as the score function publishes it (shared.monitoring:
+months in a row drifted, or losing to the naive forecasters, or under-covered), optionally e-mailed."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra_cdk.config import DeployConfig
+from shared.monitoring import COVERAGE_DECAY_MONTHS, DRIFTED_MONTHS, METRICS_NAMESPACE, METRICS_SERVICE, SKILL_DECAY_MONTHS
 
 
 class Monitoring(Construct):
@@ -36,6 +38,25 @@ class Monitoring(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"{what}: see runs/<run_id>/run.json and the logs")
             for name, (metric, what) in watched.items()}
+        # One datum a scored month: each counts months itself (an alarm sees at most 7 days), and a day
+        # without one keeps the alarm's state (IGNORE) until the next month says otherwise.
+        health = {
+            "ModelDriftSustained": (DRIFTED_MONTHS, config.alarm_drift_months,
+                                    "scored months in a row drifted from the training data: see monitoring/drift/ "
+                                    "(housing status, GET /monitoring/drift)"),
+            "ModelSkillDecay": (SKILL_DECAY_MONTHS, config.alarm_skill_months,
+                                "live months in a row the model lost to the best naive forecaster: see GET /monitoring"),
+            "ModelCoverageDecay": (COVERAGE_DECAY_MONTHS, config.alarm_coverage_months,
+                                   "live months in a row the intervals covered too few prices: see GET /monitoring"),
+        }
+        for name, (metric_name, months, what) in health.items():
+            metric = cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=metric_name,
+                                       dimensions_map={"service": METRICS_SERVICE}, period=Duration.days(1),
+                                       statistic="Maximum")
+            self.alarms[name] = cloudwatch.Alarm(
+                self, name, metric=metric, threshold=months, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.IGNORE, alarm_description=f"{months} {what}")
         if config.alarm_email:
             # A customer managed key: CloudWatch cannot use the AWS managed alias/aws/sns key to publish, so
             # an alarm on a topic encrypted with it is never delivered.

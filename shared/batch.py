@@ -14,10 +14,8 @@ import pandas as pd
 from shared import history, schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
-from shared.drift import DriftReport
 from shared.history import ZipHistory
 from shared.layout import (
-    DRIFT_PREFIX,
     PREDICTIONS_PREFIX,
     drift_report_key,
     month_of_key,
@@ -27,14 +25,14 @@ from shared.layout import (
 from shared.plausibility import check_scored_file
 from shared.preprocess import METRO_NAME, metro_key
 from shared.reports import FORECASTERS
+from shared.schema import ALL_REGIONS
 from shared.serving_state import ServingState, current_state, scored_as_history, update_state
 from shared.settings import get_settings
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, json_bytes, parquet_bytes, read_table
-from shared.validation import ValidationReport, ensure_valid
+from shared.validation import ValidationReport, ensure_valid, parse_dates
 
 log = logging.getLogger(__name__)
 
-ALL_REGIONS = "All regions"
 NAIVE_COLUMNS = {name: f"naive_{name}" for name in FORECASTERS}  # each naive forecaster's price for the row
 PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted",
                       "low", "high", *NAIVE_COLUMNS.values(), "model_run_id", "trained_through", *history.MARKET_LEVELS]
@@ -254,7 +252,7 @@ def row_months(raw: pd.DataFrame) -> pd.Series:
     validation then names it)."""
     if schema.DATE not in raw:
         return pd.Series([None] * len(raw), index=raw.index, dtype=object)
-    dates = pd.to_datetime(raw[schema.DATE].astype("str"), errors="coerce")
+    dates = parse_dates(raw[schema.DATE])
     return pd.Series([(d.year, d.month) if not pd.isna(d) else None for d in dates], index=raw.index, dtype=object)
 
 
@@ -262,7 +260,7 @@ def row_month_numbers(raw: pd.DataFrame) -> np.ndarray:
     """The month numbers (`history.month_numbers`) of the raw rows' dates that parse."""
     if schema.DATE not in raw:
         return np.array([], dtype="int64")
-    return history.month_numbers(pd.to_datetime(raw[schema.DATE].astype("str"), errors="coerce").dropna())
+    return history.month_numbers(parse_dates(raw[schema.DATE]).dropna())
 
 
 class NoChampion(RuntimeError):
@@ -311,20 +309,6 @@ def write_drift_reports(store: ArtifactStore, bundle: ModelBundle, cleaned: pd.D
                         settings.drift_psi_alert, ", ".join(report.alerts))
         keys.append(key)
     return keys
-
-
-def read_drift_report(store: ArtifactStore, year: int | None = None, month: int | None = None) -> DriftReport | None:
-    """A month's drift report (the newest month's if none is named); None if there is none."""
-    if year is None or month is None:
-        keys = [k for k in store.list(DRIFT_PREFIX) if k.endswith(".json")]
-        if not keys:
-            return None
-        key = keys[-1]
-    else:
-        key = drift_report_key(year, month)
-        if not store.exists(key):
-            return None
-    return DriftReport.model_validate_json(store.read_bytes(key))
 
 
 def _remedy(year: int, month: int) -> str:

@@ -25,7 +25,9 @@ from pydantic import BaseModel, Field, computed_field
 
 from shared import schema
 from shared.history import month_numbers
+from shared.layout import DRIFT_PREFIX, drift_report_key
 from shared.preprocess import METRO
+from shared.store import ArtifactStore
 
 BINS = 10
 YEAR = 12
@@ -130,3 +132,18 @@ class DriftReport(BaseModel):
     def warnings(self) -> list[str]:
         """Those above the warning band only."""
         return [name for name, f in {**self.features, "prediction": self.prediction}.items() if f.level == "warn"]
+
+
+def read_drift_report(store: ArtifactStore, year: int | None = None, month: int | None = None) -> DriftReport | None:
+    """A month's drift report (the newest month's if none is named); None if there is none."""
+    if year is None or month is None:
+        reports = drift_reports(store, last=1)
+        return reports[0] if reports else None
+    key = drift_report_key(year, month)
+    return DriftReport.model_validate_json(store.read_bytes(key)) if store.exists(key) else None
+
+
+def drift_reports(store: ArtifactStore, last: int = 12) -> list[DriftReport]:
+    """The newest `last` months' drift reports, in month order."""
+    keys = [k for k in store.list(DRIFT_PREFIX) if k.endswith(".json")][-last:]
+    return [DriftReport.model_validate_json(store.read_bytes(k)) for k in keys]

@@ -38,8 +38,8 @@ COMPONENTS = {
                     writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX, SERVING_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
     # The predictions' listing tells it when the serving state is behind; it folds missing months in itself.
     "api": Access(reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
-    # The batch results, and the champion pointer for its metrics and backtest.
-    "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY)),
+    # The batch results, the champion pointer for its metrics and backtest, and the monitoring records.
+    "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY, LIVE_PREFIX, DRIFT_PREFIX)),
 }
 
 

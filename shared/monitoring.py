@@ -17,13 +17,26 @@ import logging
 
 import pandas as pd
 
+from shared.drift import drift_reports
 from shared.history import month_number
 from shared.layout import LIVE_PREFIX, live_accuracy_key, month_predictions_key
+from shared.schema import ALL_REGIONS
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, parquet_bytes, read_table
 
 log = logging.getLogger(__name__)
 
 RECORDED_AT = "recorded_at"
+
+# What the score function publishes after each scoring (CloudWatch embedded metric format), and what the
+# stack's alarms watch. Months arrive one a month, but an alarm evaluates at most 7 days of data: so the
+# figures that say "sustained" count the months themselves (in a row, up to the newest).
+METRICS_NAMESPACE = "HousingMlops/Model"
+METRICS_SERVICE = "score"  # the metrics' `service` dimension
+DRIFT_ALERTS = "DriftAlerts"  # inputs above the PSI alert band in the newest month scored
+DRIFTED_MONTHS = "DriftedMonths"  # newest months in a row with any input above it
+LIVE_SKILL, LIVE_COVERAGE, LIVE_PCT_ERROR = "LiveSkill", "LiveCoverage", "LivePctError"  # the newest live month's
+SKILL_DECAY_MONTHS = "SkillDecayMonths"  # newest live months in a row with skill above HOUSING_MONITOR_SKILL_ABOVE
+COVERAGE_DECAY_MONTHS = "CoverageDecayMonths"  # ... with coverage below HOUSING_MONITOR_COVERAGE_BELOW
 
 
 def out_of_sample(predictions: pd.DataFrame) -> pd.Series:
@@ -76,3 +89,33 @@ def live_accuracy(store: ArtifactStore, metro: str | None = None) -> pd.DataFram
     if not parts:
         return pd.DataFrame(columns=["metro", "year", "month", "model_run_id", RECORDED_AT])
     return pd.concat(parts, ignore_index=True).sort_values(["year", "month", RECORDED_AT, "metro"], ignore_index=True)
+
+
+def _in_a_row(values: list[bool]) -> int:
+    """How many of the newest values (the list's end) are True in a row."""
+    count = 0
+    for value in reversed(values):
+        if not value:
+            break
+        count += 1
+    return count
+
+
+def health_figures(store: ArtifactStore, skill_above: float, coverage_below: float) -> dict[str, float]:
+    """The figures the score function publishes: the newest drift report's alerts and the months drifted in
+    a row; the newest live month's skill, coverage and % error, and the live months in a row whose skill is
+    above `skill_above` or coverage below `coverage_below`. A figure with nothing behind it yet is left out."""
+    figures: dict[str, float] = {}
+    reports = drift_reports(store)
+    if reports:
+        figures[DRIFT_ALERTS] = len(reports[-1].alerts)
+        figures[DRIFTED_MONTHS] = _in_a_row([bool(r.alerts) for r in reports])
+    live = live_accuracy(store, metro=ALL_REGIONS).drop_duplicates(subset=["year", "month"], keep="first")
+    if len(live):
+        newest = live.iloc[-1]
+        for name, column in ((LIVE_SKILL, "skill"), (LIVE_COVERAGE, "coverage"), (LIVE_PCT_ERROR, "mean_pct_error")):
+            if pd.notna(newest.get(column)):
+                figures[name] = float(newest[column])
+        figures[SKILL_DECAY_MONTHS] = _in_a_row((live["skill"] > skill_above).tolist())
+        figures[COVERAGE_DECAY_MONTHS] = _in_a_row((live["coverage"] < coverage_below).tolist())
+    return figures

@@ -52,3 +52,5 @@ UNKNOWN_AT_PREDICTION = [TARGET]
 KEY = [ZIPCODE, DATE]
 
 METROS_COLUMNS = ["metro_full", "lat", "lng"]
+
+ALL_REGIONS = "All regions"  # the summaries' row of every zip, beside one per metro

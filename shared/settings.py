@@ -62,6 +62,11 @@ class Settings(BaseSettings):
                                 'HOUSING_GATE_COVERAGE=none: reported, not enforced')
     drift_psi_warn: float = Field(0.1, gt=0, description="a scored input's PSI against training above this is a shift to watch")
     drift_psi_alert: float = Field(0.2, gt=0, description="and above this a real change (the drift report's alert band)")
+    monitor_skill_above: float = Field(
+        1.0, gt=0, description="a live month whose skill (MAE over the best naive forecaster's) is above this counts "
+                               "towards the SkillDecayMonths metric")
+    monitor_coverage_below: float = Field(
+        0.6, gt=0, lt=1, description="a live month whose interval coverage is below this counts towards CoverageDecayMonths")
     champion_refresh_seconds: float = Field(
         60.0, ge=0, description="how often a serving process checks for a newly promoted champion (0 = every request)")
     api_key_secret: str | None = Field(

@@ -162,11 +162,16 @@ def _numeric_block(checks: _Checks) -> np.ndarray:
     return block
 
 
+def parse_dates(raw: pd.Series) -> pd.Series:
+    """Dates as the schema takes them (YYYY-MM-DD); NaT where a value is not one."""
+    return pd.to_datetime(raw.astype("str"), format="%Y-%m-%d", errors="coerce")
+
+
 def _dates(checks: _Checks, for_prediction: bool) -> pd.Series:
     raw = checks.frame[schema.DATE]
     header_again = (raw.astype("str") == schema.DATE).to_numpy()
     checks.flag(header_again, schema.DATE, "repeated_header", "row(s) repeat the header line (files joined together?)")
-    dates = pd.to_datetime(raw.astype("str"), format="%Y-%m-%d", errors="coerce")
+    dates = parse_dates(raw)
     checks.flag(dates.isna().to_numpy() & raw.notna().to_numpy() & ~header_again, schema.DATE,
                 "unparseable_date", "value(s) are not dates in YYYY-MM-DD form")
     if not for_prediction:  # a prediction for such a date is answered with a warning (unusual_dates)

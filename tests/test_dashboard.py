@@ -136,3 +136,36 @@ def test_prediction_form_asks_the_api(monkeypatch, trained_store):
 def test_empty_store_says_how_to_fill_it(monkeypatch, tmp_path):
     app = open_dashboard(monkeypatch, str(tmp_path / "nothing"))
     assert "housing run" in app.info[0].value
+
+
+def test_model_health_shows_live_accuracy_and_the_newest_month_s_drift(monkeypatch, trained_store, tmp_path, small_data):
+    import shutil
+
+    import pandas as pd
+
+    from shared.incoming import score_incoming
+    from shared.monitoring import live_accuracy
+    from shared.store import LocalStore, write_table
+
+    shutil.copytree(trained_store[0].root, tmp_path / "store")
+    store = LocalStore(tmp_path / "store")
+    rows = small_data[0]
+    last = rows.loc[rows["date"] == rows["date"].max()]
+    write_table(store, "incoming/2024-01.parquet", last.assign(date="2024-01-31", price=last["price"] * 1.005))
+    score_incoming(store, "incoming/2024-01.parquet")
+    january = rows.loc[rows["date"] == "2023-01-31"]
+    shifted = january.assign(date="2024-02-29", price=np.nan, homes_sold=january["homes_sold"] * 5)
+    write_table(store, "incoming/2024-02.parquet", shifted)
+    score_incoming(store, "incoming/2024-02.parquet")
+
+    app = open_dashboard(monkeypatch, store.url)
+    assert "Model health" in [h.value for h in app.subheader]
+    [table] = [d.value for d in app.dataframe if "best_naive" in d.value.columns]
+    recorded = live_accuracy(store, metro="All regions").iloc[0]
+    assert table["month"].tolist() == ["2024-01"] and table["skill"].iloc[0] == pytest.approx(recorded["skill"])
+    assert any("Live accuracy" in c.proto.spec for c in app.get("plotly_chart"))
+    [warning] = [w.value for w in app.warning if "Drift of the newest scored month" in w.value]
+    assert "incoming/2024-02.parquet" in warning and "homes_sold" in warning
+    [drift] = [d.value for d in app.dataframe if "PSI" in d.value.columns]
+    assert drift.loc[drift["input"] == "homes_sold", "level"].iloc[0] == "alert"
+    assert isinstance(drift, pd.DataFrame) and drift["PSI"].iloc[0] >= drift["PSI"].iloc[-1]

@@ -244,8 +244,22 @@ def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_trainin
 def test_log_groups_have_retention_and_an_alarm_watches_failures(synthesized):
     _, _, tj = synthesized
     assert all(g["Properties"].get("RetentionInDays") == 30 for g in resources(tj, "AWS::Logs::LogGroup").values())
-    alarms = {a["Properties"]["MetricName"] for a in resources(tj, "AWS::CloudWatch::Alarm").values()}
-    assert alarms == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "Errors"}
+    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in resources(tj, "AWS::CloudWatch::Alarm").values()}
+    assert set(alarms) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "Errors",
+                           "DriftedMonths", "SkillDecayMonths", "CoverageDecayMonths"}
+    # The model's health: monthly data, each metric counting months itself; no datum keeps the state.
+    for name in ("DriftedMonths", "SkillDecayMonths", "CoverageDecayMonths"):
+        alarm = alarms[name]
+        assert alarm["Namespace"] == "HousingMlops/Model" and alarm["Dimensions"] == [{"Name": "service", "Value": "score"}]
+        assert alarm["Threshold"] == 2 and alarm["TreatMissingData"] == "ignore" and alarm["Period"] == 86400
+        assert alarm["Statistic"] == "Maximum" and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_model_health_alarm_thresholds_come_from_the_context(synthesized_with_options):
+    _, _, tj = synthesized_with_options
+    thresholds = {a["Properties"]["MetricName"]: a["Properties"]["Threshold"]
+                  for a in resources(tj, "AWS::CloudWatch::Alarm").values()}
+    assert (thresholds["DriftedMonths"], thresholds["SkillDecayMonths"], thresholds["CoverageDecayMonths"]) == (3, 4, 2)
 
 
 def test_acknowledgements_all_carry_reasons(synthesized):

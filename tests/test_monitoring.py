@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from housing.cli import app as cli
 from lambdas.api.app import create_app
-from shared.batch import ALL_REGIONS, NAIVE_COLUMNS, batch_score, read_drift_report
+from shared.batch import ALL_REGIONS, NAIVE_COLUMNS, batch_score
 from shared.bundle import load_bundle
 from shared.champion import read_champion
+from shared.drift import read_drift_report
 from shared.incoming import score_incoming
 from shared.layout import LIVE_PREFIX, month_predictions_key
 from shared.monitoring import live_accuracy
@@ -110,5 +111,5 @@ def test_a_month_with_shifted_inputs_raises_drift_and_names_unseen_zips(store, s
     shown = CliRunner().invoke(cli, ["status", "--store", str(store.root)]).output
     assert "PSI alerts:" in shown and "homes_sold" in shown
     with serving(create_app(store.url)) as url:
-        body = json.load(urllib.request.urlopen(f"{url}/monitoring/drift?year=2024&month=2"))
+        body = json.load(urllib.request.urlopen(f"{url}/monitoring/drift?month=2024-02"))
     assert body["alerts"] == report.alerts and body["features"]["homes_sold"]["level"] == "alert"

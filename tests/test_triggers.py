@@ -296,3 +296,26 @@ def test_synthesized_rules_route_only_their_prefixes(aws, synthesized):
 def _bucket_id(template: dict) -> str:
     return next(k for k, r in template["Resources"].items()
                 if r["Type"] == "AWS::S3::Bucket" and "LoggingConfiguration" in r["Properties"])
+
+
+def test_scoring_publishes_the_model_s_health_as_embedded_metrics(scoring_store, capsys):
+    """A month sent in with its prices: the score function's one EMF log line carries the live figures and
+    the drift counts the stack's alarms watch, equal to the store's records."""
+    from shared.drift import read_drift_report
+    from shared.monitoring import live_accuracy
+
+    store, raw = scoring_store
+    december = raw.loc[raw["date"].astype("str").str.startswith("2023-12")]
+    january = december.assign(date="2024-01-31", year=2024, price=december["price"] * 1.005)
+    store.write_bytes("incoming/2024-01.csv", january.to_csv(index=False).encode())
+    capsys.readouterr()
+    answer = score(s3_event("incoming/2024-01.csv"))
+    [blob] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    blob = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in blob.items()}  # EMF may list values
+    [directive] = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "HousingMlops/Model" and directive["Dimensions"] == [["service"]]
+    assert blob["service"] == "score"
+    live = live_accuracy(store, metro="All regions").iloc[0]
+    assert blob["LiveSkill"] == pytest.approx(live["skill"]) and blob["LiveCoverage"] == pytest.approx(100 * live["coverage"])
+    assert blob["DriftAlerts"] == len(read_drift_report(store).alerts) and blob["DriftedMonths"] in (0, 1)
+    assert blob["SkillDecayMonths"] == int(live["skill"] > 1.0) and answer["health"]["LiveSkill"] == blob["LiveSkill"]

@@ -22,8 +22,8 @@ from lambdas.api.schemas import (
     Summary,
     SummaryRow,
 )
-from shared.batch import ALL_REGIONS, close_metros, read_drift_report, read_predictions, read_summary, same_metro
-from shared.drift import DriftReport
+from shared.batch import ALL_REGIONS, close_metros, read_predictions, read_summary, same_metro
+from shared.drift import DriftReport, read_drift_report
 from shared.monitoring import live_accuracy
 
 router = APIRouter(tags=["batch"])
@@ -106,14 +106,15 @@ def monitoring(store: Store, metro: Annotated[str, Query(max_length=200)] = ALL_
 
 @router.get("/monitoring/drift", response_model=DriftReport,
             responses={404: {"model": ErrorBody, "description": "no drift report for that month (or none yet)"}})
-def drift(store: Store, year: Year = None, month: Month = None) -> DriftReport:
-    """A scored month's inputs and predictions against the champion's training data (the newest month's if
-    none is named): per input its missing share, PSI and share outside the training range; unseen zip codes
-    and metros; which inputs passed the warning and alert bands."""
-    if (year is None) != (month is None):
-        raise ApiError(422, "give both year and month, or neither (the newest month)")
-    report = read_drift_report(store, year, month)
+def drift(store: Store, month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                                            description="YYYY-MM; the newest scored month if not given")] = None,
+          ) -> DriftReport:
+    """A scored month's inputs and predictions against the champion's training data: per input its missing
+    share, PSI and share outside the training range; unseen zip codes and metros; which inputs passed the
+    warning and alert bands."""
+    year, number = (int(part) for part in month.split("-")) if month else (None, None)
+    report = read_drift_report(store, year, number)
     if report is None:
-        raise ApiError(404, "no drift report yet: one is written when a month is scored" if year is None else
-                       f"no drift report for {year:04d}-{month:02d}: score the month (`housing batch --month`)")
+        raise ApiError(404, "no drift report yet: one is written when a month is scored" if month is None else
+                       f"no drift report for {month}: score the month (`housing batch --month {month}`)")
     return report

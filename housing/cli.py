@@ -188,7 +188,7 @@ def run(
     config = settings.run_config(trials=trials, seed=seed)
     input_key, metros_key = _stage_inputs(store, data, metros, zips, config.seed)
     try:
-        event = prepare_run(store, input_key, config, metros_key)
+        event = prepare_run(store, input_key, config, metros_key, trigger="housing run")
     except NoMetrosTable as err:
         raise _fail(f"{err}; or pass --metros FILE", 2) from None
     identity, incoming = event["run_id"], event["incoming_keys"]
@@ -400,6 +400,7 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
             out.print(Text(f"  bundle:    BROKEN, serving and batch will refuse it: {err}", style="bold red"))
         for table in _metrics_tables(pointer.metrics, f"champion {pointer.run_id}"):
             out.print(table)
+    _print_promotions(store)
     _print_live_accuracy(store)
     _print_drift(store)
     # One line per run, then its gate or failure indented: run ids are never cut to fit a table (they are
@@ -416,7 +417,7 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
             "promoted (since replaced)" if record.status == "promoted" else record.status)
         out.print(f"  {record.run_id:<22} {state:<17} {record.finished_at.replace('T', ' ')[:16]}  eval MAE {_fmt(mae)}")
         learned = f" + {len(record.incoming_keys)} incoming/ file(s)" if record.incoming_keys else ""
-        out.print(f"      data: {record.input_key}{learned}")
+        out.print(f"      data: {record.input_key}{learned}" + (f"; started by {record.trigger}" if record.trigger else ""))
         if record.tuning:
             out.print("      tuning: " + _tuning_line(record.tuning))
         if record.error:
@@ -426,6 +427,20 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
 
 
 LIVE_MONTHS = 12  # months of live accuracy `housing status` shows
+PROMOTIONS_SHOWN = 5
+
+
+def _print_promotions(store: ArtifactStore) -> None:
+    """The newest promotions (models/promotions/, append-only): when, which run, why, by whom, replacing what."""
+    from shared.champion import promotion_history
+
+    history = promotion_history(store, last=PROMOTIONS_SHOWN)
+    if not history:
+        return
+    out.print("promotions (newest first):")
+    for p in history:
+        out.print(f"  {p.promoted_at.replace('T', ' ')[:19]}  {p.run_id:<22} {p.reason}; by {p.promoted_by or 'unknown'}; "
+                  f"replaced {p.previous_run_id or 'none'}")
 
 
 def _print_live_accuracy(store: ArtifactStore) -> None:
@@ -472,13 +487,17 @@ def promote(
     store_url: StoreOption = None,
 ) -> None:
     """Point the champion at another run's bundle after verifying its manifest."""
+    import getpass
+    import socket
+
     from shared.champion import ChampionMoved, CorruptChampion
     from shared.champion import promote as move
     from shared.seal import BundleIntegrityError
 
     store = _store(store_url)
     try:
-        result = move(store, run_id, "manual: housing promote", get_settings())
+        result = move(store, run_id, "manual: housing promote", get_settings(),
+                      by=f"housing promote by {getpass.getuser()}@{socket.gethostname()}")
     except (ValueError, BundleIntegrityError, ChampionMoved, CorruptChampion) as err:
         raise _fail(str(err)) from None
     if not result.changed:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -21,7 +23,7 @@ from shared.monitoring import COVERAGE_DECAY_MONTHS, DRIFTED_MONTHS, METRICS_NAM
 
 class Monitoring(Construct):
     def __init__(self, scope: Construct, id: str, *, config: DeployConfig, training: sfn.StateMachine,
-                 score: lambda_.IFunction):
+                 score: lambda_.IFunction, start_training: lambda_.IFunction):
         super().__init__(scope, id)
         window = {"period": Duration.minutes(5), "statistic": "Sum"}
         watched = {
@@ -57,6 +59,17 @@ class Monitoring(Construct):
                 self, name, metric=metric, threshold=months, evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.IGNORE, alarm_description=f"{months} {what}")
+        if config.retrain_on_model_alarm:
+            # A model-health alarm starts a retraining as the monthly schedule does (the newest raw/ file and
+            # the labelled incoming/ months): with nothing new to learn the run id is the last run's, so
+            # nothing starts; the run record says the alarm started it.
+            self.retrain_rule = events.Rule(
+                self, "RetrainOnModelHealth",
+                event_pattern=events.EventPattern(
+                    source=["aws.cloudwatch"], detail_type=["CloudWatch Alarm State Change"],
+                    resources=[self.alarms[name].alarm_arn for name in health],
+                    detail={"state": {"value": ["ALARM"]}}),
+                targets=[targets.LambdaFunction(start_training, retry_attempts=4)])
         if config.alarm_email:
             # A customer managed key: CloudWatch cannot use the AWS managed alias/aws/sns key to publish, so
             # an alarm on a topic encrypted with it is never delivered.

@@ -44,7 +44,8 @@ class HousingStack(Stack):
         api = Api(self, "Api", entry=entry, config=config, storage=storage, images=images, environment=environment)
         dashboard = Dashboard(self, "Dashboard", entry=entry, api=api, cluster=network.cluster, config=config,
                               storage=storage, images=images, environment=environment)
-        Monitoring(self, "Monitoring", config=config, training=pipeline.state_machine, score=triggers.score)
+        Monitoring(self, "Monitoring", config=config, training=pipeline.state_machine, score=triggers.score,
+                   start_training=triggers.start_training)
 
         self.storage, self.pipeline, self.triggers, self.api, self.dashboard = storage, pipeline, triggers, api, dashboard
         self._acknowledge_cdk_internals()

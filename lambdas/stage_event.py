@@ -28,6 +28,8 @@ class StageEvent(BaseModel):
     metros_key: str
     incoming_keys: list[str] = Field(
         default_factory=list, description="incoming/ files there when the run started: their labelled rows join the input")
+    trigger: str | None = Field(None, description="what started the run: an upload, the monthly retraining, a "
+                                                  "model-health alarm, `housing run` (not part of its identity)")
     artifacts: dict[Artifact, str] = Field(default_factory=dict, description="what earlier stages made, and where")
     gate: GateDecision | None = None
     error: dict[str, Any] | None = Field(None, description='{"Error", "Cause"}: set by the Catch on failure')
@@ -82,18 +84,19 @@ class NoMetrosTable(RuntimeError):
 
 
 def prepare_run(store: ArtifactStore, input_key: str, config: RunConfig, metros_key: str | None = None,
-                tags: Mapping[str, str | None] | None = None) -> dict:
+                tags: Mapping[str, str | None] | None = None, trigger: str | None = None) -> dict:
     """The first stage's event for training on `input_key`, the one rule for every way a run starts (an
     upload, the monthly schedule, `housing run`): the metros table given, else the newest file under
     reference/ (the one uploaded last); the incoming/ files with prices; the run id from all of them and
-    the config (`tags`: version tags the caller already has, e.g. an S3 event's ETag)."""
+    the config (`tags`: version tags the caller already has, e.g. an S3 event's ETag); `trigger` says what
+    started it, for the run record."""
     metros_key = metros_key or newest_file(store, REFERENCE_PREFIX)
     if metros_key is None:
         raise NoMetrosTable(f"no metros table under {store.locate(REFERENCE_PREFIX)}: upload one (columns metro_full, "
                             "lat, lng)")
     incoming = labelled_incoming(store)
     inputs = input_identity(store, [input_key, metros_key, *incoming], tags)
-    return new_run_event(store.url, input_key, metros_key, config, inputs, incoming_keys=incoming)
+    return {**new_run_event(store.url, input_key, metros_key, config, inputs, incoming_keys=incoming), "trigger": trigger}
 
 
 def new_run_event(store_url: str, input_key: str, metros_key: str, config: RunConfig, input_fingerprint: str,

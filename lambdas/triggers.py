@@ -29,8 +29,9 @@ STATE_MACHINE_ENV = "TRAINING_STATE_MACHINE_ARN"
 
 @structured
 def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
-    """An upload under raw/ trains on that file, the monthly retraining on the newest one; both with the
-    labelled months under incoming/ (nothing new since the last run: the same run id, so nothing starts)."""
+    """An upload under raw/ trains on that file; the monthly retraining and a model-health alarm (sustained
+    drift or decay, see infra_cdk/monitoring.py) on the newest one; all with the labelled months under
+    incoming/. Nothing new since the last run: the same run id, so nothing starts (an alarm's cooldown)."""
     store = S3Store(get_settings().store)
     if is_object_created(event):
         upload = uploaded_object(event, store)
@@ -41,13 +42,13 @@ def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
         if not store.exists(key):  # deleted or overwritten-and-removed since the event was sent
             log.warning("ignored %s: the object no longer exists", upload.s3_key)
             return {"started": False, "reason": "the object no longer exists"}
-        tags = {key: upload.etag}
-    else:  # the monthly retraining schedule
-        key, tags = newest_file(store, RAW_PREFIX), {}
+        tags, trigger = {key: upload.etag}, f"upload of {key}"
+    else:  # the monthly retraining schedule, or a model-health alarm
+        key, tags, trigger = newest_file(store, RAW_PREFIX), {}, _scheduled_trigger(event)
         if key is None:
             log.info("no file under %s: nothing to retrain on", store.locate(RAW_PREFIX))
             return {"started": False, "reason": "nothing under raw/"}
-    run_event = prepare_run(store, key, get_settings().run_config(), tags=tags)
+    run_event = prepare_run(store, key, get_settings().run_config(), tags=tags, trigger=trigger)
     client = boto3.client("stepfunctions")
     machine, run_id = os.environ[STATE_MACHINE_ENV], run_event["run_id"]
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -68,6 +69,13 @@ def start_training(event: dict[str, Any], context=None) -> dict[str, Any]:
         return {"started": True, "run_id": run_id, "execution_arn": started["executionArn"], "attempt": attempt}
     raise RuntimeError(f"run {run_id} ended without success {MAX_ATTEMPTS} times: see its executions' errors "
                        "before starting it again")
+
+
+def _scheduled_trigger(event: dict[str, Any]) -> str:
+    """What started a run that is not an upload: an alarm (EventBridge's alarm state change) or the schedule."""
+    if event.get("detail-type") == "CloudWatch Alarm State Change":
+        return f"alarm {event.get('detail', {}).get('alarmName', '(unnamed)')}"
+    return "monthly retraining"
 
 
 MAX_ATTEMPTS = 10

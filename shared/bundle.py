@@ -22,6 +22,7 @@ import xgboost as xgb
 from shared.backtest import ORIGIN_STEP, backtest
 from shared.calibration import Calibration, Forecast
 from shared.drift import DriftReference
+from shared.explain import Explanation, explanations
 from shared.features import FeatureBuilder, Features, FeatureSchema
 from shared.history import ZipHistory, month_number, month_numbers
 from shared.layout import bundle_prefix
@@ -60,6 +61,15 @@ class FittedModel:
         feats = self.features.transform(cleaned, seen, known_through)
         return calibration.apply(feats.anchor, self.correction(feats, names), self.features.baselines(feats.past),
                                  feats.past.age)
+
+    def explain(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration) -> list[Explanation]:
+        """Each row's prediction taken apart (shared.explain): XGBoost's per-feature contributions, weighed as
+        `predict` weighs the booster, plus the anchor and the naive forecaster blended in."""
+        feats = self.features.transform(cleaned, seen)
+        matrix = xgb.DMatrix(feats.X[names].to_numpy(dtype="float32"), feature_names=names)
+        contributions = self.booster.predict(matrix, pred_contribs=True)
+        shrink, blend, naive_name, naive = calibration.terms(feats.past.age, self.features.baselines(feats.past))
+        return explanations(feats.anchor, contributions, names, shrink, blend, naive_name, naive)
 
     def backtest(self, rows: pd.DataFrame, seen: ZipHistory, names: list[str], step: int = ORIGIN_STEP) -> pd.DataFrame:
         """This model's rolling-origin backtest over `rows` (shared.backtest), with the naive forecasters."""
@@ -122,6 +132,15 @@ class ModelBundle:
         mine, other = (model.predict(cleaned, self.schema.names, seen, self.calibration, known_through)
                        for model in (self.judged, self.served))
         return mine.where(judged, other)
+
+    def explain(self, cleaned: pd.DataFrame, seen: ZipHistory | None = None) -> list[Explanation]:
+        """Why each row's price (cleaned rows, as `predict_clean` takes them): its parts, by the model that
+        scores it, summing to the log of the unclipped prediction."""
+        seen = self.history if seen is None else seen
+        judged = self.scorers(cleaned)
+        mine, other = (model.explain(cleaned, self.schema.names, seen, self.calibration) if rows.any() else []
+                       for model, rows in ((self.judged, judged), (self.served, ~judged)))
+        return [mine[i] if judged[i] else other[i] for i in range(len(cleaned))]
 
     def supported_range(self) -> tuple[float, float]:
         """The prices a prediction may take: 10x around those the model was trained on. Beyond, a forecast

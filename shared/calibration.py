@@ -112,6 +112,22 @@ class Calibration:
         return Forecast(price=np.exp(log_price), low=np.exp(log_price - spread), high=np.exp(log_price + spread),
                         naive={name: np.exp(values) for name, values in naive.items()})
 
+    def terms(self, age: np.ndarray, naive: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[str | None], np.ndarray]:
+        """Per row, what `apply` weighs its parts with: the booster's weight, the blended naive forecaster's
+        weight (0 where none is blended, or it has no forecast), its name and its log price."""
+        buckets = bucket_of(age)
+        shrink, blend, other = np.ones(len(age)), np.zeros(len(age)), np.full(len(age), np.nan)
+        names: list[str | None] = [None] * len(age)
+        for name, fitted in self.buckets.items():
+            rows = np.flatnonzero(buckets == name)
+            shrink[rows] = fitted.shrink
+            if fitted.naive is not None and fitted.blend > 0:
+                rows = rows[~np.isnan(naive[fitted.naive][rows])]
+                blend[rows], other[rows] = fitted.blend, naive[fitted.naive][rows]
+                for i in rows:
+                    names[i] = fitted.naive
+        return shrink, blend, names, other
+
     @classmethod
     def fit(cls, table: pd.DataFrame, level: float) -> Calibration:
         """From backtest rows (shared.backtest: actual, anchor, correction, age, each naive forecaster's

@@ -12,13 +12,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
-from shared.layout import CHAMPION_KEY, Artifact, artifact_key, bundle_prefix
+from shared.layout import CHAMPION_KEY, PROMOTIONS_PREFIX, Artifact, artifact_key, bundle_prefix, promotion_key
 from shared.reports import EvaluationReport, Headline
 from shared.runs import check_run_id
 from shared.seal import HISTORY_FILE, verify_bundle
 from shared.serving_state import update_state
 from shared.settings import Settings
-from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, json_bytes, read_json
+from shared.store import ArtifactChanged, ArtifactExists, ArtifactNotFound, ArtifactStore, frame_of, json_bytes, read_json
 
 log = logging.getLogger("housing.champion")
 # `promote(..., compared_with=ANY_CHAMPION)`: move the pointer whatever it names now (a manual promotion).
@@ -33,6 +33,8 @@ class ChampionPointer(BaseModel):
     reason: str = Field(description="'gate passed' or a manual promotion note")
     metrics: Headline = Field(default_factory=Headline, description="eval and holdout metrics of the model, the baseline and the champion it replaced")
     previous_run_id: str | None = None
+    promoted_by: str | None = Field(None, description="who or what promoted it: the pipeline's gate, or a person's "
+                                                      "`housing promote` (user@host)")
 
     @model_validator(mode="after")
     def _names_its_own_bundle(self) -> ChampionPointer:
@@ -74,7 +76,7 @@ class Promotion:
 
 
 def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
-            compared_with: str | None = ANY_CHAMPION) -> Promotion:
+            compared_with: str | None = ANY_CHAMPION, by: str | None = None) -> Promotion:
     """Point the champion at `run_id`'s verified bundle, then register it in MLflow (if enabled).
 
     `compared_with` is the champion the run's gate compared with (None: there was none): if the pointer has
@@ -96,23 +98,56 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
         raise ChampionMoved(f"the champion is {current_id or 'none'} now, not {compared_with or 'none'} as when "
                             f"{run_id} was evaluated; run again to compare with the new champion")
     if current and current_id == run_id:
+        _record(store, current)  # a promotion that stopped before its record (a crash) gets it now
         return Promotion(current, changed=False, registry="unchanged (already the champion)")
     evaluation = artifact_key(run_id, Artifact.EVALUATION)
     pointer = ChampionPointer(
         run_id=run_id,
         bundle_prefix=bundle_prefix(run_id),
-        promoted_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        promoted_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
         reason=reason,
         metrics=EvaluationReport.model_validate(read_json(store, evaluation)).headline() if store.exists(evaluation) else Headline(),
         previous_run_id=current_id,
+        promoted_by=by,
     )
     try:
         store.replace(CHAMPION_KEY, json_bytes(pointer.model_dump()), tag)
     except ArtifactChanged:
         raise ChampionMoved(f"another promotion moved the champion while {run_id} was being promoted; "
                             "run again to compare with the new champion") from None
+    _record(store, pointer)
     _write_serving_state(store, run_id, files[HISTORY_FILE])
     return Promotion(pointer, changed=True, registry=_register(store, run_id, settings))
+
+
+def _record(store: ArtifactStore, pointer: ChampionPointer) -> None:
+    """The promotion's record in the append-only history (create-only, named by the pointer: writing it
+    again is a no-op; a rollback is a new pointer, so a new record)."""
+    try:
+        store.write_bytes(promotion_key(pointer.promoted_at, pointer.run_id), json_bytes(pointer.model_dump()),
+                          create_only=True)
+    except ArtifactExists:
+        pass
+
+
+def promotion_history(store: ArtifactStore, last: int = 10) -> list[ChampionPointer]:
+    """The newest `last` promotions, newest first: the records, and the pointer itself when its record is
+    missing (a promotion that stopped before writing it, or one made before the history was kept).
+    Records that cannot be read are skipped with a warning."""
+    keys = [k for k in store.list(PROMOTIONS_PREFIX) if k.endswith(".json")]
+    out = []
+    try:
+        current = read_champion(store)
+    except CorruptChampion:
+        current = None
+    if current is not None and promotion_key(current.promoted_at, current.run_id) not in keys:
+        out.append(current)
+    for key in reversed(keys[-last:]):
+        try:
+            out.append(ChampionPointer.model_validate(read_json(store, key)))
+        except (ValueError, ValidationError) as err:
+            log.warning("skipped %s: not a promotion record (%s)", key, type(err).__name__)
+    return out[:last]
 
 
 def _write_serving_state(store: ArtifactStore, run_id: str, history_file: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +14,7 @@ RUNS_PREFIX = "runs/"
 QUARANTINE_PREFIX = "quarantine/"
 METROS_KEY = REFERENCE_PREFIX + "metros.parquet"
 CHAMPION_KEY = "models/champion.json"
+PROMOTIONS_PREFIX = "models/promotions/"  # every promotion's pointer, create-only: who promoted what, when, why
 PREDICTIONS_PREFIX = "predictions/"
 LIVE_PREFIX = "monitoring/live/"  # per month and champion, how it did once the month's prices arrived
 DRIFT_PREFIX = "monitoring/drift/"  # per month, its inputs and predictions against the champion's training data
@@ -37,7 +39,8 @@ COMPONENTS = {
     "score": Access(reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX),
                     writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX, SERVING_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
     # The predictions' listing tells it when the serving state is behind; it folds missing months in itself.
-    "api": Access(reads=(CHAMPION_KEY, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
+    "api": Access(reads=(CHAMPION_KEY, PROMOTIONS_PREFIX, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX,
+                         DRIFT_PREFIX)),
     # The batch results, the champion pointer for its metrics and backtest, and the monitoring records.
     "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY, LIVE_PREFIX, DRIFT_PREFIX)),
 }
@@ -132,6 +135,12 @@ def incoming_quarantine_id(digest: str) -> str:
 
 def serving_state_key(run_id: str) -> str:
     return f"{SERVING_PREFIX}{run_id}/state.parquet"
+
+
+def promotion_key(promoted_at: str, run_id: str) -> str:
+    """Where a promotion's record is kept: named by the pointer's time (ISO 8601, as UTC to the microsecond:
+    keys sort by it), then the run."""
+    return f"{PROMOTIONS_PREFIX}{dt.datetime.fromisoformat(promoted_at).astimezone(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}-{run_id}.json"
 
 
 def drift_report_key(year: int, month: int) -> str:

@@ -13,6 +13,7 @@ from shared.layout import (
     DRIFT_PREFIX,
     INCOMING_PREFIX,
     PREDICTIONS_PREFIX,
+    PROMOTIONS_PREFIX,
     QUARANTINE_PREFIX,
     RAW_PREFIX,
     REFERENCE_PREFIX,
@@ -165,7 +166,8 @@ TRAINING_PIPELINE = PipelineGraph(
               makes=(Artifact.BUNDLE, Artifact.EVALUATION)),
         # The new champion's serving state too, from its bundle and the scored months.
         Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120,
-              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX), writes=(CHAMPION_KEY, SERVING_PREFIX),
+              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX),
+              writes=(CHAMPION_KEY, PROMOTIONS_PREFIX, SERVING_PREFIX),
               needs=(Artifact.BUNDLE,), makes=(Artifact.CHAMPION,)),
         Stage("batch", "lambdas.batch:handler", memory_mb=3008, timeout_s=300,
               reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX),

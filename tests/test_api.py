@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -210,8 +211,11 @@ def test_new_champion_is_served_without_restart_and_a_broken_one_is_refused(clie
     second, third = "run-" + "5" * 16, "run-" + "7" * 16
     for key in store.list(bundle_prefix(old)):
         store.write_bytes(key.replace(old, second), store.read_bytes(key))
-    promote(store, second, "manual rollback test", Settings(mlflow_registry=False))
+    promote(store, second, "manual rollback test", Settings(mlflow_registry=False), by="a test")
     assert client.post("/predict", json={"records": [record]}).json()["model_run_id"] == second
+    promotions = client.get("/model").json()["promotions"]  # newest first, the pipeline's own promotion after it
+    assert [(p["run_id"], p["reason"], p["promoted_by"], p["previous_run_id"]) for p in promotions[:2]] == [
+        (second, "manual rollback test", "a test", old), (old, "gate passed", "the pipeline's promote stage", None)]
     # Now the pointer names a bundle whose model file was damaged: keep serving, say why in /health.
     store.write_bytes(bundle_prefix(third) + "manifest.json", store.read_bytes(bundle_prefix(second) + "manifest.json"))
     store.write_bytes("models/champion.json", store.read_bytes("models/champion.json").replace(second.encode(), third.encode()))
@@ -367,3 +371,23 @@ def test_the_summary_is_paged_and_ten_years_of_months_stay_under_the_alb_limit(t
     assert client.get("/summary", params={"page_size": 2001}).status_code == 422
     pages = [client.get("/summary", params={"page": p, "page_size": 1000}).json()["rows"] for p in range(1, 6)]
     assert sum(map(len, pages)) == 120 * 37 and pages[-1][-1]["year"] == 2023
+
+
+def test_explain_takes_each_price_apart_into_parts_that_sum_to_it(client, store, holdout_month):
+    """?explain=true: per record the anchor and the largest contributions (XGBoost's own, weighed as the
+    prediction weighs them), plus the rest summed; they add up to the log of the prediction."""
+    raw, _ = holdout_month
+    records = records_from(raw.head(3).assign(date="2024-01-31"))  # the month after the data: production's
+    answer = client.post("/predict?explain=true", json={"records": records})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [e["index"] for e in body["explanations"]] == [0, 1, 2]
+    for price, explained in zip(body["predictions"], body["explanations"]):
+        parts = explained["parts"]
+        assert parts[0]["name"] == "anchor" and 1e4 < parts[0]["factor"] < 1e7  # the price level it starts from
+        assert sum(p["log_contribution"] for p in parts) == pytest.approx(explained["log_price"], abs=1e-9)
+        assert explained["log_price"] == pytest.approx(math.log(price), abs=1e-5)
+        assert all(p["description"] for p in parts) and len(parts) <= 12
+    assert client.post("/predict", json={"records": records}).json()["explanations"] is None  # only when asked
+    many = client.post("/predict?explain=true", json={"records": records_from(raw.head(11))})
+    assert many.status_code == 422 and "at most 10" in many.json()["detail"]

@@ -179,6 +179,14 @@ def test_rules_route_uploads_and_the_schedule(synthesized):
                  for r in rules if "ScheduleExpression" in r["Properties"]}
     assert schedules == {cdk_context()["housing"]["scoring_schedule"]: "lambdas.score.handler",
                          cdk_context()["housing"]["training_schedule"]: "lambdas.triggers.start_training"}
+    # A model-health alarm going to ALARM starts a retraining.
+    [retrain] = [r["Properties"] for r in rules if r["Properties"].get("EventPattern", {}).get("source") == ["aws.cloudwatch"]]
+    alarms = {k: r["Properties"]["MetricName"] for k, r in resources(tj, "AWS::CloudWatch::Alarm").items()}
+    assert retrain["EventPattern"]["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert retrain["EventPattern"]["detail"] == {"state": {"value": ["ALARM"]}}
+    assert {alarms[a["Fn::GetAtt"][0]] for a in retrain["EventPattern"]["resources"]} == {
+        "DriftedMonths", "SkillDecayMonths", "CoverageDecayMonths"}
+    assert target(retrain) == "lambdas.triggers.start_training"
 
 
 def test_load_balancer_serves_the_api_lambda_and_the_dashboard(synthesized):
@@ -212,7 +220,8 @@ def test_every_role_gets_only_its_stages_prefixes(synthesized):
         assert object_grants(statements, "s3:GetObject") == wanted_reads, stage.name
         assert not any("s3:*" in json.dumps(s["Action"]) or s["Action"] == "*" for s in statements)
     promote = statements_of(tj, roles["lambdas.promote.handler"])
-    assert object_grants(promote, "s3:PutObject") == {"models/champion.json", "serving/*"}  # the new champion's state
+    # The pointer, its record in the promotion history, and the new champion's serving state.
+    assert object_grants(promote, "s3:PutObject") == {"models/champion.json", "models/promotions/*", "serving/*"}
 
 
 def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_training_data(synthesized):
@@ -236,8 +245,8 @@ def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_trainin
     assert denies(statements_of(tj, train["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])) == \
         [({"Null": {"s3:if-none-match": "true"}}, {"runs/*/model/*"})]
     api = statements_of(tj, roles["lambdas.api.handler.handler"])
-    assert object_grants(api, "s3:GetObject") == {"models/champion.json", "runs/*/model/*", "predictions/*", "serving/*",
-                                                  "monitoring/live/*", "monitoring/drift/*"}
+    assert object_grants(api, "s3:GetObject") == {"models/champion.json", "models/promotions/*", "runs/*/model/*",
+                                                  "predictions/*", "serving/*", "monitoring/live/*", "monitoring/drift/*"}
     assert not object_grants(api, "s3:PutObject")
 
 
@@ -338,7 +347,8 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly(synthes
     # The prefix is a folder everywhere: grants, rules and the store URL (never "envruns/*" or "envraw/").
     text = json.dumps(tj)
     assert "/env/runs/*" in text and "envruns" not in text and "envraw" not in text
-    rules = [r["Properties"]["EventPattern"] for r in resources(tj, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
+    rules = [r["Properties"]["EventPattern"] for r in resources(tj, "AWS::Events::Rule").values()
+             if "EventPattern" in r["Properties"] and r["Properties"]["EventPattern"]["source"] == ["aws.s3"]]
     assert {p["detail"]["object"]["key"][0]["prefix"] for p in rules} == {"env/raw/", "env/incoming/"}
     store = next(fn["Properties"]["Environment"]["Variables"]["HOUSING_STORE"] for fn in resources(tj, "AWS::Lambda::Function").values()
                  if "ImageConfig" in fn["Properties"])

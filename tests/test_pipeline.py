@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from housing.cli import app
 from shared.batch import read_summary
 from shared.bundle import load_bundle
-from shared.champion import read_champion
+from shared.champion import promotion_history, read_champion
 from shared.runs import list_runs
 from shared.store import LocalStore, read_json, read_table
 
@@ -64,7 +64,7 @@ def test_run_end_to_end_then_idempotent(store_dir, naive_margin_reported_only):
 
     again = housing("run", "--store", store_dir, "--zips", 90, "--trials", 3)
     assert "already ran" in again.output
-    assert len(list_runs(store)) == 1
+    assert [r.trigger for r in list_runs(store)] == ["housing run"]  # what started it, in its record
 
     status = housing("status", "--store", store_dir)
     assert pointer.run_id in status.output and "promoted" in status.output
@@ -131,6 +131,16 @@ def test_predict_batch_and_rollback(store_dir, tmp_path, small_data, naive_margi
     bad = housing("promote", "run-" + "0" * 16, "--store", store_dir, ok=False)
     assert bad.exit_code == 1 and "no sealed model bundle" in bad.output
     assert read_champion(store).run_id == first
+    # Every move of the pointer is in the append-only history, newest first; `housing status` shows it.
+    history = promotion_history(store)
+    moves = [(p.run_id, p.reason) for p in history]
+    second = next(r for r in runs if r != first)
+    expected = [(first, "manual: housing promote"), (second, "gate passed"), (first, "gate passed")]
+    assert moves == (expected if any(r.status == "promoted" for r in list_runs(store) if r.run_id == second)
+                     else expected[2:])  # the second run may lose its gate: then the rollback moved nothing
+    assert history[-1].promoted_by == "the pipeline's promote stage"
+    assert len(history) == 1 or history[0].promoted_by.startswith("housing promote by ")
+    assert "promotions (newest first):" in housing("status", "--store", store_dir).output
 
 
 def test_generate_writes_housets_csv(tmp_path):

@@ -82,7 +82,7 @@ def test_raw_upload_starts_one_run_named_after_it(aws, state_machine, small_data
     assert sent["input_key"] == "raw/housets.csv" and sent["metros_key"] == "reference/usmetros.csv"
     assert sent["store"] == f"s3://{BUCKET}" and sent["run_id"] == first["run_id"]
     assert sent == {**new_run_event(sent["store"], sent["input_key"], sent["metros_key"], get_settings().run_config(), "x"),
-                    "run_id": first["run_id"]}
+                    "run_id": first["run_id"], "trigger": "upload of raw/housets.csv"}
 
     again = start_training(s3_event("raw/housets.csv"))  # EventBridge delivers at least once
     assert again == {"started": False, "run_id": first["run_id"], "reason": "already started"}
@@ -174,6 +174,22 @@ def test_monthly_retraining_learns_new_labelled_months_and_nothing_else(aws, sta
     assert sent["input_key"] == "raw/housets.csv" and sent["incoming_keys"] == ["incoming/2024-01.csv"]
     # An upload names the same inputs as the schedule did: it is the same run.
     assert start_training(s3_event("raw/housets.csv", etag=aws.tag("raw/housets.csv").strip('"')))["started"] is False
+
+
+def test_a_model_health_alarm_retrains_once_and_the_run_says_why(aws, state_machine, small_data):
+    client, arn = state_machine
+    upload_inputs(aws, *small_data)
+    alarm = {"version": "0", "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92", "detail-type": "CloudWatch Alarm State Change",
+             "source": "aws.cloudwatch", "account": "123456789012", "time": "2026-12-01T06:10:00Z", "region": "us-east-1",
+             "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:HousingMlops-ModelSkillDecay"],
+             "detail": {"alarmName": "HousingMlops-ModelSkillDecay", "state": {"value": "ALARM"}}}
+    started = start_training(alarm)
+    assert started["started"] is True
+    sent = json.loads(client.describe_execution(executionArn=started["execution_arn"])["input"])
+    assert sent["trigger"] == "alarm HousingMlops-ModelSkillDecay" and sent["input_key"] == "raw/housets.csv"
+    # The alarm again (or the schedule) with nothing new to learn: the same run, so nothing starts.
+    assert start_training(alarm) == {"started": False, "run_id": started["run_id"], "reason": "already started"}
+    assert start_training(SCHEDULED)["started"] is False
 
 
 @pytest.fixture()
@@ -276,7 +292,7 @@ def test_synthesized_rules_route_only_their_prefixes(aws, synthesized):
     queues = {}
     for logical_id, rule in template["Resources"].items():
         pattern = rule["Properties"].get("EventPattern") if rule["Type"] == "AWS::Events::Rule" else None
-        if not pattern:
+        if not pattern or pattern["source"] != ["aws.s3"]:  # the model-health alarms' rule: tested in test_infra
             continue
         pattern = json.loads(json.dumps(pattern).replace(json.dumps({"Ref": _bucket_id(template)}), json.dumps(BUCKET)))
         url = sqs.create_queue(QueueName=logical_id)["QueueUrl"]

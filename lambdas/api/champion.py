@@ -17,7 +17,7 @@ import pandas as pd
 
 from shared.batch import champion_state, history_for, seen_history
 from shared.bundle import ModelBundle, load_bundle
-from shared.champion import ChampionPointer, read_champion
+from shared.champion import ChampionPointer, promotion_history, read_champion
 from shared.history import ZipHistory
 from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX
 from shared.serving_state import ServingState
@@ -36,6 +36,7 @@ class ServedChampion:
         self.pointer: ChampionPointer | None = None
         self.bundle: ModelBundle | None = None
         self.state: ServingState | None = None
+        self.promotions: list[ChampionPointer] = []  # the newest promotions, read when the champion changes
         self._full: tuple[ServingState, ZipHistory] | None = None  # for requests before the state's reach
         self._scored: dict[str, str] | None = None  # the predictions' keys and version tags last loaded
         self.last_error: str | None = None
@@ -63,12 +64,15 @@ class ServedChampion:
             if pointer is not None and (bundle is None or pointer.run_id != bundle.run_id):
                 bundle = load_bundle(self.store, pointer.run_id)
             scored = self.store.tags(PREDICTIONS_PREFIX)  # one listing: has any month been scored since?
+            promoted = self.pointer
             if bundle is not None and (bundle is not self.bundle or scored != self._scored):
                 state = champion_state(self.store, bundle, scored)
                 state.history  # built here, in init or a refresh, not in the first request it serves
                 if bundle is not self.bundle:
                     log.info("serving champion %s", pointer.run_id)
                 self.pointer, self.bundle, self.state, self._full, self._scored = pointer, bundle, state, None, scored
+            if bundle is not None and pointer != promoted:  # a promotion since (a rollback to the same run too)
+                self.pointer, self.promotions = pointer, promotion_history(self.store)
             self.last_error = missing
         except Exception as exc:  # a broken pointer or bundle must not take down a serving model
             # Said by key: the store's own location (a path, a bucket) is not for API callers.

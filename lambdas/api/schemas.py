@@ -20,6 +20,8 @@ from shared.validation import CEILING, RANGES
 # The ALB caps Lambda request and response bodies at 1 MB. A HouseTS record is ~0.9 KB of JSON, so 500
 # records (~460 KB) leave room for long names and pretty-printed clients; the body limit is enforced too.
 MAX_RECORDS = 500
+MAX_EXPLAINED = 10  # records per request with ?explain=true: a contribution costs ~100 predictions
+EXPLAINED_PARTS = 10  # the largest parts shown per record (the rest summed as "other features")
 MAX_BODY_BYTES = 1_000_000
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -88,6 +90,21 @@ class PredictionInterval(BaseModel):
     high: float
 
 
+class Contribution(BaseModel):
+    name: str = Field(description="anchor, a feature's column name, bias, 'naive <forecaster>' or 'other features'")
+    description: str
+    log_contribution: float = Field(description="its share of the log price (the parts sum to `log_price`)")
+    factor: float = Field(description="exp(log_contribution): what it multiplies the price by (for the anchor: the "
+                                      "price level in USD it starts from)")
+
+
+class RecordExplanation(BaseModel):
+    index: int = Field(description="the record's position in the request")
+    log_price: float = Field(description="the sum of the parts: the log of the prediction before it is clipped to "
+                                         "the model's supported range (a warning says when that happened)")
+    parts: list[Contribution]
+
+
 class PredictResponse(BaseModel):
     model_run_id: str
     predictions: list[float] = Field(description="predicted price per record, in request order")
@@ -95,6 +112,9 @@ class PredictResponse(BaseModel):
         default_factory=list, description="per record, in request order: the prediction interval at `interval_level`")
     interval_level: float = Field(0.8, description="the intervals' nominal coverage (calibrated on the backtest)")
     warnings: list[RecordWarning] = Field(default_factory=list)
+    explanations: list[RecordExplanation] | None = Field(
+        None, description="with ?explain=true: per record, why this price (XGBoost's own contributions, weighed as "
+                          "the prediction weighs them)")
 
 
 class Health(BaseModel):
@@ -106,6 +126,14 @@ class Health(BaseModel):
     champion_error: str | None = Field(None, description="why the latest champion is not what is served")
 
 
+class Promotion(BaseModel):
+    run_id: str
+    promoted_at: str
+    reason: str
+    promoted_by: str | None = None
+    previous_run_id: str | None = None
+
+
 class ModelInfo(BaseModel):
     run_id: str
     trained_at: str | None
@@ -114,6 +142,8 @@ class ModelInfo(BaseModel):
         None, description="last month the model the gate judged learned from (its figures are on later months)")
     promoted_at: str
     promotion_reason: str
+    promotions: list[Promotion] = Field(default_factory=list, description="the newest promotions, newest first "
+                                                                           "(an append-only history: rollbacks included)")
     params: dict[str, Any]
     metrics: Headline = Field(description="eval and holdout metrics (horizon and nowcast modes, and per horizon bucket "
                                           "of the rolling-origin backtest) of the judged model, the naive forecasters "

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import math
+from typing import Annotated
+
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from lambdas.api.dependencies import Champion, Served
 from lambdas.api.errors import ApiError
 from lambdas.api.schemas import (
+    EXPLAINED_PARTS,
+    MAX_EXPLAINED,
     MAX_RECORDS,
+    Contribution,
     ErrorBody,
     ErrorDetail,
     ModelInfo,
     PredictionInterval,
     PredictRequest,
     PredictResponse,
+    Promotion,
+    RecordExplanation,
     RecordWarning,
 )
 from shared.caveats import caveats
+from shared.explain import Explanation, describe
 from shared.validation import InvalidInput
 
 router = APIRouter(tags=["model"])
@@ -31,6 +40,7 @@ def model(bundle: Champion, served: Served) -> ModelInfo:
         run_id=bundle.run_id, trained_at=bundle.metadata.get("trained_at"), trained_through=bundle.served.trained_through,
         judged_trained_through=bundle.judged.trained_through, promoted_at=pointer.promoted_at,
         promotion_reason=pointer.reason, params=bundle.params, metrics=pointer.metrics,
+        promotions=[Promotion(**p.model_dump()) for p in served.promotions],
         feature_schema=bundle.schema.model_dump(), calibration=bundle.calibration.to_dict(),
     )
 
@@ -38,13 +48,19 @@ def model(bundle: Champion, served: Served) -> ModelInfo:
 @router.post("/predict", response_model=PredictResponse,
              responses={400: {"model": ErrorBody, "description": "the body is not JSON text"},
                         413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}})
-def predict(body: PredictRequest, bundle: Champion, served: Served) -> PredictResponse:
+def predict(body: PredictRequest, bundle: Champion, served: Served,
+            explain: Annotated[bool, Query(description=f"also say why each price (at most {MAX_EXPLAINED} records)")] = False,
+            ) -> PredictResponse:
     if len(body.records) > MAX_RECORDS:
         raise ApiError(413, f"{len(body.records)} records sent; at most {MAX_RECORDS} per request")
+    if explain and len(body.records) > MAX_EXPLAINED:
+        raise ApiError(422, f"{len(body.records)} records sent with explain=true; at most {MAX_EXPLAINED} (an "
+                            "explanation costs about a hundred predictions): send them in smaller requests")
     frame = pd.DataFrame([r.model_dump(by_alias=True) for r in body.records])
     frame["date"] = frame["date"].astype("str")
+    seen = served.history_for(frame)
     try:
-        forecast, report, cleaned = bundle.predict_raw(frame, source="request", seen=served.history_for(frame))
+        forecast, report, cleaned = bundle.predict_raw(frame, source="request", seen=seen)
     except InvalidInput as exc:
         raise ApiError(422, str(exc), [
             ErrorDetail(field=f"body.records.{p.column}" if p.column else "body.records", problem=p.message)
@@ -61,4 +77,11 @@ def predict(body: PredictRequest, bundle: Champion, served: Served) -> PredictRe
                                       for lo, hi in zip(forecast.low.tolist(), forecast.high.tolist())],
                            interval_level=bundle.calibration.level,
                            warnings=[RecordWarning(index=i, message=m)
-                                     for i, m in caveats(frame, cleaned, prices, report, bundle.supported_range())])
+                                     for i, m in caveats(frame, cleaned, prices, report, bundle.supported_range())],
+                           explanations=_explained(bundle.explain(cleaned, seen)) if explain else None)
+
+
+def _explained(explained: list[Explanation]) -> list[RecordExplanation]:
+    return [RecordExplanation(index=i, log_price=e.log_price, parts=[
+        Contribution(name=name, description=describe(name), log_contribution=value, factor=math.exp(value))
+        for name, value in e.top(EXPLAINED_PARTS)]) for i, e in enumerate(explained)]

@@ -18,6 +18,7 @@ from dashboard.data import (
     champion_metrics,
     combine,
     landing_month,
+    load_card,
     load_drift,
     load_live,
     load_month,
@@ -42,6 +43,7 @@ champion_metrics_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(champion_me
 champion_backtest_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(champion_backtest)
 live_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_live)
 drift_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_drift)
+card_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_card)
 
 st.title("Zip-code home values: predictions vs actuals")
 summary = summary_of(store_url)
@@ -175,6 +177,22 @@ if drift is not None:
     st.dataframe(inputs, hide_index=True, key="drift", column_config={
         "PSI": st.column_config.NumberColumn(format="%.3f"), "missing": st.column_config.NumberColumn(format="percent"),
         "outside range": st.column_config.NumberColumn(format="percent")})
+
+with st.expander("Model card"):
+    card = _champion_part(card_of)
+    if card is None:
+        st.write("No model card for the champion yet: one is written when a run is promoted.")
+    else:
+        st.markdown(f"**{card.run_id}**, trained {card.trained_at or '-'} on {card.training_window[0]} to "
+                    f"{card.training_window[1]} ({card.rows or 0:,} rows); it learned through {card.trained_through}, "
+                    f"and its figures are on months after {card.judged_trained_through}. Intervals at "
+                    f"{card.interval_level:.0%}. Drift is measured against {card.drift_reference}.")
+        st.markdown("**Known limits**\n" + "\n".join(f"- {limit}" for limit in card.known_limits))
+        st.dataframe([{"metro": metro_label(m), "MAE": f.mae, "MAPE": f.mape, "rows": f.rows}
+                      for m, f in sorted(card.per_metro.items(), key=lambda kv: -kv[1].mae)],
+                     hide_index=True, key="card-metros",
+                     column_config={"MAE": st.column_config.NumberColumn(format="dollar"),
+                                    "MAPE": st.column_config.NumberColumn(format="percent")})
 
 st.subheader("Ask the API for one prediction")
 with st.form("predict"):

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from shared.batch import ALL_REGIONS, read_predictions, read_summary
+from shared.card import ModelCard
 from shared.champion import read_champion
 from shared.drift import read_drift_report
+from shared.layout import model_card_key
 from shared.monitoring import live_accuracy
 from shared.reports import CANDIDATE, FORECASTERS, LABELS, backtest_rows
 from shared.store import open_store
@@ -51,6 +53,14 @@ def load_summary(store_url: str) -> pd.DataFrame | None:
 
 def load_month(store_url: str, year: int, month: int, metro: str) -> pd.DataFrame:
     return read_predictions(open_store(store_url), year, month, metro)
+
+
+def load_card(store_url: str) -> ModelCard | None:
+    """The champion's model card (written at promotion); None without a champion or a card."""
+    store = open_store(store_url)
+    pointer = read_champion(store)
+    key = model_card_key(pointer.run_id) if pointer else None
+    return ModelCard.model_validate_json(store.read_bytes(key)) if key and store.exists(key) else None
 
 
 def load_live(store_url: str, metro: str) -> pd.DataFrame:

@@ -12,10 +12,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
-from shared.layout import CHAMPION_KEY, PROMOTIONS_PREFIX, Artifact, artifact_key, bundle_prefix, promotion_key
+from shared.card import model_card
+from shared.layout import CHAMPION_KEY, PROMOTIONS_PREFIX, Artifact, artifact_key, bundle_prefix, model_card_key, promotion_key
 from shared.reports import EvaluationReport, Headline
 from shared.runs import check_run_id
-from shared.seal import HISTORY_FILE, verify_bundle
+from shared.schema import DATE
+from shared.seal import DRIFT_REFERENCE_FILE, HISTORY_FILE, verify_bundle
 from shared.serving_state import update_state
 from shared.settings import Settings
 from shared.store import ArtifactChanged, ArtifactExists, ArtifactNotFound, ArtifactStore, frame_of, json_bytes, read_json
@@ -98,7 +100,8 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
         raise ChampionMoved(f"the champion is {current_id or 'none'} now, not {compared_with or 'none'} as when "
                             f"{run_id} was evaluated; run again to compare with the new champion")
     if current and current_id == run_id:
-        _record(store, current)  # a promotion that stopped before its record (a crash) gets it now
+        _record(store, current)  # a promotion that stopped before its record or card (a crash) gets them now
+        _write_card(store, run_id, files)
         return Promotion(current, changed=False, registry="unchanged (already the champion)")
     evaluation = artifact_key(run_id, Artifact.EVALUATION)
     pointer = ChampionPointer(
@@ -116,6 +119,7 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
         raise ChampionMoved(f"another promotion moved the champion while {run_id} was being promoted; "
                             "run again to compare with the new champion") from None
     _record(store, pointer)
+    _write_card(store, run_id, files)
     _write_serving_state(store, run_id, files[HISTORY_FILE])
     return Promotion(pointer, changed=True, registry=_register(store, run_id, settings))
 
@@ -128,6 +132,24 @@ def _record(store: ArtifactStore, pointer: ChampionPointer) -> None:
                           create_only=True)
     except ArtifactExists:
         pass
+
+
+def _write_card(store: ArtifactStore, run_id: str, files: dict[str, bytes]) -> None:
+    """The promoted bundle's model card (shared.card), create-only. Bookkeeping: a failure is said, and
+    promoting the run again writes it."""
+    key = model_card_key(run_id)
+    evaluation = artifact_key(run_id, Artifact.EVALUATION)
+    try:
+        if store.exists(key) or not store.exists(evaluation):
+            return
+        dates = frame_of(files[HISTORY_FILE], columns=[DATE])[DATE]
+        drift = json.loads(files[DRIFT_REFERENCE_FILE]).get("months", {}) if DRIFT_REFERENCE_FILE in files else {}
+        card = model_card(run_id, EvaluationReport.model_validate(read_json(store, evaluation)),
+                          json.loads(files["metadata.json"]), (f"{dates.min():%Y-%m}", f"{dates.max():%Y-%m}"),
+                          float(json.loads(files["calibration.json"])["level"]), sorted(int(m) for m in drift))
+        store.write_bytes(key, json_bytes(card.model_dump()), create_only=True)
+    except Exception as err:  # the store's own failure modes, a concurrent writer: the pointer has moved either way
+        log.warning("no model card written for %s: %s", run_id, err)
 
 
 def promotion_history(store: ArtifactStore, last: int = 10) -> list[ChampionPointer]:

@@ -15,6 +15,7 @@ QUARANTINE_PREFIX = "quarantine/"
 METROS_KEY = REFERENCE_PREFIX + "metros.parquet"
 CHAMPION_KEY = "models/champion.json"
 PROMOTIONS_PREFIX = "models/promotions/"  # every promotion's pointer, create-only: who promoted what, when, why
+CARDS_PREFIX = "models/cards/"  # a model card per promoted bundle
 PREDICTIONS_PREFIX = "predictions/"
 LIVE_PREFIX = "monitoring/live/"  # per month and champion, how it did once the month's prices arrived
 DRIFT_PREFIX = "monitoring/drift/"  # per month, its inputs and predictions against the champion's training data
@@ -39,10 +40,10 @@ COMPONENTS = {
     "score": Access(reads=(INCOMING_PREFIX, BUNDLES, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX),
                     writes=(PREDICTIONS_PREFIX, QUARANTINE_PREFIX, SERVING_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
     # The predictions' listing tells it when the serving state is behind; it folds missing months in itself.
-    "api": Access(reads=(CHAMPION_KEY, PROMOTIONS_PREFIX, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX,
+    "api": Access(reads=(CHAMPION_KEY, PROMOTIONS_PREFIX, CARDS_PREFIX, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX,
                          DRIFT_PREFIX)),
     # The batch results, the champion pointer for its metrics and backtest, and the monitoring records.
-    "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY, LIVE_PREFIX, DRIFT_PREFIX)),
+    "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY, CARDS_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
 }
 
 
@@ -135,6 +136,10 @@ def incoming_quarantine_id(digest: str) -> str:
 
 def serving_state_key(run_id: str) -> str:
     return f"{SERVING_PREFIX}{run_id}/state.parquet"
+
+
+def model_card_key(run_id: str) -> str:
+    return f"{CARDS_PREFIX}{run_id}.json"
 
 
 def promotion_key(promoted_at: str, run_id: str) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from shared.layout import (
     BUNDLES,
+    CARDS_PREFIX,
     CHAMPION_KEY,
     DRIFT_PREFIX,
     INCOMING_PREFIX,
@@ -164,10 +165,10 @@ TRAINING_PIPELINE = PipelineGraph(
               reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,),
               needs=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),
               makes=(Artifact.BUNDLE, Artifact.EVALUATION)),
-        # The new champion's serving state too, from its bundle and the scored months.
+        # The new champion's record in the promotion history, its model card, and its serving state.
         Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120,
               reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX),
-              writes=(CHAMPION_KEY, PROMOTIONS_PREFIX, SERVING_PREFIX),
+              writes=(CHAMPION_KEY, PROMOTIONS_PREFIX, CARDS_PREFIX, SERVING_PREFIX),
               needs=(Artifact.BUNDLE,), makes=(Artifact.CHAMPION,)),
         Stage("batch", "lambdas.batch:handler", memory_mb=3008, timeout_s=300,
               reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX),

@@ -391,3 +391,26 @@ def test_explain_takes_each_price_apart_into_parts_that_sum_to_it(client, store,
     assert client.post("/predict", json={"records": records}).json()["explanations"] is None  # only when asked
     many = client.post("/predict?explain=true", json={"records": records_from(raw.head(11))})
     assert many.status_code == 422 and "at most 10" in many.json()["detail"]
+
+
+def test_the_model_card_s_figures_are_the_evaluation_s(client, store):
+    from shared.reports import EvaluationReport, backtest_rows
+
+    champion = read_champion(store).run_id
+    card = client.get("/model/card")
+    assert card.status_code == 200, card.text
+    card = card.json()
+    evaluation = EvaluationReport.model_validate_json(store.read_bytes(f"runs/{champion}/evaluation.json"))
+    assert card["run_id"] == champion and card["known_limits"]
+    assert card["metrics"]["holdout"]["XGBoost (this run)"]["mae"] == evaluation.candidate["holdout"].mae
+    assert card["per_metro"] == {m: f.model_dump() for m, f in evaluation.per_metro["holdout"].items()}
+    expected = [(split, mode, bucket, fig.mae["candidate"], fig.skill, fig.coverage)
+                for split, mode, bucket, fig in backtest_rows(evaluation.headline())]
+    assert [(f["split"], f["mode"], f["horizon"], f["mae"], f["skill"], f["coverage"]) for f in card["by_horizon"]] == expected
+    dates = pd.read_parquet(store.locate(f"runs/{champion}/model/history.parquet"))["date"]
+    assert card["training_window"] == [f"{dates.min():%Y-%m}", f"{dates.max():%Y-%m}"]
+    assert card["trained_through"] == card["training_window"][1] and "calendar month" in card["drift_reference"]
+    # A champion promoted without a card (an older store) is a 404 that names the remedy.
+    Path(store.locate(f"models/cards/{champion}.json")).unlink()
+    missing = client.get("/model/card")
+    assert missing.status_code == 404 and f"housing promote {champion}" in missing.json()["detail"]

@@ -169,3 +169,11 @@ def test_model_health_shows_live_accuracy_and_the_newest_month_s_drift(monkeypat
     [drift] = [d.value for d in app.dataframe if "PSI" in d.value.columns]
     assert drift.loc[drift["input"] == "homes_sold", "level"].iloc[0] == "alert"
     assert isinstance(drift, pd.DataFrame) and drift["PSI"].iloc[0] >= drift["PSI"].iloc[-1]
+
+
+def test_the_model_card_is_shown(monkeypatch, trained_store):
+    app = open_dashboard(monkeypatch, trained_store[0].url)
+    shown = " ".join(m.value for m in app.markdown)
+    assert "Known limits" in shown and "Drift is measured against" in shown
+    [metros] = [d.value for d in app.dataframe if list(d.value.columns) == ["metro", "MAE", "MAPE", "rows"]]
+    assert len(metros) >= 10 and (metros["MAE"] > 0).all()

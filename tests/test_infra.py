@@ -220,8 +220,9 @@ def test_every_role_gets_only_its_stages_prefixes(synthesized):
         assert object_grants(statements, "s3:GetObject") == wanted_reads, stage.name
         assert not any("s3:*" in json.dumps(s["Action"]) or s["Action"] == "*" for s in statements)
     promote = statements_of(tj, roles["lambdas.promote.handler"])
-    # The pointer, its record in the promotion history, and the new champion's serving state.
-    assert object_grants(promote, "s3:PutObject") == {"models/champion.json", "models/promotions/*", "serving/*"}
+    # The pointer, its record in the promotion history, its model card, and the new champion's serving state.
+    assert object_grants(promote, "s3:PutObject") == {"models/champion.json", "models/promotions/*", "models/cards/*",
+                                                      "serving/*"}
 
 
 def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_training_data(synthesized):
@@ -245,7 +246,7 @@ def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_trainin
     assert denies(statements_of(tj, train["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])) == \
         [({"Null": {"s3:if-none-match": "true"}}, {"runs/*/model/*"})]
     api = statements_of(tj, roles["lambdas.api.handler.handler"])
-    assert object_grants(api, "s3:GetObject") == {"models/champion.json", "models/promotions/*", "runs/*/model/*",
+    assert object_grants(api, "s3:GetObject") == {"models/champion.json", "models/promotions/*", "models/cards/*", "runs/*/model/*",
                                                   "predictions/*", "serving/*", "monitoring/live/*", "monitoring/drift/*"}
     assert not object_grants(api, "s3:PutObject")
 

@@ -26,8 +26,10 @@ from lambdas.api.schemas import (
     RecordExplanation,
     RecordWarning,
 )
+from shared.card import ModelCard
 from shared.caveats import caveats
 from shared.explain import Explanation, describe
+from shared.layout import model_card_key
 from shared.validation import InvalidInput
 
 router = APIRouter(tags=["model"])
@@ -43,6 +45,18 @@ def model(bundle: Champion, served: Served) -> ModelInfo:
         promotions=[Promotion(**p.model_dump()) for p in served.promotions],
         feature_schema=bundle.schema.model_dump(), calibration=bundle.calibration.to_dict(),
     )
+
+
+@router.get("/model/card", response_model=ModelCard,
+            responses={404: {"model": ErrorBody, "description": "the champion has no card yet"}, 503: {"model": ErrorBody}})
+def card(bundle: Champion, served: Served) -> ModelCard:
+    """The champion's model card: data window, figures against the naive forecasters by horizon, coverage,
+    per metro, the drift reference, known limits (written at promotion)."""
+    key = model_card_key(bundle.run_id)
+    if not served.store.exists(key):
+        raise ApiError(404, f"no model card for {bundle.run_id}: cards are written at promotion; promote it again "
+                            f"(`housing promote {bundle.run_id}`) to write one")
+    return ModelCard.model_validate_json(served.store.read_bytes(key))
 
 
 @router.post("/predict", response_model=PredictResponse,

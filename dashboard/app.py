@@ -118,20 +118,21 @@ st.dataframe(
 )
 
 st.subheader("Forecasting skill of the champion, by horizon")
-def _champion_part(load):
-    """A part read from the champion pointer; a store that refuses it (a missing grant) is said, and the
-    rest of the page (the API form among it) still renders."""
+def _champion_part(load, missing: str):
+    """A part read from the champion pointer, or None after saying why not: `missing` when there is none, the
+    store's refusal (a missing grant) when it refuses; the rest of the page (the API form among it) renders."""
     try:
-        return load(store_url)
+        part = load(store_url)
     except ArtifactAccessDenied as err:
         st.error(str(err))
         return None
+    if part is None:
+        st.write(missing)
+    return part
 
 
-backtest = _champion_part(champion_backtest_of)
-if backtest is None:
-    st.write("No champion with a backtest yet.")
-else:
+backtest = _champion_part(champion_backtest_of, "No champion with a backtest yet.")
+if backtest is not None:
     st.caption("Rolling-origin backtest: from origins every few months, each month up to 24 months ahead predicted "
                "from what was known at the origin (horizon), and each month from the month before (nowcast). "
                "Eval figures are cross-fitted over origins; holdout figures use nothing fitted on those months.")
@@ -143,10 +144,8 @@ else:
         "median width": st.column_config.NumberColumn(format="percent")})
 
 with st.expander("The model against the naive predictors"):
-    model_metrics = _champion_part(champion_metrics_of)
-    if model_metrics is None:
-        st.write("No champion yet.")
-    else:
+    model_metrics = _champion_part(champion_metrics_of, "No champion yet.")
+    if model_metrics is not None:
         st.caption("Eval and holdout MAE of the champion when it was evaluated, beside the forecasters a "
                    "practitioner tries first (horizon mode from each split's first month; nowcast month by month).")
         st.dataframe(model_metrics, hide_index=True, key="naive",
@@ -179,10 +178,8 @@ if drift is not None:
         "outside range": st.column_config.NumberColumn(format="percent")})
 
 with st.expander("Model card"):
-    card = _champion_part(card_of)
-    if card is None:
-        st.write("No model card for the champion yet: one is written when a run is promoted.")
-    else:
+    card = _champion_part(card_of, "No model card for the champion yet: one is written when a run is promoted.")
+    if card is not None:
         st.markdown(f"**{card.run_id}**, trained {card.trained_at or '-'} on {card.training_window[0]} to "
                     f"{card.training_window[1]} ({card.rows or 0:,} rows); it learned through {card.trained_through}, "
                     f"and its figures are on months after {card.judged_trained_through}. Intervals at "

@@ -40,7 +40,9 @@ def test_run_on_s3(s3_endpoint, tmp_path, monkeypatch):
     keys = store.list("")
     assert f"runs/{pointer.run_id}/model/manifest.json" in keys
     assert "predictions/year=2023/month=12/summary.parquet" in keys
-    listed = boto3.client("s3").list_objects_v2(Bucket="housing-test", Prefix="env/models/")["Contents"]
-    assert [o["Key"] for o in listed] == ["env/models/champion.json"]
+    listed = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="housing-test", Prefix="env/models/")["Contents"]]
+    # Under the store's prefix: the pointer, the bundle's model card, and the promotion's record.
+    assert listed[:2] == ["env/models/cards/" + pointer.run_id + ".json", "env/models/champion.json"]
+    assert len(listed) == 3 and listed[2].startswith("env/models/promotions/") and listed[2].endswith(f"-{pointer.run_id}.json")
     status = CliRunner().invoke(app, ["status", "--store", s3_endpoint])
     assert pointer.run_id in status.output

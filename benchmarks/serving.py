@@ -252,8 +252,8 @@ def main() -> None:
     print("| measure | target | measured |\n| --- | --- | --- |")
     if args.only in (None, "init"):
         for count, took in serving_init(store_url).items():
-            print(f"| serving process init, in-process, {count} months scored after the data: serving state / full "
-                  f"history ({took['full_months']:,} months) | | {took['state_s']:.2f} / {took['full_s']:.2f} s |")
+            _row(f"serving process init, in-process, {count} months scored after the data: serving state / full "
+                 f"history ({took['full_months']:,} months)", "", f"{took['state_s']:.2f} / {took['full_s']:.2f} s")
     if args.only == "init":
         return
     latency = predict_latency(store_url, args.requests, args.concurrency)
@@ -263,19 +263,29 @@ def main() -> None:
     cold = cold_start(store_url)
     board = dashboard_all_regions(store_url)
     _print_latency(latency, args.concurrency)
-    print(f"| API image cold start: container start to end of init (handler imported, champion loaded from S3) | | {cold['init_s']:.2f} s |")
-    print(f"| API image cold start: container start to first answered `/predict` | <= 1.0 s | {cold['first_response_s']:.2f} s |")
-    print(f"| (of which starting any process in a container here, `buildah run ... true`) | | {cold['bare_s']:.2f} s |")
-    print(f"| dashboard All regions ({board['zips']} zip codes): script, first run / cached | <= 1 s | {board['first_s']:.2f} / {board['warm_s']:.2f} s |")
+    _row("API image cold start: container start to end of init (handler imported, champion loaded from S3)", "",
+         f"{cold['init_s']:.2f} s")
+    _row("API image cold start: container start to first answered `/predict`", "<= 1.0 s", f"{cold['first_response_s']:.2f} s")
+    _row("(of which starting any process in a container here, `buildah run ... true`)", "", f"{cold['bare_s']:.2f} s")
+    _row(f"dashboard All regions ({board['zips']} zip codes): script, first run / cached", "<= 1 s",
+         f"{board['first_s']:.2f} / {board['warm_s']:.2f} s")
     cold_page, warm_page = board["browser_s"]
-    print(f"| dashboard All regions in headless chromium, navigation to five drawn charts: new browser / reload | | {cold_page:.2f} / {warm_page:.2f} s |")
+    _row("dashboard All regions in headless chromium, navigation to five drawn charts: new browser / reload", "",
+         f"{cold_page:.2f} / {warm_page:.2f} s")
+
+
+def _row(measure: str, target: str, value: str) -> None:
+    print(f"| {measure} | {target} | {value} |")
 
 
 def _print_latency(latency: dict[str, float], concurrency: int) -> None:
-    print(f"| `GET /health` p50 / p99 (the framework's floor, same server) | | {latency['p50_health']:.1f} / {latency['p99_health']:.1f} ms |")
-    print(f"| `/predict` 1 record, p50 / p99 (sequential, keep-alive) | <= 3x health | {latency['p50_1']:.1f} / {latency['p99_1']:.1f} ms |")
-    print(f"| `/predict` 100 records, p50 / p99 | <= 8x health | {latency['p50_100']:.1f} / {latency['p99_100']:.1f} ms |")
-    print(f"| `/predict` 1 record, {concurrency} concurrent clients | | {latency['throughput']:.0f} req/s, p50 {latency['p50_loaded']:.1f} ms |")
+    _row("`GET /health` p50 / p99 (the framework's floor, same server)", "",
+         f"{latency['p50_health']:.1f} / {latency['p99_health']:.1f} ms")
+    _row("`/predict` 1 record, p50 / p99 (sequential, keep-alive)", "<= 3x health",
+         f"{latency['p50_1']:.1f} / {latency['p99_1']:.1f} ms")
+    _row("`/predict` 100 records, p50 / p99", "<= 8x health", f"{latency['p50_100']:.1f} / {latency['p99_100']:.1f} ms")
+    _row(f"`/predict` 1 record, {concurrency} concurrent clients", "",
+         f"{latency['throughput']:.0f} req/s, p50 {latency['p50_loaded']:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -171,7 +171,8 @@ if drift is not None:
     said = (f"Drift of the newest scored month ({header['source']}, {header['rows']:,} rows) against the training "
             f"data's same calendar month: PSI above {header['thresholds']['alert']:g} in "
             f"{', '.join(header['alerts']) or 'no input'}; above {header['thresholds']['warn']:g} in "
-            f"{', '.join(header['warnings']) or 'no other input'}; {header['unseen_zipcodes']} zip code(s) never seen in training.")
+            f"{', '.join(header['warnings']) or 'no other input'}; "
+            f"{header['unseen_zipcodes']} zip code(s) never seen in training.")
     (st.warning if header["alerts"] else st.caption)(said)
     st.dataframe(inputs, hide_index=True, key="drift", column_config={
         "PSI": st.column_config.NumberColumn(format="%.3f"), "missing": st.column_config.NumberColumn(format="percent"),

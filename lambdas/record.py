@@ -28,7 +28,8 @@ def handler(event: dict, context=None) -> dict:
     # promote adds the champion's key once the pointer names this run: a later failure (in batch, say) leaves
     # the run the champion, and the record says so.
     record = RunRecord(run_id=ev.run_id, status=status, promoted=Artifact.CHAMPION in ev.artifacts, input_key=ev.input_key,
-                       incoming_keys=ev.incoming_keys, trigger=ev.trigger, finished_at=now(), gate=ev.gate, metrics=metrics, error=failure,
+                       incoming_keys=ev.incoming_keys, trigger=ev.trigger, finished_at=now(), gate=ev.gate, metrics=metrics,
+                       error=failure,
                        artifacts=ev.artifacts, tuning=tuning)
     write_run_record(store, record)
     log.info("run %s %s", ev.run_id, status)

@@ -206,5 +206,6 @@ def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:
         metadata=state["metadata.json"],
         labelled=frame_of(files[HISTORY_FILE]),
         calibration=Calibration.from_dict(state["calibration.json"]),
-        drift_reference=DriftReference.model_validate_json(files[DRIFT_REFERENCE_FILE]) if DRIFT_REFERENCE_FILE in files else None,
+        drift_reference=(DriftReference.model_validate_json(files[DRIFT_REFERENCE_FILE])
+                         if DRIFT_REFERENCE_FILE in files else None),
     )

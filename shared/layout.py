@@ -145,7 +145,8 @@ def model_card_key(run_id: str) -> str:
 def promotion_key(promoted_at: str, run_id: str) -> str:
     """Where a promotion's record is kept: named by the pointer's time (ISO 8601, as UTC to the microsecond:
     keys sort by it), then the run."""
-    return f"{PROMOTIONS_PREFIX}{dt.datetime.fromisoformat(promoted_at).astimezone(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}-{run_id}.json"
+    when = dt.datetime.fromisoformat(promoted_at).astimezone(dt.timezone.utc)
+    return f"{PROMOTIONS_PREFIX}{when:%Y%m%dT%H%M%S%fZ}-{run_id}.json"
 
 
 def drift_report_key(year: int, month: int) -> str:

@@ -92,7 +92,8 @@ def synthesized():
     return stack, template, template.to_json()
 
 
-ALL_OPTIONS = {"alarm_drift_months": 3, "alarm_skill_months": 4, "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc", "domain_name": "housing.example.com",
+ALL_OPTIONS = {"alarm_drift_months": 3, "alarm_skill_months": 4,
+               "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc", "domain_name": "housing.example.com",
                "cognito_login": True, "create_mlflow_server": True, "alarm_email": "ops@example.com",
                "store_prefix": "env",  # no trailing slash: normalized to the folder env/
                "api_auth": "api_key", "settings": {"gate_vs_baseline": 0.4, "train_end": "2021-01-01"},

@@ -57,7 +57,8 @@ def test_a_month_s_prices_record_the_serving_model_s_live_accuracy(store, small_
     error = scored["predicted"] - scored["actual"]
     assert live.loc[0, "mae"] == pytest.approx(error.abs().mean())
     assert live.loc[0, "mean_pct_error"] == pytest.approx((error.abs() / scored["actual"]).mean() * 100)
-    assert live.loc[0, "coverage"] == pytest.approx(((scored["actual"] >= scored["low"]) & (scored["actual"] <= scored["high"])).mean())
+    inside = (scored["actual"] >= scored["low"]) & (scored["actual"] <= scored["high"])
+    assert live.loc[0, "coverage"] == pytest.approx(inside.mean())
     same = scored.dropna(subset=list(NAIVE_COLUMNS.values()))
     naive = min((same[c] - same["actual"]).abs().mean() for c in NAIVE_COLUMNS.values())
     assert live.loc[0, "skill"] == pytest.approx((same["predicted"] - same["actual"]).abs().mean() / naive)

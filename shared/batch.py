@@ -301,9 +301,9 @@ def write_drift_reports(store: ArtifactStore, bundle: ModelBundle, cleaned: pd.D
     keys = []
     for (year, month), rows in predictions.groupby(["year", "month"], sort=True):
         report = bundle.drift_reference.report(cleaned.loc[rows.index], rows["predicted"].to_numpy(),
-                                               settings.drift_psi_warn, settings.drift_psi_alert, source)
+                                               settings.drift_psi_warn, settings.drift_psi_alert, source, bundle.run_id)
         key = drift_report_key(int(year), int(month))
-        store.write_bytes(key, json_bytes(report.model_copy(update={"model_run_id": bundle.run_id}).model_dump()))
+        store.write_bytes(key, json_bytes(report.model_dump()))
         if report.alerts:
             log.warning("%04d-%02d drifted from the training data (PSI > %g): %s", year, month,
                         settings.drift_psi_alert, ", ".join(report.alerts))
@@ -335,7 +335,7 @@ def read_predictions(store: ArtifactStore, year: int | None = None, month: int |
     months = [m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_key(key, "predictions"))]
     parts = []
     for y, m in months:
-        if (year is not None and y != year) or (month is not None and m != month) or (since or 0) > y * 12 + m - 1:
+        if (year is not None and y != year) or (month is not None and m != month) or (since or 0) > history.month_of(y, m):
             continue
         key = month_predictions_key(y, m)
         try:

@@ -77,11 +77,18 @@ class BucketCalibration:
     spread: float = 0.0
 
     def log_price(self, anchor: np.ndarray, correction: np.ndarray, naive: dict[str, np.ndarray]) -> np.ndarray:
-        model = anchor + self.shrink * correction
         if self.naive is None or self.blend == 0:
-            return model
+            return combine(anchor, correction, self.shrink, np.zeros(len(anchor)), np.full(len(anchor), np.nan))
         other = naive[self.naive]
-        return np.where(np.isnan(other), model, (1 - self.blend) * model + self.blend * other)
+        return combine(anchor, correction, self.shrink, np.where(np.isnan(other), 0.0, self.blend), other)
+
+
+def combine(anchor: np.ndarray, correction: np.ndarray, shrink, blend: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The log price from its parts: the anchor plus the booster's correction at weight `shrink`, blended
+    with the naive forecaster's log price `other` at weight `blend` where that is above 0. The one rule:
+    calibration fits with it, `Calibration.apply` predicts with it, shared.explain takes it apart."""
+    model = anchor + shrink * correction
+    return np.where(blend > 0, (1 - blend) * model + blend * other, model)
 
 
 def _mae(log_price: np.ndarray, actual: np.ndarray) -> float:
@@ -102,13 +109,11 @@ class Calibration:
         forecasters' log prices, the last index value's age). A bucket the backtest had too few rows for
         takes the full booster and the widest interval fitted."""
         buckets = bucket_of(age)
-        log_price = anchor + correction
+        shrink, blend, _, other = self.terms(age, naive)
+        log_price = combine(anchor, correction, shrink, blend, other)
         spread = np.full(len(anchor), max((b.spread for b in self.buckets.values()), default=0.0))
         for name, fitted in self.buckets.items():
-            rows = buckets == name
-            if rows.any():
-                log_price[rows] = fitted.log_price(anchor[rows], correction[rows], {k: v[rows] for k, v in naive.items()})
-                spread[rows] = fitted.spread
+            spread[buckets == name] = fitted.spread
         return Forecast(price=np.exp(log_price), low=np.exp(log_price - spread), high=np.exp(log_price + spread),
                         naive={name: np.exp(values) for name, values in naive.items()})
 

@@ -91,7 +91,8 @@ class DriftReference(BaseModel):
         return cls(months=by_month, zipcodes=sorted({int(z) for z in rows[schema.ZIPCODE].dropna().round()}),
                    metros=sorted({str(m) for m in rows[METRO].dropna()}))
 
-    def report(self, cleaned: pd.DataFrame, predicted: np.ndarray, warn: float, alert: float, source: str) -> DriftReport:
+    def report(self, cleaned: pd.DataFrame, predicted: np.ndarray, warn: float, alert: float, source: str,
+               model_run_id: str) -> DriftReport:
         """The report of one month's cleaned rows and their predictions, against the same calendar month."""
         calendar = int(cleaned[schema.DATE].dt.month.mode().iloc[0])
         reference = self.months.get(calendar) or next(iter(self.months.values()))
@@ -102,7 +103,8 @@ class DriftReference(BaseModel):
         zips = {int(z) for z in cleaned[schema.ZIPCODE].dropna().round()}
         metros = {str(m) for m in cleaned[METRO].dropna()}
         return DriftReport(
-            source=source, rows=len(cleaned), recorded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            source=source, model_run_id=model_run_id, rows=len(cleaned),
+            recorded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             reference_month=calendar, thresholds={"warn": warn, "alert": alert}, features=features,
             prediction=prediction, unseen_zipcodes=sorted(zips - set(self.zipcodes)),
             unseen_metros=sorted(metros - set(self.metros)),

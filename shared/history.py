@@ -50,7 +50,12 @@ def month_numbers(dates: pd.Series) -> np.ndarray:
 def month_number(month: str) -> int:
     """A "YYYY-MM" month as `month_numbers` counts it."""
     year, number = month.split("-")[:2]
-    return int(year) * 12 + int(number) - 1
+    return month_of(int(year), int(number))
+
+
+def month_of(year, month):
+    """The month number of a year and month (numbers, or arrays of them)."""
+    return year * 12 + month - 1
 
 
 def cutoff_months(months: np.ndarray, known_through: int | np.ndarray | None = None) -> np.ndarray:

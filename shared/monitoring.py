@@ -18,7 +18,7 @@ import logging
 import pandas as pd
 
 from shared.drift import drift_reports
-from shared.history import month_number
+from shared.history import month_number, month_of
 from shared.layout import LIVE_PREFIX, live_accuracy_key, month_predictions_key
 from shared.schema import ALL_REGIONS
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, parquet_bytes, read_table
@@ -41,7 +41,7 @@ COVERAGE_DECAY_MONTHS = "CoverageDecayMonths"  # ... with coverage below HOUSING
 
 def out_of_sample(predictions: pd.DataFrame) -> pd.Series:
     """Rows with a known price of a month after the last one their model learned."""
-    months = predictions["year"].astype("int64") * 12 + predictions["month"].astype("int64") - 1
+    months = month_of(predictions["year"].astype("int64"), predictions["month"].astype("int64"))
     learned = predictions["trained_through"].map(lambda t: month_number(str(t)) if isinstance(t, str) else 10**9)
     return predictions["actual"].notna() & (months > learned)
 

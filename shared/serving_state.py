@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from shared import schema
-from shared.history import COLUMNS, LOOKBACK, MARKET_LEVELS, ZipHistory, month_number, month_numbers
+from shared.history import COLUMNS, LOOKBACK, MARKET_LEVELS, ZipHistory, month_numbers, month_of
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, serving_state_key
 from shared.preprocess import METRO, metro_key
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, parquet_bytes, read_table, table_metadata
@@ -114,8 +114,7 @@ class ServingState:
 
 
 def _month(key: str) -> int:
-    year, month = month_of_key(key, "predictions")
-    return month_number(f"{year:04d}-{month:02d}")
+    return month_of(*month_of_key(key, "predictions"))
 
 
 def _read(store: ArtifactStore, run_id: str) -> tuple[ServingState | None, str | None]:

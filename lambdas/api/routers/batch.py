@@ -96,8 +96,8 @@ def monitoring(store: Store, metro: Annotated[str, Query(max_length=200)] = ALL_
     table = live_accuracy(store)
     if table.empty:
         return Monitoring(rows=[], total=0, page=page, page_size=page_size)
-    table = table.loc[same_metro(table["metro"], metro)] if same_metro(pd.Series([ALL_REGIONS]), metro)[0] \
-        else _of_metro(table.loc[table["metro"] != ALL_REGIONS], metro)
+    total = table["metro"] == ALL_REGIONS
+    table = table.loc[total] if same_metro(pd.Series([ALL_REGIONS]), metro)[0] else _of_metro(table.loc[~total], metro)
     chunk = table.iloc[(page - 1) * page_size: page * page_size]
     fields = LiveRow.model_fields
     return Monitoring(rows=[LiveRow(**{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in r.items() if k in fields})

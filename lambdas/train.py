@@ -30,6 +30,7 @@ from shared.history import ZipHistory
 from shared.layout import Artifact, bundle_prefix
 from shared.runs import now
 from shared.settings import get_settings
+from shared.smoke import record_smoke
 from shared.split import SPLITS
 from shared.store import read_json, read_table
 from shared.train import last_month, refit
@@ -97,6 +98,8 @@ def handler(event: dict, context=None) -> dict:
             "config": ev.config.model_dump(mode="json"),
         },
     )
+    # The rollout check's requests: the newest labelled month's raw rows (the holdout's last), as a caller sends them.
+    bundle.smoke = record_smoke(bundle, read_table(store, ev.artifact(Artifact.SPLIT_HOLDOUT)))
     files = bundle.save(store)
     _log_bundle(tracking_uri, result.mlflow_run_id, files)
     log.info("bundle sealed at %s", store.locate(bundle_prefix(ev.run_id)))

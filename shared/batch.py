@@ -73,7 +73,8 @@ def seen_history(store: ArtifactStore, bundle: ModelBundle, since: int | None = 
     actual prices where the scored file had them), from month `since` (a month number) on if given: rows of
     month m read months from m - LOOKBACK on only."""
     scored = read_predictions(store, since=since)
-    return ZipHistory(bundle.labelled, scored_as_history(scored)) if len(scored) else bundle.history
+    after = history.month_number(bundle.served.trained_through)  # the months the bundle learned are its own history
+    return ZipHistory(bundle.labelled, scored_as_history(scored, after)) if len(scored) else bundle.history
 
 
 def champion_state(store: ArtifactStore, bundle: ModelBundle, tags: dict[str, str] | None = None) -> ServingState:

@@ -4,7 +4,8 @@ training stack (only pandas, numpy and xgboost are imported here, so the API ima
 Files under `runs/<run_id>/model/`: the served XGBoost model and the one the gate judged in UBJ, the fitted
 feature encoders of each and the metros table as JSON, the zips' history (the labelled months the run saw,
 Parquet), the feature schema, params, training metrics, metadata, the calibration the eval backtest
-taught it (booster shrink and interval bounds per horizon bucket, shared.calibration), and `manifest.json`
+taught it (booster shrink and interval bounds per horizon bucket, shared.calibration), the rollout check's
+requests and answers (shared.smoke), and `manifest.json`
 with a SHA-256 of each; the manifest is written last, so a bundle without one is incomplete.
 """
 
@@ -35,9 +36,11 @@ from shared.seal import (
     JUDGED_MODEL_FILE,
     MANIFEST,
     MODEL_FILE,
+    SMOKE_FILE,
     seal,
     verify_bundle,
 )
+from shared.smoke import SmokeSet
 from shared.store import ArtifactStore, frame_of, json_bytes, parquet_bytes
 from shared.validation import ensure_valid, validate_housing
 
@@ -101,6 +104,7 @@ class ModelBundle:
     labelled: pd.DataFrame  # the labelled months the run saw (at least the history's COLUMNS)
     calibration: Calibration
     drift_reference: DriftReference | None = None  # None in bundles made before drift monitoring
+    smoke: SmokeSet | None = None  # the rollout check's requests and answers (shared.smoke); None in older bundles
 
     @cached_property
     def history(self) -> ZipHistory:
@@ -180,6 +184,8 @@ class ModelBundle:
         }
         if self.drift_reference is not None:
             files[DRIFT_REFERENCE_FILE] = json_bytes(self.drift_reference.model_dump())
+        if self.smoke is not None:
+            files[SMOKE_FILE] = json_bytes(self.smoke.model_dump())
         for name, data in files.items():
             store.write_bytes(prefix + name, data, create_only=True)
         files[MANIFEST] = seal(store, self.run_id, files)
@@ -208,4 +214,5 @@ def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:
         calibration=Calibration.from_dict(state["calibration.json"]),
         drift_reference=(DriftReference.model_validate_json(files[DRIFT_REFERENCE_FILE])
                          if DRIFT_REFERENCE_FILE in files else None),
+        smoke=SmokeSet.model_validate_json(files[SMOKE_FILE]) if SMOKE_FILE in files else None,
     )

@@ -42,6 +42,8 @@ COMPONENTS = {
     # The predictions' listing tells it when the serving state is behind; it folds missing months in itself.
     "api": Access(reads=(CHAMPION_KEY, PROMOTIONS_PREFIX, CARDS_PREFIX, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX,
                          DRIFT_PREFIX)),
+    # CodeDeploy's pre-traffic hook: the champion and its bundle's smoke set (lambdas/api/rollout_check.py).
+    "rollout-check": Access(reads=(CHAMPION_KEY, BUNDLES)),
     # The batch results, the champion pointer for its metrics and backtest, and the monitoring records.
     "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY, CARDS_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
 }

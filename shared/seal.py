@@ -14,6 +14,7 @@ from shared.store import ArtifactStore, json_bytes, read_json
 MODEL_FILE, JUDGED_MODEL_FILE = "model.ubj", "judged.ubj"  # the served model, the model the gate judged
 HISTORY_FILE = "history.parquet"  # the labelled months the model knows: each zip's history at serving time
 DRIFT_REFERENCE_FILE = "drift_reference.json"  # what the served model was trained on, for drift reports (optional)
+SMOKE_FILE = "smoke.json"  # fixed requests and the prices the bundle gave them, for the API's rollout check (optional)
 MANIFEST = "manifest.json"
 JSON_FILES = ("features.json", "judged_features.json", "feature_schema.json", "metros.json", "params.json", "metrics.json",
               "metadata.json", "calibration.json")
@@ -51,15 +52,27 @@ def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
     if "calibration.json" not in manifest["files"]:
         raise OutdatedBundle(f"bundle {run_id} was made by an older version (no backtest calibration): train a "
                              "new model with `housing run --force`")
-    files = {}
-    for name, expected in manifest["files"].items():
-        if not store.exists(prefix + name):
-            raise BundleIntegrityError(f"bundle {run_id}: {name} is listed in the manifest but missing")
-        data = store.read_bytes(prefix + name)
-        if _sha256(data) != expected:
-            raise BundleIntegrityError(f"bundle {run_id}: {name} does not match its SHA-256 in the manifest")
-        files[name] = data
+    files = {name: _checked(store, run_id, name, expected) for name, expected in manifest["files"].items()}
     missing = [n for n in (MODEL_FILE, JUDGED_MODEL_FILE, HISTORY_FILE, *JSON_FILES) if n not in files]
     if missing:
         raise BundleIntegrityError(f"bundle {run_id}: manifest lacks {', '.join(missing)}")
     return files
+
+
+def sealed_file(store: ArtifactStore, run_id: str, name: str) -> bytes | None:
+    """One file of a sealed bundle, checked against the manifest; None when the bundle was sealed without it."""
+    prefix = bundle_prefix(run_id)
+    if not store.exists(prefix + MANIFEST):
+        raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({prefix + MANIFEST} missing)")
+    expected = read_json(store, prefix + MANIFEST)["files"].get(name)
+    return None if expected is None else _checked(store, run_id, name, expected)
+
+
+def _checked(store: ArtifactStore, run_id: str, name: str, expected: str) -> bytes:
+    key = bundle_prefix(run_id) + name
+    if not store.exists(key):
+        raise BundleIntegrityError(f"bundle {run_id}: {name} is listed in the manifest but missing")
+    data = store.read_bytes(key)
+    if _sha256(data) != expected:
+        raise BundleIntegrityError(f"bundle {run_id}: {name} does not match its SHA-256 in the manifest")
+    return data

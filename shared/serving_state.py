@@ -9,10 +9,11 @@ it: its size does not grow with the months scored. Rows of earlier months take t
 (`shared.batch.seen_history`, which reads only the scored months they can look back to).
 
 One state per champion, at serving/<run id>/state.parquet: the bundle's rows first, then the scored
-months' (the order in which the full history joins them: a scored month's values win, a missing one
-never), with the version tag of each scored month's predictions it holds. A scoring that stopped before
-updating it leaves it behind; the next reader folds the missing months in (reading only those), and a
-missing or unreadable state is rebuilt. Written at promotion and after each scoring, compare-and-swap.
+months' after the bundle's last labelled month (the order in which the full history joins them: a scored
+month's values win, a missing one never), with the version tag of each scored month's predictions it
+holds. A scoring that stopped before updating it leaves it behind; the next reader folds the missing months
+in (reading only those), and a missing or unreadable state is rebuilt. Written at promotion and after each
+scoring, compare-and-swap.
 """
 
 from __future__ import annotations
@@ -39,8 +40,12 @@ SCORED = "scored"  # the state's column: True for a scored month's row, False fo
 WRITE_ATTEMPTS = 5
 
 
-def scored_as_history(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Scored rows as the history keeps them: index values where the scored file had prices, market medians."""
+def scored_as_history(predictions: pd.DataFrame, after: int) -> pd.DataFrame:
+    """Scored rows as the history keeps them (index values where the scored file had prices, market medians),
+    of months after `after` (a month number: the champion's last labelled month) only. The months the bundle
+    learned are history as training cleaned them: a scored copy went through scoring's cleaning, which keeps
+    the stale duplicate rows and implausible medians that training's drops, and would serve other prices."""
+    predictions = predictions.loc[month_numbers(predictions["date"]) > after]
     metros = predictions["metro"]
     return pd.DataFrame({
         schema.ZIPCODE: predictions["zipcode"], schema.DATE: predictions["date"], schema.TARGET: predictions["actual"],
@@ -53,6 +58,7 @@ def scored_as_history(predictions: pd.DataFrame) -> pd.DataFrame:
 class ServingState:
     run_id: str
     floor: int  # the first month (a month number) it holds
+    labelled_through: int  # the bundle's last labelled month: scored rows join only after it (`scored_as_history`)
     frame: pd.DataFrame  # history COLUMNS and SCORED
     folded: dict[str, str] = field(default_factory=dict)  # predictions key -> the version tag held
 
@@ -75,7 +81,7 @@ class ServingState:
         months = month_numbers(labelled[schema.DATE])
         floor = (int(months.max()) if len(months) else 0) - LOOKBACK - REACH + 1
         frame = labelled.loc[months >= floor, COLUMNS].assign(**{SCORED: False}).reset_index(drop=True)
-        return cls(run_id, floor, frame)
+        return cls(run_id, floor, int(months.max()) if len(months) else 0, frame)
 
     def caught_up(self, store: ArtifactStore, tags: dict[str, str]) -> ServingState:
         """This state with the scored months as `tags` (the predictions' keys and version tags) has them:
@@ -99,18 +105,20 @@ class ServingState:
             except (ArtifactNotFound, OSError, ValueError) as err:  # rescoring the month repairs it
                 log.warning("serving state: %s cannot be read (%s); left out", key, type(err).__name__)
                 continue
-            parts.append(scored_as_history(predictions).assign(**{SCORED: True}))
+            parts.append(scored_as_history(predictions, self.labelled_through).assign(**{SCORED: True}))
             folded[key] = tag
-        return ServingState(self.run_id, floor, pd.concat(parts, ignore_index=True), folded)
+        return ServingState(self.run_id, floor, self.labelled_through, pd.concat(parts, ignore_index=True), folded)
 
     def to_bytes(self) -> bytes:
         return parquet_bytes(self.frame, {"run_id": self.run_id, "floor": str(self.floor),
+                                          "labelled_through": str(self.labelled_through),
                                           "folded": json.dumps(self.folded, sort_keys=True)})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ServingState:
+        """A stored state; one written before `labelled_through` existed is a KeyError (rebuilt by `_read`)."""
         frame, meta = table_metadata(data)
-        return cls(meta["run_id"], int(meta["floor"]), frame, json.loads(meta["folded"]))
+        return cls(meta["run_id"], int(meta["floor"]), int(meta["labelled_through"]), frame, json.loads(meta["folded"]))
 
 
 def _month(key: str) -> int:

@@ -160,7 +160,7 @@ TRAINING_PIPELINE = PipelineGraph(
               retry=RetryPolicy(errors=("ECS.AmazonECSException", "AmazonECS.Unknown"), attempts=3, interval_s=60),
               reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX, BUNDLES),  # the only stage that writes a bundle
               needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.METROS,
-                     Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT)),
+                     Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.SPLIT_HOLDOUT)),
         Stage("evaluate", "lambdas.evaluate:handler", memory_mb=3008, timeout_s=300,
               reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,),
               needs=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),

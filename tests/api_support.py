@@ -11,16 +11,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import pandas as pd
 import uvicorn
 
-from shared import schema
-
-
-def records_from(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """HouseTS rows as an API caller would send them: no target, dates as text, missing values left out."""
-    frame = rows.drop(columns=[schema.TARGET]).assign(date=rows[schema.DATE].astype("str"))
-    return [{k: v for k, v in record.items() if not pd.isna(v)} for record in frame.to_dict(orient="records")]
+from shared.smoke import requests_of as records_from  # noqa: F401 (HouseTS rows as a caller sends them)
 
 
 def strict_json(text: str) -> Any:

@@ -53,8 +53,14 @@ def _score(store: LocalStore, panel: pd.DataFrame, month: str, labelled: bool = 
 
 def _full(panel: pd.DataFrame, store: LocalStore) -> ZipHistory:
     """The whole history as it is defined: the bundle's months, then every scored month."""
-    bundle = types.SimpleNamespace(labelled=_labelled(panel), history=ZipHistory(_labelled(panel)))
-    return seen_history(store, bundle)
+    return seen_history(store, _bundle(panel))
+
+
+def _bundle(panel: pd.DataFrame) -> types.SimpleNamespace:
+    """What the history functions read of a champion's bundle whose labelled months end at LAST_LABELLED."""
+    labelled = _labelled(panel)
+    return types.SimpleNamespace(run_id="run-a", labelled=labelled, history=ZipHistory(labelled),
+                                 served=types.SimpleNamespace(trained_through=LAST_LABELLED))
 
 
 def _same_features(a: ZipHistory, b: ZipHistory, rows: pd.DataFrame, known_through=None) -> None:
@@ -123,7 +129,7 @@ def test_a_missing_unreadable_or_other_champion_s_state_is_rebuilt(panel, tmp_pa
     assert ServingState.from_bytes(store.read_bytes(key)).folded == state.folded == {
         month_predictions_key(2022, 1): store.tag(month_predictions_key(2022, 1))}
     other = current_state(store, "run-b", lambda: labelled.iloc[:0])  # run-b's bundle: nothing labelled
-    assert other.run_id == "run-b" and len(other.frame) == len(scored_as_history(_predictions(panel, "2022-01")))
+    assert other.run_id == "run-b" and len(other.frame) == len(scored_as_history(_predictions(panel, "2022-01"), 0))
 
 
 def test_rows_before_the_state_s_reach_take_the_full_history(panel, tmp_path):
@@ -131,7 +137,7 @@ def test_rows_before_the_state_s_reach_take_the_full_history(panel, tmp_path):
     labelled = _labelled(panel)
     for month in _months("2022-01", "2022-03"):
         _score(store, panel, month)
-    bundle = types.SimpleNamespace(run_id="run-a", labelled=labelled, history=ZipHistory(labelled))
+    bundle = _bundle(panel)
     state = update_state(store, "run-a", lambda: labelled)
     old = panel.loc[panel[schema.DATE].dt.strftime("%Y-%m") == "2015-06"].assign(**{schema.DATE: "2015-06-30"})
     recent = panel.loc[panel[schema.DATE].dt.strftime("%Y-%m") == "2022-04"].assign(**{schema.DATE: "2022-04-30"})

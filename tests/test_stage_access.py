@@ -99,6 +99,12 @@ def test_the_dashboard_the_api_and_scoring_stay_inside_their_grants(trained_stor
                      client.get("/predictions", params={"year": 2023, "month": 12}),
                      client.post("/predict", json={"records": [record]})):
         assert response.status_code == 200, response.text
+    # CodeDeploy's pre-traffic hook, asking a version of the API (audited as the API) through ALB events.
+    from mangum import Mangum
+
+    from lambdas.api.rollout_check import check_version
+    version = Mangum(create_app(store.url, refresh_seconds=0), lifespan="off")
+    assert check_version(lambda event: version(event, None), AuditedStore(store, log, ["rollout-check"])) == []
 
     scoring = AuditedStore(store, log, ["score"])
     store.write_bytes("incoming/2024-01.csv", december.drop(columns=["price"]).assign(date="2024-01-31", year=2024)
@@ -108,5 +114,5 @@ def test_the_dashboard_the_api_and_scoring_stay_inside_their_grants(trained_stor
     with pytest.raises(InputRejected):
         score_incoming(scoring, "incoming/bad.csv")
 
-    assert {name for name, _, _ in log} == {"dashboard", "api", "score"}
+    assert {name for name, _, _ in log} == {"dashboard", "api", "rollout-check", "score"}
     assert not _outside(log), _outside(log)

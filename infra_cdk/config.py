@@ -46,6 +46,16 @@ class DeployConfig(BaseModel):
         description="the Cognito hosted domain's prefix (unique per region across all accounts); default: "
                     "housing-<stack name>-<account id>")
     api_memory_mb: int = Field(2048, ge=128, le=10240, description="the API Lambda's memory (CPU scales with it)")
+    api_provisioned_concurrency: int = Field(
+        0, ge=0, description="execution environments kept initialised on the API's `live` alias (no cold start for "
+                             "that many concurrent requests; billed while idle); 0: on demand")
+    api_rollout: Literal["canary", "linear", "all_at_once"] = Field(
+        "canary", description="how CodeDeploy moves the API's alias to a new version after the pre-traffic check: "
+                              "'canary' 10% for 5 minutes, 'linear' 10% more every minute, 'all_at_once'")
+    api_rollback_p99_ms: int = Field(2000, ge=100, description="roll a rollout back when the API's p99 duration "
+                                                                "exceeds this for 2 minutes in a row")
+    api_rollback_5xx: int = Field(5, ge=1, description="roll a rollout back at this many 5xx answers in a minute (503s "
+                                                        "before any champion count too)")
     function_memory_mb: dict[str, int] = Field(
         default_factory=dict,
         description="memory of a pipeline stage's function or of `score`, above its default (3008 MB at most: a new "

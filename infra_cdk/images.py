@@ -17,6 +17,7 @@ from constructs import Construct
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = ecr_assets.Platform.LINUX_AMD64
 API_HANDLER = "lambdas.api.handler.handler"
+ROLLOUT_CHECK_HANDLER = "lambdas.api.rollout_check.handler"  # CodeDeploy's pre-traffic hook, in the API image
 
 
 def _asset(scope: Construct, id: str, file: str, target: str | None = None) -> ecr_assets.DockerImageAsset:
@@ -40,9 +41,9 @@ class Images(Construct):
         return lambda_.DockerImageCode.from_ecr(
             self.pipeline.repository, tag_or_digest=self.pipeline.image_tag, cmd=[handler.replace(":", ".")])
 
-    def api_code(self) -> lambda_.DockerImageCode:
+    def api_code(self, handler: str = API_HANDLER) -> lambda_.DockerImageCode:
         return lambda_.DockerImageCode.from_ecr(self.api.repository, tag_or_digest=self.api.image_tag,
-                                                cmd=[API_HANDLER])
+                                                cmd=[handler])
 
     def pipeline_container(self) -> ecs.ContainerImage:
         return ecs.ContainerImage.from_docker_image_asset(self.pipeline)

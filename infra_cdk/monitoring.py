@@ -1,6 +1,7 @@
 """Alarms on the training executions that end without success (failed, timed out, aborted), on the score
-function's errors, and on the model's health as the score function publishes it (shared.monitoring:
-months in a row drifted, or losing to the naive forecasters, or under-covered), optionally e-mailed."""
+function's errors, on the model's health as the score function publishes it (shared.monitoring:
+months in a row drifted, or losing to the naive forecasters, or under-covered), and with the API's rollout
+alarms optionally e-mailed."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from shared.monitoring import COVERAGE_DECAY_MONTHS, DRIFTED_MONTHS, METRICS_NAM
 
 class Monitoring(Construct):
     def __init__(self, scope: Construct, id: str, *, config: DeployConfig, training: sfn.StateMachine,
-                 score: lambda_.IFunction, start_training: lambda_.IFunction):
+                 score: lambda_.IFunction, start_training: lambda_.IFunction, api_alarms: dict[str, cloudwatch.Alarm]):
+        """`api_alarms`: the API's rollout alarms (infra_cdk.api), e-mailed like the others."""
         super().__init__(scope, id)
         window = {"period": Duration.minutes(5), "statistic": "Sum"}
         watched = {
@@ -70,6 +72,7 @@ class Monitoring(Construct):
                     resources=[self.alarms[name].alarm_arn for name in health],
                     detail={"state": {"value": ["ALARM"]}}),
                 targets=[targets.LambdaFunction(start_training, retry_attempts=4)])
+        self.alarms.update(api_alarms)
         if config.alarm_email:
             # A customer managed key: CloudWatch cannot use the AWS managed alias/aws/sns key to publish, so
             # an alarm on a topic encrypted with it is never delivered.

@@ -45,7 +45,7 @@ class HousingStack(Stack):
         dashboard = Dashboard(self, "Dashboard", entry=entry, api=api, cluster=network.cluster, config=config,
                               storage=storage, images=images, environment=environment)
         Monitoring(self, "Monitoring", config=config, training=pipeline.state_machine, score=triggers.score,
-                   start_training=triggers.start_training)
+                   start_training=triggers.start_training, api_alarms=api.alarms)
 
         self.storage, self.pipeline, self.triggers, self.api, self.dashboard = storage, pipeline, triggers, api, dashboard
         self._acknowledge_cdk_internals()

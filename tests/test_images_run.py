@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from lambdas.api.app import create_app
+from lambdas.api.rollout_check import check_version
 from shared.store import S3Store
 from tests.api_support import alb_event, records_from, strict_json
 from tests.browser_support import ARTIFACTS, assert_dashboard_renders, chromium, missing_browser, wait_until_healthy
@@ -98,6 +99,17 @@ def test_api_image_answers_alb_events_as_lambda(api, world):
         assert response["statusCode"] == 200, (path, response)
     invalid = api_function.invoke(alb_event("POST", "/predict", body='{"records": [{"zipcode": "abc"}]}'))
     assert invalid["statusCode"] == 422
+    # CodeDeploy's pre-traffic check, asking this image as it asks a new version: the bundle's smoke records
+    # get the prices the training run recorded for them.
+    assert check_version(api_function.invoke, _store(world)) == []
+
+
+def _store(world, prefix: str = "") -> S3Store:
+    """The store the images read, on moto's S3 server."""
+    aws = world["aws"]
+    return S3Store(f"s3://{BUCKET}{prefix}", client=boto3.client(
+        "s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=aws["AWS_REGION"],
+        aws_access_key_id="testing", aws_secret_access_key="testing"))
 
 
 def test_api_image_asks_for_a_key_from_its_secret(world, synthesized_with_options):
@@ -118,6 +130,7 @@ def test_api_image_asks_for_a_key_from_its_secret(world, synthesized_with_option
         keyed = alb_event("POST", "/predict", body=body)
         keyed["headers"]["x-api-key"] = "key-two"
         assert function.invoke(keyed)["statusCode"] == 200
+        assert check_version(function.invoke, _store(world, "/env"), api_key="key-one") == []  # the hook sends the first key
 
 
 def test_a_handler_that_cannot_be_imported_is_an_init_error(world):

@@ -202,8 +202,59 @@ def test_load_balancer_serves_the_api_lambda_and_the_dashboard(synthesized):
     assert dashboard_group["HealthCheckPath"] == "/_stcore/health" and dashboard_group["Port"] == 8501
     sticky = {a["Key"]: a["Value"] for a in dashboard_group["TargetGroupAttributes"]}
     assert sticky["stickiness.enabled"] == "true" and sticky["stickiness.type"] == "lb_cookie"
-    target = api_group["Targets"][0]["Id"]["Fn::GetAtt"][0]
+    alias = resources(tj, "AWS::Lambda::Alias")[api_group["Targets"][0]["Id"]["Ref"]]["Properties"]  # the alias, never $LATEST
+    target = alias["FunctionName"]["Ref"]
+    assert alias["Name"] == "live"
     assert resources(tj, "AWS::Lambda::Function")[target]["Properties"]["ImageConfig"]["Command"] == ["lambdas.api.handler.handler"]
+
+
+def _rollout(tj: dict) -> tuple[dict, dict, dict, dict]:
+    """The API's alias (with its update policy), deployment group, pre-traffic hook function and its policy."""
+    [(alias_id, alias)] = resources(tj, "AWS::Lambda::Alias").items()
+    [group] = resources(tj, "AWS::CodeDeploy::DeploymentGroup").values()
+    hook_id = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["BeforeAllowTrafficHook"]["Ref"]
+    hook = resources(tj, "AWS::Lambda::Function")[hook_id]
+    role = hook["Properties"]["Role"]["Fn::GetAtt"][0]
+    policy = next(p["Properties"]["PolicyDocument"] for p in resources(tj, "AWS::IAM::Policy").values()
+                  if {"Ref": role} in p["Properties"]["Roles"])
+    return alias, group["Properties"], hook["Properties"], policy
+
+
+def test_a_new_api_version_takes_traffic_only_after_its_check_and_rolls_back_on_alarm(synthesized):
+    _, _, tj = synthesized
+    alias, group, hook, policy = _rollout(tj)
+    assert hook["ImageConfig"]["Command"] == ["lambdas.api.rollout_check.handler"]
+    version = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    assert hook["Environment"]["Variables"]["HOUSING_API_VERSION"] == {"Ref": version}  # the version, not the alias
+    assert "ProvisionedConcurrencyConfig" not in alias["Properties"]
+    assert group["DeploymentConfigName"] == "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+    assert group["DeploymentStyle"] == {"DeploymentOption": "WITH_TRAFFIC_CONTROL", "DeploymentType": "BLUE_GREEN"}
+    assert set(group["AutoRollbackConfiguration"]["Events"]) == {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST",
+                                                                 "DEPLOYMENT_STOP_ON_ALARM"}
+    alarms = resources(tj, "AWS::CloudWatch::Alarm")
+    watched = {alarms[a["Name"]["Ref"]]["Properties"]["MetricName"]: alarms[a["Name"]["Ref"]]["Properties"]
+               for a in group["AlarmConfiguration"]["Alarms"]}
+    assert set(watched) == {"Errors", "HTTPCode_Target_5XX_Count", "Duration"}
+    assert watched["Duration"]["ExtendedStatistic"] == "p99" and watched["Duration"]["Threshold"] == 2000
+    assert {d["Name"] for d in watched["Errors"]["Dimensions"]} == {"FunctionName", "Resource"}  # the alias's
+    statements = policy["Statement"]
+    invoke = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
+    assert invoke == [{"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": {"Ref": version}}]
+    reads = next(s for s in statements if s["Action"] == "s3:GetObject")["Resource"]
+    assert sorted(r["Fn::Join"][1][1] for r in reads) == ["/models/champion.json", "/runs/*/model/*"]
+    assert not any("s3:PutObject" in s["Action"] for s in statements)
+    assert any(s["Action"] == "codedeploy:PutLifecycleEventHookExecutionStatus" for s in statements)
+
+
+def test_the_rollout_and_provisioned_concurrency_follow_the_context(synthesized_with_options):
+    _, _, tj = synthesized_with_options
+    alias, group, hook, policy = _rollout(tj)
+    assert alias["Properties"]["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
+    assert group["DeploymentConfigName"] == "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
+    alarms = resources(tj, "AWS::CloudWatch::Alarm")
+    assert any(alarms[a["Name"]["Ref"]]["Properties"].get("Threshold") == 900 for a in group["AlarmConfiguration"]["Alarms"])
+    assert "HOUSING_API_KEY_SECRET" in hook["Environment"]["Variables"]  # it sends a key the API accepts
+    assert any("secretsmanager:GetSecretValue" in s["Action"] for s in policy["Statement"])
 
 
 def test_every_role_gets_only_its_stages_prefixes(synthesized):
@@ -256,7 +307,8 @@ def test_log_groups_have_retention_and_an_alarm_watches_failures(synthesized):
     assert all(g["Properties"].get("RetentionInDays") == 30 for g in resources(tj, "AWS::Logs::LogGroup").values())
     alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in resources(tj, "AWS::CloudWatch::Alarm").values()}
     assert set(alarms) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "Errors",
-                           "DriftedMonths", "SkillDecayMonths", "CoverageDecayMonths"}
+                           "DriftedMonths", "SkillDecayMonths", "CoverageDecayMonths",
+                           "HTTPCode_Target_5XX_Count", "Duration"}  # the API's rollout alarms (its Errors too)
     # The model's health: monthly data, each metric counting months itself; no datum keeps the state.
     for name in ("DriftedMonths", "SkillDecayMonths", "CoverageDecayMonths"):
         alarm = alarms[name]

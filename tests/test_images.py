@@ -119,6 +119,19 @@ def test_pipeline_image_can_track_to_a_sagemaker_mlflow_server():
     assert "sagemaker" in (ROOT / "docker" / "slim-site-packages.py").read_text()  # its botocore model is kept
 
 
+def test_the_images_keep_the_botocore_model_of_every_service_the_code_calls():
+    """The slimming drops botocore's models of services the code never calls: a client of a dropped one is
+    UnknownServiceError in the image only (the rollout check's `lambda` and `codedeploy` once were)."""
+    import runpy
+
+    kept = runpy.run_path(str(ROOT / "docker" / "slim-site-packages.py"), run_name="slim")["BOTOCORE_KEPT"]
+    called = {m for folder in ("shared", "lambdas", "dashboard", "stepfunctions")
+              for path in (ROOT / folder).rglob("*.py")
+              for m in re.findall(r"boto3\.client\(\s*[\"'](\w+)[\"']", path.read_text())}
+    assert {"s3", "lambda", "codedeploy", "secretsmanager", "stepfunctions"} <= called
+    assert called <= kept, sorted(called - kept)
+
+
 IMAGE_GROUPS = {"api": ["--api"], "pipeline": [], "dashboard": []}
 
 

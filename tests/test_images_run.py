@@ -21,6 +21,7 @@ from lambdas.api.app import create_app
 from lambdas.api.rollout_check import check_version
 from shared.store import S3Store
 from tests.api_support import alb_event, records_from, strict_json
+from tests.aws_control import control_plane
 from tests.browser_support import ARTIFACTS, assert_dashboard_renders, chromium, missing_browser, wait_until_healthy
 from tests.containers import IMAGES, LambdaFunction, build_images, container, moto_s3_server, output_of, stop
 from tests.infra_support import data_bucket_id, function_environment, image_functions, task_container, task_environment
@@ -110,6 +111,37 @@ def _store(world, prefix: str = "") -> S3Store:
     return S3Store(f"s3://{BUCKET}{prefix}", client=boto3.client(
         "s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=aws["AWS_REGION"],
         aws_access_key_id="testing", aws_secret_access_key="testing"))
+
+
+def test_the_rollout_check_runs_in_the_api_image_as_codedeploy_calls_it(world):
+    """The template's pre-traffic hook function, started from the API image with its own environment, checks
+    the template's API function (also from the image) through the Lambda API and tells CodeDeploy; both
+    services' calls go to tests/aws_control.py on loopback, the store to moto's S3 server."""
+    template = world["template"]
+    [alias] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Alias"]
+    hook_id = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["BeforeAllowTrafficHook"]["Ref"]
+    version_arn = "arn:aws:lambda:us-east-1:123456789012:function:housing-api:7"
+    names = {**world["names"], alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]: version_arn}
+    hook_env = function_environment(template, hook_id, lambda lid: names.get(lid, lid))
+    assert hook_env["HOUSING_API_VERSION"] == version_arn
+    [hook_handler] = image_functions(template)[hook_id]["ImageConfig"]["Command"]
+    event = {"DeploymentId": "d-ROLLOUT01", "LifecycleEventHookExecutionId": "hook-execution-1"}
+    with api_function(world, template, world["name_of"]) as api, container(IMAGES["api"]) as box:
+        def failing(event):
+            raise FunctionError({"errorType": "ImportError", "errorMessage": "libgomp.so.1: cannot open shared object"})
+        for target, status in ((api.invoke, "Succeeded"), (failing, "Failed")):
+            with control_plane({version_arn: target}) as plane:
+                env = {**hook_env, **world["aws"], "AWS_ENDPOINT_URL_LAMBDA": plane.url,
+                       "AWS_ENDPOINT_URL_CODEDEPLOY": plane.url}
+                hook = LambdaFunction(box, hook_handler, env, name=hook_id)
+                try:
+                    result = hook.invoke(event)
+                finally:
+                    hook.close()
+            assert result["status"] == status, (result, hook.output())
+            assert plane.hook_statuses == [{"deploymentId": "d-ROLLOUT01",
+                                            "lifecycleEventHookExecutionId": "hook-execution-1", "status": status}]
+        assert "libgomp.so.1" in result["problems"][0]
 
 
 def test_api_image_asks_for_a_key_from_its_secret(world, synthesized_with_options):

@@ -25,7 +25,7 @@ from shared.preprocess import METRO
 
 INDEX_DELAY = 1  # months between a month and the first month its index value may be used
 # Market medians whose smoothed trajectory says how the zip's prices moved since its last known index.
-MARKET_LEVELS = ["median_ppsf", "median_list_ppsf", "median_list_price"]
+MARKET_LEVELS = schema.MARKET_LEVELS
 COLUMNS = [schema.ZIPCODE, METRO, schema.DATE, schema.TARGET, *MARKET_LEVELS]
 MONTH = "month_number"  # the date as `month_numbers` gives it, in the arrays a grid is built from
 SMOOTHING = 3  # months in the trailing mean of a market median (one month's median rests on few sales)

@@ -42,6 +42,8 @@ _HYPHENS = re.compile("-+")
 class CleaningReport(BaseModel):
     rows_in: int
     duplicates_removed: int = 0
+    stale_copies_ignored: int = Field(0, description="scoring: rows identical to an earlier month's apart from the "
+                                                     "date, predicted without their price and market medians")
     list_price_outliers: int = Field(0, description=f"rows with median_list_price > {LIST_PRICE_CEILING:,}")
     missing_target_removed: int = 0
     rows_out: int = 0
@@ -116,13 +118,17 @@ def _attach_metro(frame: pd.DataFrame, metros: pd.DataFrame, report: CleaningRep
     return out
 
 
+def _stale_copies(frame: pd.DataFrame) -> pd.Series:
+    """Rows that copy an earlier row apart from date/year (a stale month republished). Compared by a 64-bit
+    hash of their content (5x faster than comparing 37 columns; a collision is vanishingly unlikely)."""
+    content = [c for c in schema.COLUMNS if c not in (schema.DATE, "year")]
+    return pd.Series(pd.util.hash_pandas_object(frame[content], index=False).duplicated(keep="first").to_numpy())
+
+
 def clean_for_training(frame: pd.DataFrame, metros: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
     report = CleaningReport(rows_in=len(frame))
     out = _attach_metro(frame, metros, report)
-    # A stale copy of a previous month: identical apart from date/year. Rows are compared by a 64-bit hash
-    # of their content (5x faster than comparing 37 columns; a collision is vanishingly unlikely).
-    content = [c for c in schema.COLUMNS if c not in (schema.DATE, "year")]
-    dup = pd.Series(pd.util.hash_pandas_object(out[content], index=False).duplicated(keep="first").to_numpy())
+    dup = _stale_copies(out)
     report.duplicates_removed = int(dup.sum())
     # Missing list price is not an outlier: only known, absurd values are removed.
     outlier = out["median_list_price"] > LIST_PRICE_CEILING
@@ -135,9 +141,14 @@ def clean_for_training(frame: pd.DataFrame, metros: pd.DataFrame) -> tuple[pd.Da
 
 
 def clean_for_scoring(frame: pd.DataFrame, metros: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
-    """Same transforms, no row dropped: a market median outside PLAUSIBLE_MARKET becomes missing instead."""
+    """Same transforms, no row dropped: a market median outside PLAUSIBLE_MARKET becomes missing instead, and a
+    stale copy (which training drops) loses its price and market medians, so it is predicted from the history
+    alone, counts no actual price and does not join the zip's history (where a missing value never wins)."""
     report = CleaningReport(rows_in=len(frame), rows_out=len(frame))
     out = _attach_metro(frame, metros, report)
+    stale = _stale_copies(out).to_numpy()
+    report.stale_copies_ignored = int(stale.sum())
+    out.loc[stale, [schema.TARGET, *schema.MARKET_LEVELS]] = np.nan
     for column, (low, high) in PLAUSIBLE_MARKET.items():
         outside = (out[column] < low) | (out[column] > high)
         if outside.any():

@@ -23,7 +23,7 @@ def test_bundle_has_no_pickle_and_a_full_manifest(trained):
     names = sorted(k.rsplit("/", 1)[1] for k in keys)
     assert names == sorted(["model.ubj", "features.json", "judged.ubj", "judged_features.json", "feature_schema.json",
                             "metros.json", "params.json", "metrics.json", "metadata.json", "history.parquet",
-                            "calibration.json", "drift_reference.json", "manifest.json"])
+                            "calibration.json", "drift_reference.json", "smoke.json", "manifest.json"])
     assert not any(k.endswith((".pkl", ".pickle", ".joblib")) for k in store.list(""))
 
 

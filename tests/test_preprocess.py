@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shared import schema
 from shared.preprocess import clean_for_scoring, clean_for_training, metro_coordinates, normalize_metro_name
 from shared.split import EmptySplitError, split_by_date
 from shared.validation import ensure_valid, validate_housing
@@ -50,6 +51,22 @@ def test_duplicates_ignoring_date_and_year_are_removed(rows, metros):
     cleaned, report = clean_for_training(pd.concat([frame, stale], ignore_index=True), metros)
     assert report.duplicates_removed >= 1
     assert report.rows_out == report.rows_in - report.duplicates_removed - report.list_price_outliers
+
+
+def test_scoring_keeps_a_stale_copy_but_not_its_price_or_market_medians(rows, metros):
+    """Training drops a republished month; scoring must predict every row, so the copy is predicted from the
+    history alone and neither counts an actual price nor joins the zip's history (one rule for both)."""
+    from shared.schema import MARKET_LEVELS
+
+    frame = typed(rows)
+    stale = frame.iloc[[3]].assign(date=pd.Timestamp("2030-01-31"), year=2030.0)
+    both = pd.concat([frame, stale], ignore_index=True)
+    trained, trained_report = clean_for_training(both, metros)
+    cleaned, report = clean_for_scoring(both, metros)
+    assert len(cleaned) == len(both) and report.stale_copies_ignored == trained_report.duplicates_removed >= 1
+    copy = cleaned.iloc[-1]
+    assert copy[[schema.TARGET, *MARKET_LEVELS]].isna().all() and copy["zipcode"] == frame["zipcode"].iloc[3]
+    assert cleaned.iloc[3][schema.TARGET] == frame[schema.TARGET].iloc[3]  # the original keeps its price
 
 
 def test_unknown_metro_is_reported_not_invented(rows, metros):

@@ -1,6 +1,7 @@
 """The Streamlit dashboard: filters (year, month, metro or All regions), predicted vs actual, errors per
-metro and on a map, the yearly trend, the model's health (live accuracy as months' prices arrived, the newest
-month's drift), and a form that asks the API for one prediction.
+metro and on a map, the yearly trend, one zip code's page (its history and why its price), the model's
+health (live accuracy as months' prices arrived, the newest month's drift), and a form that asks the API
+for one prediction.
 
 Configuration: HOUSING_STORE (where the batch predictions are) and API_URL (the prediction API)."""
 
@@ -17,12 +18,14 @@ from dashboard.data import (
     champion_backtest,
     champion_metrics,
     combine,
+    contributions,
     landing_month,
     load_card,
     load_drift,
     load_live,
     load_month,
     load_summary,
+    load_zip,
     metro_label,
     yearly,
 )
@@ -44,6 +47,7 @@ champion_backtest_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(champion_b
 live_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_live)
 drift_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_drift)
 card_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_card)
+zip_of = st.cache_data(ttl=CACHE_S, show_spinner=False, max_entries=64)(load_zip)
 
 st.title("Zip-code home values: predictions vs actuals")
 summary = summary_of(store_url)
@@ -116,6 +120,29 @@ st.dataframe(
         "mean_predicted": st.column_config.NumberColumn("mean predicted", format="dollar"),
     },
 )
+
+st.subheader(f"One zip code, {when}")
+if scored.empty:
+    st.write(f"No zip code of {metro_label(metro)} was scored for {when}.")
+else:
+    cities = dict(zip(scored["zipcode"], scored["city"].fillna("")))
+    picked = st.selectbox("Zip code", sorted(cities), key="zip", format_func=lambda z: f"{z:05d} {cities[z]}".strip())
+    row = scored.loc[scored["zipcode"] == picked].iloc[0]
+    cols = st.columns(3)
+    cols[0].metric("Predicted", f"${row['predicted']:,.0f}")
+    cols[1].metric(f"{settings.interval_level:.0%} interval", f"${row['low'] / 1e3:,.0f}k to ${row['high'] / 1e3:,.0f}k"
+                   if math.isfinite(row["low"]) and math.isfinite(row["high"]) else "-")
+    cols[2].metric("Actual", f"${row['actual']:,.0f}" if math.isfinite(row["actual"]) else "not known yet")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.zip_history(zip_of(store_url, int(picked)), int(picked), year, month), key="zip-history")
+    parts = contributions(row.get("why"))
+    if parts is None:
+        right.caption(f"{when}'s prices are not taken apart: batch scoring explains the newest month of each file it "
+                      "scores (every zip's newest price). Pick that month, or ask the API (`POST /predict?explain=true`).")
+    else:
+        right.caption("Why this price: the level it starts from (the zip's last known index value) and what moves it, "
+                      "from XGBoost's own contributions weighed as the prediction weighs them (they multiply to the price).")
+        right.dataframe(parts, hide_index=True, key="zip-why")
 
 st.subheader("Forecasting skill of the champion, by horizon")
 def _champion_part(load, missing: str):

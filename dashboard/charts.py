@@ -35,6 +35,21 @@ def monthly_series(summary_rows: pd.DataFrame, year: int, month: int) -> go.Figu
     return fig
 
 
+def zip_history(rows: pd.DataFrame, zipcode: int, year: int, month: int) -> go.Figure:
+    """One zip code over its scored months: actual price where known, prediction and its interval."""
+    known = rows["actual"].notna().to_numpy()
+    fig = go.Figure([
+        go.Scatter(x=rows["date"], y=rows["high"], line=dict(width=0), showlegend=False, hoverinfo="skip"),
+        go.Scatter(x=rows["date"], y=rows["low"], line=dict(width=0), fill="tonexty", fillcolor=HIGHLIGHT, name="interval"),
+        go.Scatter(x=rows["date"][known], y=rows["actual"][known], name="actual", line=dict(color=ACTUAL)),
+        go.Scatter(x=rows["date"], y=rows["predicted"], name="predicted", line=dict(color=PREDICTED, dash="dash")),
+    ])
+    fig.add_vline(x=pd.Timestamp(year, month, 1) + pd.offsets.MonthEnd(0), line=dict(color="grey", dash="dot"))
+    fig.update_layout(title=f"Zip code {zipcode:05d}, every scored month", yaxis_title="USD", margin=dict(t=50, b=30),
+                      legend=dict(orientation="h"))
+    return fig
+
+
 def actual_vs_predicted(rows: pd.DataFrame) -> go.Figure:
     """One point per zip code of the selected month, on the y = x line when the model is right; for a month
     whose prices are not known yet, the distribution of its predictions instead."""

@@ -6,6 +6,9 @@ regions" costs the same as one metro; only the scatter reads scored rows, one mo
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -13,6 +16,7 @@ from shared.batch import ALL_REGIONS, read_predictions, read_summary
 from shared.card import ModelCard
 from shared.champion import read_champion
 from shared.drift import read_drift_report
+from shared.explain import ANCHOR, describe
 from shared.layout import model_card_key
 from shared.monitoring import live_accuracy
 from shared.reports import CANDIDATE, FORECASTERS, LABELS, backtest_rows
@@ -53,6 +57,26 @@ def load_summary(store_url: str) -> pd.DataFrame | None:
 
 def load_month(store_url: str, year: int, month: int, metro: str) -> pd.DataFrame:
     return read_predictions(open_store(store_url), year, month, metro)
+
+
+ZIP_COLUMNS = ["zipcode", "date", "actual", "predicted", "low", "high"]
+
+
+def load_zip(store_url: str, zipcode: int) -> pd.DataFrame:
+    """One zip code's scored months, oldest first: its actual price (where known), prediction and interval."""
+    rows = read_predictions(open_store(store_url), columns=ZIP_COLUMNS)
+    return rows.loc[rows["zipcode"] == zipcode].sort_values("date").reset_index(drop=True)
+
+
+def contributions(why: str | None) -> pd.DataFrame | None:
+    """A scored row's price taken apart (batch scoring's `why` column): the level it starts from, then each
+    part's effect on the price in percent, largest first; None for a row whose month was not explained."""
+    if not isinstance(why, str):
+        return None
+    parts = json.loads(why)
+    return pd.DataFrame([{"part": describe(name),
+                          "effect": f"${math.exp(value):,.0f} (the level)" if name == ANCHOR else f"{math.expm1(value):+.2%}"}
+                         for name, value in parts])
 
 
 def load_card(store_url: str) -> ModelCard | None:

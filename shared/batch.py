@@ -4,6 +4,7 @@ summary per metro (plus an all-regions row) so the dashboard never recomputes an
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pandas as pd
 from shared import history, schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
+from shared.explain import TOP_PARTS
 from shared.history import ZipHistory
 from shared.layout import (
     PREDICTIONS_PREFIX,
@@ -35,14 +37,16 @@ log = logging.getLogger(__name__)
 
 NAIVE_COLUMNS = {name: f"naive_{name}" for name in FORECASTERS}  # each naive forecaster's price for the row
 PREDICTION_COLUMNS = ["zipcode", "metro", "city", "lat", "lng", "date", "year", "month", "actual", "predicted",
-                      "low", "high", *NAIVE_COLUMNS.values(), "model_run_id", "trained_through", *history.MARKET_LEVELS]
+                      "low", "high", *NAIVE_COLUMNS.values(), "model_run_id", "trained_through", *history.MARKET_LEVELS,
+                      "why"]
 
 
 def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str,
                seen: ZipHistory | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One prediction row per input row: zipcode, metro, coordinates, date, actual (where known), predicted
     with its interval (low, high), the naive forecasters' prices, and the market medians the zips' history
-    keeps (a scored month joins what the system has seen); and the cleaned rows. A file that breaks
+    keeps (a scored month joins what the system has seen), and for the newest month's rows why (`why`,
+    `explained_newest`); and the cleaned rows. A file that breaks
     `shared.plausibility`'s rules is refused (InvalidInput)."""
     forecast, _, cleaned = bundle.predict_raw(raw, source=source, seen=seen)
     report = ValidationReport(source=source, rows=len(raw), columns=raw.shape[1])
@@ -65,7 +69,23 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str,
         # The last month the scoring model learned from: a month after it is scored out of sample.
         "trained_through": bundle.trained_through(cleaned),
         **{c: cleaned[c].astype("float64") for c in history.MARKET_LEVELS},
+        "why": explained_newest(bundle, cleaned, seen),
     }), cleaned
+
+
+def explained_newest(bundle: ModelBundle, cleaned: pd.DataFrame, seen: ZipHistory | None) -> np.ndarray:
+    """Per row, for the newest month's rows, its price taken apart (shared.explain: the anchor, the TOP_PARTS
+    largest parts and the rest, summing to the log price) as JSON pairs of name and log contribution; None
+    for earlier months. The dashboard's zip page shows each zip's newest price this way; a part costs about
+    a hundred predictions, so only that month pays for it."""
+    why = np.full(len(cleaned), None, dtype=object)
+    newest = (cleaned[schema.DATE] == cleaned[schema.DATE].max()).to_numpy()
+    if not newest.any():
+        return why
+    joined = (bundle.history if seen is None else seen).extended(cleaned)  # the rows' months, as predicted
+    for i, explained in zip(np.flatnonzero(newest), bundle.explain(cleaned.loc[newest].reset_index(drop=True), joined)):
+        why[i] = json.dumps(explained.top(TOP_PARTS))
+    return why
 
 
 def seen_history(store: ArtifactStore, bundle: ModelBundle, since: int | None = None) -> ZipHistory:
@@ -327,9 +347,9 @@ def read_summary(store: ArtifactStore, year: int | None = None, month: int | Non
 
 def read_predictions(store: ArtifactStore, year: int | None = None, month: int | None = None,
                      metro: str | None = None, unreadable: list[str] | None = None,
-                     since: int | None = None) -> pd.DataFrame:
+                     since: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
     """Scored rows of the matching month partitions (only those are read: of `year`, `month`, from month
-    number `since` on), optionally one metro's. A month
+    number `since` on; only `columns` of them if given), optionally one metro's. A month
     whose file cannot be read (empty, truncated, not Parquet) is skipped with a warning, and named in
     `unreadable` ("YYYY-MM: why and the remedy") when the caller passes a list: one broken month must not
     take down everything that reads the others."""
@@ -340,14 +360,14 @@ def read_predictions(store: ArtifactStore, year: int | None = None, month: int |
             continue
         key = month_predictions_key(y, m)
         try:
-            parts.append(read_table(store, key))
+            parts.append(read_table(store, key, columns))
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
             problem = f"{y:04d}-{m:02d}: {key} cannot be read ({type(err).__name__}); {_remedy(y, m)}"
             log.warning("skipped %s", problem)
             if unreadable is not None:
                 unreadable.append(problem)
     if not parts:
-        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+        return pd.DataFrame(columns=columns or PREDICTION_COLUMNS)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     if metro is not None and metro != ALL_REGIONS:
         frame = frame.loc[same_metro(frame["metro"], metro)].reset_index(drop=True)

@@ -19,6 +19,7 @@ import numpy as np
 from shared.reports import LABELS
 
 ANCHOR, BIAS, OTHERS = "anchor", "bias", "other features"
+TOP_PARTS = 10  # the largest parts shown per prediction (the rest summed as OTHERS)
 
 _MARKETS = {"median_ppsf": "median sale price per sq ft", "median_list_ppsf": "median list price per sq ft",
             "median_list_price": "median list price"}

@@ -33,6 +33,11 @@ def metric(app: AppTest, label: str) -> str:
     return next(m.value for m in app.metric if m.label == label)
 
 
+def why_table(app: AppTest):
+    """The zip page's table of what makes up its price, if shown."""
+    return next((d.value for d in app.dataframe if "part" in d.value.columns), None)
+
+
 @pytest.fixture()
 def summary(trained_store):
     return read_summary(trained_store[0])
@@ -45,7 +50,7 @@ def test_all_regions_is_the_default_and_shows_everything(monkeypatch, trained_st
     assert app.selectbox(key="metro").value == "All regions"
     assert metric(app, "MAE") == f"${row['mae']:,.0f}"
     assert metric(app, "Zip codes") == f"{row['with_actual']:,}"
-    assert len(app.get("plotly_chart")) == 5  # the series, scatter, yearly trend, map and skill by horizon
+    assert len(app.get("plotly_chart")) == 6  # the series, scatter, yearly trend, map, a zip's history, skill by horizon
     assert len(app.dataframe[0].value) == ((summary["metro"] != "All regions") & (summary["year"] == last["year"]) & (summary["month"] == last["month"])).sum()
 
 
@@ -62,7 +67,8 @@ def test_a_month_whose_prices_are_not_known_yet_shows_its_predictions_and_never_
     assert metric(app, "Actuals") == "not known yet" and metric(app, "Zip codes predicted") != "0"
     assert metric(app, "Mean predicted").startswith("$") and "k to $" in metric(app, "Mean interval")
     assert not any("nan" in text.lower() for text in shown), shown
-    assert len(app.get("plotly_chart")) == 5
+    assert len(app.get("plotly_chart")) == 6
+    assert metric(app, "Actual") == "not known yet" and len(why_table(app))  # its price taken apart
 
 
 def test_the_yearly_trend_compares_like_with_like(trained_store, tmp_path):
@@ -169,6 +175,31 @@ def test_model_health_shows_live_accuracy_and_the_newest_month_s_drift(monkeypat
     [drift] = [d.value for d in app.dataframe if "PSI" in d.value.columns]
     assert drift.loc[drift["input"] == "homes_sold", "level"].iloc[0] == "alert"
     assert isinstance(drift, pd.DataFrame) and drift["PSI"].iloc[0] >= drift["PSI"].iloc[-1]
+
+
+def test_a_zip_code_s_page_shows_its_history_and_why_its_newest_price(monkeypatch, trained_store):
+    """Batch scoring took the newest month's prices apart; the zip page shows them, and says where to look
+    for a month it did not explain."""
+    import json
+    import math
+
+    from shared.batch import read_predictions
+
+    store = trained_store[0]
+    app = open_dashboard(monkeypatch, store.url)
+    picked = app.selectbox(key="zip").value
+    newest = read_predictions(store, 2023, 12)
+    row = newest.loc[newest["zipcode"] == picked].iloc[0]
+    assert metric(app, "Predicted") == f"${row['predicted']:,.0f}" and metric(app, "Actual") == f"${row['actual']:,.0f}"
+    parts = why_table(app)
+    assert parts["part"].iloc[0].startswith("the price level it starts from")
+    logs = json.loads(row["why"])
+    assert math.isclose(sum(v for _, v in logs), math.log(row["predicted"]), abs_tol=1e-9)  # they add up to the price
+    history = next(c for c in app.get("plotly_chart") if "Zip code" in c.proto.spec)
+    assert f"{picked:05d}" in history.proto.spec
+    app.selectbox(key="month").set_value(6).run()  # a holdout month rescored in the same batch: not explained
+    assert not app.exception and why_table(app) is None
+    assert any("not taken apart" in c.value for c in app.caption)
 
 
 def test_the_model_card_is_shown(monkeypatch, trained_store):

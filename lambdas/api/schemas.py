@@ -21,7 +21,6 @@ from shared.validation import CEILING, RANGES
 # records (~460 KB) leave room for long names and pretty-printed clients; the body limit is enforced too.
 MAX_RECORDS = 500
 MAX_EXPLAINED = 10  # records per request with ?explain=true: a contribution costs ~100 predictions
-EXPLAINED_PARTS = 10  # the largest parts shown per record (the rest summed as "other features")
 MAX_BODY_BYTES = 1_000_000
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)

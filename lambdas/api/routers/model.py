@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query
 from lambdas.api.dependencies import Champion, Served
 from lambdas.api.errors import ApiError
 from lambdas.api.schemas import (
-    EXPLAINED_PARTS,
     MAX_EXPLAINED,
     MAX_RECORDS,
     Contribution,
@@ -28,7 +27,7 @@ from lambdas.api.schemas import (
 )
 from shared.card import ModelCard
 from shared.caveats import caveats
-from shared.explain import Explanation, describe
+from shared.explain import TOP_PARTS, Explanation, describe
 from shared.layout import model_card_key
 from shared.validation import InvalidInput
 
@@ -98,4 +97,4 @@ def predict(body: PredictRequest, bundle: Champion, served: Served,
 def _explained(explained: list[Explanation]) -> list[RecordExplanation]:
     return [RecordExplanation(index=i, log_price=e.log_price, parts=[
         Contribution(name=name, description=describe(name), log_contribution=value, factor=math.exp(value))
-        for name, value in e.top(EXPLAINED_PARTS)]) for i, e in enumerate(explained)]
+        for name, value in e.top(TOP_PARTS)]) for i, e in enumerate(explained)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -87,6 +88,30 @@ def _setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+# What a file system's refusal means, for the one-line error that replaces a traceback (`main`).
+_IO_PROBLEMS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is used up",
+                errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+                errno.EPERM: "operation not permitted", errno.ENAMETOOLONG: "the file name is too long",
+                errno.EFBIG: "the file grew past what the system allows (a full disk or a file size limit)"}
+
+
+def io_problem(err: OSError) -> str:
+    """An OSError as a user reads it: what the system refused and on which file."""
+    what = _IO_PROBLEMS.get(err.errno, err.strerror or str(err))
+    return f"{what}: {err.filename}" if err.filename else what
+
+
+def main() -> None:
+    """The `housing` command. A file system that refuses a write (a full disk, a read-only store or output
+    folder, a name too long, no permission) is one line naming the file, not a traceback; every store and
+    output write is atomic, so nothing half-written is left behind."""
+    try:
+        app()
+    except OSError as err:
+        console.print(Text.assemble(("error: ", "bold red"), io_problem(err), " (nothing half-written was left)"))
+        sys.exit(1)
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     console.print(Text.assemble(("error: ", "bold red"), message))
     return typer.Exit(code)
@@ -107,16 +132,18 @@ def generate(
 ) -> None:
     """Write a deterministic synthetic data set with the exact HouseTS schema, and its metros table."""
     from shared.synthetic import generate as make
-    from shared.tables import write_csv, write_parquet
+    from shared.tables import check_output, write_frame
 
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format must be csv or parquet, not {fmt!r}", 2)
+    try:
+        check_output(out_dir / f"housets.{fmt}")
+    except ValueError as err:
+        raise _fail(str(err), 2) from None
     started = time.monotonic()
     rows, metros = make(zips=zips, seed=seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write = write_csv if fmt == "csv" else write_parquet
-    write(rows, out_dir / f"housets.{fmt}")
-    write(metros, out_dir / f"usmetros.{fmt}")
+    write_frame(rows, out_dir / f"housets.{fmt}")
+    write_frame(metros, out_dir / f"usmetros.{fmt}")
     console.print(f"wrote {len(rows):,} rows x {rows.shape[1]} columns ({zips:,} zip codes) to "
                   f"{out_dir / f'housets.{fmt}'} and {len(metros)} metros to {out_dir / f'usmetros.{fmt}'} "
                   f"in {time.monotonic() - started:.1f} s")
@@ -210,7 +237,13 @@ def run(
     try:
         run_graph(TRAINING_PIPELINE, event, on_stage=on_stage)
     except StageFailed as err:
-        console.print(Text.assemble((f"run {run_id} failed in stage {err.stage}: ", "bold red"), str(err.error)))
+        why = io_problem(err.error) if isinstance(err.error, OSError) else str(err.error)
+        console.print(Text.assemble((f"run {run_id} failed in stage {err.stage}: ", "bold red"), why))
+        if err.unrecorded is not None:
+            lost = io_problem(err.unrecorded) if isinstance(err.unrecorded, OSError) else str(err.unrecorded)
+            console.print(f"the failure could not be recorded in {store.locate(run_record_key(run_id))} either ({lost}); "
+                          "the champion is untouched (promotion is the last write before batch scoring)")
+            raise typer.Exit(1) from None
         record = read_run_record(store, run_id)
         if record and record.promoted:
             console.print(f"{run_id} had been promoted before that: it is the champion now. "
@@ -324,9 +357,13 @@ def predict(
     from shared.batch import history_for
     from shared.bundle import load_bundle
     from shared.caveats import caveats
-    from shared.tables import InputFormatError, write_csv, write_parquet
+    from shared.tables import InputFormatError, check_output, write_frame
     from shared.validation import InvalidInput
 
+    try:
+        check_output(output)  # before any work: a wrong --output is said at once
+    except ValueError as err:
+        raise _fail(f"--output {err}", 2) from None
     store = _store(store_url)
     pointer = _champion(store)
     if pointer is None:
@@ -345,8 +382,7 @@ def predict(
                            "date": cleaned["date"].dt.strftime("%Y-%m-%d"),
                            "predicted_price": forecast.price.round(0), "low": forecast.low.round(0),
                            "high": forecast.high.round(0), "model_run_id": pointer.run_id, "warnings": per_row})
-    output.parent.mkdir(parents=True, exist_ok=True)
-    (write_parquet if output.suffix == ".parquet" else write_csv)(result, output)
+    write_frame(result, output)
     if notes:
         first = notes[0]
         console.print(f"note: {len(notes)} warning(s) on {len({i for i, _ in notes})} row(s), in the `warnings` column "

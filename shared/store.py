@@ -23,6 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+# A temporary file's name keeps this much of the final one: a name near the file system's 255-byte limit
+# must still leave room for the temporary's prefix and suffix.
+TMP_NAME_CHARS = 64
+
+
 class ArtifactNotFound(KeyError):
     """A key the caller expected is not in the store."""
 
@@ -110,7 +115,7 @@ class LocalStore:
     def write_bytes(self, key: str, data: bytes, create_only: bool = False) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TMP_NAME_CHARS]}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)

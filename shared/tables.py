@@ -1,8 +1,12 @@
-"""Reading user files: CSV or Parquet, told apart by content, with a clear error for anything else."""
+"""User files: reading CSV or Parquet, told apart by content, with a clear error for anything else; writing
+them atomically, the format named by the file's suffix."""
 
 from __future__ import annotations
 
 import io
+import os
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -10,6 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from shared import schema
+from shared.store import TMP_NAME_CHARS
 
 PARQUET_MAGIC = b"PAR1"
 TEXT_COLUMNS = [schema.DATE, schema.CITY, schema.CITY_FULL, "metro_full"]
@@ -53,9 +58,35 @@ def read_frame(data: bytes, name: str = "input") -> pd.DataFrame:
     return table.to_pandas()
 
 
-def write_csv(frame: pd.DataFrame, path) -> None:
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), path)
+OUTPUT_SUFFIXES = (".csv", ".parquet")
 
 
-def write_parquet(frame: pd.DataFrame, path) -> None:
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, compression="zstd")
+def check_output(path: Path) -> None:
+    """Refuse, before any work, an output path that cannot be written as a table: the reason in a ValueError."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give a file name, e.g. {path / ('predictions' + OUTPUT_SUFFIXES[0])}")
+    if path.suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"{path}: the output's name must end in .csv or .parquet (the format follows it)")
+    if any(p.exists() and not p.is_dir() for p in path.parents):
+        raise ValueError(f"{path}: {next(p for p in path.parents if p.exists() and not p.is_dir())} is a file, not a folder")
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table as CSV or Parquet (by the name's suffix), atomically: a temporary file beside it, renamed
+    over it when complete, so a full disk or a kill leaves the previous file or none, never half of one."""
+    check_output(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TMP_NAME_CHARS]}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if path.suffix == ".parquet":
+            pq.write_table(table, tmp, compression="zstd")
+        else:
+            pacsv.write_csv(table, tmp)
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not err.filename:  # pyarrow's errors do not name the file
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        raise

@@ -20,10 +20,15 @@ TRANSIENT = (ConnectionError, TimeoutError)
 
 
 class StageFailed(RuntimeError):
-    def __init__(self, stage: str, error: BaseException):
-        super().__init__(f"stage {stage!r} failed: {error}")
+    """A stage's error; `unrecorded` is the finishing stage's own error when recording the failure failed too
+    (a full disk fails both), so neither is lost."""
+
+    def __init__(self, stage: str, error: BaseException, unrecorded: BaseException | None = None):
+        also = f" (and recording the failure failed: {type(unrecorded).__name__}: {unrecorded})" if unrecorded else ""
+        super().__init__(f"stage {stage!r} failed: {error}{also}")
         self.stage = stage
         self.error = error
+        self.unrecorded = unrecorded
 
 
 def resolve(handler_path: str) -> Callable[[dict, Any], dict]:
@@ -68,7 +73,10 @@ def run_graph(
         except Exception as err:
             if name != graph.finish:
                 failed = {**event, **caught(name, err)}
-                _call(graph.stage(graph.finish), failed, sleep)
+                try:
+                    _call(graph.stage(graph.finish), failed, sleep)
+                except Exception as unrecorded:
+                    raise StageFailed(name, err, unrecorded) from err
             raise StageFailed(name, err) from err
         if on_stage:
             on_stage(name, time.monotonic() - started)

@@ -109,6 +109,20 @@ def test_failure_runs_the_finish_stage_with_the_error_then_raises():
     assert json.loads(event["error"]["Cause"]) == {"errorType": "ValueError", "errorMessage": "bad data"}
 
 
+def full_disk(event, context):
+    calls.append("finish:full")
+    raise OSError(28, "No space left on device", "/store/runs/r1/run.json")
+
+
+def test_a_failure_whose_record_fails_too_keeps_both_errors():
+    """A full disk fails a stage and then the record of its failure: neither error may be lost."""
+    full = dataclasses.replace(graph("broken"), stages=(*graph("broken").stages[:-1], Stage("finish", f"{__name__}:full_disk")))
+    with pytest.raises(StageFailed, match="bad data") as info:
+        run_graph(full, {"pass": True})
+    assert info.value.stage == "b" and isinstance(info.value.error, ValueError)
+    assert info.value.unrecorded.errno == 28 and "recording the failure failed" in str(info.value)
+
+
 def test_a_fargate_stage_result_is_not_the_next_event():
     """As on AWS, where the state machine receives the ECS task's description, not the program's output."""
     fargate = dataclasses.replace(graph("replaces_the_event"), stages=tuple(

@@ -1,0 +1,70 @@
+"""What the file system refuses, said in one line naming the file, with nothing half-written left: a full
+disk (here a real kernel refusal: a file size limit the write runs into), an output the CLI cannot write
+as a table, a name near the file system's limit."""
+
+from __future__ import annotations
+
+import errno
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from housing.cli import app, io_problem
+from shared.store import LocalStore
+
+runner = CliRunner()
+
+
+def test_a_write_the_disk_refuses_is_one_line_and_leaves_no_half_file(tmp_path):
+    """`housing generate` with every file capped at 200 kB (RLIMIT_FSIZE, SIGXFSZ ignored so the write
+    fails with EFBIG as on a full disk it fails with ENOSPC)."""
+    out = tmp_path / "data"
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+        from housing.cli import main
+        sys.argv = ["housing", "generate", "--zips", "40", "--out", {str(out)!r}]
+        main()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert "housets.csv" in line and "nothing half-written" in line, done.stderr
+    assert list(out.iterdir()) == []  # neither the file nor its temporary
+
+
+def test_the_system_s_refusals_read_plainly():
+    assert io_problem(OSError(errno.EROFS, "Read-only file system", "/store/x")) == "the file system is read-only: /store/x"
+    assert io_problem(OSError(errno.ENOSPC, "No space left on device", "/o.csv")) == "no space left on the device: /o.csv"
+    assert io_problem(OSError(errno.EACCES, "Permission denied", "/o.csv")).startswith("permission denied")
+    assert io_problem(OSError(errno.ENAMETOOLONG, "File name too long")) == "the file name is too long"
+
+
+def test_a_wrong_output_is_refused_before_any_work(tmp_path):
+    given = tmp_path / "in.csv"
+    given.write_text("zipcode,date\n1001,2024-01-31\n")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    for output, needle in (("out.txt", "must end in .csv or .parquet"), ("folder", "is a folder"),
+                           ("a-file/out.csv", "is a file, not a folder")):
+        result = runner.invoke(app, ["predict", "--input", str(given), "--output", str(tmp_path / output),
+                                     "--store", str(tmp_path / "no-store")])
+        assert result.exit_code == 2 and needle in result.output, (output, result.output)
+    assert not (tmp_path / "no-store").exists()  # refused before the store was even opened
+
+
+def test_names_near_the_file_system_s_limit_are_written(tmp_path):
+    """A temporary file's name keeps only part of the final one, so a 250-character name still fits."""
+    store = LocalStore(tmp_path)
+    name = "m" * 246 + ".csv"
+    store.write_bytes("incoming/" + name, b"data")
+    assert store.read_bytes("incoming/" + name) == b"data"
+    from shared.tables import write_frame
+
+    write_frame(pd.DataFrame({"a": [1]}), tmp_path / ("p" * 240 + ".parquet"))
+    assert pd.read_parquet(tmp_path / ("p" * 240 + ".parquet"))["a"].tolist() == [1]

@@ -7,6 +7,9 @@ the system has seen (the next months' anchors) and, at the next run, training da
   last known value (the history rule's, `shared.history`) it moves by at most MAX_MOVE in a month and
   MAX_MOVE_PER_MONTH more for each month after (1.3x in one month, 2.1x in a year, 6x in three). A price
   1e5x too high or a cent passes the schema but not this.
+- A zip code with no index history has nothing of its own to compare with: its price must be at least
+  MIN_PRICE and within MAX_LEVEL_GAP of the row's own median sale price (else median list price), where
+  the row has one (a cent, or a price in cents, is neither).
 
 A file breaking either is rejected as a whole (quarantined by the caller, with this report naming the
 zip codes): a month half-accepted is harder to repair than one sent again.
@@ -23,6 +26,8 @@ from shared.validation import EXAMPLES, Problem, ValidationReport, json_safe
 
 MAX_MOVE = 1.3
 MAX_MOVE_PER_MONTH = 1.05
+MIN_PRICE = 1_000.0  # no US zip's home value index is below this
+MAX_LEVEL_GAP = 5.0  # a new zip's index against its own market's median price (they track each other within 2-3x)
 
 
 def allowed_log_move(age: np.ndarray) -> np.ndarray:
@@ -48,6 +53,18 @@ def check_scored_file(report: ValidationReport, cleaned: pd.DataFrame, seen: Zip
                 f"{int(implausible.sum())} price(s) move their zip's index by more than {MAX_MOVE}x in a month "
                 f"(x{MAX_MOVE_PER_MONTH} per further month) from its last known value",
                 last_index=np.exp(past.last_index).round(0), months_since=past.age))
+        unseen = labelled & np.isnan(past.last_index)
+        if unseen.any():
+            price = cleaned[schema.TARGET].to_numpy(dtype="float64")
+            market = cleaned["median_sale_price"].fillna(cleaned["median_list_price"]).to_numpy(dtype="float64")
+            gap = np.abs(np.log(price) - np.log(np.where(market > 0, market, np.nan)))
+            off = unseen & ((price < MIN_PRICE) | (np.nan_to_num(gap) > np.log(MAX_LEVEL_GAP)))
+            if off.any():
+                report.problems.append(_problem(
+                    cleaned, off, "implausible_price",
+                    f"{int(off.sum())} price(s) of zip codes with no index history are below ${MIN_PRICE:,.0f} or "
+                    f"more than {MAX_LEVEL_GAP:g}x from the row's own median sale (else list) price",
+                    market_median=market.round(0)))
     return report
 
 

@@ -240,6 +240,10 @@ def _not_numbers(report: ValidationReport, column: str) -> int:
     return sum(p.count for p in report.problems if p.column == column and p.rule == "not_numeric")
 
 
+# Where a US metro can be (HouseTS covers US zip codes): Puerto Rico and Hawaii to Alaska's north coast.
+US_BOX = {"lat": (17.0, 72.0), "lng": (-180.0, -64.0)}
+
+
 def validate_metros(frame: pd.DataFrame, source: str = "metros") -> tuple[ValidationReport, pd.DataFrame]:
     report = ValidationReport(source=source, rows=len(frame), columns=frame.shape[1])
     missing = [c for c in schema.METROS_COLUMNS if c not in frame.columns]
@@ -256,13 +260,24 @@ def validate_metros(frame: pd.DataFrame, source: str = "metros") -> tuple[Valida
                                        examples=_examples(frame, blank, "metro_full"),
                                        message=f"{int(blank.sum())} row(s) have no metro name"))
     typed = pd.DataFrame({"metro_full": names.astype("str")})
-    for col, (low, high) in {"lat": (-90, 90), "lng": (-180, 180)}.items():
+    outside = {}
+    for col, (low, high) in US_BOX.items():
         typed[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-        bad = typed[col].isna() | (typed[col] < low) | (typed[col] > high)
+        outside[col] = typed[col].isna() | (typed[col] < low) | (typed[col] > high)
+    (lat_low, lat_high), (lng_low, lng_high) = US_BOX.values()
+    swapped = (typed["lng"].between(lat_low, lat_high) & typed["lat"].between(lng_low, lng_high)).to_numpy()
+    if swapped.any():  # both in the other's range: a table whose columns were exchanged
+        report.problems.append(Problem(
+            column="lat,lng", rule="swapped", count=int(swapped.sum()), examples=_examples(frame, swapped, "lat"),
+            message=f"{int(swapped.sum())} row(s) look like lat and lng swapped: lat is north-south ({lat_low} to "
+                    f"{lat_high} for US metros), lng east-west ({lng_low} to {lng_high})"))
+    for col, (low, high) in US_BOX.items():
+        bad = outside[col].to_numpy() & ~swapped
         if bad.any():
             report.problems.append(Problem(column=col, rule="out_of_range", count=int(bad.sum()),
                                            examples=_examples(frame, bad, col),
-                                           message=f"{int(bad.sum())} value(s) missing or outside [{low}, {high}]"))
+                                           message=f"{int(bad.sum())} value(s) missing or outside [{low}, {high}] "
+                                                   "(the US, Alaska, Hawaii and Puerto Rico)"))
     return report, typed
 
 

@@ -22,7 +22,9 @@ from shared.layout import (
     INCOMING_PREFIX,
     METROS_KEY,
     PREDICTIONS_PREFIX,
+    PROMOTIONS_PREFIX,
     RAW_PREFIX,
+    RUNS_PREFIX,
     Artifact,
     artifact_key,
     bundle_prefix,
@@ -540,6 +542,43 @@ def promote(
         console.print(f"{run_id} is the champion already: nothing changed")
         return
     console.print(f"champion is now {run_id} (was {result.pointer.previous_run_id or 'none'}); MLflow registry: {result.registry}")
+
+
+@app.command()
+def prune(
+    older_than: Annotated[float, typer.Option("--older-than", min=0, help="Only attempts that ended (or, never "
+                                              "finished, were started) at least this many days ago.")] = 7,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete them; without it the attempts are only listed.")] = False,
+    store_url: StoreOption = None,
+) -> None:
+    """Delete the files of failed training attempts and of attempts that never finished (a killed run), never
+    the champion's or any run a promotion named; rejected runs stay (their figures explain the gate)."""
+    from shared.champion import CorruptChampion, promotion_history, read_champion
+    from shared.runs import prunable_attempts
+
+    store = _store(store_url)
+    try:
+        named = promotion_history(store, last=len(store.list(PROMOTIONS_PREFIX)) + 1)
+        current = read_champion(store)
+    except CorruptChampion as err:  # what serves is unknown: nothing is deleted blind
+        raise _fail(f"{err}; prune deletes nothing until the pointer is repaired") from None
+    keep = {p.run_id for p in named} | {p.previous_run_id for p in named if p.previous_run_id}
+    keep |= {current.run_id} if current else set()
+    attempts = prunable_attempts(store, keep, older_than)
+    if not attempts:
+        console.print(f"nothing to prune in {store.url}: no failed or unfinished attempt {older_than:g}+ day(s) old")
+        return
+    for attempt in attempts:
+        out.print(f"{attempt.run_id}  {len(attempt.keys):>4} file(s)  {attempt.why}")
+    files = sum(len(a.keys) for a in attempts)
+    if not yes:
+        console.print(f"{len(attempts)} attempt(s), {files} file(s) under {store.locate(RUNS_PREFIX)}: nothing deleted "
+                      f"(`{_command(store, 'prune', '--older-than', f'{older_than:g}', '--yes')}` deletes them)")
+        return
+    for attempt in attempts:
+        for key in attempt.keys:
+            store.delete(key)
+    console.print(f"deleted {files} file(s) of {len(attempts)} attempt(s); their MLflow runs, if any, are kept")
 
 
 @app.command()

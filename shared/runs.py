@@ -9,7 +9,9 @@ import itertools
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -22,6 +24,8 @@ from shared.store import ArtifactExists, ArtifactStore, read_json, write_json
 log = logging.getLogger(__name__)
 
 FINISHED = ("promoted", "rejected")
+# An attempt without a record is running until this old: a training task is stopped after hours, not days.
+ABANDONED_AFTER_DAYS = 1.0
 # A run id: `run-<16 hex>` (the input and config's identity), then `-<n>` for the identity's n-th attempt.
 RUN_ID = re.compile(r"(run-[0-9a-f]{16})(?:-([0-9]+))?")
 
@@ -148,3 +152,45 @@ def list_runs(store: ArtifactStore, unreadable: list[str] | None = None) -> list
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Prunable:
+    """A training attempt whose files nothing reads again, and why."""
+
+    run_id: str
+    why: str
+    keys: list[str]
+
+
+def prunable_attempts(store: ArtifactStore, keep: set[str], older_than_days: float,
+                      now_s: float | None = None) -> list[Prunable]:
+    """Attempts under runs/ that failed, or were claimed and never finished (a killed process), more than
+    `older_than_days` ago; never a run in `keep` (the champion and every run a promotion named), never a
+    promoted, rejected or unreadable one (a rejected run's figures explain a gate decision; an unreadable
+    record is `housing status`'s to name). Why a command and not a lifecycle rule: S3 rules select by
+    prefix or tag, a run's failure is known only from its record, and a rule on runs/ would also expire the
+    bundles a rollback needs."""
+    now_s = time.time() if now_s is None else now_s
+    by_run: dict[str, list[str]] = {}
+    for key in store.list(RUNS_PREFIX):
+        by_run.setdefault(key[len(RUNS_PREFIX):].split("/", 1)[0], []).append(key)
+    out = []
+    for run_id, keys in sorted(by_run.items()):
+        if run_id in keep or not RUN_ID.fullmatch(run_id):
+            continue
+        try:
+            record = read_run_record(store, run_id)
+        except (ValueError, TypeError, ValidationError):
+            continue
+        if record is not None:
+            age = (now_s - dt.datetime.fromisoformat(record.finished_at).timestamp()) / 86400
+            if record.status == "failed" and not record.promoted and age >= older_than_days:
+                stage = record.error.stage if record.error else "an unknown stage"
+                out.append(Prunable(run_id, f"failed in {stage} {age:.0f} day(s) ago", keys))
+            continue
+        claim = run_key(run_id, "attempt.json")
+        age = (now_s - store.modified(claim)) / 86400 if claim in keys else None
+        if age is not None and age >= max(older_than_days, ABANDONED_AFTER_DAYS):
+            out.append(Prunable(run_id, f"claimed {age:.0f} day(s) ago and never finished (a stopped process)", keys))
+    return out

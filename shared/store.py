@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,6 +83,11 @@ class ArtifactStore(Protocol):
 
     def list(self, prefix: str) -> list[str]:
         """Keys under `prefix`, sorted."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object (nothing when it is absent). Only `housing prune` deletes: every other write
+        adds or replaces."""
         ...
 
     def tags(self, prefix: str) -> dict[str, str]:
@@ -170,6 +176,14 @@ class LocalStore:
 
     def tags(self, prefix: str) -> dict[str, str]:
         return {key: self.tag(key) for key in self.list(prefix)}
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        for folder in path.parents:  # the folders it leaves empty (left-over temporaries and locks too)
+            if folder == self.root or not folder.is_dir() or any(not p.name.startswith(".") for p in folder.iterdir()):
+                break
+            shutil.rmtree(folder)
 
     def locate(self, key: str) -> str:
         return str(self.root / key)
@@ -273,6 +287,9 @@ class S3Store:
 
     def list(self, prefix: str) -> list[str]:
         return sorted(self.tags(prefix))
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def tags(self, prefix: str) -> dict[str, str]:
         strip = len(self.prefix) + 1 if self.prefix else 0

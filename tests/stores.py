@@ -89,6 +89,10 @@ class AuditedStore:
         self._note("write", key)
         return self.inner.replace(key, data, tag)
 
+    def delete(self, key):
+        self._note("write", key)
+        self.inner.delete(key)
+
     def modified(self, key):
         self._note("read", key)
         return self.inner.modified(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -384,3 +385,45 @@ def test_a_pointer_naming_no_run_id_is_corrupt_before_any_key_is_built(tmp_path)
         store.write_bytes(CHAMPION_KEY, json_.dumps(bad).encode())
         with pytest.raises(CorruptChampion, match="is not a champion pointer"):
             read_champion(store)
+
+
+def test_prune_deletes_failed_and_abandoned_attempts_only(trained_store, tmp_path):
+    """`housing prune`: a failed attempt and one that never finished (a killed process) go, once old enough;
+    the champion, a rejected run and a recent failure stay; without --yes nothing is deleted."""
+    from shared.runs import Failure, RunRecord, write_run_record
+
+    shutil.copytree(trained_store[0].root, tmp_path / "store")
+    store = LocalStore(tmp_path / "store")
+    champion = read_champion(store).run_id
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+
+    def attempt(run_id: str, status: str | None, finished: dt.datetime) -> None:
+        store.write_bytes(run_key(run_id, "attempt.json"), b"{}")
+        store.write_bytes(run_key(run_id, "data/validated.parquet"), b"PAR1 data")
+        if status:
+            write_run_record(store, RunRecord(
+                run_id=run_id, status=status, input_key="raw/x.csv", finished_at=finished.isoformat(timespec="seconds"),
+                error=Failure(stage="evaluate", type="OSError", message="disk full") if status == "failed" else None))
+        else:
+            os.utime(store.locate(run_key(run_id, "attempt.json")), (finished.timestamp(),) * 2)
+
+    attempt("run-00000000000000aa", "failed", old)
+    attempt("run-00000000000000bb", None, old)  # killed: claimed, never recorded
+    attempt("run-00000000000000cc", "rejected", old)
+    attempt("run-00000000000000dd", "failed", dt.datetime.now(dt.timezone.utc))  # failed an hour ago
+    attempt("run-00000000000000ee", None, dt.datetime.now(dt.timezone.utc))  # running now
+    before = store.list("runs/")
+
+    listed = runner.invoke(app, ["prune", "--store", str(store.root)])
+    assert listed.exit_code == 0, listed.output
+    assert "run-00000000000000aa" in listed.output and "run-00000000000000bb" in listed.output
+    assert not any(f"run-00000000000000{x}" in listed.output for x in ("cc", "dd", "ee")) and champion not in listed.output
+    assert "nothing deleted" in listed.output and store.list("runs/") == before
+
+    deleted = runner.invoke(app, ["prune", "--store", str(store.root), "--yes"])
+    assert deleted.exit_code == 0 and "deleted 5 file(s) of 2 attempt(s)" in deleted.output, deleted.output
+    left = store.list("runs/")
+    assert not any(k.startswith(("runs/run-00000000000000aa/", "runs/run-00000000000000bb/")) for k in left)
+    assert not (store.root / "runs" / "run-00000000000000aa").exists()  # no empty folders left
+    assert set(before) - set(left) == {k for k in before if k.startswith(("runs/run-00000000000000aa/", "runs/run-00000000000000bb/"))}
+    assert read_champion(store).run_id == champion and runner.invoke(app, ["status", "--store", str(store.root)]).exit_code == 0

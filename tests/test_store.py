@@ -41,6 +41,16 @@ def test_compare_and_swap_returns_the_tag_the_listing_and_the_next_swap_see(stor
     assert store.read_bytes("predictions/m.parquet") == b"two"
 
 
+def test_delete_removes_the_object_and_is_quiet_when_it_is_gone(store):
+    write_json(store, "runs/a/x.json", {"v": 1})
+    write_json(store, "runs/a/y.json", {"v": 2})
+    store.delete("runs/a/x.json")
+    store.delete("runs/a/x.json")
+    assert store.list("runs/") == ["runs/a/y.json"] and not store.exists("runs/a/x.json")
+    store.delete("runs/a/y.json")
+    assert store.list("runs/") == []
+
+
 def test_json_refuses_nan(store):
     with pytest.raises(ValueError):
         write_json(store, "bad.json", {"v": float("nan")})

@@ -190,7 +190,7 @@ def prunable_attempts(store: ArtifactStore, keep: set[str], older_than_days: flo
                 out.append(Prunable(run_id, f"failed in {stage} {age:.0f} day(s) ago", keys))
             continue
         claim = run_key(run_id, "attempt.json")
-        age = (now_s - store.modified(claim)) / 86400 if claim in keys else None
-        if age is not None and age >= max(older_than_days, ABANDONED_AFTER_DAYS):
-            out.append(Prunable(run_id, f"claimed {age:.0f} day(s) ago and never finished (a stopped process)", keys))
+        claimed = (now_s - store.modified(claim)) / 86400 if claim in keys else None
+        if claimed is not None and claimed >= max(older_than_days, ABANDONED_AFTER_DAYS):
+            out.append(Prunable(run_id, f"claimed {claimed:.0f} day(s) ago and never finished (a stopped process)", keys))
     return out

@@ -91,10 +91,10 @@ def serving_init(store_url: str, counts: tuple[int, ...] = (24, 120)) -> dict[in
                                     actual=float("nan"))
                 store.write_bytes(month_predictions_key(month.year, month.month), parquet_bytes(moved))
             bundle = load_bundle(store, run_id)
-            update_state(store, run_id, lambda: bundle.labelled)  # as each month's scoring leaves it
+            update_state(store, run_id, lambda b=bundle: b.labelled)  # as each month's scoring leaves it
             started = time.perf_counter()
             bundle = load_bundle(store, run_id)
-            champion_state(store, bundle).history
+            _ = champion_state(store, bundle).history
             state_s = time.perf_counter() - started
             started = time.perf_counter()
             bundle = load_bundle(store, run_id)

@@ -199,10 +199,13 @@ def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, 
 @app.command()
 def run(
     store_url: StoreOption = None,
-    data: Annotated[Optional[Path], typer.Option("--data", exists=True, dir_okay=False, help="HouseTS CSV or Parquet to train on.")] = None,
-    metros: Annotated[Optional[Path], typer.Option("--metros", exists=True, dir_okay=False, help="Metros table (metro_full, lat, lng).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", exists=True, dir_okay=False,
+                                                 help="HouseTS CSV or Parquet to train on.")] = None,
+    metros: Annotated[Optional[Path], typer.Option("--metros", exists=True, dir_okay=False,
+                                                   help="Metros table (metro_full, lat, lng).")] = None,
     zips: Annotated[Optional[int], typer.Option("--zips", min=1, help="Generate a synthetic set of this many zip codes.")] = None,
-    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Optuna trials (default $HOUSING_TRIALS or 30).")] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1,
+                                                  help="Optuna trials (default $HOUSING_TRIALS or 30).")] = None,
     seed: SeedOption = None,
     force: Annotated[bool, typer.Option("--force", help="Run again even if this input and config already ran.")] = False,
 ) -> None:
@@ -276,9 +279,11 @@ def _print_summary(store: ArtifactStore, run_id: str) -> None:
     out.print(f"bundle:      {store.locate(bundle_prefix(run_id))}")
     out.print(f"predictions: {store.locate(PREDICTIONS_PREFIX)}")
     out.print(f"champion:    {store.locate(CHAMPION_KEY)}")
-    out.print(f"MLflow:      {settings.tracking_uri(store.url)}  (view: uv run --with mlflow mlflow ui --backend-store-uri {settings.tracking_uri(store.url)})")
+    tracking = settings.tracking_uri(store.url)
+    out.print(f"MLflow:      {tracking}  (view: uv run --with mlflow mlflow ui --backend-store-uri {tracking})")
     out.print("next:        " + " | ".join(_command(store, *c) for c in (
-        ("serve",), ("dashboard",), ("status",), ("batch", "--month", "2023-12"), ("predict", "--input", "FILE", "--output", "FILE"))))
+        ("serve",), ("dashboard",), ("status",), ("batch", "--month", "2023-12"),
+        ("predict", "--input", "FILE", "--output", "FILE"))))
 
 
 def _metrics_tables(metrics: Headline, title: str) -> list[Table]:
@@ -317,7 +322,8 @@ def _parse_month(value: str) -> tuple[int, int]:
 def batch(
     store_url: StoreOption = None,
     month: Annotated[Optional[str], typer.Option("--month", help="Only this month, YYYY-MM.")] = None,
-    input_file: Annotated[Optional[Path], typer.Option("--input", exists=True, dir_okay=False, help="A new month's HouseTS-shaped file (CSV or Parquet).")] = None,
+    input_file: Annotated[Optional[Path], typer.Option(
+        "--input", exists=True, dir_okay=False, help="A new month's HouseTS-shaped file (CSV or Parquet).")] = None,
 ) -> None:
     """Score months with the champion: every holdout month by default, one --month, or an --input file."""
     from shared.batch import NoChampion, batch_score
@@ -351,7 +357,8 @@ def batch(
 
 @app.command()
 def predict(
-    input_file: Annotated[Path, typer.Option("--input", exists=True, dir_okay=False, help="Raw HouseTS-shaped rows (CSV or Parquet).")],
+    input_file: Annotated[Path, typer.Option("--input", exists=True, dir_okay=False,
+                                             help="Raw HouseTS-shaped rows (CSV or Parquet).")],
     output: Annotated[Path, typer.Option("--output", help="Where to write predictions (.csv or .parquet).")],
     store_url: StoreOption = None,
 ) -> None:
@@ -414,7 +421,8 @@ def _champion(store: ArtifactStore):
 
 
 @app.command()
-def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--last", help="How many runs to list.")] = 10) -> None:
+def status(store_url: StoreOption = None,
+           last: Annotated[int, typer.Option("--last", help="How many runs to list.")] = 10) -> None:
     """Show the champion and its metrics, and recent runs with their gate decisions."""
     from shared.champion import CorruptChampion, read_champion
 
@@ -428,7 +436,8 @@ def status(store_url: StoreOption = None, last: Annotated[int, typer.Option("--l
         if pointer is None:
             out.print(f"champion: none yet (train one with `{_command(store, 'run')}`)")
     if pointer is not None:
-        out.print(f"champion: {pointer.run_id} (promoted {pointer.promoted_at}, {pointer.reason}; previous {pointer.previous_run_id or '-'})")
+        out.print(f"champion: {pointer.run_id} (promoted {pointer.promoted_at}, {pointer.reason}; "
+                  f"previous {pointer.previous_run_id or '-'})")
         from shared.seal import BundleIntegrityError, verify_bundle
 
         try:
@@ -541,7 +550,8 @@ def promote(
     if not result.changed:
         console.print(f"{run_id} is the champion already: nothing changed")
         return
-    console.print(f"champion is now {run_id} (was {result.pointer.previous_run_id or 'none'}); MLflow registry: {result.registry}")
+    console.print(f"champion is now {run_id} (was {result.pointer.previous_run_id or 'none'}); "
+                  f"MLflow registry: {result.registry}")
 
 
 @app.command()
@@ -605,7 +615,8 @@ def dashboard(
     store_url: StoreOption = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8501,
-    api_url: Annotated[Optional[str], typer.Option("--api-url", help="The API the prediction form calls (default $API_URL, else http://127.0.0.1:8000).")] = None,
+    api_url: Annotated[Optional[str], typer.Option(
+        "--api-url", help="The API the prediction form calls (default $API_URL, else http://127.0.0.1:8000).")] = None,
 ) -> None:
     """Run the Streamlit dashboard over the store's batch predictions."""
     import importlib.util

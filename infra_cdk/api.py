@@ -21,9 +21,9 @@ from infra_cdk.access import store_function
 from infra_cdk.config import DeployConfig
 from infra_cdk.entry import Entry
 from infra_cdk.images import ROLLOUT_CHECK_HANDLER, Images
-from lambdas.api.rollout_check import VERSION_VARIABLE
 from infra_cdk.nag import acknowledge, arn_of
 from infra_cdk.storage import Storage
+from lambdas.api.rollout_check import VERSION_VARIABLE
 from shared.layout import COMPONENTS
 
 

@@ -30,7 +30,8 @@ class DeployConfig(BaseModel):
     trials: int = Field(Settings.model_fields["trials"].default, ge=1, description="Optuna trials per training run")
     settings: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
-        description='other pipeline settings for every function, as HOUSING_* variables: {"gate_vs_baseline": 0.4, "train_end": "2021-01-01"}')
+        description="other pipeline settings for every function, as HOUSING_* variables: "
+                    '{"gate_vs_baseline": 0.4, "train_end": "2021-01-01"}')
     tune_timeout_s: int = Field(int(Settings.model_fields["tune_timeout"].default), ge=60,
                                 description="seconds the tuning search may take")
     train_cpu: int | None = Field(None, description="Fargate CPU units for train+tune; default: the graph's (4 vCPU = 4096)")

@@ -36,7 +36,8 @@ class Entry(Construct):
             self.alb.add_redirect(source_port=80, target_port=443)
         # With HTTPS the certificate's name is the address; without, the load balancer's own DNS name.
         self.host = domain_name or self.alb.load_balancer_dns_name
-        acknowledge(self.alb, "AwsSolutions-EC23", "the load balancer is the public entry to the API and dashboard; narrow it with the allowed_cidr context")
+        acknowledge(self.alb, "AwsSolutions-EC23", "the load balancer is the public entry to the API and dashboard; "
+                    "narrow it with the allowed_cidr context")
 
     def listener(self, id: str, port: int) -> elbv2.ApplicationListener:
         protocol = elbv2.ApplicationProtocol.HTTPS if self.https else elbv2.ApplicationProtocol.HTTP

@@ -4,6 +4,7 @@ summary per metro (plus an all-regions row) so the dashboard never recomputes an
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import logging
 import re
@@ -182,8 +183,8 @@ def write_scored_months(store: ArtifactStore, predictions: pd.DataFrame) -> list
     keys = []
     for (year, month), part in predictions.groupby(["year", "month"], sort=True):
         key = month_predictions_key(int(year), int(month))
-        _retried(key, lambda: _merge_into_month(store, key, part))
-        _retried(key, lambda: _summarize_month(store, int(year), int(month)))
+        _retried(key, functools.partial(_merge_into_month, store, key, part))
+        _retried(key, functools.partial(_summarize_month, store, int(year), int(month)))
         keys.append(key)
     return keys
 

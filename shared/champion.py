@@ -33,7 +33,8 @@ class ChampionPointer(BaseModel):
     bundle_prefix: str
     promoted_at: str
     reason: str = Field(description="'gate passed' or a manual promotion note")
-    metrics: Headline = Field(default_factory=Headline, description="eval and holdout metrics of the model, the baseline and the champion it replaced")
+    metrics: Headline = Field(default_factory=Headline,
+                              description="eval and holdout metrics of the model, the baseline and the champion it replaced")
     previous_run_id: str | None = None
     promoted_by: str | None = Field(None, description="who or what promoted it: the pipeline's gate, or a person's "
                                                       "`housing promote` (user@host)")
@@ -109,7 +110,8 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
         bundle_prefix=bundle_prefix(run_id),
         promoted_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
         reason=reason,
-        metrics=EvaluationReport.model_validate(read_json(store, evaluation)).headline() if store.exists(evaluation) else Headline(),
+        metrics=(EvaluationReport.model_validate(read_json(store, evaluation)).headline() if store.exists(evaluation)
+                 else Headline()),
         previous_run_id=current_id,
         promoted_by=by,
     )

@@ -33,8 +33,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HOUSING_", extra="ignore", env_parse_none_str="none")
 
     store: str = Field(DEFAULT_STORE, description="local folder or s3://bucket/prefix holding every artifact")
-    train_end: dt.date | None = Field(None, description="first date NOT in the training split; default: 24 months before eval_end")
-    eval_end: dt.date | None = Field(None, description="first date of the holdout split; default: the data's last 24 months are the holdout")
+    train_end: dt.date | None = Field(
+        None, description="first date NOT in the training split; default: 24 months before eval_end")
+    eval_end: dt.date | None = Field(
+        None, description="first date of the holdout split; default: the data's last 24 months are the holdout")
     trials: int = Field(30, ge=1, description="Optuna trials in the tuning stage")
     tune_timeout: float = Field(300.0, gt=0, description="seconds the tuning search may take (refit excluded)")
     seed: int = 42

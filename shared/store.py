@@ -23,7 +23,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
 # A temporary file's name keeps this much of the final one: a name near the file system's 255-byte limit
 # must still leave room for the temporary's prefix and suffix.
 TMP_NAME_CHARS = 64

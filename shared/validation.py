@@ -109,7 +109,8 @@ class _Checks:
                                                 examples=_examples(self.frame, bad, column)))
 
 
-def validate_housing(frame: pd.DataFrame, source: str = "input", for_prediction: bool = False) -> tuple[ValidationReport, pd.DataFrame]:
+def validate_housing(frame: pd.DataFrame, source: str = "input",
+                     for_prediction: bool = False) -> tuple[ValidationReport, pd.DataFrame]:
     """Check a HouseTS-shaped frame; return (report, typed frame). For prediction the target is optional
     and only the columns the features are keyed on are required.
 

@@ -97,7 +97,8 @@ def requested_urls(driver: webdriver.Chrome) -> list[str]:
 
 def assert_dashboard_renders(browser: webdriver.Chrome, url: str, screenshot: str, actuals_known: bool = True) -> float:
     """Load the dashboard at `url`: its five charts (the skill by horizon among them), metrics and map drawn,
-    no exception, no console error, nothing asked of any other host (plotly's map outlines would come from a CDN). Saves a screenshot in
+    no exception, no console error, nothing asked of any other host (plotly's map outlines would come from a
+    CDN). Saves a screenshot in
     ARTIFACTS; returns the seconds from navigation to the drawn charts."""
     started = time.monotonic()
     browser.get(url)

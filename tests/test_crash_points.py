@@ -79,7 +79,8 @@ def scene(tmp_path_factory):
     metros.to_csv(root / "metros.csv", index=False)
     base = str(root / "base")
     with _env(HOUSING_BASELINE_PARAMS='{"max_depth": 1, "learning_rate": 0.02}'):
-        result = CliRunner().invoke(app, ["run", "--store", base, "--data", str(root / "a.csv"), "--metros", str(root / "metros.csv")])
+        result = CliRunner().invoke(app, ["run", "--store", base, "--data", str(root / "a.csv"),
+                                          "--metros", str(root / "metros.csv")])
     assert result.exit_code == 0, result.output
     # The uninterrupted run on B, on a copy: what the champion serves once B is promoted.
     done = str(root / "done")

@@ -46,12 +46,13 @@ def summary(trained_store):
 def test_all_regions_is_the_default_and_shows_everything(monkeypatch, trained_store, summary):
     app = open_dashboard(monkeypatch, trained_store[0].url)
     last = summary.sort_values(["year", "month"]).iloc[-1]
-    row = summary.loc[(summary["metro"] == "All regions") & (summary["year"] == last["year"]) & (summary["month"] == last["month"])].iloc[0]
+    shown = (summary["year"] == last["year"]) & (summary["month"] == last["month"])
+    row = summary.loc[(summary["metro"] == "All regions") & shown].iloc[0]
     assert app.selectbox(key="metro").value == "All regions"
     assert metric(app, "MAE") == f"${row['mae']:,.0f}"
     assert metric(app, "Zip codes") == f"{row['with_actual']:,}"
     assert len(app.get("plotly_chart")) == 6  # the series, scatter, yearly trend, map, a zip's history, skill by horizon
-    assert len(app.dataframe[0].value) == ((summary["metro"] != "All regions") & (summary["year"] == last["year"]) & (summary["month"] == last["month"])).sum()
+    assert len(app.dataframe[0].value) == ((summary["metro"] != "All regions") & shown).sum()
 
 
 def test_a_month_whose_prices_are_not_known_yet_shows_its_predictions_and_never_nan(monkeypatch, trained_store, tmp_path):

@@ -194,7 +194,8 @@ def test_load_balancer_serves_the_api_lambda_and_the_dashboard(synthesized):
     [alb] = resources(tj, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
     attributes = {a["Key"]: a["Value"] for a in alb["Properties"]["LoadBalancerAttributes"]}
     assert attributes["idle_timeout.timeout_seconds"] == "3600" and attributes["access_logs.s3.enabled"] == "true"
-    listeners = {r["Properties"]["Port"]: r["Properties"] for r in resources(tj, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    listeners = {r["Properties"]["Port"]: r["Properties"]
+                 for r in resources(tj, "AWS::ElasticLoadBalancingV2::Listener").values()}
     groups = resources(tj, "AWS::ElasticLoadBalancingV2::TargetGroup")
     api_group = groups[listeners[80]["DefaultActions"][0]["TargetGroupArn"]["Ref"]]["Properties"]
     assert api_group["TargetType"] == "lambda" and api_group["HealthCheckPath"] == "/health"
@@ -205,7 +206,8 @@ def test_load_balancer_serves_the_api_lambda_and_the_dashboard(synthesized):
     alias = resources(tj, "AWS::Lambda::Alias")[api_group["Targets"][0]["Id"]["Ref"]]["Properties"]  # the alias, never $LATEST
     target = alias["FunctionName"]["Ref"]
     assert alias["Name"] == "live"
-    assert resources(tj, "AWS::Lambda::Function")[target]["Properties"]["ImageConfig"]["Command"] == ["lambdas.api.handler.handler"]
+    command = resources(tj, "AWS::Lambda::Function")[target]["Properties"]["ImageConfig"]["Command"]
+    assert command == ["lambdas.api.handler.handler"]
 
 
 def _rollout(tj: dict) -> tuple[dict, dict, dict, dict]:
@@ -297,8 +299,9 @@ def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_trainin
     assert denies(statements_of(tj, train["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])) == \
         [({"Null": {"s3:if-none-match": "true"}}, {"runs/*/model/*"})]
     api = statements_of(tj, roles["lambdas.api.handler.handler"])
-    assert object_grants(api, "s3:GetObject") == {"models/champion.json", "models/promotions/*", "models/cards/*", "runs/*/model/*",
-                                                  "predictions/*", "serving/*", "monitoring/live/*", "monitoring/drift/*"}
+    assert object_grants(api, "s3:GetObject") == {"models/champion.json", "models/promotions/*", "models/cards/*",
+                                                  "runs/*/model/*", "predictions/*", "serving/*", "monitoring/live/*",
+                                                  "monitoring/drift/*"}
     assert not object_grants(api, "s3:PutObject")
 
 
@@ -367,15 +370,17 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly(synthes
     """The optional parts, all switched on: HTTPS listeners (80 redirects), a Cognito login in front of the
     dashboard, the SageMaker-managed MLflow server wired into training and promotion, alarm e-mails, API keys."""
     _, _, tj = synthesized_with_options
-    listeners = {r["Properties"]["Port"]: r["Properties"] for r in resources(tj, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    listeners = {r["Properties"]["Port"]: r["Properties"]
+                 for r in resources(tj, "AWS::ElasticLoadBalancingV2::Listener").values()}
     assert listeners[443]["Protocol"] == "HTTPS" and listeners[8443]["Protocol"] == "HTTPS"
     assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
     assert [a["Type"] for a in listeners[8443]["DefaultActions"]] == ["authenticate-cognito", "forward"]
     [server] = resources(tj, "AWS::SageMaker::MlflowTrackingServer").values()
     assert server["Properties"]["ArtifactStoreUri"]["Fn::Join"][1][-1] == "/env/mlflow/"
     # The MLflow client writes a run's artifacts to the artifact store with the training task's own role.
-    task_role = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
-                     if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+    task = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
+                if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
+    task_role = task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
     assert "env/mlflow/*" in object_grants(statements_of(tj, task_role), "s3:PutObject")
     train = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
                  if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
@@ -403,8 +408,8 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly(synthes
     rules = [r["Properties"]["EventPattern"] for r in resources(tj, "AWS::Events::Rule").values()
              if "EventPattern" in r["Properties"] and r["Properties"]["EventPattern"]["source"] == ["aws.s3"]]
     assert {p["detail"]["object"]["key"][0]["prefix"] for p in rules} == {"env/raw/", "env/incoming/"}
-    store = next(fn["Properties"]["Environment"]["Variables"]["HOUSING_STORE"] for fn in resources(tj, "AWS::Lambda::Function").values()
-                 if "ImageConfig" in fn["Properties"])
+    store = next(fn["Properties"]["Environment"]["Variables"]["HOUSING_STORE"]
+                 for fn in resources(tj, "AWS::Lambda::Function").values() if "ImageConfig" in fn["Properties"])
     assert store["Fn::Join"][1][-1].endswith("/env")
 
 
@@ -426,7 +431,8 @@ def test_graphs_the_deployment_cannot_run_faithfully_are_refused():
     from stepfunctions.graph import ArtifactOrderError
 
     batch_first = dataclasses.replace(TRAINING_PIPELINE, stages=tuple(
-        dataclasses.replace(s, needs=(*s.needs, Artifact.EVALUATION)) if s.name == "split" else s for s in TRAINING_PIPELINE.stages))
+        dataclasses.replace(s, needs=(*s.needs, Artifact.EVALUATION)) if s.name == "split" else s
+        for s in TRAINING_PIPELINE.stages))
     with pytest.raises(ArtifactOrderError, match="split needs 'evaluation'"):
         check_deployable(batch_first)
 

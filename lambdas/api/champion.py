@@ -67,7 +67,7 @@ class ServedChampion:
             promoted = self.pointer
             if bundle is not None and (bundle is not self.bundle or scored != self._scored):
                 state = champion_state(self.store, bundle, scored)
-                state.history  # built here, in init or a refresh, not in the first request it serves
+                _ = state.history  # built here, in init or a refresh, not in the first request it serves
                 if bundle is not self.bundle:
                     log.info("serving champion %s", pointer.run_id)
                 self.pointer, self.bundle, self.state, self._full, self._scored = pointer, bundle, state, None, scored

@@ -41,7 +41,8 @@ def add_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         # The submitted values are not echoed back: they may be NaN or huge, and JSON carries neither.
         errors = [ErrorDetail(field=_where(tuple(e["loc"])), problem=e["msg"]) for e in exc.errors()]
-        return error_response(422, "the request is not valid: " + "; ".join(f"{e.field}: {e.problem}" for e in errors[:5]), errors)
+        said = "; ".join(f"{e.field}: {e.problem}" for e in errors[:5])
+        return error_response(422, f"the request is not valid: {said}", errors)
 
 
 class BodyLimit:

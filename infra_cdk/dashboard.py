@@ -22,6 +22,7 @@ from infra_cdk.images import Images
 from infra_cdk.login import Login
 from infra_cdk.nag import acknowledge
 from infra_cdk.storage import Storage
+from shared.lambda_http import LAMBDA_SCHEME
 from shared.layout import COMPONENTS
 
 
@@ -37,10 +38,13 @@ class Dashboard(Construct):
         task.add_container(
             "streamlit", image=images.dashboard_container(),
             port_mappings=[ecs.PortMapping(container_port=STREAMLIT_PORT)],
-            environment={**environment, "API_URL": api.url},
+            # The API's live alias through the Lambda API, not the load balancer: `allowed_cidr` may not admit the
+            # task's public address, and the alias is where the API is served in any case.
+            environment={**environment, "API_URL": LAMBDA_SCHEME + api.alias.function_arn},
             secrets={"API_KEY": ecs.Secret.from_secrets_manager(api.key)} if api.key is not None else None,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="dashboard", log_group=task_logs),
         )
+        api.alias.grant_invoke(task.task_role)
         access = COMPONENTS["dashboard"]
         grant_store(task.task_role, storage.bucket, config.store_prefix, access.reads, access.writes, task)
         acknowledge(task, "AwsSolutions-ECS2", "the environment holds only the store URL and the API's address, no secrets")

@@ -140,6 +140,36 @@ def test_prediction_form_asks_the_api(monkeypatch, trained_store):
     assert "80% interval $" in app.success[0].value
 
 
+def test_on_aws_the_form_invokes_the_api_s_alias_through_the_lambda_api(monkeypatch, trained_store):
+    """API_URL=lambda:<alias ARN>, as the stack sets it: the request is the ALB event the function answers
+    through Mangum, sent with boto3's Lambda Invoke (to tests/aws_control.py on loopback, which hands it to
+    the real app), so a load balancer closed to the dashboard's address does not matter."""
+    import asyncio
+
+    from mangum import Mangum
+
+    from tests.aws_control import control_plane
+
+    store, final = trained_store
+    handler = Mangum(create_app(store.url, refresh_seconds=0), lifespan="off")
+    alias = "arn:aws:lambda:us-east-1:123456789012:function:housing-api:live"
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    def function(event):  # each request on its own server thread, which has no event loop yet (Lambda's has one)
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        return handler(event, None)
+    with control_plane({alias: function}) as plane:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", plane.url)
+        app = open_dashboard(monkeypatch, store.url, api_url="lambda:" + alias)
+        app.button[0].click().run()
+        assert not app.exception and not app.error
+        assert "Predicted value: $" in app.success[0].value and final["run_id"] in app.success[0].value
+        wrong = open_dashboard(monkeypatch, store.url, api_url="lambda:" + alias.replace(":live", ":gone"))
+        wrong.button[0].click().run()
+    assert "could not answer" in wrong.error[0].value and "ResourceNotFoundException" in wrong.error[0].value
+
+
 def test_empty_store_says_how_to_fill_it(monkeypatch, tmp_path):
     app = open_dashboard(monkeypatch, str(tmp_path / "nothing"))
     assert "housing run" in app.info[0].value

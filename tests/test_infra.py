@@ -401,7 +401,13 @@ def test_https_cognito_mlflow_and_alarm_email_options_synthesize_cleanly(synthes
     dashboard = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
                      if r["Properties"]["ContainerDefinitions"][0]["Name"] == "streamlit")
     env = {e["Name"]: e["Value"] for e in dashboard["Properties"]["ContainerDefinitions"][0]["Environment"]}
-    assert env["API_URL"] == "https://housing.example.com:443"
+    # The form reaches the API's live alias through the Lambda API, which a narrowed allowed_cidr cannot block.
+    [alias_id] = resources(tj, "AWS::Lambda::Alias")
+    assert env["API_URL"] == {"Fn::Join": ["", ["lambda:", {"Ref": alias_id}]]}
+    invokes = [st["Resource"] for st in statements_of(tj, dashboard["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])
+               if st["Action"] == "lambda:InvokeFunction"]
+    assert invokes == [{"Ref": alias_id}], invokes
+    assert any(o["Value"] == "https://housing.example.com:443" for o in tj["Outputs"].values())  # the ALB still serves users
     # The prefix is a folder everywhere: grants, rules and the store URL (never "envruns/*" or "envraw/").
     text = json.dumps(tj)
     assert "/env/runs/*" in text and "envruns" not in text and "envraw" not in text

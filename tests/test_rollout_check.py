@@ -13,9 +13,10 @@ from botocore.stub import Stubber
 from mangum import Mangum
 
 from lambdas.api.app import create_app
-from lambdas.api.rollout_check import alb_request, check_version, report_check
+from lambdas.api.rollout_check import check_version, report_check
 from shared.bundle import FittedModel, load_bundle
 from shared.champion import read_champion
+from shared.lambda_http import alb_request
 from shared.seal import SMOKE_FILE
 from shared.smoke import SMOKE_RECORDS
 from shared.store import LocalStore, read_json

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from fastapi import Security
 from fastapi.security import APIKeyHeader
 
-HEADER = "x-api-key"
+from shared.lambda_http import API_KEY_HEADER
+
+HEADER = API_KEY_HEADER
 
 
 def load_api_keys(secret_id: str) -> frozenset[str]:

@@ -4,22 +4,19 @@ those the champion's bundle recorded when it was sealed (shared.smoke). CodeDepl
 the hook reports Succeeded; Failed (or any error here) stops the deployment and the alias stays on the
 version that was serving.
 
-`check_version` is the check itself, given a way to invoke the version; `handler` invokes it through the
-Lambda API and reports to CodeDeploy.
+`check_version` is the check itself, given a way to invoke the version (shared.lambda_http); `handler`
+invokes it through the Lambda API and reports to CodeDeploy.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
-from collections.abc import Callable
-from typing import Any
 
-from lambdas.api.auth import HEADER, load_api_keys
+from lambdas.api.auth import load_api_keys
 from lambdas.logs import structured
 from shared.champion import read_champion
+from shared.lambda_http import FunctionFailed, Invoke, ask, lambda_invoker
 from shared.seal import SMOKE_FILE, sealed_file
 from shared.settings import get_settings
 from shared.smoke import SmokeSet
@@ -29,40 +26,6 @@ log = logging.getLogger("housing.rollout")
 
 VERSION_VARIABLE = "HOUSING_API_VERSION"  # the ARN of the version being rolled out (set by the stack)
 
-Invoke = Callable[[dict], dict]  # an ALB request event in, the function's response out
-
-
-def alb_request(method: str, path: str, body: Any = None, api_key: str | None = None) -> dict:
-    """The event an Application Load Balancer sends a Lambda target for this request."""
-    headers = {"host": "rollout-check", "user-agent": "housing-rollout-check", "accept": "application/json"}
-    if body is not None:
-        headers["content-type"] = "application/json"
-    if api_key:
-        headers[HEADER] = api_key
-    return {"requestContext": {"elb": {"targetGroupArn": "rollout-check"}}, "httpMethod": method, "path": path,
-            "queryStringParameters": {}, "headers": headers, "isBase64Encoded": False,
-            "body": json.dumps(body) if body is not None else ""}
-
-
-class VersionFailed(RuntimeError):
-    """The version raised instead of answering (Lambda's FunctionError), or answered what no ALB target would."""
-
-
-def _ask(invoke: Invoke, method: str, path: str, body: Any = None, api_key: str | None = None) -> tuple[int, Any]:
-    try:
-        response = invoke(alb_request(method, path, body, api_key))
-    except Exception as exc:
-        raise VersionFailed(f"{method} {path}: the version failed: {type(exc).__name__}: {exc}") from exc
-    text = response.get("body") or ""
-    if response.get("isBase64Encoded"):
-        text = base64.b64decode(text).decode()
-    if "statusCode" not in response:
-        raise VersionFailed(f"{method} {path}: not an ALB response: {str(response)[:300]}")
-    try:
-        return int(response["statusCode"]), json.loads(text) if text else None
-    except ValueError:  # an error page in plain text
-        return int(response["statusCode"]), text[:300]
-
 
 def check_version(invoke: Invoke, store: ArtifactStore, api_key: str | None = None) -> list[str]:
     """What is wrong with the version `invoke` reaches (empty when nothing): /health must answer and serve the
@@ -70,12 +33,12 @@ def check_version(invoke: Invoke, store: ArtifactStore, api_key: str | None = No
     champion only /health is asked; a bundle sealed before smoke sets existed is checked on /health too."""
     try:
         return _conversation(invoke, store, api_key)
-    except VersionFailed as exc:
+    except FunctionFailed as exc:
         return [str(exc)]
 
 
 def _conversation(invoke: Invoke, store: ArtifactStore, api_key: str | None) -> list[str]:
-    status, health = _ask(invoke, "GET", "/health")
+    status, health = ask(invoke, "GET", "/health")
     if status != 200:
         return [f"GET /health answered {status}: {health}"]
     champion = read_champion(store)
@@ -92,25 +55,10 @@ def _conversation(invoke: Invoke, store: ArtifactStore, api_key: str | None) -> 
                     champion.run_id, SMOKE_FILE)
         return problems
     smoke = SmokeSet.model_validate_json(data)
-    status, answer = _ask(invoke, "POST", "/predict", {"records": smoke.records}, api_key)
+    status, answer = ask(invoke, "POST", "/predict", {"records": smoke.records}, api_key)
     if status != 200:
         return [*problems, f"POST /predict of the {len(smoke.records)} smoke records answered {status}: {answer}"]
     return problems + smoke.differences(answer["predictions"], answer["intervals"])
-
-
-def _lambda_invoke(function: str) -> Invoke:
-    import boto3
-
-    client = boto3.client("lambda")
-
-    def invoke(event: dict) -> dict:
-        response = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
-        payload = json.loads(response["Payload"].read() or b"null")
-        if "FunctionError" in response:
-            raise RuntimeError(f"{function} failed ({response['FunctionError']}): "
-                               f"{(payload or {}).get('errorType')}: {(payload or {}).get('errorMessage')}")
-        return payload
-    return invoke
 
 
 @structured
@@ -118,7 +66,7 @@ def handler(event: dict, context=None) -> dict:
     import boto3
 
     version = os.environ[VERSION_VARIABLE]
-    return report_check(event, version, _lambda_invoke(version), boto3.client("codedeploy"))
+    return report_check(event, version, lambda_invoker(version), boto3.client("codedeploy"))
 
 
 def report_check(event: dict, version: str, invoke: Invoke, codedeploy) -> dict:

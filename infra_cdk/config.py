@@ -14,6 +14,27 @@ from shared.settings import Settings
 CONTEXT_KEY = "housing"
 
 
+class DashboardHours(BaseModel):
+    """When the dashboard task runs: scheduled scaling starts it (1 task) and stops it (0 tasks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(pattern=r"^cron\(.+\)$", description="e.g. cron(0 7 ? * MON-FRI *)")
+    stop: str = Field(pattern=r"^cron\(.+\)$", description="e.g. cron(0 19 ? * MON-FRI *)")
+    time_zone: str = Field("UTC", description="an IANA time zone for both, e.g. Europe/Berlin")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, America/New_York)") from None
+        return value
+
+
 class DeployConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,6 +84,9 @@ class DeployConfig(BaseModel):
                     'account\'s limit until a quota increase), e.g. {"validate": 6144} for 3x the full-size data')
     dashboard_cpu: int = Field(512, description="the dashboard task's CPU units")
     dashboard_memory_mb: int = Field(1024, description="the dashboard task's memory")
+    dashboard_hours: DashboardHours | None = Field(
+        None, description='run the dashboard only between {"start": "cron(...)", "stop": "cron(...)"} (its task '
+                          "costs nothing stopped; the load balancer answers 503 then); default: always on")
     log_retention: str = Field("ONE_MONTH", description="a CloudWatch Logs RetentionDays name, e.g. TWO_WEEKS, ONE_YEAR")
     quarantine_expiry_days: int = Field(90, description="rejected inputs under quarantine/ expire after this")
     noncurrent_version_expiry_days: int = Field(30, description="overwritten object versions expire after this")

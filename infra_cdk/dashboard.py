@@ -1,5 +1,6 @@
 """The Streamlit dashboard on ECS Fargate behind its own listener of the entry. It reads the batch
-predictions only and calls the API for one prediction.
+predictions only and calls the API for one prediction (through the Lambda API). Always on by default;
+`dashboard_hours` runs it on a schedule instead.
 
 It is not a Lambda because ALB -> Lambda carries no websockets (and caps bodies at 1 MB); Streamlit needs
 both, plus sticky sessions and a long idle timeout.
@@ -7,7 +8,8 @@ both, plus sticky sessions and a long idle timeout.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, TimeZone
+from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -16,7 +18,7 @@ from constructs import Construct
 
 from infra_cdk.access import grant_store
 from infra_cdk.api import Api
-from infra_cdk.config import DeployConfig
+from infra_cdk.config import DashboardHours, DeployConfig
 from infra_cdk.entry import STREAMLIT_PORT, Entry
 from infra_cdk.images import Images
 from infra_cdk.login import Login
@@ -54,6 +56,8 @@ class Dashboard(Construct):
             self, "Dashboard", cluster=cluster, task_definition=task, desired_count=1, assign_public_ip=True,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC), min_healthy_percent=100,
             circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True))
+        if config.dashboard_hours is not None:
+            self._on_schedule(config.dashboard_hours)
         self.url = entry.url(entry.dashboard_port)
         self.listener = entry.listener("Dashboard", entry.dashboard_port)
         target_group = elbv2.ApplicationTargetGroup(
@@ -67,3 +71,11 @@ class Dashboard(Construct):
             self.listener.add_action("Login", action=login.then_forward(target_group))
         else:
             self.listener.add_target_groups("DashboardDefault", target_groups=[target_group])
+
+    def _on_schedule(self, hours: DashboardHours) -> None:
+        """Scheduled scaling between 1 task and none: stopped, the task costs nothing and the load balancer
+        answers 503; a start takes as long as a task's launch and Streamlit's start."""
+        scaling = self.service.auto_scale_task_count(min_capacity=0, max_capacity=1)
+        for name, tasks, cron in (("Start", 1, hours.start), ("Stop", 0, hours.stop)):
+            scaling.scale_on_schedule(name, schedule=appscaling.Schedule.expression(cron), min_capacity=tasks,
+                                      max_capacity=tasks, time_zone=TimeZone.of(hours.time_zone))

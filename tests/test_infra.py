@@ -248,6 +248,28 @@ def test_a_new_api_version_takes_traffic_only_after_its_check_and_rolls_back_on_
     assert any(s["Action"] == "codedeploy:PutLifecycleEventHookExecutionStatus" for s in statements)
 
 
+def test_the_dashboard_can_run_on_a_schedule(synthesized, synthesized_with_options):
+    assert not resources(synthesized[2], "AWS::ApplicationAutoScaling::ScalableTarget")  # always on by default
+    [target] = resources(synthesized_with_options[2], "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    props = target["Properties"]
+    assert (props["MinCapacity"], props["MaxCapacity"], props["ScalableDimension"]) == (0, 1, "ecs:service:DesiredCount")
+    actions = {a["ScheduledActionName"]: a for a in props["ScheduledActions"]}
+    assert {(a["Schedule"], a["ScalableTargetAction"]["MinCapacity"], a["ScalableTargetAction"]["MaxCapacity"], a["Timezone"])
+            for a in actions.values()} == {("cron(0 7 ? * MON-FRI *)", 1, 1, "Europe/Berlin"),
+                                           ("cron(0 19 ? * MON-FRI *)", 0, 0, "Europe/Berlin")}
+
+
+def test_dashboard_hours_are_checked_at_synth_time():
+    from pydantic import ValidationError
+
+    from infra_cdk.config import load_config
+
+    with pytest.raises(ValidationError, match="IANA time zone"):
+        load_config({"dashboard_hours": {"start": "cron(0 7 * * ? *)", "stop": "cron(0 19 * * ? *)", "time_zone": "Mars/Base"}})
+    with pytest.raises(ValidationError, match="stop"):
+        load_config({"dashboard_hours": {"start": "cron(0 7 * * ? *)"}})
+
+
 def test_the_rollout_and_provisioned_concurrency_follow_the_context(synthesized_with_options):
     _, _, tj = synthesized_with_options
     alias, group, hook, policy = _rollout(tj)

@@ -72,10 +72,13 @@ class Container:
                                         text=True).stdout.strip())
 
     def start(self, argv: list[str], env: dict[str, str], *, user: str | None = None, read_only: tuple[str, ...] = (),
-              log: Path | None = None) -> subprocess.Popen:
+              log: Path | None = None, cpus: int | None = None) -> subprocess.Popen:
         """Start `argv` in the container with `env` added to the image's own environment; `read_only`
-        folders are mounted read-only over themselves. Output goes to `log` (a temporary file by default)."""
+        folders are mounted read-only over themselves; `cpus` pins it to that many CPUs (taskset: a Lambda
+        of 1769 MB has one vCPU). Output goes to `log` (a temporary file by default)."""
         command = ["buildah", "run", "--isolation", "chroot"]
+        if cpus:
+            command = ["taskset", "--cpu-list", f"0-{cpus - 1}", *command]
         if user:
             command += ["--user", user]
         for folder in read_only:
@@ -159,8 +162,9 @@ class LambdaFunction:
     function's environment, an unprivileged user, a read-only task root; started on the first invocation and
     kept warm for the next ones, as an execution environment is."""
 
-    def __init__(self, box: Container, handler: str, env: dict[str, str], name: str = "housing-test"):
-        self.box, self.handler, self.name = box, handler, name
+    def __init__(self, box: Container, handler: str, env: dict[str, str], name: str = "housing-test",
+                 cpus: int | None = None):
+        self.box, self.handler, self.name, self.cpus = box, handler, name, cpus
         self.env = {**lambda_environment(name), **env}
         self.runtime = RuntimeAPI(function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{name}")
         self.process: subprocess.Popen | None = None
@@ -171,7 +175,7 @@ class LambdaFunction:
         self.started_at = time.perf_counter()
         self.process = self.box.start([*self.box.config.entrypoint, self.handler],
                                       {**self.env, "AWS_LAMBDA_RUNTIME_API": self.runtime.address},
-                                      user=LAMBDA_USER, read_only=(task_root,))
+                                      user=LAMBDA_USER, read_only=(task_root,), cpus=self.cpus)
 
     def invoke(self, event: object, timeout_s: float = 600) -> object:
         if self.process is None or self.process.poll() is not None:

@@ -351,6 +351,7 @@ def test_api_keys_guard_everything_but_health_and_docs(store, holdout_month):
                                         "description": "one of the API keys (ask the operator)"}}
 
 
+@pytest.mark.slow  # ten years of monthly summaries written and paged: seconds
 def test_the_summary_is_paged_and_ten_years_of_months_stay_under_the_alb_limit(tmp_path):
     """120 scored months of 36 metros: every page, even the largest allowed, fits the ALB's 1 MB."""
     from shared.batch import write_scored_months

@@ -15,15 +15,16 @@ from tests.api_support import alb_event, strict_json
 from tests.stores import copy_served_state
 
 
-@pytest.fixture()
-def handler(trained_store, monkeypatch):
-    """lambdas.api.handler imported fresh (as a new execution environment would) with HOUSING_STORE on S3."""
+@pytest.fixture(scope="module")
+def handler(trained_store):
+    """lambdas.api.handler imported fresh (as a new execution environment would) with HOUSING_STORE on S3;
+    one execution environment for the module's requests, as Lambda keeps one warm."""
     store, _ = trained_store
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(var, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with pytest.MonkeyPatch.context() as monkeypatch, mock_aws():
+        for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                           "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(var, value)
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         boto3.client("s3").create_bucket(Bucket="housing-data")
         copy_served_state(store, S3Store("s3://housing-data/env"))
         monkeypatch.setenv("HOUSING_STORE", "s3://housing-data/env")

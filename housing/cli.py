@@ -35,9 +35,9 @@ from shared.layout import (
 )
 from shared.metros import FULL_SIZE_ZIPS
 from shared.reports import CANDIDATE, LABELS, Headline, backtest_rows
-from shared.runs import claim_attempt, fingerprint, finished_attempt, list_runs, read_run_record
+from shared.runs import claim_attempt, finished_attempt, list_runs, read_run_record
 from shared.settings import DEFAULT_STORE, get_settings
-from shared.store import ArtifactExists, ArtifactStore, newest_file, open_store
+from shared.store import ArtifactExists, ArtifactStore, digest, newest_file, open_store
 from shared.tables import read_frame
 
 app = typer.Typer(
@@ -155,7 +155,7 @@ def _upload(store: ArtifactStore, key: str, data: bytes) -> str:
     """Put a user's file at `key`, never over a different object: if `key` holds other bytes (a training
     input, say), the upload gets a name of its own (`<name>-<digest>.<ext>`). Returns the key used."""
     stem, dot, ext = key.rpartition(".") if "." in key.rsplit("/", 1)[-1] else (key, "", "")
-    for candidate in (key, f"{stem}-{fingerprint(data)[:12]}{dot}{ext}"):
+    for candidate in (key, f"{stem}-{digest(data)[:12]}{dot}{ext}"):
         if store.exists(candidate) and store.read_bytes(candidate) == data:
             return candidate
         try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
+from shared.clock import utc_now
 from shared.layout import Artifact, bundle_prefix
 from shared.reports import EvaluationReport
-from shared.runs import Failure, RunRecord, now, write_run_record
+from shared.runs import Failure, RunRecord, write_run_record
 from shared.store import read_json
 
 
@@ -28,7 +29,7 @@ def handler(event: dict, context=None) -> dict:
     # promote adds the champion's key once the pointer names this run: a later failure (in batch, say) leaves
     # the run the champion, and the record says so.
     record = RunRecord(run_id=ev.run_id, status=status, promoted=Artifact.CHAMPION in ev.artifacts, input_key=ev.input_key,
-                       incoming_keys=ev.incoming_keys, trigger=ev.trigger, finished_at=now(), gate=ev.gate, metrics=metrics,
+                       incoming_keys=ev.incoming_keys, trigger=ev.trigger, finished_at=utc_now(), gate=ev.gate, metrics=metrics,
                        error=failure,
                        artifacts=ev.artifacts, tuning=tuning)
     write_run_record(store, record)

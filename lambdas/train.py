@@ -24,11 +24,11 @@ from lambdas.stage_event import StageEvent, log, task_event, task_variable
 from shared import schema
 from shared.bundle import FittedModel, ModelBundle
 from shared.calibration import CALIBRATION_SPLIT, Calibration
+from shared.clock import utc_now
 from shared.drift import DriftReference
 from shared.features import PASSTHROUGH, FeatureBuilder, Features, feature_schema
 from shared.history import ZipHistory
 from shared.layout import Artifact, bundle_prefix
-from shared.runs import now
 from shared.settings import get_settings
 from shared.smoke import record_smoke
 from shared.split import SPLITS
@@ -83,7 +83,7 @@ def handler(event: dict, context=None) -> dict:
         drift_reference=DriftReference.fit(labelled, PASSTHROUGH),
         metadata={
             "run_id": ev.run_id,
-            "trained_at": now(),
+            "trained_at": utc_now(),
             "train_rows": len(matrix),
             "served_rows": len(labelled),
             "trained_through": last_month(labelled),

@@ -4,7 +4,6 @@ then a compare-and-swap write, so two runs promoting at once cannot both win aga
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from shared.card import model_card
+from shared.clock import utc_now
 from shared.layout import CHAMPION_KEY, PROMOTIONS_PREFIX, Artifact, artifact_key, bundle_prefix, model_card_key, promotion_key
 from shared.reports import EvaluationReport, Headline
 from shared.runs import check_run_id
@@ -108,7 +108,7 @@ def promote(store: ArtifactStore, run_id: str, reason: str, settings: Settings,
     pointer = ChampionPointer(
         run_id=run_id,
         bundle_prefix=bundle_prefix(run_id),
-        promoted_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
+        promoted_at=utc_now("microseconds"),
         reason=reason,
         metrics=(EvaluationReport.model_validate(read_json(store, evaluation)).headline() if store.exists(evaluation)
                  else Headline()),

@@ -17,13 +17,12 @@ by each scoring of the month (it describes the rows scored then).
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, computed_field
 
 from shared import schema
+from shared.clock import utc_now
 from shared.history import month_numbers
 from shared.layout import DRIFT_PREFIX, drift_report_key
 from shared.preprocess import METRO
@@ -104,7 +103,7 @@ class DriftReference(BaseModel):
         metros = {str(m) for m in cleaned[METRO].dropna()}
         return DriftReport(
             source=source, model_run_id=model_run_id, rows=len(cleaned),
-            recorded_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            recorded_at=utc_now(),
             reference_month=calendar, thresholds={"warn": warn, "alert": alert}, features=features,
             prediction=prediction, unseen_zipcodes=sorted(zips - set(self.zipcodes)),
             unseen_metros=sorted(metros - set(self.metros)),

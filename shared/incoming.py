@@ -8,7 +8,6 @@ of changing one in flight. A file scoring rejected (quarantined) is never learne
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +19,7 @@ from shared import schema
 from shared.layout import INCOMING_PREFIX, incoming_quarantine_id, quarantine_prefix
 from shared.monitoring import record_live
 from shared.quarantine import quarantine
-from shared.store import ArtifactNotFound, ArtifactStore
+from shared.store import ArtifactNotFound, ArtifactStore, digest
 from shared.tables import InputFormatError, read_frame
 from shared.validation import InvalidInput, ValidationReport, validate_housing
 
@@ -56,7 +55,7 @@ def score_incoming(store: ArtifactStore, key: str, skip_if_scored: bool = False,
 
 
 def _quarantine_id(data: bytes) -> str:
-    return incoming_quarantine_id(hashlib.sha256(data).hexdigest())
+    return incoming_quarantine_id(digest(data))
 
 
 def _rejected(store: ArtifactStore, data: bytes) -> str | None:
@@ -76,7 +75,7 @@ class Joined(BaseModel):
 def labelled_incoming(store: ArtifactStore) -> list[str]:
     """The incoming/ files with a price in some row: what a run can learn from. A file sent only to be
     scored teaches nothing, so it does not make the next run (or the monthly retraining) a new one."""
-    return [key for key in store.list(INCOMING_PREFIX) if not key.endswith("/") and _has_prices(store, key)]
+    return [key for key in store.list(INCOMING_PREFIX) if _has_prices(store, key)]
 
 
 def _has_prices(store: ArtifactStore, key: str) -> bool:

@@ -12,11 +12,11 @@ the same champion scoring more of the month's rows replaces its record (compare-
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 import pandas as pd
 
+from shared.clock import utc_now
 from shared.drift import drift_reports
 from shared.history import month_number, month_of
 from shared.layout import LIVE_PREFIX, live_accuracy_key, month_predictions_key
@@ -59,7 +59,7 @@ def record_live(store: ArtifactStore, run_id: str, months: list[tuple[int, int]]
         if rows.empty:
             continue
         key = live_accuracy_key(year, month, run_id)
-        figures = summarize(rows).assign(**{RECORDED_AT: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+        figures = summarize(rows).assign(**{RECORDED_AT: utc_now()})
         try:
             tag = store.tag(key)
         except ArtifactNotFound:

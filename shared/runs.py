@@ -4,7 +4,6 @@ upload delivered twice maps to the same run (and on AWS, to the same execution n
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import json
 import logging
@@ -16,10 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from shared.clock import utc_now
 from shared.layout import RUNS_PREFIX, run_key, run_record_key
 from shared.reports import GateDecision, Headline
 from shared.settings import RunConfig
-from shared.store import ArtifactExists, ArtifactStore, read_json, write_json
+from shared.store import ArtifactExists, ArtifactStore, digest, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ RUN_ID = re.compile(r"(run-[0-9a-f]{16})(?:-([0-9]+))?")
 
 def run_id_for(input_fingerprint: str, config: RunConfig) -> str:
     """`run-<16 hex>`: a digest of the input's fingerprint (content hash, or S3 ETag/version) and the config."""
-    digest = hashlib.sha256(f"{input_fingerprint}\n{config.model_dump_json()}".encode()).hexdigest()
-    return f"run-{digest[:16]}"
+    identity = f"{input_fingerprint}\n{config.model_dump_json()}"
+    return f"run-{digest(identity.encode())[:16]}"
 
 
 def input_identity(store: ArtifactStore, keys: Sequence[str], tags: Mapping[str, str | None] | None = None) -> str:
@@ -41,10 +41,6 @@ def input_identity(store: ArtifactStore, keys: Sequence[str], tags: Mapping[str,
     (as given, e.g. the ETag an S3 event carries, else the store's), so new or changed data is a new run."""
     tags = tags or {}
     return "|".join(f"{key}@{(tags.get(key) or store.tag(key)).strip(chr(34))}" for key in keys)
-
-
-def fingerprint(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def check_run_id(run_id: str) -> str:
@@ -63,7 +59,7 @@ def claim_attempt(store: ArtifactStore, identity: str) -> str:
     for attempt in itertools.count(1):
         run_id = identity if attempt == 1 else f"{identity}-{attempt}"
         try:
-            store.write_bytes(run_key(run_id, "attempt.json"), json.dumps({"claimed_at": now()}).encode(), create_only=True)
+            store.write_bytes(run_key(run_id, "attempt.json"), json.dumps({"claimed_at": utc_now()}).encode(), create_only=True)
             return run_id
         except ArtifactExists:
             continue
@@ -148,10 +144,6 @@ def list_runs(store: ArtifactStore, unreadable: list[str] | None = None) -> list
             if unreadable is not None:
                 unreadable.append(f"{key} ({type(err).__name__})")
     return sorted(records, key=lambda r: r.finished_at, reverse=True)
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass

@@ -45,7 +45,6 @@ CENSUS = [
 COLUMNS = [DATE, *MARKET_STATS, CITY, ZIPCODE, "year", *POI, *CENSUS, TARGET, CITY_FULL]
 NUMERIC = [c for c in COLUMNS if c not in (DATE, CITY, CITY_FULL)]
 TEXT = [CITY, CITY_FULL]
-SHARES = ["sold_above_list", "off_market_in_two_weeks"]
 # Columns that must be present and non-negative when present.
 NON_NEGATIVE = [c for c in NUMERIC if c not in ("year", ZIPCODE)]
 # Columns an API caller or a new month's file cannot know; never required at prediction time.

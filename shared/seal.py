@@ -5,11 +5,9 @@ xgboost (1.4 s of a command's start)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-
+from shared.clock import utc_now
 from shared.layout import bundle_prefix
-from shared.store import ArtifactStore, json_bytes, read_json
+from shared.store import ArtifactStore, digest, json_bytes, read_json
 
 MODEL_FILE, JUDGED_MODEL_FILE = "model.ubj", "judged.ubj"  # the served model, the model the gate judged
 HISTORY_FILE = "history.parquet"  # the labelled months the model knows: each zip's history at serving time
@@ -28,16 +26,12 @@ class OutdatedBundle(BundleIntegrityError):
     """A sealed bundle made by an older version, without the files this one scores with."""
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def seal(store: ArtifactStore, run_id: str, files: dict[str, bytes]) -> bytes:
     """Write the manifest of the bundle's `files` (already written), create-only; return its bytes."""
     manifest = json_bytes({
         "run_id": run_id,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "files": {name: _sha256(data) for name, data in files.items()},
+        "created_at": utc_now(),
+        "files": {name: digest(data) for name, data in files.items()},
     })
     store.write_bytes(bundle_prefix(run_id) + MANIFEST, manifest, create_only=True)
     return manifest
@@ -73,6 +67,6 @@ def _checked(store: ArtifactStore, run_id: str, name: str, expected: str) -> byt
     if not store.exists(key):
         raise BundleIntegrityError(f"bundle {run_id}: {name} is listed in the manifest but missing")
     data = store.read_bytes(key)
-    if _sha256(data) != expected:
+    if digest(data) != expected:
         raise BundleIntegrityError(f"bundle {run_id}: {name} does not match its SHA-256 in the manifest")
     return data

@@ -139,7 +139,7 @@ class LocalStore:
 
     def read_tagged(self, key: str) -> tuple[bytes, str]:
         data = self.read_bytes(key)
-        return data, hashlib.sha256(data).hexdigest()
+        return data, digest(data)
 
     def replace(self, key: str, data: bytes, tag: str | None) -> str:
         path = self._path(key)
@@ -147,11 +147,11 @@ class LocalStore:
         # Every compare-and-swap of this key holds the same lock file: the local stand-in for S3's If-Match.
         with open(path.parent / f".{path.name}.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            current = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+            current = digest(path.read_bytes()) if path.is_file() else None
             if current != tag:
                 raise ArtifactChanged(f"{path} changed since it was read")
             self.write_bytes(key, data)
-        return hashlib.sha256(data).hexdigest()
+        return digest(data)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -296,7 +296,8 @@ class S3Store:
         for page in self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self._key(prefix)
         ):
-            tags.update((obj["Key"][strip:], obj["ETag"]) for obj in page.get("Contents", []))
+            # A key ending in "/" is a folder marker (the console's "Create folder"), not an object of the store.
+            tags.update((obj["Key"][strip:], obj["ETag"]) for obj in page.get("Contents", []) if not obj["Key"].endswith("/"))
         return dict(sorted(tags.items()))
 
     def locate(self, key: str) -> str:
@@ -309,13 +310,18 @@ def _umask() -> int:
     return current
 
 
+def digest(data: bytes) -> str:
+    """SHA-256 in hex: a local object's version tag, a bundle file's seal, a run input's identity."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def _precondition_failed(err: Exception) -> bool:
     return err.response["Error"]["Code"] in ("PreconditionFailed", "412")
 
 
 def newest_file(store: ArtifactStore, prefix: str) -> str | None:
     """The file under `prefix` written last (the name breaks ties: S3 times have one-second resolution)."""
-    files = [k for k in store.list(prefix) if not k.endswith("/")]
+    files = store.list(prefix)
     return max(files, key=lambda k: (store.modified(k), k)) if files else None
 
 

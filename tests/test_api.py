@@ -132,7 +132,7 @@ def test_record_limit_fits_the_load_balancer(client, holdout_month):
 
 def test_a_chunked_body_is_cut_off_at_the_limit_while_it_is_read(store):
     """No Content-Length (chunked transfer), over real HTTP: the 413 comes once the limit is passed, while
-    the client is still sending, not after 50 MB were read and parsed (issue 9, item 10)."""
+    the client is still sending, not after 50 MB were read and parsed."""
     import select
     import socket
     from urllib.parse import urlparse

@@ -136,7 +136,7 @@ def test_housing_predict_rejects_or_answers(case, champion_store, rows, tmp_path
 
 
 def test_a_bad_metros_table_is_the_file_quarantined(champion_store, rows, metros, tmp_path):
-    """A metros table without `lat` is kept in quarantine, not the valid housing file (issue 9, item 8)."""
+    """A metros table without `lat` is kept in quarantine, not the valid housing file."""
     rows.to_csv(tmp_path / "housets.csv", index=False)
     metros.drop(columns=["lat"]).to_csv(tmp_path / "metros-no-lat.csv", index=False)
     store = LocalStore(champion_store)
@@ -201,7 +201,7 @@ def test_housing_batch_input_rejects_quarantines_and_never_learns_from_a_bad_mon
                                                                                   tmp_path):
     """A labelled month joins what the system has seen and the next run's training data: one that breaks the
     plausibility rules (shared.plausibility) is quarantined with a report naming the zips, scores nothing
-    and is never learned from (issue 23, item 1; issue 22, item 5)."""
+    and is never learned from."""
     from shared.batch import read_predictions
     from shared.incoming import labelled_incoming, with_labelled_months
 

@@ -1,4 +1,4 @@
-"""The champion and the store survive re-runs, uploads, late failures, promotions and races (issue 9)."""
+"""The champion and the store survive re-runs, uploads, late failures, promotions and races."""
 
 from __future__ import annotations
 

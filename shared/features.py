@@ -125,12 +125,8 @@ def _keys(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _log(values: pd.Series) -> pd.Series:
-    return np.log(values.where(values > 0))
-
-
-def _log_array(values: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(np.where(values > 0, values, np.nan))
+    """`history.log_positive` of a column, keeping its index."""
+    return pd.Series(history.log_positive(values.to_numpy(dtype="float64")), index=values.index)
 
 
 class FeatureBuilder:
@@ -210,7 +206,7 @@ class FeatureBuilder:
         for name, level in levels.items():
             out[name] = level - anchor
         for col in RELATIVE:
-            out[col] = _log_array(out[col]) - anchor
+            out[col] = history.log_positive(out[col]) - anchor
         out["reference_vs_anchor"] = reference - anchor
         out["extrapolated_move"] = np.where(np.isnan(past.last_index), np.nan, moved)
         out.update(past.columns)

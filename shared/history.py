@@ -155,7 +155,8 @@ def _cells(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def _log(values: np.ndarray) -> np.ndarray:
+def log_positive(values: np.ndarray) -> np.ndarray:
+    """The log of the positive values, NaN for the others (a price or median of 0 is missing, not -inf)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(np.where(values > 0, values, np.nan))
 
@@ -186,7 +187,7 @@ class _Grid:
     def _layer(self, cells, values: np.ndarray, width: int) -> np.ndarray:
         layer = np.full((len(self.zips), width), np.nan)
         given = ~np.isnan(values)  # numpy assigns repeated cells in order: the last value given wins
-        layer[cells[0][given], cells[1][given]] = _log(values[given])
+        layer[cells[0][given], cells[1][given]] = log_positive(values[given])
         return layer
 
     @staticmethod

@@ -98,7 +98,9 @@ class ZipHistory:
         self._slices = {name: (bounds[i], bounds[i + 1]) for i, name in enumerate(metros)}
         zips, first = np.unique(self.frame[schema.ZIPCODE].to_numpy(), return_index=True)
         self._metro_of_zip = dict(zip(zips, metros[codes[first]]))
-        self._cells = _cells(self.frame)  # as arrays: a request takes its metros' part without pandas
+        self._metro_code = {name: i for i, name in enumerate(metros)}
+        # As arrays, metros as integer codes: a request takes its metros' part without pandas or strings.
+        self._cells = _cells(self.frame, codes.astype("int64"))
 
     def extended(self, *frames: pd.DataFrame) -> ZipHistory:
         """This history with more months; a later frame's row replaces an earlier one of the same zip and month."""
@@ -125,7 +127,8 @@ class ZipHistory:
         at = np.concatenate(parts) if parts else np.array([], dtype=int)
         at = at[(self._cells[MONTH][at] >= start) & (self._cells[MONTH][at] <= end)]
         known = {name: values[at] for name, values in self._cells.items()}
-        return _Grid(known, _cells(rows.loc[usable])).features(zips, months, known_through)
+        given = rows.loc[usable]
+        return _Grid(known, _cells(given, _metro_codes(given[METRO], self._metro_code))).features(zips, months, known_through)
 
 
 def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
@@ -144,13 +147,24 @@ def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _cells(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The history columns of `frame` as arrays, dates as month numbers (MONTH); a column it lacks is NaN."""
+def _metro_codes(names: pd.Series, known: dict[str, int]) -> np.ndarray:
+    """Each row's metro as the history's integer code; a metro the history lacks gets a code after its own."""
+    text = names.astype("str")
+    codes = text.map(known)
+    unknown = codes.isna().to_numpy()
+    if unknown.any():
+        codes[unknown] = pd.factorize(text[unknown])[0] + len(known)
+    return codes.to_numpy(dtype="int64")
+
+
+def _cells(frame: pd.DataFrame, metros: np.ndarray) -> dict[str, np.ndarray]:
+    """The history columns of `frame` as arrays, dates as month numbers (MONTH), metros as the given integer
+    codes; a column it lacks is NaN."""
     missing = np.full(len(frame), np.nan)
     return {
         schema.ZIPCODE: frame[schema.ZIPCODE].to_numpy(dtype="float64").round(),
         MONTH: month_numbers(frame[schema.DATE]),
-        METRO: frame[METRO].astype("str").to_numpy(),
+        METRO: metros,
         **{c: frame[c].to_numpy(dtype="float64") if c in frame else missing for c in (schema.TARGET, *MARKET_LEVELS)},
     }
 
@@ -169,7 +183,7 @@ class _Grid:
         cells = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
         months = cells[MONTH]
         self.zips, zip_codes = np.unique(cells[schema.ZIPCODE], return_inverse=True)
-        metro_of_row = pd.factorize(cells[METRO])[0]
+        metro_of_row = np.unique(cells[METRO], return_inverse=True)[1]  # integer codes, made dense
         self.metro = np.zeros(len(self.zips), dtype="int64")
         self.metro[zip_codes] = metro_of_row  # a zip's metro: the last one its rows name
         self.zips_of_metro = [np.flatnonzero(self.metro == m) for m in range(int(self.metro.max(initial=-1)) + 1)]

@@ -15,6 +15,7 @@ trained with: the earliest training rows have none), and the price-level referen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ INDEX_DELAY = 1  # months between a month and the first month its index value ma
 MARKET_LEVELS = schema.MARKET_LEVELS
 COLUMNS = [schema.ZIPCODE, METRO, schema.DATE, schema.TARGET, *MARKET_LEVELS]
 MONTH = "month_number"  # the date as `month_numbers` gives it, in the arrays a grid is built from
+FEW_MONTHS = 12  # a metro median asked at no more distinct months than this is computed at those months only
 SMOOTHING = 3  # months in the trailing mean of a market median (one month's median rests on few sales)
 # How far back the history loaded for a prediction reaches: an index value up to MAX_INDEX_AGE months old,
 # and the longest window before it. An older last index value is not used (the reference anchors the row).
@@ -222,18 +224,38 @@ class _Grid:
         out = np.full(len(t), np.nan)
         width = self.markets[column].shape[1]
         ok = (gap >= 1) & (gap < width) & (metro >= 0) & (t - gap >= 0) & (t < width)
+        layer = self.markets[column]
         for g in np.unique(gap[ok]):
+            rows = ok & (gap == g)
+            ends = np.unique(t[rows])
+            if len(ends) <= FEW_MONTHS:  # a request's months: the medians at those months only
+                out[rows] = self._medians_at(lambda cols, g=g: layer[:, cols] - layer[:, cols - g], ends, metro[rows], t[rows])
+                continue
             if (column, g) not in self._moves:  # (metros x months) medians, computed once per gap
-                layer = self.markets[column]
                 self._moves[column, g] = np.vstack([_median_over_zips(layer[zips, g:] - layer[zips, :-g])
                                                     for zips in self.zips_of_metro])
-            rows = ok & (gap == g)
             out[rows] = self._moves[column, g][metro[rows], t[rows] - g]
         return out
+
+    def _medians_at(self, values_at: Callable[[np.ndarray], np.ndarray], columns: np.ndarray, metro: np.ndarray,
+                    t: np.ndarray) -> np.ndarray:
+        """Per row, the median over its metro's zips of `values_at(columns)` (zips x columns) at its column t:
+        the same figure the whole (metros x months) table gives, computed at the few columns asked for."""
+        values = values_at(columns)
+        medians = np.vstack([_median_over_zips(values[zips]) for zips in self.zips_of_metro])
+        return medians[metro, np.searchsorted(columns, t)]
 
     def _metro_index_growth(self, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Per row, the median over its metro's zips of the index's log growth in the month ending at column t
         (NaN beyond the grid or where no zip has both months)."""
+        inside = (metro >= 0) & (t >= 1) & (t < self.index.shape[1])
+        ends = np.unique(t[inside])
+        if self._metro_growth is None and len(ends) <= FEW_MONTHS:  # a request's months: those columns only
+            out = np.full(len(t), np.nan)
+            if len(ends):
+                out[inside] = self._medians_at(lambda cols: self.index[:, cols] - self.index[:, cols - 1], ends,
+                                               metro[inside], t[inside])
+            return out
         if self._metro_growth is None:  # (metros x months), computed once
             growth = np.diff(self.index, axis=1, prepend=np.nan)
             self._metro_growth = np.vstack([_median_over_zips(growth[zips]) for zips in self.zips_of_metro]

@@ -153,3 +153,23 @@ def test_the_metro_s_growth_is_the_median_of_its_zips_growth_up_to_the_last_allo
         end = month - pd.offsets.MonthEnd(1 + lag)  # the month before's index is the last allowed
         expected = (log_index[end] - log_index[end - pd.offsets.MonthEnd(1)]).median()
         assert past.metro_growth[0, lag] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("months", [1, 3])
+def test_a_request_s_few_months_get_the_metro_medians_the_whole_table_gives(panel, monkeypatch, months):
+    """The metro medians are computed at a request's few months only (FEW_MONTHS); they must equal the
+    (metros x months) table's, which the training and backtest paths use, in both modes."""
+    import shared.history as history
+
+    cleaned, _ = panel
+    newest = cleaned[schema.DATE].max()
+    rows = cleaned.loc[cleaned[schema.DATE] > newest - pd.offsets.MonthEnd(months)].reset_index(drop=True)
+    seen = ZipHistory(cleaned)
+    for known_through in (None, int(month_numbers(rows[schema.DATE]).min()) - 4):
+        few = seen.features(rows, known_through)
+        monkeypatch.setattr(history, "FEW_MONTHS", 0)  # every median from the whole table
+        whole = seen.features(rows, known_through)
+        monkeypatch.undo()
+        for name in FEATURES:
+            np.testing.assert_allclose(few.columns[name], whole.columns[name], rtol=0, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(few.metro_growth, whole.metro_growth, rtol=0, atol=1e-12)

@@ -8,6 +8,7 @@ from lambdas.stage_event import StageEvent, log
 from shared import schema
 from shared.incoming import with_labelled_months
 from shared.layout import Artifact
+from shared.plausibility import check_training_file
 from shared.quarantine import quarantine
 from shared.split import EmptySplitError, split_masks
 from shared.store import write_table
@@ -25,6 +26,8 @@ def handler(event: dict, context=None) -> dict:
         log.info("joined %d labelled row(s) from %s", joined.rows, ", ".join(joined.files) or "no incoming file")
         for key, why in joined.skipped.items():
             log.warning("left out %s: %s", key, why)
+    if report.ok:  # the file's own months, zip by zip: a month 1e5x too high must not become training data
+        report = check_training_file(report, typed)
     if report.ok:
         try:  # every split must have rows, or the run cannot train or be judged
             split_masks(typed[schema.DATE], ev.config.train_end, ev.config.eval_end)

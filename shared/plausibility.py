@@ -11,6 +11,9 @@ the system has seen (the next months' anchors) and, at the next run, training da
   MIN_PRICE and within MAX_LEVEL_GAP of the row's own median sale price (else median list price), where
   the row has one (a cent, or a price in cents, is neither).
 
+A training file's own months are held to the first rule too (`check_training_file`): zip by zip, each index
+value against the one before it in the file.
+
 A file breaking either is rejected as a whole (quarantined by the caller, with this report naming the
 zip codes): a month half-accepted is harder to repair than one sent again.
 """
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from shared import schema
-from shared.history import ZipHistory
+from shared.history import ZipHistory, month_numbers
 from shared.validation import EXAMPLES, Problem, ValidationReport, json_safe
 
 MAX_MOVE = 1.3
@@ -65,6 +68,33 @@ def check_scored_file(report: ValidationReport, cleaned: pd.DataFrame, seen: Zip
                     f"{int(off.sum())} price(s) of zip codes with no index history are below ${MIN_PRICE:,.0f} or "
                     f"more than {MAX_LEVEL_GAP:g}x from the row's own median sale (else list) price",
                     market_median=market.round(0)))
+    return report
+
+
+def check_training_file(report: ValidationReport, typed: pd.DataFrame) -> ValidationReport:
+    """Add to `report` the zips of a training file (validated rows, labelled months joined) whose index moves
+    from one of its months to the next by more than it can (`allowed_log_move` of the months between): a
+    month 1e5x too high, or a price in cents, would become the anchor the model learns to follow."""
+    rows = typed.loc[typed[schema.TARGET] > 0, [schema.ZIPCODE, schema.DATE, schema.TARGET]]
+    rows = rows.sort_values([schema.ZIPCODE, schema.DATE], kind="stable")
+    zips = rows[schema.ZIPCODE].to_numpy()
+    months = month_numbers(rows[schema.DATE])
+    logs = np.log(rows[schema.TARGET].to_numpy(dtype="float64"))
+    same = np.r_[False, zips[1:] == zips[:-1]]
+    gap = np.r_[0, np.diff(months)]
+    move = np.abs(np.r_[0.0, np.diff(logs)])
+    jumps = same & (move > allowed_log_move(gap))
+    if jumps.any():
+        frame = typed.reset_index(drop=True)  # the file's row order: examples name its lines
+        at = typed.index.get_indexer(rows.index[jumps])
+        bad = np.zeros(len(frame), dtype=bool)
+        bad[at] = True
+        previous = np.full(len(frame), np.nan)
+        previous[at] = np.exp(logs[np.flatnonzero(jumps) - 1]).round(0)
+        report.problems.append(_problem(
+            frame, bad, "implausible_price",
+            f"{int(jumps.sum())} price(s) move their zip's index by more than {MAX_MOVE}x in a month "
+            f"(x{MAX_MOVE_PER_MONTH} per further month) from the file's month before them", previous=previous))
     return report
 
 

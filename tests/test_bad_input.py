@@ -75,6 +75,8 @@ CASES = [
     Case("semicolons", lambda r: r.to_csv(index=False, sep=";").encode(), "missing"),
     Case("duplicate_rows", lambda r: _csv(pd.concat([r, r.iloc[:3]])), "repeat a (zipcode, date)", predict_needle=None),
     Case("fractional_zip", lambda r: _csv(_with(r.astype({"zipcode": "float64"}), "zipcode", 4, 4808.6)), "not whole numbers"),
+    Case("one_month_1e5_too_high", lambda r: _csv(_with(r, "price", 5, r["price"].iloc[5] * 1e5)),
+         "move their zip's index", predict_needle=None),
     Case("missing_tokens", lambda r: _csv(r).replace(b",", b",n/a,", 0), None),
     Case("utf8_bom", lambda r: b"\xef\xbb\xbf" + _csv(r), None),
 ]

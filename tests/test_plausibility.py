@@ -53,6 +53,29 @@ def test_prices_of_zips_never_seen_are_checked_against_their_own_market(panel):
     assert "below $1,000" in problem.message  # nothing to compare with: the floor still holds
 
 
+def test_a_training_file_with_a_month_far_off_its_zip_s_index_is_refused():
+    """The file's own months, zip by zip: one month 1e5x too high (or in cents) names that zip; the
+    generator's own months, boom and downturn included, all pass."""
+    from shared.plausibility import check_training_file
+    from shared.synthetic import ASSUMPTIONS
+
+    for name in ASSUMPTIONS:
+        rows, _ = generate(zips=12, seed=3, assumptions=ASSUMPTIONS[name])
+        rows[schema.DATE] = pd.to_datetime(rows[schema.DATE])
+        assert check_training_file(_report(rows), rows).problems == [], name
+    poisoned = rows.copy()
+    poisoned.loc[40, schema.TARGET] *= 1e5
+    poisoned.loc[90, schema.TARGET] /= 100  # one month in hundreds of dollars
+    [problem] = check_training_file(_report(poisoned), poisoned).problems
+    zips = {int(poisoned.loc[i, schema.ZIPCODE]) for i in (40, 90)}
+    assert problem.rule == "implausible_price" and all(str(z) in problem.message for z in zips)
+    assert problem.examples[0]["row"] == 42  # the file's line: a header, then rows from 1
+
+
+def _report(rows: pd.DataFrame) -> ValidationReport:
+    return ValidationReport(source="test", rows=len(rows), columns=rows.shape[1])
+
+
 def test_a_metros_table_with_lat_and_lng_swapped_is_refused(panel):
     _, metros = panel
     report, _ = validate_metros(metros.rename(columns={"lat": "lng", "lng": "lat"}))

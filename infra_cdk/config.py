@@ -95,6 +95,8 @@ class DeployConfig(BaseModel):
                                                          "(an input's PSI above HOUSING_DRIFT_PSI_ALERT)")
     alarm_skill_months: int = Field(2, ge=1, description="alarm when this many newest live months in a row lost to the best "
                                                          "naive forecaster (skill above HOUSING_MONITOR_SKILL_ABOVE)")
+    alarm_metro_months: int = Field(3, ge=1, description="alarm when some metro lost to the best naive forecaster, or "
+                                                         "under-covered, this many live months in a row (no retraining)")
     retrain_on_model_alarm: bool = Field(True, description="a model-health alarm starts a retraining (nothing starts "
                                                            "when no input changed since the last run)")
     alarm_coverage_months: int = Field(2, ge=1, description="alarm when this many newest live months in a row had interval "

@@ -19,7 +19,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra_cdk.config import DeployConfig
-from shared.monitoring import COVERAGE_DECAY_MONTHS, DRIFTED_MONTHS, METRICS_NAMESPACE, METRICS_SERVICE, SKILL_DECAY_MONTHS
+from shared.monitoring import (
+    COVERAGE_DECAY_MONTHS,
+    DRIFTED_MONTHS,
+    METRICS_NAMESPACE,
+    METRICS_SERVICE,
+    METRO_COVERAGE_DECAY_MONTHS,
+    METRO_SKILL_DECAY_MONTHS,
+    SKILL_DECAY_MONTHS,
+)
 
 
 class Monitoring(Construct):
@@ -53,7 +61,16 @@ class Monitoring(Construct):
             "ModelCoverageDecay": (COVERAGE_DECAY_MONTHS, config.alarm_coverage_months,
                                    "live months in a row the intervals covered too few prices: see GET /monitoring"),
         }
-        for name, (metric_name, months, what) in health.items():
+        # One metro's market the model no longer serves well, while all regions together look fine: these
+        # notify (with the others) but start no retraining; `GET /monitoring?metro=` names the figures.
+        markets = {
+            "ModelSkillDecayInAMetro": (METRO_SKILL_DECAY_MONTHS, config.alarm_metro_months,
+                                        "live months in a row some metro lost to the best naive forecaster: see "
+                                        "the metro dimension of SkillDecayMonths, or GET /monitoring?metro="),
+            "ModelCoverageDecayInAMetro": (METRO_COVERAGE_DECAY_MONTHS, config.alarm_metro_months,
+                                           "live months in a row some metro's intervals covered too few prices"),
+        }
+        for name, (metric_name, months, what) in {**health, **markets}.items():
             metric = cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=metric_name,
                                        dimensions_map={"service": METRICS_SERVICE}, period=Duration.days(1),
                                        statistic="Maximum")

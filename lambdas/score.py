@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.logs import structured
@@ -18,7 +18,17 @@ from lambdas.s3_events import is_object_created, uploaded_object
 from lambdas.stage_event import log
 from shared.incoming import score_incoming
 from shared.layout import INCOMING_PREFIX
-from shared.monitoring import LIVE_COVERAGE, LIVE_PCT_ERROR, LIVE_SKILL, METRICS_NAMESPACE, METRICS_SERVICE, health_figures
+from shared.monitoring import (
+    LIVE_COVERAGE,
+    LIVE_PCT_ERROR,
+    LIVE_SKILL,
+    METRICS_NAMESPACE,
+    METRICS_SERVICE,
+    METRO_DIMENSION,
+    health_figures,
+    metro_figures,
+)
+from shared.schema import ALL_REGIONS
 from shared.settings import get_settings
 from shared.store import ArtifactStore, S3Store, newest_file, open_store
 
@@ -52,8 +62,19 @@ def _published(store: ArtifactStore, result: dict[str, Any]) -> dict[str, Any]:
     if not result.get("scored"):
         return result
     settings = get_settings()
-    figures = health_figures(store, settings.monitor_skill_above, settings.monitor_coverage_below)
+    per_metro = metro_figures(store, settings.monitor_skill_above, settings.monitor_coverage_below)
+    figures = health_figures(store, settings.monitor_skill_above, settings.monitor_coverage_below, per_metro)
     for name, value in figures.items():
         unit, factor = UNITS.get(name, (MetricUnit.Count, 1.0))
         metrics.add_metric(name=name, unit=unit, value=value * factor)
+    # Each metro's own figures, one EMF line each (their `metro` dimension differs): for its dashboards and
+    # for finding the market behind a worst-metro alarm.
+    for metro, own in per_metro.items():
+        if metro == ALL_REGIONS:
+            continue
+        for name, value in own.items():
+            unit, factor = UNITS.get(name, (MetricUnit.Count, 1.0))
+            with single_metric(name=name, unit=unit, value=value * factor, namespace=METRICS_NAMESPACE,
+                               default_dimensions={"service": METRICS_SERVICE}) as metric:
+                metric.add_dimension(name=METRO_DIMENSION, value=metro)
     return {**result, "health": figures}

@@ -37,6 +37,10 @@ DRIFTED_MONTHS = "DriftedMonths"  # newest months in a row with any input above 
 LIVE_SKILL, LIVE_COVERAGE, LIVE_PCT_ERROR = "LiveSkill", "LiveCoverage", "LivePctError"  # the newest live month's
 SKILL_DECAY_MONTHS = "SkillDecayMonths"  # newest live months in a row with skill above HOUSING_MONITOR_SKILL_ABOVE
 COVERAGE_DECAY_MONTHS = "CoverageDecayMonths"  # ... with coverage below HOUSING_MONITOR_COVERAGE_BELOW
+# The same months in a row for the worst metro: a market the model has stopped serving well, while all
+# regions together still look fine. Each metro's own figures go out with a `metro` dimension too.
+METRO_SKILL_DECAY_MONTHS, METRO_COVERAGE_DECAY_MONTHS = "WorstMetroSkillDecayMonths", "WorstMetroCoverageDecayMonths"
+METRO_DIMENSION = "metro"
 
 
 def out_of_sample(predictions: pd.DataFrame) -> pd.Series:
@@ -101,21 +105,38 @@ def _in_a_row(values: list[bool]) -> int:
     return count
 
 
-def health_figures(store: ArtifactStore, skill_above: float, coverage_below: float) -> dict[str, float]:
+def health_figures(store: ArtifactStore, skill_above: float, coverage_below: float,
+                   per_metro: dict[str, dict[str, float]] | None = None) -> dict[str, float]:
     """The figures the score function publishes: the newest drift report's alerts and the months drifted in
     a row; the newest live month's skill, coverage and % error, and the live months in a row whose skill is
-    above `skill_above` or coverage below `coverage_below`. A figure with nothing behind it yet is left out."""
+    above `skill_above` or coverage below `coverage_below`, for all regions and for the worst metro
+    (`per_metro`: `metro_figures`, read here if not given). A figure with nothing behind it is left out."""
     figures: dict[str, float] = {}
     reports = drift_reports(store)
     if reports:
         figures[DRIFT_ALERTS] = len(reports[-1].alerts)
         figures[DRIFTED_MONTHS] = _in_a_row([bool(r.alerts) for r in reports])
-    live = live_accuracy(store, metro=ALL_REGIONS).drop_duplicates(subset=["year", "month"], keep="first")
-    if len(live):
-        newest = live.iloc[-1]
-        for name, column in ((LIVE_SKILL, "skill"), (LIVE_COVERAGE, "coverage"), (LIVE_PCT_ERROR, "mean_pct_error")):
-            if pd.notna(newest.get(column)):
-                figures[name] = float(newest[column])
-        figures[SKILL_DECAY_MONTHS] = _in_a_row((live["skill"] > skill_above).tolist())
-        figures[COVERAGE_DECAY_MONTHS] = _in_a_row((live["coverage"] < coverage_below).tolist())
+    per_metro = dict(metro_figures(store, skill_above, coverage_below) if per_metro is None else per_metro)
+    figures.update(per_metro.pop(ALL_REGIONS, {}))
+    if per_metro:
+        figures[METRO_SKILL_DECAY_MONTHS] = max(f[SKILL_DECAY_MONTHS] for f in per_metro.values())
+        figures[METRO_COVERAGE_DECAY_MONTHS] = max(f[COVERAGE_DECAY_MONTHS] for f in per_metro.values())
     return figures
+
+
+def metro_figures(store: ArtifactStore, skill_above: float, coverage_below: float) -> dict[str, dict[str, float]]:
+    """Per metro (and ALL_REGIONS), from its live series (the first record of each month): the newest month's
+    skill, coverage and % error, and the months in a row up to it whose skill is above `skill_above` or
+    coverage below `coverage_below`. A figure with nothing behind it is left out."""
+    live = live_accuracy(store)
+    out: dict[str, dict[str, float]] = {}
+    for metro, series in live.groupby("metro", sort=True):
+        series = series.drop_duplicates(subset=["year", "month"], keep="first")
+        newest = series.iloc[-1]
+        figures = {name: float(newest[column])
+                   for name, column in ((LIVE_SKILL, "skill"), (LIVE_COVERAGE, "coverage"), (LIVE_PCT_ERROR, "mean_pct_error"))
+                   if pd.notna(newest.get(column))}
+        figures[SKILL_DECAY_MONTHS] = _in_a_row((series["skill"] > skill_above).tolist())
+        figures[COVERAGE_DECAY_MONTHS] = _in_a_row((series["coverage"] < coverage_below).tolist())
+        out[str(metro)] = figures
+    return out

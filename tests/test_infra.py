@@ -333,13 +333,21 @@ def test_log_groups_have_retention_and_an_alarm_watches_failures(synthesized):
     alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in resources(tj, "AWS::CloudWatch::Alarm").values()}
     assert set(alarms) == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "Errors",
                            "DriftedMonths", "SkillDecayMonths", "CoverageDecayMonths",
+                           "WorstMetroSkillDecayMonths", "WorstMetroCoverageDecayMonths",  # one metro's decay
                            "HTTPCode_Target_5XX_Count", "Duration"}  # the API's rollout alarms (its Errors too)
     # The model's health: monthly data, each metric counting months itself; no datum keeps the state.
-    for name in ("DriftedMonths", "SkillDecayMonths", "CoverageDecayMonths"):
+    for name, months in {"DriftedMonths": 2, "SkillDecayMonths": 2, "CoverageDecayMonths": 2,
+                         "WorstMetroSkillDecayMonths": 3, "WorstMetroCoverageDecayMonths": 3}.items():
         alarm = alarms[name]
         assert alarm["Namespace"] == "HousingMlops/Model" and alarm["Dimensions"] == [{"Name": "service", "Value": "score"}]
-        assert alarm["Threshold"] == 2 and alarm["TreatMissingData"] == "ignore" and alarm["Period"] == 86400
+        assert alarm["Threshold"] == months and alarm["TreatMissingData"] == "ignore" and alarm["Period"] == 86400
         assert alarm["Statistic"] == "Maximum" and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    # Only all regions' decay retrains; one metro's notifies.
+    [rule] = [r["Properties"] for r in resources(tj, "AWS::Events::Rule").values()
+              if r["Properties"].get("EventPattern", {}).get("source") == ["aws.cloudwatch"]]
+    watched = {alarm_id for ref in rule["EventPattern"]["resources"] for alarm_id in [ref["Fn::GetAtt"][0]]}
+    names = {lid: a["Properties"]["MetricName"] for lid, a in resources(tj, "AWS::CloudWatch::Alarm").items()}
+    assert {names[lid] for lid in watched} == {"DriftedMonths", "SkillDecayMonths", "CoverageDecayMonths"}
 
 
 def test_model_health_alarm_thresholds_come_from_the_context(synthesized_with_options):

@@ -326,8 +326,9 @@ def test_scoring_publishes_the_model_s_health_as_embedded_metrics(scoring_store,
     store.write_bytes("incoming/2024-01.csv", january.to_csv(index=False).encode())
     capsys.readouterr()
     answer = score(s3_event("incoming/2024-01.csv"))
-    [blob] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    blob = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in blob.items()}  # EMF may list values
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    lines = [{k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in b.items()} for b in lines]  # EMF may list
+    [blob] = [b for b in lines if "metro" not in b]
     [directive] = blob["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "HousingMlops/Model" and directive["Dimensions"] == [["service"]]
     assert blob["service"] == "score"
@@ -335,3 +336,13 @@ def test_scoring_publishes_the_model_s_health_as_embedded_metrics(scoring_store,
     assert blob["LiveSkill"] == pytest.approx(live["skill"]) and blob["LiveCoverage"] == pytest.approx(100 * live["coverage"])
     assert blob["DriftAlerts"] == len(read_drift_report(store).alerts) and blob["DriftedMonths"] in (0, 1)
     assert blob["SkillDecayMonths"] == int(live["skill"] > 1.0) and answer["health"]["LiveSkill"] == blob["LiveSkill"]
+    # Each metro's own figures, one line each with a `metro` dimension; the worst metro's months in the main line.
+    per_metro = live_accuracy(store).query("metro != 'All regions'")
+    by_metro = {(b["metro"], name): b[name] for b in lines if "metro" in b
+                for name in ("LiveSkill", "SkillDecayMonths") if name in b}
+    assert all(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "metro"]] for b in lines if "metro" in b)
+    for row in per_metro.itertuples():
+        assert by_metro[row.metro, "SkillDecayMonths"] == int(row.skill > 1.0)
+        if pd.notna(row.skill):
+            assert by_metro[row.metro, "LiveSkill"] == pytest.approx(row.skill)
+    assert blob["WorstMetroSkillDecayMonths"] == max(int(s > 1.0) for s in per_metro["skill"])

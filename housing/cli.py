@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
+from shared.errors import HousingError
 from shared.layout import (
     CHAMPION_KEY,
     INCOMING_PREFIX,
@@ -40,7 +42,20 @@ from shared.settings import DEFAULT_STORE, get_settings
 from shared.store import ArtifactExists, ArtifactStore, digest, newest_file, open_store
 from shared.tables import read_frame
 
+
+class _Commands(TyperGroup):
+    """The command group: an error of the system's own (shared.errors) becomes its one-line message and its
+    exit code, whichever command raised it."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except HousingError as err:
+            raise _fail(str(err), err.exit_code) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Predict monthly zip-code home values with XGBoost: generate data, run the whole pipeline "
     "(validate, split, preprocess, features, tune, evaluate, promote, batch), score new months, predict, "
     "and manage the champion model.",
@@ -326,11 +341,9 @@ def batch(
         "--input", exists=True, dir_okay=False, help="A new month's HouseTS-shaped file (CSV or Parquet).")] = None,
 ) -> None:
     """Score months with the champion: every holdout month by default, one --month, or an --input file."""
-    from shared.batch import NoChampion, batch_score
+    from shared.batch import batch_score
     from shared.incoming import score_incoming
-    from shared.quarantine import InputRejected
     from shared.store import read_table
-    from shared.validation import InvalidInput
 
     store = _store(store_url)
     pointer = _champion(store)
@@ -349,7 +362,7 @@ def batch(
             frame = read_table(store, artifact_key(pointer.run_id, Artifact.SPLIT_HOLDOUT))
             predictions, keys = batch_score(store, frame, f"holdout of {pointer.run_id}", months)
             rows = len(predictions)
-    except (InputRejected, InvalidInput, NoChampion, ValueError) as err:
+    except ValueError as err:  # a --month the file does not have
         raise _fail(str(err)) from None
     console.print(f"scored {rows:,} rows ({len(keys)} month(s)) with {pointer.run_id} in "
                   f"{time.monotonic() - started:.1f} s -> {store.locate(PREDICTIONS_PREFIX)}")
@@ -366,8 +379,7 @@ def predict(
     from shared.batch import history_for
     from shared.bundle import load_bundle
     from shared.caveats import caveats
-    from shared.tables import InputFormatError, check_output, write_frame
-    from shared.validation import InvalidInput
+    from shared.tables import check_output, write_frame
 
     try:
         check_output(output)  # before any work: a wrong --output is said at once
@@ -378,11 +390,8 @@ def predict(
     if pointer is None:
         raise _fail(f"no champion yet: train one first with `{_command(store, 'run')}`")
     bundle = load_bundle(store, pointer.run_id)
-    try:
-        raw = read_frame(input_file.read_bytes(), str(input_file))
-        forecast, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=history_for(store, bundle, raw))
-    except (InputFormatError, InvalidInput) as err:
-        raise _fail(str(err)) from None
+    raw = read_frame(input_file.read_bytes(), str(input_file))
+    forecast, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=history_for(store, bundle, raw))
     notes = caveats(raw, cleaned, forecast.price, report, bundle.supported_range())
     per_row = pd.Series("", index=range(len(cleaned)), dtype="object")
     for i, message in notes:
@@ -537,15 +546,13 @@ def promote(
     import getpass
     import socket
 
-    from shared.champion import ChampionMoved, CorruptChampion
     from shared.champion import promote as move
-    from shared.seal import BundleIntegrityError
 
     store = _store(store_url)
     try:
         result = move(store, run_id, "manual: housing promote", get_settings(),
                       by=f"housing promote by {getpass.getuser()}@{socket.gethostname()}")
-    except (ValueError, BundleIntegrityError, ChampionMoved, CorruptChampion) as err:
+    except ValueError as err:  # not a run id
         raise _fail(str(err)) from None
     if not result.changed:
         console.print(f"{run_id} is the champion already: nothing changed")

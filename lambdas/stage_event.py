@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.errors import NotReady
 from shared.incoming import labelled_incoming
 from shared.layout import REFERENCE_PREFIX, Artifact, artifact_key
 from shared.reports import GateDecision
@@ -79,7 +80,7 @@ def task_event(environ: Mapping[str, str]) -> dict:
             for field, is_object in TASK_FIELDS.items()}
 
 
-class NoMetrosTable(RuntimeError):
+class NoMetrosTable(NotReady):
     """Training needs a metros table under reference/."""
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from shared import history, schema
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import read_champion
+from shared.errors import NotReady
 from shared.explain import TOP_PARTS
 from shared.history import ZipHistory
 from shared.layout import (
@@ -285,7 +286,7 @@ def row_month_numbers(raw: pd.DataFrame) -> np.ndarray:
     return history.month_numbers(parse_dates(raw[schema.DATE]).dropna())
 
 
-class NoChampion(RuntimeError):
+class NoChampion(NotReady):
     """Scoring needs a promoted model."""
 
 

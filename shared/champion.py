@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_va
 
 from shared.card import model_card
 from shared.clock import utc_now
+from shared.errors import Conflict, HousingError
 from shared.layout import CHAMPION_KEY, PROMOTIONS_PREFIX, Artifact, artifact_key, bundle_prefix, model_card_key, promotion_key
 from shared.reports import EvaluationReport, Headline
 from shared.runs import check_run_id
@@ -46,12 +47,15 @@ class ChampionPointer(BaseModel):
         return self
 
 
-class CorruptChampion(RuntimeError):
+class CorruptChampion(HousingError):
     """The pointer file is there but is not a champion pointer."""
 
 
-class ChampionMoved(RuntimeError):
-    """The champion changed after this run was compared with it: promoting now would skip that comparison."""
+class ChampionMoved(Conflict):
+    """The champion changed after this run was compared with it: promoting now would skip that comparison
+    (so trying the same promotion again cannot help: the run must be judged against the new champion)."""
+
+    retryable = False
 
 
 def _read_pointer(store: ArtifactStore) -> tuple[ChampionPointer | None, str | None]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from shared.errors import BadInput
 from shared.layout import quarantine_prefix
 from shared.store import ArtifactStore, write_json
 from shared.validation import ValidationReport
 
 
-class InputRejected(RuntimeError):
+class InputRejected(BadInput):
     """The input breaks the contract; it was copied to quarantine with a report. Not worth retrying."""
 
 

@@ -6,6 +6,7 @@ xgboost (1.4 s of a command's start)."""
 from __future__ import annotations
 
 from shared.clock import utc_now
+from shared.errors import HousingError
 from shared.layout import bundle_prefix
 from shared.store import ArtifactStore, digest, json_bytes, read_json
 
@@ -18,7 +19,7 @@ JSON_FILES = ("features.json", "judged_features.json", "feature_schema.json", "m
               "metadata.json", "calibration.json")
 
 
-class BundleIntegrityError(RuntimeError):
+class BundleIntegrityError(HousingError):
     """A bundle file is missing or its content does not match the manifest."""
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 
 from shared import schema
+from shared.errors import BadInput
 
 SPLITS = ("train", "eval", "holdout")
 # By default the holdout is the data's last 24 months and eval the 24 before: on the HouseTS file (2012-03 ..
@@ -14,7 +15,7 @@ SPLITS = ("train", "eval", "holdout")
 SPLIT_MONTHS = 24
 
 
-class EmptySplitError(ValueError):
+class EmptySplitError(BadInput, ValueError):
     """A split has no rows, so the run cannot train or be judged."""
 
 

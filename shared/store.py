@@ -23,6 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shared.errors import Conflict
+
 # A temporary file's name keeps this much of the final one: a name near the file system's 255-byte limit
 # must still leave room for the temporary's prefix and suffix.
 TMP_NAME_CHARS = 64
@@ -43,11 +45,13 @@ class ArtifactAccessDenied(PermissionError):
     """The store refused this component access to a key (S3's 403): a grant is missing, not a file."""
 
 
-class ArtifactExists(FileExistsError):
+class ArtifactExists(Conflict, FileExistsError):
     """A create-only write found the key already there (a sealed bundle is never written again)."""
 
+    retryable = False  # it will still be there
 
-class ArtifactChanged(RuntimeError):
+
+class ArtifactChanged(Conflict):
     """A compare-and-swap write found the key changed since it was read (another writer got there first)."""
 
 

@@ -14,6 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from shared import schema
+from shared.errors import BadInput
 from shared.store import TMP_NAME_CHARS
 
 PARQUET_MAGIC = b"PAR1"
@@ -23,7 +24,7 @@ TEXT_COLUMNS = [schema.DATE, schema.CITY, schema.CITY_FULL, "metro_full"]
 MISSING_TOKENS = ("", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL")
 
 
-class InputFormatError(ValueError):
+class InputFormatError(BadInput, ValueError):
     """The file is neither a readable CSV nor a Parquet file."""
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from shared import schema
+from shared.errors import BadInput
 
 EXAMPLES = 5
 # No count, price, share or population in HouseTS comes near a trillion; beyond it a value is corrupt, and
@@ -63,7 +64,7 @@ class ValidationReport(BaseModel):
         return cls(source=source, rows=0, columns=0, problems=[Problem(column=None, rule=rule, message=message)])
 
 
-class InvalidInput(ValueError):
+class InvalidInput(BadInput, ValueError):
     """The input breaks the schema; `report` says how."""
 
     def __init__(self, report: ValidationReport):

@@ -23,6 +23,7 @@ from shared.layout import (
     Artifact,
 )
 from shared.reports import GateDecision
+from shared.store import ArtifactChanged
 
 LAMBDA = "lambda"
 FARGATE = "fargate"
@@ -30,11 +31,13 @@ FARGATE = "fargate"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retry transient faults (throttling, the Lambda service's own errors, a lost container); never a
+    """Retry transient faults (throttling, the Lambda service's own errors, a lost container, a write that
+    lost a compare-and-swap race: the errors that say they are `retryable`, shared.errors); never a
     rejected input, a bug, or a timeout (a deterministic stage that ran out of time once will again)."""
 
     errors: tuple[str, ...] = ("Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                               "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException")
+                               "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException",
+                               ArtifactChanged.__name__)
     attempts: int = 2
     interval_s: int = 5
     backoff: float = 2.0

@@ -16,7 +16,7 @@ from stepfunctions.graph import PipelineGraph, Stage, caught
 
 log = logging.getLogger("housing.runner")
 # Local stand-ins for the faults Step Functions retries (throttling, lost connections).
-TRANSIENT = (ConnectionError, TimeoutError)
+TRANSIENT = (ConnectionError, TimeoutError)  # and any error that says it is `retryable` (shared.errors)
 
 
 class StageFailed(RuntimeError):
@@ -48,8 +48,8 @@ def _call(stage: Stage, event: dict, sleep: Callable[[float], None]) -> dict:
             if missing:
                 raise RuntimeError(f"stage {stage.name!r} declares that it makes {missing} but its event lacks them")
             return result
-        except TRANSIENT as err:
-            if attempt == stage.retry.attempts:
+        except Exception as err:
+            if not (isinstance(err, TRANSIENT) or getattr(err, "retryable", False)) or attempt == stage.retry.attempts:
                 raise
             log.warning("%s: transient error (%s); retry %d in %ss", stage.name, err, attempt + 1, delay)
             sleep(delay)

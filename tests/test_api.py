@@ -416,3 +416,28 @@ def test_the_model_card_s_figures_are_the_evaluation_s(client, store):
     Path(store.locate(f"models/cards/{champion}.json")).unlink()
     missing = client.get("/model/card")
     assert missing.status_code == 404 and f"housing promote {champion}" in missing.json()["detail"]
+
+
+def test_the_system_s_own_errors_answer_with_the_status_they_name(tmp_path):
+    """A HousingError reaching the app: its status and message for a caller's fault or a conflict; a
+    server-side one says where to look, never its message (which may name the store's paths)."""
+    from fastapi.testclient import TestClient
+
+    from shared.errors import Conflict, HousingError
+
+    app = create_app(str(tmp_path / "store"))
+
+    @app.get("/conflict")
+    def conflict():
+        raise Conflict("another writer moved it first")
+
+    @app.get("/broken")
+    def broken():
+        raise HousingError("/secret/store/path/runs/x/model/manifest.json is unreadable")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    moved = client.get("/conflict")
+    assert moved.status_code == 409 and moved.json()["detail"] == "another writer moved it first"
+    answer = client.get("/broken")
+    assert answer.status_code == 500 and "secret" not in answer.text and "HousingError" in answer.json()["detail"]
+

@@ -68,3 +68,10 @@ def test_names_near_the_file_system_s_limit_are_written(tmp_path):
 
     write_frame(pd.DataFrame({"a": [1]}), tmp_path / ("p" * 240 + ".parquet"))
     assert pd.read_parquet(tmp_path / ("p" * 240 + ".parquet"))["a"].tolist() == [1]
+
+
+def test_an_error_of_the_system_s_own_is_its_message_and_exit_code(tmp_path):
+    """Any command: a HousingError (shared.errors) is one line, no traceback, with the code it names."""
+    result = runner.invoke(app, ["promote", "run-0123456789abcdef", "--store", str(tmp_path / "store")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert result.output.startswith("error: run run-0123456789abcdef has no sealed model bundle"), result.output

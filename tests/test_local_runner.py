@@ -135,3 +135,26 @@ def test_every_stage_handler_of_the_real_graph_resolves():
     for stage in TRAINING_PIPELINE.stages:
         assert callable(resolve(stage.handler))
     assert TRAINING_PIPELINE.stage("train").compute == "fargate"
+
+
+conflicts_left = {"n": 0}
+
+
+def races(event, context):
+    """A write that lost a compare-and-swap race (ArtifactChanged says it is retryable), then wins."""
+    from shared.store import ArtifactChanged
+
+    calls.append("races")
+    if conflicts_left["n"]:
+        conflicts_left["n"] -= 1
+        raise ArtifactChanged("predictions/year=2024/month=01/predictions.parquet changed while it was written")
+    return event
+
+
+def test_an_error_that_says_it_is_retryable_is_retried_and_a_bad_input_is_not():
+    from shared.errors import BadInput
+
+    conflicts_left["n"] = 1
+    run_graph(graph("races"), {"pass": True}, sleep=lambda s: None)
+    assert calls.count("races") == 2
+    assert BadInput.retryable is False and "ArtifactChanged" in RetryPolicy().errors  # Step Functions retries it too

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lambdas.api.schemas import MAX_RECORDS, ErrorBody, ErrorDetail
+from shared.errors import HousingError
+
+log = logging.getLogger("housing.api")
 
 
 class ApiError(Exception):
@@ -30,6 +35,15 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.detail, exc.errors)
+
+    @app.exception_handler(HousingError)
+    async def housing_error(_: Request, exc: HousingError) -> JSONResponse:
+        """The system's own errors at the status they name; a server-side one's message (it may name the
+        store's paths) goes to the log, not to the caller."""
+        if exc.http_status >= 500:
+            log.error("%s: %s", type(exc).__name__, exc)
+            return error_response(exc.http_status, f"the server could not answer ({type(exc).__name__}); see its log")
+        return error_response(exc.http_status, str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -180,14 +180,14 @@ with st.expander("The model against the naive predictors"):
                                     "MAPE": st.column_config.NumberColumn(format="percent")})
 
 st.subheader("Model health")
-live = live_of(store_url, metro)
+live = live_of(store_url, metro, settings.monitor_skill_above, settings.monitor_coverage_below)
 if live.empty:
     st.write(f"No live accuracy for {metro_label(metro)} yet: it is recorded when a month is sent in with its "
              "prices (`housing batch --input YYYY-MM.csv`, or an upload under incoming/), before any run learns them.")
 else:
     st.plotly_chart(charts.live_accuracy(live, settings.interval_level), key="live")
     st.dataframe(live.assign(month=live["year"].astype(str) + "-" + live["month"].map("{:02d}".format))[
-        ["month", "model_run_id", "with_actual", "mae", "mean_pct_error", "skill", "best_naive", "coverage"]],
+        ["month", "model_run_id", "with_actual", "mae", "mean_pct_error", "skill", "best_naive", "coverage", "alarms"]],
         hide_index=True, key="live-table", column_config={
             "model_run_id": "model", "with_actual": "rows", "mae": st.column_config.NumberColumn("MAE", format="dollar"),
             "mean_pct_error": st.column_config.NumberColumn("% error", format="%.2f%%"),

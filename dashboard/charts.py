@@ -145,6 +145,11 @@ def live_accuracy(live: pd.DataFrame, level: float) -> go.Figure:
                    line=dict(color=PREDICTED)),
         go.Scatter(x=when, y=rows["coverage"], name="interval coverage", mode="lines+markers", line=dict(color=ACTUAL)),
     ])
+    if "alarmed" in rows and rows["alarmed"].any():  # the months an alarm watches: lost, under-covered, drifted
+        marked = rows["alarmed"].to_numpy()
+        fig.add_trace(go.Scatter(x=when[marked], y=rows["skill"][marked].fillna(1.0), mode="markers", name="alarm condition",
+                                 marker=dict(symbol="x", size=12, color="crimson"), text=rows["alarms"][marked],
+                                 hovertemplate="%{x|%Y-%m}: %{text}<extra></extra>"))
     fig.add_hline(y=1.0, line=dict(color=PREDICTED, dash="dot"))
     fig.add_hline(y=level, line=dict(color=ACTUAL, dash="dot"))
     fig.update_layout(title="Live accuracy: the served model on each month's prices as they arrived",

@@ -15,7 +15,7 @@ import pandas as pd
 from shared.batch import ALL_REGIONS, read_predictions, read_summary
 from shared.card import ModelCard
 from shared.champion import read_champion
-from shared.drift import read_drift_report
+from shared.drift import drift_reports_by_month, read_drift_report
 from shared.explain import ANCHOR, describe
 from shared.layout import model_card_key
 from shared.monitoring import live_accuracy
@@ -87,11 +87,26 @@ def load_card(store_url: str) -> ModelCard | None:
     return ModelCard.model_validate_json(store.read_bytes(key)) if key and store.exists(key) else None
 
 
-def load_live(store_url: str, metro: str) -> pd.DataFrame:
+def load_live(store_url: str, metro: str, skill_above: float, coverage_below: float) -> pd.DataFrame:
     """The live accuracy series of one metro (or All regions): per month, the record of the model serving
-    when its prices arrived (the first one recorded)."""
-    live = live_accuracy(open_store(store_url), metro=metro)
-    return live.drop_duplicates(subset=["year", "month"], keep="first").reset_index(drop=True)
+    when its prices arrived (the first one recorded), and what the model-health alarms watch in it: the
+    month lost to the best naive forecaster (skill above `skill_above`), its intervals covered too few
+    prices (below `coverage_below`), or its inputs drifted; `alarms` says which, with the months in a row
+    (an alarm fires at its context's count: `alarm_skill_months`, ...)."""
+    store = open_store(store_url)
+    live = live_accuracy(store, metro=metro).drop_duplicates(subset=["year", "month"], keep="first").reset_index(drop=True)
+    drifted = {month for month, report in drift_reports_by_month(store, last=len(live) + 12).items() if report.alerts}
+    flags = {"lost to the naive forecasters": (live["skill"] > skill_above).to_numpy(),
+             "under-covered": (live["coverage"] < coverage_below).to_numpy(),
+             "inputs drifted": np.array([(y, m) in drifted for y, m in zip(live["year"], live["month"])], dtype=bool)}
+    said = [[] for _ in range(len(live))]
+    for what, flagged in flags.items():
+        run = 0
+        for i, on in enumerate(flagged):
+            run = run + 1 if on else 0
+            if on:
+                said[i].append(f"{what} ({run} in a row)")
+    return live.assign(alarms=["; ".join(s) for s in said], alarmed=[bool(s) for s in said])
 
 
 def load_drift(store_url: str) -> tuple[dict, pd.DataFrame] | None:

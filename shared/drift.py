@@ -17,6 +17,8 @@ by each scoring of the month (it describes the rows scored then).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, computed_field
@@ -146,5 +148,13 @@ def read_drift_report(store: ArtifactStore, year: int | None = None, month: int 
 
 def drift_reports(store: ArtifactStore, last: int = 12) -> list[DriftReport]:
     """The newest `last` months' drift reports, in month order."""
-    keys = [k for k in store.list(DRIFT_PREFIX) if k.endswith(".json")][-last:]
-    return [DriftReport.model_validate_json(store.read_bytes(k)) for k in keys]
+    return list(drift_reports_by_month(store, last).values())
+
+
+def drift_reports_by_month(store: ArtifactStore, last: int = 12) -> dict[tuple[int, int], DriftReport]:
+    """The newest `last` months' drift reports by (year, month), in month order."""
+    months = {(int(m[1]), int(m[2])): key for key in store.list(DRIFT_PREFIX) if (m := _REPORT_KEY.fullmatch(key))}
+    return {month: DriftReport.model_validate_json(store.read_bytes(months[month])) for month in sorted(months)[-last:]}
+
+
+_REPORT_KEY = re.compile(re.escape(DRIFT_PREFIX) + r"year=(\d{4})/month=(\d{2})\.json")

@@ -206,6 +206,14 @@ def test_model_health_shows_live_accuracy_and_the_newest_month_s_drift(monkeypat
     [drift] = [d.value for d in app.dataframe if "PSI" in d.value.columns]
     assert drift.loc[drift["input"] == "homes_sold", "level"].iloc[0] == "alert"
     assert isinstance(drift, pd.DataFrame) and drift["PSI"].iloc[0] >= drift["PSI"].iloc[-1]
+    # The months an alarm watches are named, with their count in a row (January's conditions, from its
+    # own skill, coverage and drift report).
+    from shared.drift import read_drift_report
+
+    expected = [what for what, on in (("lost to the naive forecasters", recorded["skill"] > 1.0),
+                                      ("under-covered", recorded["coverage"] < 0.6),
+                                      ("inputs drifted", bool(read_drift_report(store, 2024, 1).alerts))) if on]
+    assert table["alarms"].iloc[0] == "; ".join(f"{what} (1 in a row)" for what in expected)
 
 
 def test_a_zip_code_s_page_shows_its_history_and_why_its_newest_price(monkeypatch, trained_store):

@@ -95,6 +95,8 @@ def load_live(store_url: str, metro: str, skill_above: float, coverage_below: fl
     (an alarm fires at its context's count: `alarm_skill_months`, ...)."""
     store = open_store(store_url)
     live = live_accuracy(store, metro=metro).drop_duplicates(subset=["year", "month"], keep="first").reset_index(drop=True)
+    if live.empty:  # no month sent in with its prices yet
+        return live.assign(alarms=pd.Series(dtype="object"), alarmed=pd.Series(dtype="bool"))
     drifted = {month for month, report in drift_reports_by_month(store, last=len(live) + 12).items() if report.alerts}
     flags = {"lost to the naive forecasters": (live["skill"] > skill_above).to_numpy(),
              "under-covered": (live["coverage"] < coverage_below).to_numpy(),

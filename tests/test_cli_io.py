@@ -75,3 +75,25 @@ def test_an_error_of_the_system_s_own_is_its_message_and_exit_code(tmp_path):
     result = runner.invoke(app, ["promote", "run-0123456789abcdef", "--store", str(tmp_path / "store")])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert result.output.startswith("error: run run-0123456789abcdef has no sealed model bundle"), result.output
+
+
+def test_a_read_only_store_is_one_line_naming_the_file(tmp_path):
+    """The store on a read-only mount (a bind mount remounted read-only, in a mount namespace of its own so
+    nothing outlives the test): `housing run` says the file system is read-only and where, nothing else."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        raise AssertionError("unshare (util-linux) is needed to mount a read-only store")
+    store, mount = tmp_path / "store", tmp_path / "read-only"
+    store.mkdir(), mount.mkdir()
+    script = (f"mount --bind {store} {mount} && mount -o remount,ro,bind {mount} && "
+              f"{sys.executable} -c 'import sys; from housing.cli import main; "
+              f"sys.argv = [\"housing\", \"run\", \"--store\", \"{mount}\", \"--zips\", \"5\"]; main()'")
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    if "unshare failed" in done.stderr or "mount:" in done.stderr:
+        raise AssertionError(f"could not make a read-only mount here (needs root): {done.stderr[-300:]}")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: the file system is read-only: ") and str(mount) in line, done.stderr
+    assert list(store.iterdir()) == []

@@ -97,3 +97,26 @@ def test_a_read_only_store_is_one_line_naming_the_file(tmp_path):
     [line] = [x for x in done.stderr.splitlines() if x.startswith("error:")]
     assert line.startswith("error: the file system is read-only: ") and str(mount) in line, done.stderr
     assert list(store.iterdir()) == []
+
+
+def test_a_broken_bundle_is_one_line_in_predict_and_batch(trained_store, tmp_path):
+    """The champion's sealed bundle altered on disk: `predict` and `batch` name the file that fails its
+    manifest check, write no output and score nothing."""
+    import shutil
+
+    from shared.batch import read_predictions
+    from shared.champion import read_champion
+
+    shutil.copytree(trained_store[0].root, tmp_path / "store")
+    store = LocalStore(tmp_path / "store")
+    model = store.root / "runs" / read_champion(store).run_id / "model" / "model.ubj"
+    model.write_bytes(model.read_bytes()[:-10] + b"0123456789")
+    given = tmp_path / "in.csv"
+    given.write_text("zipcode,date,city_full\n30301,2024-01-31,Atlanta-Sandy Springs-Alpharetta\n")
+    before = read_predictions(store)
+    for args in (["predict", "--input", str(given), "--output", str(tmp_path / "out.csv")], ["batch", "--month", "2023-12"]):
+        result = runner.invoke(app, [*args, "--store", str(store.root)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (args, result.exception)
+        assert "model.ubj does not match its SHA-256 in the manifest" in result.output, result.output
+    assert not (tmp_path / "out.csv").exists()
+    pd.testing.assert_frame_equal(read_predictions(store), before)

@@ -141,7 +141,9 @@ else:
                       "scores (every zip's newest price). Pick that month, or ask the API (`POST /predict?explain=true`).")
     else:
         right.caption("Why this price: the level it starts from (the zip's last known index value) and what moves it, "
-                      "from XGBoost's own contributions weighed as the prediction weighs them (they multiply to the price).")
+                      "from XGBoost's approximate contributions (each split's change along the zip's path) weighed as "
+                      "the prediction weighs them; they multiply to the price. The API's `?explain=true` gives the "
+                      "exact ones (TreeSHAP), which may share the moves out differently.")
         right.dataframe(parts, hide_index=True, key="zip-why")
 
 st.subheader("Forecasting skill of the champion, by horizon")

@@ -65,12 +65,15 @@ class FittedModel:
         return calibration.apply(feats.anchor, self.correction(feats, names), self.features.baselines(feats.past),
                                  feats.past.age)
 
-    def explain(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration) -> list[Explanation]:
+    def explain(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration,
+                exact: bool = True) -> list[Explanation]:
         """Each row's prediction taken apart (shared.explain): XGBoost's per-feature contributions, weighed as
-        `predict` weighs the booster, plus the anchor and the naive forecaster blended in."""
+        `predict` weighs the booster, plus the anchor and the naive forecaster blended in. `exact`: TreeSHAP
+        (about a hundred predictions' cost per row, more for deep trees); else XGBoost's approximate ones
+        (each split's change along the row's path: a prediction's cost), which add up to the price too."""
         feats = self.features.transform(cleaned, seen)
         matrix = xgb.DMatrix(feats.X[names].to_numpy(dtype="float32"), feature_names=names)
-        contributions = self.booster.predict(matrix, pred_contribs=True)
+        contributions = self.booster.predict(matrix, pred_contribs=True, approx_contribs=not exact)
         shrink, blend, naive_name, naive = calibration.terms(feats.past.age, self.features.baselines(feats.past))
         return explanations(feats.anchor, contributions, names, shrink, blend, naive_name, naive)
 
@@ -137,12 +140,12 @@ class ModelBundle:
                        for model in (self.judged, self.served))
         return mine.where(judged, other)
 
-    def explain(self, cleaned: pd.DataFrame, seen: ZipHistory | None = None) -> list[Explanation]:
+    def explain(self, cleaned: pd.DataFrame, seen: ZipHistory | None = None, exact: bool = True) -> list[Explanation]:
         """Why each row's price (cleaned rows, as `predict_clean` takes them): its parts, by the model that
-        scores it, summing to the log of the unclipped prediction."""
+        scores it, summing to the log of the unclipped prediction (`exact`: see FittedModel.explain)."""
         seen = self.history if seen is None else seen
         judged = self.scorers(cleaned)
-        mine, other = (model.explain(cleaned, self.schema.names, seen, self.calibration) if rows.any() else []
+        mine, other = (model.explain(cleaned, self.schema.names, seen, self.calibration, exact) if rows.any() else []
                        for model, rows in ((self.judged, judged), (self.served, ~judged)))
         return [mine[i] if judged[i] else other[i] for i in range(len(cleaned))]
 

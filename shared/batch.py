@@ -304,6 +304,7 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
             wanted = ", ".join(f"{y:04d}-{m:02d}" for y, m in sorted(months))
             raise ValueError(f"{source} has no rows for {wanted}")
     bundle = load_bundle(store, pointer.run_id)
+    log.info("scoring %s: %d rows of %d month(s) with %s", source, len(raw), row_months(raw).nunique(), bundle.run_id)
     predictions, cleaned = score_rows(bundle, raw, source, history_for(store, bundle, raw))
     written = write_scored_months(store, predictions)
     write_drift_reports(store, bundle, cleaned, predictions, source)

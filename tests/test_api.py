@@ -226,7 +226,7 @@ def test_new_champion_is_served_without_restart_and_a_broken_one_is_refused(clie
 
 
 def test_refresh_interval_is_respected(store):
-    from lambdas.api.champion import ServedChampion
+    from lambdas.api.served import ServedChampion
 
     now = [0.0]
     served = ServedChampion(store, refresh_seconds=10, clock=lambda: now[0])

@@ -9,10 +9,10 @@ from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from lambdas.api.auth import key_checker, load_api_keys
-from lambdas.api.champion import ServedChampion
 from lambdas.api.errors import ApiError, BodyLimit, add_error_handlers
 from lambdas.api.routers import batch, model, service
 from lambdas.api.schemas import MAX_BODY_BYTES, ErrorBody
+from lambdas.api.served import ServedChampion
 from shared.settings import get_settings
 from shared.store import open_store
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lambdas.api.champion import ServedChampion
 from lambdas.api.errors import ApiError
+from lambdas.api.served import ServedChampion
 from shared.bundle import ModelBundle
 from shared.store import ArtifactStore
 

@@ -18,7 +18,7 @@ from shared.champion import read_champion
 from shared.drift import drift_reports_by_month, read_drift_report
 from shared.explain import ANCHOR, describe
 from shared.layout import model_card_key
-from shared.monitoring import live_accuracy
+from shared.monitoring import in_a_row, live_accuracy
 from shared.reports import CANDIDATE, FORECASTERS, LABELS, backtest_rows
 from shared.store import open_store
 
@@ -103,10 +103,8 @@ def load_live(store_url: str, metro: str, skill_above: float, coverage_below: fl
              "inputs drifted": np.array([(y, m) in drifted for y, m in zip(live["year"], live["month"])], dtype=bool)}
     said = [[] for _ in range(len(live))]
     for what, flagged in flags.items():
-        run = 0
-        for i, on in enumerate(flagged):
-            run = run + 1 if on else 0
-            if on:
+        for i, run in enumerate(in_a_row(flagged)):
+            if run:
                 said[i].append(f"{what} ({run} in a row)")
     return live.assign(alarms=["; ".join(s) for s in said], alarmed=[bool(s) for s in said])
 

@@ -95,14 +95,18 @@ def live_accuracy(store: ArtifactStore, metro: str | None = None) -> pd.DataFram
     return pd.concat(parts, ignore_index=True).sort_values(["year", "month", RECORDED_AT, "metro"], ignore_index=True)
 
 
+def in_a_row(values) -> list[int]:
+    """Per value, how many values up to it (it included) are True in a row: what a "sustained" alarm counts."""
+    counts, run = [], 0
+    for value in values:
+        run = run + 1 if value else 0
+        counts.append(run)
+    return counts
+
+
 def _in_a_row(values: list[bool]) -> int:
     """How many of the newest values (the list's end) are True in a row."""
-    count = 0
-    for value in reversed(values):
-        if not value:
-            break
-        count += 1
-    return count
+    return in_a_row(values)[-1] if len(values) else 0
 
 
 def health_figures(store: ArtifactStore, skill_above: float, coverage_below: float,

@@ -75,22 +75,20 @@ def check_training_file(report: ValidationReport, typed: pd.DataFrame) -> Valida
     """Add to `report` the zips of a training file (validated rows, labelled months joined) whose index moves
     from one of its months to the next by more than it can (`allowed_log_move` of the months between): a
     month 1e5x too high, or a price in cents, would become the anchor the model learns to follow."""
-    rows = typed.loc[typed[schema.TARGET] > 0, [schema.ZIPCODE, schema.DATE, schema.TARGET]]
-    rows = rows.sort_values([schema.ZIPCODE, schema.DATE], kind="stable")
-    zips = rows[schema.ZIPCODE].to_numpy()
-    months = month_numbers(rows[schema.DATE])
-    logs = np.log(rows[schema.TARGET].to_numpy(dtype="float64"))
+    frame = typed.reset_index(drop=True)  # positions are the file's rows: examples name its lines
+    prices = frame[schema.TARGET].to_numpy(dtype="float64")
+    months = month_numbers(frame[schema.DATE])
+    zips_all = frame[schema.ZIPCODE].to_numpy(dtype="float64")
+    order = np.flatnonzero(prices > 0)
+    order = order[np.lexsort((months[order], zips_all[order]))]  # zip by zip, in date order
+    zips, logs = zips_all[order], np.log(prices[order])
     same = np.r_[False, zips[1:] == zips[:-1]]
-    gap = np.r_[0, np.diff(months)]
-    move = np.abs(np.r_[0.0, np.diff(logs)])
-    jumps = same & (move > allowed_log_move(gap))
+    jumps = same & (np.abs(np.r_[0.0, np.diff(logs)]) > allowed_log_move(np.r_[0, np.diff(months[order])]))
     if jumps.any():
-        frame = typed.reset_index(drop=True)  # the file's row order: examples name its lines
-        at = typed.index.get_indexer(rows.index[jumps])
         bad = np.zeros(len(frame), dtype=bool)
-        bad[at] = True
+        bad[order[jumps]] = True
         previous = np.full(len(frame), np.nan)
-        previous[at] = np.exp(logs[np.flatnonzero(jumps) - 1]).round(0)
+        previous[order[jumps]] = np.exp(logs[np.flatnonzero(jumps) - 1]).round(0)
         report.problems.append(_problem(
             frame, bad, "implausible_price",
             f"{int(jumps.sum())} price(s) move their zip's index by more than {MAX_MOVE}x in a month "

@@ -40,10 +40,7 @@ def seal(store: ArtifactStore, run_id: str, files: dict[str, bytes]) -> bytes:
 
 def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
     """Read every file of a bundle and check it against the manifest; return the files' bytes."""
-    prefix = bundle_prefix(run_id)
-    if not store.exists(prefix + MANIFEST):
-        raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({prefix + MANIFEST} missing)")
-    manifest = read_json(store, prefix + MANIFEST)
+    manifest = _manifest(store, run_id)
     if "calibration.json" not in manifest["files"]:
         raise OutdatedBundle(f"bundle {run_id} was made by an older version (no backtest calibration): train a "
                              "new model with `housing run --force`")
@@ -56,11 +53,15 @@ def verify_bundle(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
 
 def sealed_file(store: ArtifactStore, run_id: str, name: str) -> bytes | None:
     """One file of a sealed bundle, checked against the manifest; None when the bundle was sealed without it."""
-    prefix = bundle_prefix(run_id)
-    if not store.exists(prefix + MANIFEST):
-        raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({prefix + MANIFEST} missing)")
-    expected = read_json(store, prefix + MANIFEST)["files"].get(name)
+    expected = _manifest(store, run_id)["files"].get(name)
     return None if expected is None else _checked(store, run_id, name, expected)
+
+
+def _manifest(store: ArtifactStore, run_id: str) -> dict:
+    key = bundle_prefix(run_id) + MANIFEST
+    if not store.exists(key):
+        raise BundleIntegrityError(f"run {run_id} has no sealed model bundle ({key} missing)")
+    return read_json(store, key)
 
 
 def _checked(store: ArtifactStore, run_id: str, name: str, expected: str) -> bytes:

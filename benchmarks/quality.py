@@ -52,13 +52,13 @@ from shared.reports import (  # noqa: E402
 )
 from shared.store import LocalStore, read_json, read_table  # noqa: E402
 from shared.synthetic import ASSUMPTIONS, Assumptions, generate  # noqa: E402
-from shared.tables import write_parquet  # noqa: E402
+from shared.tables import write_frame  # noqa: E402
 
 
 def predicted_by_cli(store: LocalStore, rows: pd.DataFrame, workdir: Path) -> pd.DataFrame:
     """`housing predict` on `rows` without their price, as a user runs it."""
     source, output = workdir / "holdout-without-price.parquet", workdir / "predicted.parquet"
-    write_parquet(rows.drop(columns=[schema.TARGET]), source)
+    write_frame(rows.drop(columns=[schema.TARGET]), source)
     subprocess.run([sys.executable, "-m", "housing.cli", "predict", "--input", str(source), "--output", str(output),
                     "--store", store.url], check=True, cwd=ROOT)
     return pd.read_parquet(output)
@@ -70,7 +70,7 @@ def statistical(splits: dict[str, pd.DataFrame], workdir: Path, ets: bool) -> tu
     horizon bucket."""
     panel = pd.concat(splits.values(), ignore_index=True)[[schema.ZIPCODE, schema.DATE, schema.TARGET]]
     panel_file, origins_file, out_file = workdir / "panel.parquet", workdir / "origins.json", workdir / "statistical.parquet"
-    write_parquet(panel, panel_file)
+    write_frame(panel, panel_file)
     starts = {name: origins(month_numbers(splits[name][schema.DATE])) for name in ("eval", "holdout")}
     as_date = {m: pd.Period(year=m // 12, month=m % 12 + 1, freq="M").to_timestamp("M") for ms in starts.values() for m in ms}
     origins_file.write_text(json.dumps(sorted({as_date[m].strftime("%Y-%m-%d") for m in as_date})))

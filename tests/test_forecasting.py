@@ -14,6 +14,7 @@ from shared.extrapolation import AUTOREGRESSION_INPUTS, LAGS, SHORT_HORIZON, Ext
 from shared.features import FeatureBuilder
 from shared.history import FEATURES, GROWTH_LAGS, HistoryFeatures, ZipHistory, month_numbers
 from shared.reports import DAMPED, MOMENTUM, PERSISTENCE, SEASONAL
+from shared.seal import OutdatedBundle
 
 
 def past(last, growth, age, metro_move=None, metro_growth=None) -> HistoryFeatures:
@@ -77,13 +78,20 @@ def test_the_extrapolation_learns_which_moves_to_trust_at_each_horizon():
     seen, truth, months = _moves_data(60_000, rng, lambda age, g, m: age * (0.5 * g[:, 0] + 0.3 * g[:, 1] + 0.2 * m[:, 0]))
     model = Extrapolation().fit(seen, truth, months)
     for h in (1, 3):  # the autoregression wins on the last training months, and finds the lags
+        # beyond momentum h g0: h (-0.5 g0 + 0.3 g1 + 0.2 m0) = h (-0.3 (g0 - g1) + 0.2 (m0 - g0))
         expected = np.zeros(AUTOREGRESSION_INPUTS)
-        expected[[0, 1, LAGS]] = h * np.array([0.5, 0.3, 0.2])
+        expected[[0, LAGS - 1]] = h * np.array([-0.3, 0.2])
         np.testing.assert_allclose(model.coefficients[h - 1], expected, atol=0.02 * h)
+    shifted = past(seen.last_index, seen.growth + 0.02, seen.age, seen.columns["metro_since_index"] + 0.02 * seen.age,
+                   seen.metro_growth + 0.02)
+    short = seen.age <= SHORT_HORIZON  # growth 2 points higher every month: the move is 2 points a month higher
+    np.testing.assert_allclose((model.move(shifted) - model.move(seen))[short], 0.02 * seen.age[short], atol=1e-9)
     for h in (4, 12, 24):  # further ahead the blend: all market
         np.testing.assert_allclose(model.coefficients[h - 1], [0.0], atol=0.01)
     again = Extrapolation.from_dict(model.to_dict())
     np.testing.assert_allclose(again.move(seen), model.move(seen), atol=1e-6)
+    with pytest.raises(OutdatedBundle, match="growth levels"):  # an older version's fit on growth levels
+        Extrapolation.from_dict({"coefficients": [[0.1] * (AUTOREGRESSION_INPUTS + 1)] + [[0.5]] * 23})
 
 
 def test_a_short_horizon_keeps_the_blend_where_the_autoregression_does_not_beat_it():

@@ -77,9 +77,11 @@ def test_the_month_before_s_index_and_the_own_month_s_market_statistics_are_seen
     changed = cleaned.copy()
     changed.loc[changed[schema.DATE] == month - pd.offsets.MonthEnd(1), schema.TARGET] *= 1.1
     _, anchor2 = _features(builder, changed, rows)
-    # The last value moves the anchor, and so does its last growth and its metro's (every zip moved), by
-    # their coefficients at one month.
-    np.testing.assert_allclose(anchor2 - anchor, np.log(1.1) * (1 + AUTOREGRESSION[0] + AUTOREGRESSION[LAGS]), rtol=1e-9)
+    # The last value moves the anchor, and so does its last growth (momentum, and its change from the month
+    # before); its metro's last growth moved as much (every zip moved), the metro's earlier months and the
+    # market's move did not, so their gaps to the zip's last growth shrink.
+    c = AUTOREGRESSION
+    np.testing.assert_allclose(anchor2 - anchor, np.log(1.1) * (2 + c[0] - c[LAGS:].sum()), rtol=1e-9)
     X, _ = _features(builder, cleaned, rows)
     changed = cleaned.copy()
     changed.loc[rows, "median_ppsf"] *= 1.2
@@ -123,9 +125,10 @@ def test_a_request_may_carry_the_zip_s_preceding_months(panel):
     growth = np.zeros(LAGS)
     growth[:2] = prices[2] - prices[1], prices[1] - prices[0]
     market = np.nan_to_num(feats.X["metro_since_index"].iloc[3])
-    # Its metro's growth is its own: no other zip of the metro is known.
-    design = np.concatenate([growth, growth, [market]])
-    expected = prices[2] + design @ AUTOREGRESSION
+    # Its metro's growth is its own: no other zip of the metro is known. Momentum, then the growth's changes,
+    # the metro's gaps to the last growth and the market's gap to momentum.
+    design = np.concatenate([growth[:-1] - growth[1:], growth - growth[0], [market - growth[0]]])
+    expected = prices[2] + growth[0] + design @ AUTOREGRESSION
     assert feats.anchor[3] == pytest.approx(expected, rel=1e-12)
 
 

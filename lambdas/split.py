@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from lambdas.logs import structured
 from lambdas.stage_event import StageEvent, log
-from shared import schema
 from shared.layout import Artifact
-from shared.split import cutoffs, split_by_date
+from shared.split import split_by_date
 from shared.store import read_table, write_table
 
 
@@ -15,7 +14,7 @@ def handler(event: dict, context=None) -> dict:
     ev = StageEvent(**event)
     store = ev.open()
     validated = read_table(store, ev.artifact(Artifact.VALIDATED))
-    train_end, eval_end = cutoffs(validated[schema.DATE], ev.config.train_end, ev.config.eval_end)
+    train_end, eval_end = ev.config.train_end, ev.config.eval_end  # decided by validate
     parts = split_by_date(validated, train_end, eval_end)
     for name, part in parts.items():
         write_table(store, ev.key(Artifact.of_split("split", name)), part)

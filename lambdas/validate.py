@@ -10,7 +10,7 @@ from shared.incoming import with_labelled_months
 from shared.layout import Artifact
 from shared.plausibility import check_training_file
 from shared.quarantine import quarantine
-from shared.split import EmptySplitError, split_masks
+from shared.split import EmptySplitError, cutoffs, split_masks
 from shared.store import write_table
 from shared.tables import InputFormatError, read_frame
 from shared.validation import ValidationReport, validate_housing, validate_metros
@@ -30,7 +30,7 @@ def handler(event: dict, context=None) -> dict:
         report = check_training_file(report, typed)
     if report.ok:
         try:  # every split must have rows, or the run cannot train or be judged
-            split_masks(typed[schema.DATE], ev.config.train_end, ev.config.eval_end)
+            ev = _with_cutoffs(ev, typed)
         except EmptySplitError as err:
             report = ValidationReport.of_file(ev.input_key, "empty_split", str(err))
     metros_report, metros = _read_and_validate(store, ev.metros_key, validate_metros)
@@ -42,6 +42,14 @@ def handler(event: dict, context=None) -> dict:
     write_table(store, ev.key(Artifact.VALIDATED), typed)
     write_table(store, ev.key(Artifact.METROS), metros)
     return ev.with_artifacts(Artifact.VALIDATED, Artifact.METROS)
+
+
+def _with_cutoffs(ev: StageEvent, typed) -> StageEvent:
+    """The event with the split dates decided once, here, from the data (a missing date takes its default),
+    after checking that every split has rows: split and the run's record use these dates as they are."""
+    train_end, eval_end = cutoffs(typed[schema.DATE], ev.config.train_end, ev.config.eval_end)
+    split_masks(typed[schema.DATE], train_end, eval_end)
+    return ev.model_copy(update={"config": ev.config.model_copy(update={"train_end": train_end, "eval_end": eval_end})})
 
 
 def _read_and_validate(store, key: str, validate):

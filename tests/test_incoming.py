@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from lambdas.split import handler as split
 from lambdas.stage_event import new_run_event
 from lambdas.validate import handler as validate
 from shared import schema
@@ -96,7 +97,12 @@ def test_validate_joins_the_files_the_run_started_with(store, small_data):
                           "fp", incoming_keys=labelled_incoming(store))
     write_table(store, "incoming/2023-12.parquet", month(rows, "2023-12-31"))  # arrived after the start: next run's
 
-    validated = read_table(store, validate(event)["artifacts"]["validated"])
+    after = validate(event)
+    validated = read_table(store, after["artifacts"]["validated"])
 
     assert validated["date"].max() == pd.Timestamp("2023-11-30")
     assert len(validated) == len(rows.loc[rows["date"] <= "2023-11-30"])
+    # The split dates are decided here, once, from the data with its joined month; split takes them as given.
+    assert (after["config"]["train_end"], after["config"]["eval_end"]) == ("2019-12-01", "2021-12-01")
+    holdout = read_table(store, split(after)["artifacts"]["split_holdout"])
+    assert holdout["date"].min() == pd.Timestamp("2021-12-31")

@@ -67,11 +67,11 @@ def serving_init(store_url: str, counts: tuple[int, ...] = (24, 120)) -> dict[in
     import shutil
     import tempfile
 
-    from shared.batch import champion_state, seen_history
     from shared.bundle import load_bundle
     from shared.layout import month_predictions_key
     from shared.serving_state import update_state
     from shared.store import parquet_bytes, read_table
+    from shared.system_history import champion_state, seen_history
 
     source = open_store(store_url)
     run_id = read_champion(source).run_id

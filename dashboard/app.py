@@ -29,8 +29,8 @@ from dashboard.data import (
     metro_label,
     yearly,
 )
-from shared.batch import ALL_REGIONS
 from shared.reports import FORECASTERS, LABELS
+from shared.schema import ALL_REGIONS
 from shared.settings import get_settings
 from shared.store import ArtifactAccessDenied
 

@@ -12,14 +12,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from shared.batch import ALL_REGIONS, read_predictions, read_summary
 from shared.card import ModelCard
 from shared.champion import read_champion
 from shared.drift import drift_reports_by_month, read_drift_report
 from shared.explain import ANCHOR, describe
 from shared.layout import model_card_key
 from shared.monitoring import in_a_row, live_accuracy
+from shared.predictions import read_predictions, read_summary
 from shared.reports import CANDIDATE, FORECASTERS, LABELS, backtest_rows
+from shared.schema import ALL_REGIONS
 from shared.store import open_store
 
 

@@ -376,9 +376,9 @@ def predict(
     store_url: StoreOption = None,
 ) -> None:
     """Predict a price for each input row, in order, with the champion bundle and the training transforms."""
-    from shared.batch import history_for
     from shared.bundle import load_bundle
     from shared.caveats import caveats
+    from shared.system_history import history_for
     from shared.tables import check_output, write_frame
 
     try:
@@ -502,8 +502,8 @@ def _print_promotions(store: ArtifactStore) -> None:
 def _print_live_accuracy(store: ArtifactStore) -> None:
     """The last months' live accuracy (all regions): how the model serving when each month's prices arrived
     did on them (shared.monitoring)."""
-    from shared.batch import ALL_REGIONS
     from shared.monitoring import live_accuracy
+    from shared.schema import ALL_REGIONS
 
     live = live_accuracy(store, metro=ALL_REGIONS)
     if live.empty:

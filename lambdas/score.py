@@ -2,7 +2,7 @@
 monthly schedule, which scores the newest incoming/ file unless its months are already scored.
 
 Two uploads of the same month may be scored at once: a month's files are written by compare-and-swap
-(`shared.batch.write_scored_months`), so both land, and no reserved concurrency is needed (a new
+(`shared.predictions.write_scored_months`), so both land, and no reserved concurrency is needed (a new
 account's quota could not spare it).
 """
 

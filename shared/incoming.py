@@ -33,7 +33,9 @@ def score_incoming(store: ArtifactStore, key: str, skip_if_scored: bool = False,
     bytes>/ with report.json and rejected (InputRejected): it is neither scored nor learned from."""
     # Imported here: scoring needs the model (xgboost, ~1.4 s to import); the trigger and the CLI, which only
     # ask which files carry prices, do not.
-    from shared.batch import batch_score, row_months, scored_months
+    from shared.batch import batch_score
+    from shared.predictions import scored_months
+    from shared.system_history import row_months
 
     data = store.read_bytes(key)
     try:

@@ -3,7 +3,7 @@ from them.
 
 A month sent in with its prices (an incoming/ upload, `housing batch --input`) is scored by the champion
 serving then; its rows that model had not learned (months after its `trained_through`) are the
-out-of-sample truth about it. Their figures (`shared.batch.summarize`: MAE, % error, skill against the best
+out-of-sample truth about it. Their figures (`shared.summary.summarize`: MAE, % error, skill against the best
 naive forecaster, interval coverage; per metro and for all regions) are kept at
 monitoring/live/year=YYYY/month=MM/<run id>.parquet with when they were recorded. A retrained champion's
 later rescoring of the month (its batch stage scores its holdout) is a backtest, not live, and writes none;
@@ -22,6 +22,7 @@ from shared.history import month_number, month_of
 from shared.layout import LIVE_PREFIX, live_accuracy_key, month_predictions_key
 from shared.schema import ALL_REGIONS
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, parquet_bytes, read_table
+from shared.summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ def record_live(store: ArtifactStore, run_id: str, months: list[tuple[int, int]]
     """Record the live accuracy of champion `run_id` on these scored months (read as written, so a file
     topping a month up counts with the rest); return the keys written. Months without out-of-sample
     prices write nothing."""
-    from shared.batch import summarize  # the summary's one definition (batch imports the model stack)
-
     written = []
     for year, month in months:
         scored = read_table(store, month_predictions_key(year, month))

@@ -6,7 +6,7 @@ months from `floor` on give every row of month >= floor + LOOKBACK the features 
 it. The state keeps those months of the champion's labelled history and of the scored months, from REACH
 months before the newest month seen (re-scoring the last year needs nothing else), and moves forward with
 it: its size does not grow with the months scored. Rows of earlier months take the full history
-(`shared.batch.seen_history`, which reads only the scored months they can look back to).
+(`shared.system_history.seen_history`, which reads only the scored months they can look back to).
 
 One state per champion, at serving/<run id>/state.parquet: the bundle's rows first, then the scored
 months' after the bundle's last labelled month (the order in which the full history joins them: a scored

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import fnmatch
 
-from shared.batch import read_predictions, write_scored_months
 from shared.layout import PREDICTIONS_PREFIX
+from shared.predictions import read_predictions, write_scored_months
 
 
 def copy_served_state(source, target) -> None:

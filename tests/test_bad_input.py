@@ -204,8 +204,8 @@ def test_housing_batch_input_rejects_quarantines_and_never_learns_from_a_bad_mon
     """A labelled month joins what the system has seen and the next run's training data: one that breaks the
     plausibility rules (shared.plausibility) is quarantined with a report naming the zips, scores nothing
     and is never learned from."""
-    from shared.batch import read_predictions
     from shared.incoming import labelled_incoming, with_labelled_months
+    from shared.predictions import read_predictions
 
     copy = tmp_path / "store"
     shutil.copytree(champion_store, copy)

@@ -289,7 +289,7 @@ def test_markup_in_paths_and_reports_prints_as_text(store_copy, tmp_path, rows):
 
 
 def test_partial_month_file_tops_the_month_up(store_copy, tmp_path):
-    from shared.batch import read_predictions
+    from shared.predictions import read_predictions
 
     store, data, _ = store_copy
     before = read_predictions(store, 2023, 6)

@@ -104,8 +104,8 @@ def test_a_broken_bundle_is_one_line_in_predict_and_batch(trained_store, tmp_pat
     manifest check, write no output and score nothing."""
     import shutil
 
-    from shared.batch import read_predictions
     from shared.champion import read_champion
+    from shared.predictions import read_predictions
 
     shutil.copytree(trained_store[0].root, tmp_path / "store")
     store = LocalStore(tmp_path / "store")

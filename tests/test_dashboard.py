@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lambdas.api.app import create_app
-from shared.batch import read_summary
+from shared.predictions import read_summary
 from shared.settings import get_settings
 from tests.api_support import serving
 from tests.stores import with_a_month_not_known_yet
@@ -222,7 +222,7 @@ def test_a_zip_code_s_page_shows_its_history_and_why_its_newest_price(monkeypatc
     import json
     import math
 
-    from shared.batch import read_predictions
+    from shared.predictions import read_predictions
 
     store = trained_store[0]
     app = open_dashboard(monkeypatch, store.url)
@@ -247,3 +247,14 @@ def test_the_model_card_is_shown(monkeypatch, trained_store):
     assert "Known limits" in shown and "Drift is measured against" in shown
     [metros] = [d.value for d in app.dataframe if list(d.value.columns) == ["metro", "MAE", "MAPE", "rows"]]
     assert len(metros) >= 10 and (metros["MAE"] > 0).all()
+
+
+def test_the_dashboard_reads_the_store_without_the_model_stack():
+    """It reads scored months and summaries only: importing xgboost would add seconds to every start."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dashboard.data; bad = [m for m in ('xgboost', 'shared.bundle') if m in sys.modules];"
+            "sys.exit(str(bad) if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

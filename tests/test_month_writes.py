@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared import batch
-from shared.batch import read_predictions, read_summary, scored_months, write_scored_months
+from shared import predictions as scored
 from shared.layout import month_predictions_key, month_summary_key
+from shared.predictions import read_predictions, read_summary, scored_months, write_scored_months
 
 
 def predictions(zips, price: float = 300_000.0, month: int = 6) -> pd.DataFrame:
@@ -67,15 +67,15 @@ def test_two_scorings_of_the_same_month_at_once_both_land(any_store):
     month = read_predictions(any_store, 2023, 6)
     assert sorted(month["zipcode"]) == [*range(100, 130), *range(1000, 1030), *range(2000, 2030)]
     assert scored_months(any_store) == {(2023, 6)}
-    everywhere = read_summary(any_store).set_index("metro").loc[batch.ALL_REGIONS]
+    everywhere = read_summary(any_store).set_index("metro").loc[scored.ALL_REGIONS]
     assert everywhere["count"] == 90 and everywhere["mean_actual"] == pytest.approx(month["actual"].mean())
 
 
 def test_a_writer_that_keeps_losing_says_so_and_leaves_the_month_whole(any_store, monkeypatch):
     write_scored_months(any_store, predictions(range(10)))
     before = any_store.read_bytes(month_predictions_key(2023, 6))
-    monkeypatch.setattr(any_store, "replace", lambda *a: (_ for _ in ()).throw(batch.ArtifactChanged("raced")))
-    with pytest.raises(batch.ArtifactChanged, match="kept changing.*score it again"):
+    monkeypatch.setattr(any_store, "replace", lambda *a: (_ for _ in ()).throw(scored.ArtifactChanged("raced")))
+    with pytest.raises(scored.ArtifactChanged, match="kept changing.*score it again"):
         write_scored_months(any_store, predictions(range(5, 20)))
     assert any_store.read_bytes(month_predictions_key(2023, 6)) == before
 
@@ -88,7 +88,7 @@ def test_a_crash_between_predictions_and_summary_leaves_the_month_unscored_until
         raise KeyboardInterrupt("killed after the predictions were written")
 
     with monkeypatch.context() as patched:
-        patched.setattr(batch, "_summarize_month", crash)
+        patched.setattr(scored, "_summarize_month", crash)
         with pytest.raises(KeyboardInterrupt):
             write_scored_months(any_store, predictions(range(10, 40)))
     assert any_store.exists(month_summary_key(2023, 6))  # the old summary is still there, but stale
@@ -97,7 +97,7 @@ def test_a_crash_between_predictions_and_summary_leaves_the_month_unscored_until
     assert len(read_predictions(any_store, 2023, 6)) == 40  # the predictions themselves are whole
     write_scored_months(any_store, predictions(range(35, 40)))  # scoring any of it again repairs the month
     assert scored_months(any_store) == {(2023, 5), (2023, 6)}
-    assert read_summary(any_store, 2023, 6).set_index("metro").loc[batch.ALL_REGIONS, "count"] == 40
+    assert read_summary(any_store, 2023, 6).set_index("metro").loc[scored.ALL_REGIONS, "count"] == 40
 
 
 def test_an_unreadable_predictions_month_is_skipped_and_named_and_rescoring_it_repairs_it(any_store):

@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from housing.cli import app
-from shared.batch import read_summary
 from shared.bundle import load_bundle
 from shared.champion import promotion_history, read_champion
+from shared.predictions import read_summary
 from shared.runs import list_runs
 from shared.store import LocalStore, read_json, read_table
 

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from shared import schema, serving_state
-from shared.batch import history_for, seen_history
 from shared.history import LOOKBACK, MARKET_LEVELS, ZipHistory, month_number, month_numbers
 from shared.layout import month_predictions_key, serving_state_key
 from shared.preprocess import METRO_NAME, clean_for_training
 from shared.serving_state import REACH, ServingState, current_state, scored_as_history, update_state
 from shared.store import LocalStore, parquet_bytes, read_table
 from shared.synthetic import generate
+from shared.system_history import history_for, seen_history
 
 LAST_LABELLED = "2021-12"
 

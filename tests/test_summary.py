@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.batch import ALL_REGIONS, NAIVE_COLUMNS, summarize
 from shared.reports import FORECASTERS, MOMENTUM
+from shared.schema import ALL_REGIONS
+from shared.summary import NAIVE_COLUMNS, summarize
 
 
 @pytest.fixture()

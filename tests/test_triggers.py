@@ -14,7 +14,7 @@ from lambdas.s3_events import MalformedEvent
 from lambdas.score import handler as score
 from lambdas.stage_event import NoMetrosTable, new_run_event, prepare_run
 from lambdas.triggers import start_training
-from shared.batch import read_summary, scored_months
+from shared.predictions import read_summary, scored_months
 from shared.quarantine import InputRejected
 from shared.settings import get_settings
 from shared.store import S3Store, read_json

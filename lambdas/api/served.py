@@ -15,13 +15,13 @@ import time
 
 import pandas as pd
 
-from shared.batch import champion_state, history_for, seen_history
 from shared.bundle import ModelBundle, load_bundle
 from shared.champion import ChampionPointer, promotion_history, read_champion
 from shared.history import ZipHistory
 from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX
 from shared.serving_state import ServingState
 from shared.store import ArtifactStore
+from shared.system_history import champion_state, history_for, seen_history
 
 log = logging.getLogger("housing.api")
 
@@ -81,7 +81,7 @@ class ServedChampion:
                       self.bundle.run_id if self.bundle else "nothing", self.last_error)
 
     def history_for(self, raw: pd.DataFrame) -> ZipHistory:
-        """What these raw rows may see (`shared.batch.history_for`), from the state and full history kept."""
+        """What these raw rows may see (`shared.system_history.history_for`), from the state and full history kept."""
         bundle, state = self.bundle, self.state  # one refresh's, whatever another thread does meanwhile
         return history_for(self.store, bundle, raw, state, full=lambda: self._full_history(bundle, state))
 

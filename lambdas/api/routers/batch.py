@@ -22,9 +22,10 @@ from lambdas.api.schemas import (
     Summary,
     SummaryRow,
 )
-from shared.batch import ALL_REGIONS, close_metros, read_predictions, read_summary, same_metro
 from shared.drift import DriftReport, read_drift_report
 from shared.monitoring import live_accuracy
+from shared.predictions import close_metros, read_predictions, read_summary, same_metro
+from shared.schema import ALL_REGIONS
 
 router = APIRouter(tags=["batch"])
 Year = Annotated[int | None, Query(ge=1900, le=2200)]

@@ -31,13 +31,13 @@ from dashboard.data import (
 )
 from shared.reports import FORECASTERS, LABELS
 from shared.schema import ALL_REGIONS
-from shared.settings import get_settings
+from shared.settings import DashboardSettings, get_settings
 from shared.store import ArtifactAccessDenied
 
 CACHE_S = 60  # a newly scored month shows up within a minute
 
 st.set_page_config(page_title="Housing price predictions", layout="wide")
-settings = get_settings()
+settings = get_settings(DashboardSettings)
 store_url, api_url, api_key = settings.store, settings.api_url, settings.first_api_key()
 
 summary_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_summary)
@@ -48,6 +48,19 @@ live_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_live)
 drift_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_drift)
 card_of = st.cache_data(ttl=CACHE_S, show_spinner=False)(load_card)
 zip_of = st.cache_data(ttl=CACHE_S, show_spinner=False, max_entries=64)(load_zip)
+
+
+def _interval_level() -> float | None:
+    """The champion's interval level as it was trained (its card), not a setting of this process."""
+    try:
+        card = card_of(store_url)
+    except ArtifactAccessDenied:
+        return None
+    return card.interval_level if card else None
+
+
+level = _interval_level()
+
 
 st.title("Zip-code home values: predictions vs actuals")
 summary = summary_of(store_url)
@@ -130,7 +143,7 @@ else:
     row = scored.loc[scored["zipcode"] == picked].iloc[0]
     cols = st.columns(3)
     cols[0].metric("Predicted", f"${row['predicted']:,.0f}")
-    cols[1].metric(f"{settings.interval_level:.0%} interval", f"${row['low'] / 1e3:,.0f}k to ${row['high'] / 1e3:,.0f}k"
+    cols[1].metric(f"{level:.0%} interval" if level else "Interval", f"${row['low'] / 1e3:,.0f}k to ${row['high'] / 1e3:,.0f}k"
                    if math.isfinite(row["low"]) and math.isfinite(row["high"]) else "-")
     cols[2].metric("Actual", f"${row['actual']:,.0f}" if math.isfinite(row["actual"]) else "not known yet")
     left, right = st.columns(2)
@@ -187,7 +200,7 @@ if live.empty:
     st.write(f"No live accuracy for {metro_label(metro)} yet: it is recorded when a month is sent in with its "
              "prices (`housing batch --input YYYY-MM.csv`, or an upload under incoming/), before any run learns them.")
 else:
-    st.plotly_chart(charts.live_accuracy(live, settings.interval_level), key="live")
+    st.plotly_chart(charts.live_accuracy(live, level), key="live")
     st.dataframe(live.assign(month=live["year"].astype(str) + "-" + live["month"].map("{:02d}".format))[
         ["month", "model_run_id", "with_actual", "mae", "mean_pct_error", "skill", "best_naive", "coverage", "alarms"]],
         hide_index=True, key="live-table", column_config={

@@ -135,7 +135,7 @@ def error_map(metro_rows: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def live_accuracy(live: pd.DataFrame, level: float) -> go.Figure:
+def live_accuracy(live: pd.DataFrame, level: float | None) -> go.Figure:
     """Per month, the served model's skill against the best naive forecaster (below 1: it beats them all)
     and its interval's coverage (the nominal `level` marked), on the months' prices as they arrived."""
     rows = live.sort_values(["year", "month"])
@@ -151,7 +151,8 @@ def live_accuracy(live: pd.DataFrame, level: float) -> go.Figure:
                                  marker=dict(symbol="x", size=12, color="crimson"), text=rows["alarms"][marked],
                                  hovertemplate="%{x|%Y-%m}: %{text}<extra></extra>"))
     fig.add_hline(y=1.0, line=dict(color=PREDICTED, dash="dot"))
-    fig.add_hline(y=level, line=dict(color=ACTUAL, dash="dot"))
+    if level is not None:
+        fig.add_hline(y=level, line=dict(color=ACTUAL, dash="dot"))
     fig.update_layout(title="Live accuracy: the served model on each month's prices as they arrived",
                       margin=dict(t=50, b=30), legend=dict(orientation="h"))
     return fig

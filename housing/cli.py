@@ -38,7 +38,7 @@ from shared.layout import (
 from shared.metros import FULL_SIZE_ZIPS
 from shared.reports import CANDIDATE, LABELS, Headline, backtest_rows
 from shared.runs import claim_attempt, finished_attempt, list_runs, read_run_record
-from shared.settings import DEFAULT_STORE, get_settings
+from shared.settings import CONSUMERS, DEFAULT_STORE, DashboardSettings, get_settings
 from shared.store import ArtifactExists, ArtifactStore, digest, newest_file, open_store
 from shared.tables import read_frame
 
@@ -87,12 +87,13 @@ def _store(url: str | None) -> ArtifactStore:
 
 @app.callback()
 def _settings_are_valid() -> None:
-    """Every command reads the HOUSING_* settings: a bad value is one message naming the variable, not a
-    traceback from deep inside a stage."""
+    """The commands run every part locally (the pipeline, the API, the dashboard), so each part's HOUSING_*
+    settings are read: a bad value is one message naming the variable, not a traceback from deep inside a stage."""
     from pydantic import ValidationError
 
     try:
-        get_settings()
+        for kind in CONSUMERS:
+            get_settings(kind)
     except ValidationError as err:
         problems = "; ".join(f"HOUSING_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in err.errors())
         raise _fail(f"invalid settings: {problems}", code=2) from None
@@ -630,7 +631,7 @@ def dashboard(
     import sys
 
     env = {**os.environ, "HOUSING_STORE": store_url or get_settings().store,
-           "API_URL": api_url or get_settings().api_url}
+           "API_URL": api_url or get_settings(DashboardSettings).api_url}
     script = importlib.util.find_spec("dashboard.app").origin
     console.print(f"dashboard on http://{host}:{port}  (store {env['HOUSING_STORE']}, API {env['API_URL']})")
     sys.stdout.flush(), sys.stderr.flush()

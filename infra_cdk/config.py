@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.settings import Settings
+from shared.settings import CONSUMERS, Settings
 
 CONTEXT_KEY = "housing"
 
@@ -171,13 +171,13 @@ STACK_OWNED = {"store": "the stack's bucket", "trials": "the `trials` key", "tun
 
 
 def _check_settings(settings: dict[str, Any]) -> None:
-    """`settings` must be pipeline settings with valid values, checked here at synth time (not inside every
+    """`settings` must be settings some consumer reads, with valid values, checked here at synth time (not inside every
     function after the deploy)."""
     from pydantic import ValidationError
 
-    unknown = set(settings) - set(Settings.model_fields)
+    unknown = set(settings) - {name for kind in CONSUMERS for name in kind.model_fields}
     if unknown:
-        raise ValueError(f"settings has keys the pipeline does not know: {sorted(unknown)}")
+        raise ValueError(f"settings has keys no function or task reads: {sorted(unknown)}")
     owned = {k: STACK_OWNED[k] for k in settings if k in STACK_OWNED}
     if owned:
         raise ValueError("settings may not set what the stack owns: " + "; ".join(f"{k} (set by {v})" for k, v in owned.items()))
@@ -185,7 +185,8 @@ def _check_settings(settings: dict[str, Any]) -> None:
 
     try:  # read exactly as every function will: from these HOUSING_* variables alone
         with mock.patch.dict(os.environ, settings_environment(settings), clear=True):
-            Settings()
+            for kind in CONSUMERS:
+                kind()
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ValueError(f"settings has invalid values: {problems}") from None

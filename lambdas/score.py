@@ -29,7 +29,7 @@ from shared.monitoring import (
     metro_figures,
 )
 from shared.schema import ALL_REGIONS
-from shared.settings import get_settings
+from shared.settings import ScoringSettings, get_settings
 from shared.store import ArtifactStore, S3Store, newest_file, open_store
 
 # Flushed as one embedded-metric-format log line per invocation: CloudWatch turns it into metrics, no API call.
@@ -42,7 +42,7 @@ UNITS = {LIVE_COVERAGE: (MetricUnit.Percent, 100.0), LIVE_PCT_ERROR: (MetricUnit
 @structured
 @metrics.log_metrics
 def handler(event: dict[str, Any], context=None) -> dict[str, Any]:
-    settings = get_settings()
+    settings = get_settings(ScoringSettings)
     store = open_store(settings.store)
     if is_object_created(event):
         key = uploaded_object(event, store).file_under(INCOMING_PREFIX) if isinstance(store, S3Store) else None
@@ -61,7 +61,7 @@ def _published(store: ArtifactStore, result: dict[str, Any]) -> dict[str, Any]:
     watch; in the result too."""
     if not result.get("scored"):
         return result
-    settings = get_settings()
+    settings = get_settings(ScoringSettings)
     per_metro = metro_figures(store, settings.monitor_skill_above, settings.monitor_coverage_below)
     figures = health_figures(store, settings.monitor_skill_above, settings.monitor_coverage_below, per_metro)
     for name, value in figures.items():

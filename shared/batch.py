@@ -22,7 +22,7 @@ from shared.plausibility import check_scored_file
 from shared.predictions import write_scored_months
 from shared.preprocess import METRO_NAME
 from shared.serving_state import update_state
-from shared.settings import get_settings
+from shared.settings import ScoringSettings, get_settings
 from shared.store import ArtifactChanged, ArtifactStore, json_bytes
 from shared.summary import NAIVE_COLUMNS
 from shared.system_history import history_for, row_months
@@ -115,7 +115,7 @@ def write_drift_reports(store: ArtifactStore, bundle: ModelBundle, cleaned: pd.D
         log.info("no drift report: champion %s was trained before drift monitoring (`housing run --force` "
                  "trains one that has its reference)", bundle.run_id)
         return []
-    settings = get_settings()
+    settings = get_settings(ScoringSettings)
     keys = []
     for (year, month), rows in predictions.groupby(["year", "month"], sort=True):
         report = bundle.drift_reference.report(cleaned.loc[rows.index], rows["predicted"].to_numpy(),

@@ -1,10 +1,11 @@
-"""One settings object for every stage, command and deployment: `HOUSING_*` environment variables."""
+"""The settings, `HOUSING_*` environment variables, one class per consumer on one base (`StoreSettings`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,10 +30,57 @@ class RunConfig(BaseModel):
     gate_coverage: tuple[float, float] | None = (0.7, 0.9)
 
 
-class Settings(BaseSettings):
+class StoreSettings(BaseSettings):
+    """What every consumer reads: where the artifacts are. Each consumer's settings add only what it reads, so
+    a bad value of another consumer's variable cannot stop it."""
+
     model_config = SettingsConfigDict(env_prefix="HOUSING_", extra="ignore", env_parse_none_str="none")
 
     store: str = Field(DEFAULT_STORE, description="local folder or s3://bucket/prefix holding every artifact")
+
+
+class MonitorSettings(StoreSettings):
+    """What the model-health figures count as a bad month (the score function, the dashboard, `housing status`)."""
+
+    monitor_skill_above: float = Field(
+        1.0, gt=0, description="a live month whose skill (MAE over the best naive forecaster's) is above this counts "
+                               "towards the SkillDecayMonths metric")
+    monitor_coverage_below: float = Field(
+        0.6, gt=0, lt=1, description="a live month whose interval coverage is below this counts towards CoverageDecayMonths")
+
+
+class ScoringSettings(MonitorSettings):
+    """Scoring a month with the champion: its drift report's bands."""
+
+    drift_psi_warn: float = Field(0.1, gt=0, description="a scored input's PSI against training above this is a shift to watch")
+    drift_psi_alert: float = Field(0.2, gt=0, description="and above this a real change (the drift report's alert band)")
+
+
+class ApiSettings(StoreSettings):
+    """The prediction API's (and its rollout check's)."""
+
+    champion_refresh_seconds: float = Field(
+        60.0, ge=0, description="how often a serving process checks for a newly promoted champion (0 = every request)")
+    api_key_secret: str | None = Field(
+        None, description="Secrets Manager secret (ARN or name) with the API's keys, one per line; unset: no key asked")
+
+
+class DashboardSettings(MonitorSettings):
+    """The dashboard's."""
+
+    # What the dashboard calls for one prediction. Named as the deployment sets them (no HOUSING_ prefix).
+    api_url: str = Field("http://127.0.0.1:8000", validation_alias=AliasChoices("API_URL", "HOUSING_API_URL"),
+                         description="the prediction API the dashboard's form calls")
+    api_key: str | None = Field(None, validation_alias=AliasChoices("API_KEY", "HOUSING_API_KEY"),
+                                description="the API key secret's text (keys one per line): the dashboard sends the first")
+
+    def first_api_key(self) -> str | None:
+        return next((line.strip() for line in (self.api_key or "").splitlines() if line.strip()), None)
+
+
+class Settings(ScoringSettings):
+    """The pipeline's: its stages, the training task, the triggers and the `housing` commands."""
+
     train_end: dt.date | None = Field(
         None, description="first date NOT in the training split; default: 24 months before eval_end")
     eval_end: dt.date | None = Field(
@@ -62,30 +110,11 @@ class Settings(BaseSettings):
     gate_coverage: tuple[float, float] | None = Field(
         (0.7, 0.9), description='the backtest coverage every bucket\'s interval must reach, as JSON: [0.7, 0.9]; '
                                 'HOUSING_GATE_COVERAGE=none: reported, not enforced')
-    drift_psi_warn: float = Field(0.1, gt=0, description="a scored input's PSI against training above this is a shift to watch")
-    drift_psi_alert: float = Field(0.2, gt=0, description="and above this a real change (the drift report's alert band)")
-    monitor_skill_above: float = Field(
-        1.0, gt=0, description="a live month whose skill (MAE over the best naive forecaster's) is above this counts "
-                               "towards the SkillDecayMonths metric")
-    monitor_coverage_below: float = Field(
-        0.6, gt=0, lt=1, description="a live month whose interval coverage is below this counts towards CoverageDecayMonths")
-    champion_refresh_seconds: float = Field(
-        60.0, ge=0, description="how often a serving process checks for a newly promoted champion (0 = every request)")
-    api_key_secret: str | None = Field(
-        None, description="Secrets Manager secret (ARN or name) with the API's keys, one per line; unset: no key asked")
     mlflow_tracking_uri: str | None = Field(None, description="defaults to a SQLite file beside a local store")
     mlflow_registry: bool = Field(
         True, description="register promoted models in the MLflow registry (needs a tracking store shared with training)")
-    # What the dashboard calls for one prediction. Named as the deployment sets them (no HOUSING_ prefix).
-    api_url: str = Field("http://127.0.0.1:8000", validation_alias=AliasChoices("API_URL", "HOUSING_API_URL"),
-                         description="the prediction API the dashboard's form calls")
-    api_key: str | None = Field(None, validation_alias=AliasChoices("API_KEY", "HOUSING_API_KEY"),
-                                description="the API key secret's text (keys one per line): the dashboard sends the first")
     mlflow_experiment: str = "housing-price"
     registered_model: str = "housing-price-xgboost"
-
-    def first_api_key(self) -> str | None:
-        return next((line.strip() for line in (self.api_key or "").splitlines() if line.strip()), None)
 
     def run_config(self, **overrides) -> RunConfig:
         values = {name: getattr(self, name) for name in RunConfig.model_fields}
@@ -113,6 +142,11 @@ class Settings(BaseSettings):
         return local
 
 
+CONSUMERS = (Settings, ApiSettings, DashboardSettings)  # every variable a deployment may set is one of theirs
+S = TypeVar("S", bound=StoreSettings)
+
+
 @lru_cache
-def get_settings() -> Settings:
-    return Settings()
+def get_settings(kind: type[S] = Settings) -> S:
+    """The settings a consumer reads (`kind`), read once per process."""
+    return kind()

@@ -13,7 +13,7 @@ from lambdas.api.errors import ApiError, BodyLimit, add_error_handlers
 from lambdas.api.routers import batch, model, service
 from lambdas.api.schemas import MAX_BODY_BYTES, ErrorBody
 from lambdas.api.served import ServedChampion
-from shared.settings import get_settings
+from shared.settings import ApiSettings, get_settings
 from shared.store import open_store
 
 
@@ -21,7 +21,7 @@ def create_app(store_url: str | None = None, refresh_seconds: float | None = Non
                api_keys: frozenset[str] | None = None) -> FastAPI:
     """The app on the store; `api_keys` (default: from the secret HOUSING_API_KEY_SECRET names, if set) are
     required in the x-api-key header of every route but /health and the docs."""
-    settings = get_settings()
+    settings = get_settings(ApiSettings)
     store = open_store(store_url or settings.store)
     if api_keys is None and settings.api_key_secret:
         api_keys = load_api_keys(settings.api_key_secret)

@@ -18,7 +18,7 @@ from lambdas.logs import structured
 from shared.champion import read_champion
 from shared.lambda_http import FunctionFailed, Invoke, ask, lambda_invoker
 from shared.seal import SMOKE_FILE, sealed_file
-from shared.settings import get_settings
+from shared.settings import ApiSettings, get_settings
 from shared.smoke import SmokeSet
 from shared.store import ArtifactStore, open_store
 
@@ -73,7 +73,7 @@ def report_check(event: dict, version: str, invoke: Invoke, codedeploy) -> dict:
     """Check the version being rolled out and tell CodeDeploy (`DeploymentId`, `LifecycleEventHookExecutionId`
     from its event). Any error is a failed check: a hook that never reports holds the deployment for an hour."""
     try:
-        settings = get_settings()
+        settings = get_settings(ApiSettings)
         api_key = min(load_api_keys(settings.api_key_secret)) if settings.api_key_secret else None
         problems = check_version(invoke, open_store(settings.store), api_key)
     except Exception as exc:  # reported as Failed, never left pending

@@ -20,7 +20,7 @@ from shared.layout import (
 )
 from shared.plausibility import check_scored_file
 from shared.predictions import write_scored_months
-from shared.preprocess import METRO_NAME
+from shared.schema import METRO_NAME
 from shared.serving_state import update_state
 from shared.settings import ScoringSettings, get_settings
 from shared.store import ArtifactChanged, ArtifactStore, json_bytes

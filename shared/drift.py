@@ -27,7 +27,7 @@ from shared import schema
 from shared.clock import utc_now
 from shared.history import month_numbers
 from shared.layout import DRIFT_PREFIX, drift_report_key
-from shared.preprocess import METRO
+from shared.schema import METRO
 from shared.store import ArtifactStore
 
 BINS = 10

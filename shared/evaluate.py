@@ -32,7 +32,6 @@ from shared.bundle import ModelBundle
 from shared.calibration import CALIBRATION_SPLIT, Forecast, cross_fitted, parts
 from shared.history import ZipHistory
 from shared.metrics import metrics_by_group, regression_metrics
-from shared.preprocess import METRO
 from shared.reports import (
     BASELINE,
     CANDIDATE,
@@ -45,6 +44,7 @@ from shared.reports import (
     EvaluationReport,
     GateDecision,
 )
+from shared.schema import METRO
 
 ALL = "all"  # the bucket that pools every horizon of a mode
 SIGNIFICANCE = 0.05  # the gate's one-sided test: a candidate worse than a naive forecaster by chance alone passes

@@ -23,7 +23,7 @@ from shared import baselines, history, schema
 from shared.encoders import FrequencyEncoder, GroupStatisticEncoder
 from shared.extrapolation import Extrapolation
 from shared.history import HistoryFeatures, ZipHistory
-from shared.preprocess import METRO
+from shared.schema import METRO
 
 ZIP_KEY = "zip_key"
 # The training matrix (written by the features stage, read by training) carries each row's anchor and

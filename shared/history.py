@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from shared import schema
-from shared.preprocess import METRO
+from shared.schema import METRO
 
 INDEX_DELAY = 1  # months between a month and the first month its index value may be used
 # Market medians whose smoothed trajectory says how the zip's prices moved since its last known index.

@@ -18,8 +18,6 @@ from pydantic import BaseModel, Field
 from shared import schema
 from shared.metros import METROS
 
-METRO = "metro"  # the normalized metro name every later stage keys on
-METRO_NAME = "metro_name"  # its display form: the metros table's spelling, shown to users and accepted in any case
 LIST_PRICE_CEILING = 19_000_000
 # What a zip's monthly market medians can plausibly be (USD; USD per square foot). A value outside is a
 # typo or a unit slip: scoring ignores it (the model handles a missing median) and says so.
@@ -81,7 +79,7 @@ def metro_coordinates(metros: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({
         "lat": names.map({n: where[0] for n, where in found.items()}).astype("float64").to_numpy(),
         "lng": names.map({n: where[1] for n, where in found.items()}).astype("float64").to_numpy(),
-        METRO_NAME: names.map({n: where[2] for n, where in found.items()}).to_numpy(),
+        schema.METRO_NAME: names.map({n: where[2] for n, where in found.items()}).to_numpy(),
     })
 
 
@@ -105,16 +103,16 @@ def _lookup(metros: pd.DataFrame) -> tuple[dict[str, tuple[float, float, str]], 
 
 def _attach_metro(frame: pd.DataFrame, metros: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
     out = frame.copy()
-    out[METRO] = normalize_metro_name(out[schema.CITY_FULL])
-    coords = metro_coordinates(metros, out[METRO])
+    out[schema.METRO] = normalize_metro_name(out[schema.CITY_FULL])
+    coords = metro_coordinates(metros, out[schema.METRO])
     out["lat"] = coords["lat"].to_numpy()
     out["lng"] = coords["lng"].to_numpy()
-    out[METRO_NAME] = coords[METRO_NAME].to_numpy()
+    out[schema.METRO_NAME] = coords[schema.METRO_NAME].to_numpy()
     # No coordinates stays missing (XGBoost routes missing values down a learned branch); it is reported,
     # never filled with a fake place and never passed on to JSON.
     lost = out["lat"].isna()
     report.rows_without_coordinates = int(lost.sum())
-    report.metros_without_coordinates = sorted(out.loc[lost, METRO].dropna().unique().tolist())
+    report.metros_without_coordinates = sorted(out.loc[lost, schema.METRO].dropna().unique().tolist())
     return out
 
 

@@ -82,26 +82,6 @@ class Failure(BaseModel):
     type: str
     message: str
 
-    @classmethod
-    def from_step_functions(cls, stage: str, error: dict[str, Any]) -> Failure:
-        """From what a Catch puts in the state (`{"Error", "Cause"}`). For a Lambda the Cause is the runtime's
-        JSON (errorType, errorMessage); for an ECS task, the task's description (why it stopped, the exit
-        code: the program's own message is in the task's log stream)."""
-        kind, cause = error.get("Error", "Unknown"), error.get("Cause") or ""
-        try:
-            parsed = json.loads(cause)
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            return cls(stage=stage, type=kind, message=cause or kind)
-        if "errorMessage" in parsed:
-            return cls(stage=stage, type=parsed.get("errorType") or kind, message=parsed["errorMessage"])
-        containers = parsed.get("Containers") or [{}]
-        exit_codes = [c["ExitCode"] for c in containers if c.get("ExitCode") is not None]
-        reason = parsed.get("StoppedReason") or containers[0].get("Reason") or cause
-        codes = f" (exit code {', '.join(map(str, exit_codes))})" if exit_codes else ""
-        return cls(stage=stage, type=kind, message=f"{reason}{codes}; the task's log stream has the program's output")
-
 
 class RunRecord(BaseModel):
     run_id: str

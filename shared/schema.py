@@ -53,5 +53,9 @@ UNKNOWN_AT_PREDICTION = [TARGET]
 KEY = [ZIPCODE, DATE]
 
 METROS_COLUMNS = ["metro_full", "lat", "lng"]
+# Columns cleaning adds: the normalized metro name every later stage keys on, and its display form (the
+# metros table's spelling, shown to users and accepted in any case).
+METRO = "metro"
+METRO_NAME = "metro_name"
 
 ALL_REGIONS = "All regions"  # the summaries' row of every zip, beside one per metro

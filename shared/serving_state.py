@@ -30,7 +30,8 @@ import pandas as pd
 from shared import schema
 from shared.history import COLUMNS, LOOKBACK, MARKET_LEVELS, ZipHistory, month_numbers, month_of
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, serving_state_key
-from shared.preprocess import METRO, metro_key
+from shared.preprocess import metro_key
+from shared.schema import METRO
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, parquet_bytes, read_table, table_metadata
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ import pytest
 from shared import schema, serving_state
 from shared.history import LOOKBACK, MARKET_LEVELS, ZipHistory, month_number, month_numbers
 from shared.layout import month_predictions_key, serving_state_key
-from shared.preprocess import METRO_NAME, clean_for_training
+from shared.preprocess import clean_for_training
+from shared.schema import METRO_NAME
 from shared.serving_state import REACH, ServingState, current_state, scored_as_history, update_state
 from shared.store import LocalStore, parquet_bytes, read_table
 from shared.synthetic import generate

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stepfunctions.graph import FARGATE, TRAINING_PIPELINE  # noqa: E402
-from tests.containers import IMAGES, LAMBDA_USER, ImageConfig, container  # noqa: E402
+from tests.support.containers import IMAGES, LAMBDA_USER, ImageConfig, container  # noqa: E402
 
 TARGETS_MB = {"api": 300, "pipeline": 1024, "dashboard": None}
 BASES = {"api": "localhost/housing-standin/lambda-python:3.13", "pipeline": "localhost/housing-standin/lambda-python:3.13",

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from shared.champion import read_champion  # noqa: E402
 from shared.store import open_store  # noqa: E402
-from tests.api_support import alb_event, records_from  # noqa: E402
-from tests.browser_support import free_port  # noqa: E402
+from tests.support.api import alb_event, records_from  # noqa: E402
+from tests.support.browser import free_port  # noqa: E402
 
 
 def full_size_store(path: Path, trials: int) -> str:
@@ -168,7 +168,7 @@ def predict_latency(store_url: str, requests: int, concurrency: int) -> dict[str
 
 
 def cold_start(store_url: str, runs: int = 5, cpus: int | None = None) -> dict[str, float]:
-    """The API image started as Lambda starts it (tests/containers.py: entry point + CMD, unprivileged user,
+    """The API image started as Lambda starts it (tests/support/containers.py: entry point + CMD, unprivileged user,
     read-only task root, the runtime interface client polling a Runtime API server), the champion read from
     moto's S3 server on loopback: seconds from the container's start to the end of init (the runtime's first
     poll) and to the first answered /predict; medians of `runs`, the container pinned to `cpus` CPUs if
@@ -177,7 +177,7 @@ def cold_start(store_url: str, runs: int = 5, cpus: int | None = None) -> dict[s
     Lambda's start does not share."""
     import boto3
 
-    from tests.containers import IMAGES, LambdaFunction, container, moto_s3_server
+    from tests.support.containers import IMAGES, LambdaFunction, container, moto_s3_server
 
     subprocess.run(["bash", str(ROOT / "docker" / "build-local.sh")], check=True)
     store = open_store(store_url)
@@ -238,7 +238,7 @@ def browser_load(store_url: str) -> tuple[float, float]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.browser_support import chromium, dashboard_server
+    from tests.support.browser import chromium, dashboard_server
 
     def load(browser, url: str) -> float:
         started = time.perf_counter()

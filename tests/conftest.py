@@ -86,7 +86,7 @@ def trained_store(tmp_path_factory, small_data):
 @pytest.fixture(scope="session")
 def synthesized():
     """The CDK app synthesized once per session (seconds and ~0.5 GB each time): (stack, Template, dict)."""
-    from tests.infra_support import synthesize
+    from tests.support.infra import synthesize
 
     stack, template = synthesize()
     return stack, template, template.to_json()
@@ -106,7 +106,7 @@ ALL_OPTIONS = {"alarm_drift_months": 3, "alarm_skill_months": 4,
 @pytest.fixture(scope="session")
 def synthesized_with_options():
     """The app with every optional part switched on (ALL_OPTIONS), synthesized once: (stack, Template, dict)."""
-    from tests.infra_support import cdk_context, synthesize
+    from tests.support.infra import cdk_context, synthesize
 
     context = cdk_context()
     context["housing"] = {**context["housing"], **ALL_OPTIONS}

@@ -19,7 +19,7 @@ from shared.layout import bundle_prefix
 from shared.predictions import read_predictions
 from shared.settings import Settings
 from shared.store import LocalStore
-from tests.api_support import records_from, serving, strict_json
+from tests.support.api import records_from, serving, strict_json
 
 
 @pytest.fixture()
@@ -356,7 +356,7 @@ def test_the_summary_is_paged_and_ten_years_of_months_stay_under_the_alb_limit(t
     """120 scored months of 36 metros: every page, even the largest allowed, fits the ALB's 1 MB."""
     from shared.predictions import write_scored_months
     from shared.store import LocalStore
-    from tests.test_month_writes import predictions
+    from tests.support.stores import predictions
 
     store = LocalStore(tmp_path / "store")
     months = pd.date_range("2014-01-31", periods=120, freq="ME")

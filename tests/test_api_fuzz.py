@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from lambdas.api.app import create_app
-from tests.api_support import serving
+from tests.support.api import serving
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from shared.store import S3Store
-from tests.api_support import alb_event, strict_json
-from tests.stores import copy_served_state
+from tests.support.api import alb_event, strict_json
+from tests.support.stores import copy_served_state
 
 
 @pytest.fixture(scope="module")

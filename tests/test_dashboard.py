@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 from lambdas.api.app import create_app
 from shared.predictions import read_summary
 from shared.settings import get_settings
-from tests.api_support import serving
-from tests.stores import with_a_month_not_known_yet
+from tests.support.api import serving
+from tests.support.stores import with_a_month_not_known_yet
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
@@ -142,13 +142,13 @@ def test_prediction_form_asks_the_api(monkeypatch, trained_store):
 
 def test_on_aws_the_form_invokes_the_api_s_alias_through_the_lambda_api(monkeypatch, trained_store):
     """API_URL=lambda:<alias ARN>, as the stack sets it: the request is the ALB event the function answers
-    through Mangum, sent with boto3's Lambda Invoke (to tests/aws_control.py on loopback, which hands it to
+    through Mangum, sent with boto3's Lambda Invoke (to tests/support/aws_control.py on loopback, which hands it to
     the real app), so a load balancer closed to the dashboard's address does not matter."""
     import asyncio
 
     from mangum import Mangum
 
-    from tests.aws_control import control_plane
+    from tests.support.aws_control import control_plane
 
     store, final = trained_store
     handler = Mangum(create_app(store.url, refresh_seconds=0), lifespan="off")

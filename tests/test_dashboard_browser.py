@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from lambdas.api.app import create_app
-from tests.api_support import serving
-from tests.browser_support import ARTIFACTS, assert_dashboard_renders, chromium, dashboard_server, missing_browser
-from tests.stores import with_a_month_not_known_yet
+from tests.support.api import serving
+from tests.support.browser import ARTIFACTS, assert_dashboard_renders, chromium, dashboard_server, missing_browser
+from tests.support.stores import with_a_month_not_known_yet
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -36,7 +36,7 @@ def test_api_docs_render_offline_in_a_real_browser(trained_store):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.browser_support import requested_urls
+    from tests.support.browser import requested_urls
 
     if reason := missing_browser():
         pytest.skip(reason)

@@ -2,7 +2,7 @@
 
 The API image runs as Lambda runs it: the image's entry point with the function's CMD from the synthesized
 template, that function's environment, an unprivileged user and a read-only task root, the runtime interface
-client polling a Runtime API server (tests/lambda_runtime.py) that hands it ALB events. The dashboard image
+client polling a Runtime API server (tests/support/lambda_runtime.py) that hands it ALB events. The dashboard image
 runs its CMD with the dashboard task's environment and is loaded in headless chromium. Both read the store
 from moto's S3 server on loopback. (The pipeline image runs in tests/test_state_machine.py.)
 """
@@ -20,13 +20,13 @@ import pytest
 from lambdas.api.app import create_app
 from lambdas.api.rollout_check import check_version
 from shared.store import S3Store
-from tests.api_support import alb_event, records_from, strict_json
-from tests.aws_control import control_plane
-from tests.browser_support import ARTIFACTS, assert_dashboard_renders, chromium, missing_browser, wait_until_healthy
-from tests.containers import IMAGES, LambdaFunction, build_images, container, moto_s3_server, output_of, stop
-from tests.infra_support import data_bucket_id, function_environment, image_functions, task_container, task_environment
-from tests.lambda_runtime import FunctionError
-from tests.stores import copy_served_state
+from tests.support.api import alb_event, records_from, strict_json
+from tests.support.aws_control import control_plane
+from tests.support.browser import ARTIFACTS, assert_dashboard_renders, chromium, missing_browser, wait_until_healthy
+from tests.support.containers import IMAGES, LambdaFunction, build_images, container, moto_s3_server, output_of, stop
+from tests.support.infra import data_bucket_id, function_environment, image_functions, task_container, task_environment
+from tests.support.lambda_runtime import FunctionError
+from tests.support.stores import copy_served_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers]
 
@@ -116,7 +116,7 @@ def _store(world, prefix: str = "") -> S3Store:
 def test_the_rollout_check_runs_in_the_api_image_as_codedeploy_calls_it(world):
     """The template's pre-traffic hook function, started from the API image with its own environment, checks
     the template's API function (also from the image) through the Lambda API and tells CodeDeploy; both
-    services' calls go to tests/aws_control.py on loopback, the store to moto's S3 server."""
+    services' calls go to tests/support/aws_control.py on loopback, the store to moto's S3 server."""
     template = world["template"]
     [alias] = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Alias"]
     hook_id = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["BeforeAllowTrafficHook"]["Ref"]

@@ -12,7 +12,7 @@ import pytest
 from lambdas.stage_event import TASK_FIELDS, task_variable
 from shared.layout import CHAMPION_KEY
 from stepfunctions.graph import FARGATE, TRAINING_PIPELINE
-from tests.infra_support import cdk_context, resolve_definition
+from tests.support.infra import cdk_context, resolve_definition
 
 pytestmark = pytest.mark.slow
 

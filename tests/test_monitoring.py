@@ -26,7 +26,7 @@ from shared.monitoring import live_accuracy
 from shared.schema import ALL_REGIONS
 from shared.store import LocalStore, read_table, write_table
 from shared.summary import NAIVE_COLUMNS
-from tests.api_support import serving
+from tests.support.api import serving
 
 pytestmark = pytest.mark.slow
 

@@ -6,24 +6,12 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from shared import predictions as scored
 from shared.layout import month_predictions_key, month_summary_key
 from shared.predictions import read_predictions, read_summary, scored_months, write_scored_months
-
-
-def predictions(zips, price: float = 300_000.0, month: int = 6) -> pd.DataFrame:
-    n = len(zips)
-    return pd.DataFrame({
-        "zipcode": np.asarray(zips, dtype="int64"), "metro": "Atlanta", "city": "ATL", "lat": 33.7, "lng": -84.4,
-        "date": pd.Timestamp(2023, month, 1) + pd.offsets.MonthEnd(0), "year": 2023, "month": month,
-        "actual": price, "predicted": price * 1.01, "low": price * 0.95, "high": price * 1.05,
-        "model_run_id": "r1", "trained_through": "2021-12", "median_ppsf": 150.0, "median_list_ppsf": 160.0,
-        "median_list_price": price,
-    }, index=range(n))
+from tests.support.stores import predictions
 
 
 class Interleaved:

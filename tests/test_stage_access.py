@@ -13,7 +13,7 @@ from shared.layout import BUNDLES
 from shared.settings import Settings
 from shared.store import LocalStore, write_table
 from stepfunctions.graph import TRAINING_PIPELINE
-from tests.stores import AuditedStore, covered
+from tests.support.stores import AuditedStore, covered, ungranted
 
 pytestmark = pytest.mark.slow
 
@@ -54,19 +54,6 @@ def test_every_stage_stays_inside_its_declared_prefixes(monkeypatch, tmp_path, s
     assert bundle_writers == {s.name for s in TRAINING_PIPELINE.stages if BUNDLES in s.writes} == {"train"}
 
 
-def _outside(log: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    """The accesses of `log` that a component's grants (shared.layout.COMPONENTS) do not cover."""
-    from shared.layout import COMPONENTS
-
-    out = []
-    for name, op, key in log:
-        access = COMPONENTS[name]
-        grants = access.writes if op == "write" else access.reads + access.writes
-        if op != "list" and not covered(key, grants):
-            out.append((name, op, key))
-    return out
-
-
 def test_the_dashboard_the_api_and_scoring_stay_inside_their_grants(trained_store, tmp_path, monkeypatch):
     """Each component outside the graph runs its real code on a store that records every key it touches
     (on AWS an access outside its grants is AccessDenied: the dashboard once stopped halfway down the page)."""
@@ -79,7 +66,7 @@ def test_the_dashboard_the_api_and_scoring_stay_inside_their_grants(trained_stor
     from lambdas.api.app import create_app
     from shared.incoming import score_incoming
     from shared.quarantine import InputRejected
-    from tests.stores import source_rows
+    from tests.support.stores import source_rows
 
     shutil.copytree(trained_store[0].root, tmp_path / "store")
     store = LocalStore(tmp_path / "store")
@@ -115,4 +102,4 @@ def test_the_dashboard_the_api_and_scoring_stay_inside_their_grants(trained_stor
         score_incoming(scoring, "incoming/bad.csv")
 
     assert {name for name, _, _ in log} == {"dashboard", "api", "rollout-check", "score"}
-    assert not _outside(log), _outside(log)
+    assert not ungranted(log), ungranted(log)

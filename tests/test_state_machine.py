@@ -26,8 +26,8 @@ from shared.settings import Settings, get_settings
 from shared.store import LocalStore, S3Store, read_table, write_table
 from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import StageFailed, resolve, run_graph
-from tests.containers import IMAGES, Container, LambdaFunction, build_images, moto_s3_server
-from tests.infra_support import (
+from tests.support.containers import IMAGES, Container, LambdaFunction, build_images, moto_s3_server
+from tests.support.infra import (
     data_bucket_id,
     function_environment,
     image_functions,
@@ -35,7 +35,7 @@ from tests.infra_support import (
     task_container,
     task_environment,
 )
-from tests.lambda_runtime import FunctionError
+from tests.support.lambda_runtime import FunctionError
 
 pytestmark = pytest.mark.slow
 

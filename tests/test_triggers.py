@@ -18,7 +18,7 @@ from shared.predictions import read_summary, scored_months
 from shared.quarantine import InputRejected
 from shared.settings import get_settings
 from shared.store import S3Store, read_json
-from tests.stores import copy_served_state
+from tests.support.stores import copy_served_state
 
 BUCKET = "housing-data"
 
@@ -96,8 +96,8 @@ def test_starting_a_run_stays_inside_the_trigger_s_grants(aws, state_machine, sm
     """The real handler on a store that records every key it touches, checked against its grants (a
     labelled incoming/ file and a quarantined one among them: the quarantine is read too)."""
     import lambdas.triggers
-    from tests.stores import AuditedStore
-    from tests.test_stage_access import _outside
+    from tests.support.stores import AuditedStore
+    from tests.support.stores import ungranted as _outside
 
     rows, metros = small_data
     upload_inputs(aws, rows, metros)

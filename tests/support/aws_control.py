@@ -13,7 +13,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.lambda_runtime import FunctionError
+from tests.support.lambda_runtime import FunctionError
 
 INVOKE_PATH = "/2015-03-31/functions/"
 HOOK_STATUS_TARGET = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import fnmatch
 
+import numpy as np
+import pandas as pd
+
 from shared.layout import PREDICTIONS_PREFIX
 from shared.predictions import read_predictions, write_scored_months
 
@@ -107,3 +110,28 @@ class AuditedStore:
 def covered(key: str, grants: tuple[str, ...]) -> bool:
     """As IAM matches object ARNs: a prefix ("runs/", "runs/*/model/") covers its keys, a key only itself."""
     return any(fnmatch.fnmatchcase(key, g + "*") if g.endswith("/") else key == g for g in grants)
+
+
+def predictions(zips, price: float = 300_000.0, month: int = 6) -> pd.DataFrame:
+    """Scored rows of June (or `month`) 2023, one per zip code of `zips`, as batch scoring writes them."""
+    n = len(zips)
+    return pd.DataFrame({
+        "zipcode": np.asarray(zips, dtype="int64"), "metro": "Atlanta", "city": "ATL", "lat": 33.7, "lng": -84.4,
+        "date": pd.Timestamp(2023, month, 1) + pd.offsets.MonthEnd(0), "year": 2023, "month": month,
+        "actual": price, "predicted": price * 1.01, "low": price * 0.95, "high": price * 1.05,
+        "model_run_id": "r1", "trained_through": "2021-12", "median_ppsf": 150.0, "median_list_ppsf": 160.0,
+        "median_list_price": price,
+    }, index=range(n))
+
+
+def ungranted(log: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The accesses of `log` that a component's grants (shared.layout.COMPONENTS) do not cover."""
+    from shared.layout import COMPONENTS
+
+    out = []
+    for name, op, key in log:
+        access = COMPONENTS[name]
+        grants = access.writes if op == "write" else access.reads + access.writes
+        if op != "list" and not covered(key, grants):
+            out.append((name, op, key))
+    return out

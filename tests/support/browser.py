@@ -20,9 +20,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.tools import missing
+from tests.support.tools import missing
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -66,7 +66,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen, output, timeout_s: f
 
 
 def missing_browser() -> str | None:
-    """Why the browser cannot run here, or None (see tests/tools.py; CI sets HOUSING_REQUIRE_BROWSER=1)."""
+    """Why the browser cannot run here, or None (see tests/support/tools.py; CI sets HOUSING_REQUIRE_BROWSER=1)."""
     return missing((CHROMIUM, CHROMEDRIVER), "apt-get install chromium chromium-driver", "HOUSING_REQUIRE_BROWSER")
 
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.lambda_runtime import RuntimeAPI
-from tests.tools import missing
+from tests.support.lambda_runtime import RuntimeAPI
+from tests.support.tools import missing
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 IMAGES = {"api": "localhost/housing-api:local", "pipeline": "localhost/housing-pipeline:local",
           "dashboard": "localhost/housing-dashboard:local"}
 TOOLS = ("podman", "buildah", "debootstrap")

@@ -10,20 +10,19 @@ at the end of eval; nowcast: each month with the index published up to the month
 baseline, the naive forecasters, the price-level reference alone and our model, beside the original
 project's approach (`benchmarks/original_approach.py`) trained on the same cleaned training rows and the
 nowcast as users get it (`housing predict` on the holdout rows with their `price` column removed); then
-the rolling-origin backtest per horizon bucket, eval (cross-fitted) and holdout, with skill and the
+the rolling-origin backtest per horizon bucket, eval (cross-fitted) and holdout, beside every baseline
+(AutoTheta in horizon mode), with skill and the
 interval's coverage and width. The gate's decision is printed too: a rejected run is measured all the same.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,15 +31,13 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.original_approach import OriginalApproach  # noqa: E402
 from benchmarks.run import run_pipeline  # noqa: E402
 from shared import schema  # noqa: E402
-from shared.backtest import HORIZON, origins  # noqa: E402
-from shared.calibration import BUCKETS, MAX_HORIZON, horizon_bucket  # noqa: E402
 from shared.champion import read_champion  # noqa: E402
-from shared.history import month_numbers  # noqa: E402
 from shared.layout import Artifact, artifact_key, bundle_prefix  # noqa: E402
 from shared.metrics import regression_metrics  # noqa: E402
 from shared.metros import FULL_SIZE_ZIPS  # noqa: E402
 from shared.reports import (  # noqa: E402
     BASELINE,
+    BASELINES,
     CANDIDATE,
     FORECASTERS,
     LABELS,
@@ -64,67 +61,7 @@ def predicted_by_cli(store: LocalStore, rows: pd.DataFrame, workdir: Path) -> pd
     return pd.read_parquet(output)
 
 
-def statistical(splits: dict[str, pd.DataFrame], workdir: Path, ets: bool) -> tuple[pd.DataFrame, dict]:
-    """statsforecast's per-zip forecasters on the backtest's horizon-mode origins of eval and holdout (the
-    cleaned splits), in their own environment (benchmarks/statistical.py says why): MAE per split, model and
-    horizon bucket."""
-    panel = pd.concat(splits.values(), ignore_index=True)[[schema.ZIPCODE, schema.DATE, schema.TARGET]]
-    panel_file, origins_file, out_file = workdir / "panel.parquet", workdir / "origins.json", workdir / "statistical.parquet"
-    write_frame(panel, panel_file)
-    starts = {name: origins(month_numbers(splits[name][schema.DATE])) for name in ("eval", "holdout")}
-    as_date = {m: pd.Period(year=m // 12, month=m % 12 + 1, freq="M").to_timestamp("M") for ms in starts.values() for m in ms}
-    origins_file.write_text(json.dumps(sorted({as_date[m].strftime("%Y-%m-%d") for m in as_date})))
-    command = ["uv", "run", "--isolated", "--no-project", "--with", "statsforecast==2.1.1", "python",
-               str(ROOT / "benchmarks" / "statistical.py"), str(panel_file), str(origins_file), str(out_file)]
-    done = subprocess.run(command + (["--ets"] if ets else []), check=True, capture_output=True, text=True, cwd=ROOT)
-    cost = json.loads(done.stdout.strip().splitlines()[-1])
-    forecasts = pd.read_parquet(out_file).merge(panel.rename(columns={schema.TARGET: "actual"}), on=[schema.ZIPCODE, schema.DATE])
-    rows = []
-    for name, split in (("eval", splits["eval"]), ("holdout", splits["holdout"])):
-        months = set(month_numbers(split[schema.DATE]))
-        part = forecasts.loc[forecasts["origin"].isin([as_date[m] for m in starts[name]])]
-        ahead = month_numbers(part[schema.DATE]) - month_numbers(part["origin"])
-        part = part.assign(bucket=horizon_bucket(ahead), error=(np.exp(part["forecast"]) - part["actual"]).abs())
-        part = part.loc[np.isin(month_numbers(part[schema.DATE]), list(months)) & (ahead >= 1) & (ahead <= MAX_HORIZON)]
-        for (model, bucket), group in part.groupby(["model", "bucket"]):
-            rows.append({"split": name, "model": model, "bucket": bucket, "mae": group["error"].mean()})
-        rows += [{"split": name, "model": model, "bucket": "all", "mae": group["error"].mean()}
-                 for model, group in part.groupby("model")]
-    return pd.DataFrame(rows), cost
-
-
-def cleaned_splits(assumptions: Assumptions, zips: int) -> dict[str, pd.DataFrame]:
-    """The splits the pipeline's preprocess stage would write for the generated data (default split dates)."""
-    from shared.preprocess import clean_for_training
-    from shared.split import split_by_date
-    from shared.validation import ensure_valid, validate_housing
-
-    rows, metros = generate(zips=zips, assumptions=assumptions)
-    return {name: clean_for_training(part, metros)[0]
-            for name, part in split_by_date(ensure_valid(validate_housing(rows)), None, None).items()}
-
-
-def print_statistical(report: EvaluationReport, table: pd.DataFrame, cost: dict) -> None:
-    """Our horizon-mode backtest beside statsforecast's forecasters and the best naive one, per bucket."""
-    models = sorted(table["model"].unique())
-    print(f"\nstatsforecast ({', '.join(f'{m} {s:.0f} s' for m, s in cost['seconds'].items())} for {cost['origins']} "
-          f"origins x {cost['zips']:,} zips), horizon mode:\n")
-    print("| split | months ahead | ours | best naive | " + " | ".join(models) + " | ours / best of all |")
-    print("| --- | --- | --- | --- |" + " --- |" * len(models) + " --- |")
-    for split in ("eval", "holdout"):
-        for bucket in [b for b, _, _ in BUCKETS] + ["all"]:
-            fig = report.backtest.get(split, {}).get(HORIZON, {}).get(bucket)
-            if fig is None:
-                continue
-            found = table.loc[(table["split"] == split) & (table["bucket"] == bucket)].set_index("model")["mae"]
-            best = min([fig.mae[fig.best_naive], *found.tolist()])
-            print(f"| {split} | {bucket} | {fig.mae[CANDIDATE]:,.0f} | {fig.mae[fig.best_naive]:,.0f} ({fig.best_naive}) | "
-                  + " | ".join(f"{found.get(m, float('nan')):,.0f}" for m in models)
-                  + f" | **{fig.mae[CANDIDATE] / best:.3f}** |")
-
-
-def measure(assumptions: Assumptions, zips: int, trials: int | None,
-            ets: bool = False) -> tuple[list[tuple[str, str, Metrics]], dict]:
+def measure(assumptions: Assumptions, zips: int, trials: int | None) -> tuple[list[tuple[str, str, Metrics]], dict]:
     rows, metros = generate(zips=zips, assumptions=assumptions)
     with tempfile.TemporaryDirectory() as root:
         store = LocalStore(root)
@@ -137,9 +74,6 @@ def measure(assumptions: Assumptions, zips: int, trials: int | None,
         original = OriginalApproach().fit(train).predict(holdout)
         tuning = read_json(store, bundle_prefix(run) + "metrics.json")
         cli = predicted_by_cli(store, raw_holdout, Path(root)) if read_champion(store) else None
-        splits = {name: read_table(store, artifact_key(run, Artifact.of_split("clean", name)))
-                  for name in ("train", "eval", "holdout")}
-        statistical_table, statistical_cost = statistical(splits, Path(root), ets)
     table = []
     for who in (BASELINE, *FORECASTERS, REFERENCE):
         for mode, split in (("horizon", "holdout"), ("nowcast", "holdout" + NOWCAST)):
@@ -154,7 +88,6 @@ def measure(assumptions: Assumptions, zips: int, trials: int | None,
                       regression_metrics(raw_holdout[schema.TARGET], cli["predicted_price"])))
     extra = {"rows": len(rows), "trials": config.trials, "graph_s": total, "train_s": timings["train"],
              "evaluate_s": timings["evaluate"], "original_mae": same_month.mae, "tuning": tuning, "report": report,
-             "statistical": (statistical_table, statistical_cost),
              "eval": {mode: report.candidate[split].mae for mode, split in (("horizon", "eval"), ("nowcast", "eval" + NOWCAST))}}
     return table, extra
 
@@ -164,23 +97,9 @@ def main() -> None:
     parser.add_argument("--zips", type=int, default=FULL_SIZE_ZIPS)
     parser.add_argument("--trials", type=int, default=None)
     parser.add_argument("--assumptions", nargs="+", choices=list(ASSUMPTIONS), default=list(ASSUMPTIONS))
-    parser.add_argument("--ets", action="store_true", help="statsforecast's AutoETS too, beside AutoTheta (slow)")
-    parser.add_argument("--statistical-only", action="store_true",
-                        help="only statsforecast's forecasters on the cleaned splits (no pipeline run): MAE per bucket")
     args = parser.parse_args()
-    if args.statistical_only:
-        for name in args.assumptions:
-            with tempfile.TemporaryDirectory() as root:
-                found, cost = statistical(cleaned_splits(ASSUMPTIONS[name], args.zips), Path(root), args.ets)
-            print(f"\n### {name}: statsforecast {cost}\n")
-            wide = found.pivot_table(index=["split", "bucket"], columns="model", values="mae")
-            print("| split | months ahead | " + " | ".join(wide.columns) + " |")
-            print("| --- | --- |" + " --- |" * len(wide.columns))
-            for (split, bucket), values in wide.iterrows():
-                print(f"| {split} | {bucket} | " + " | ".join(f"{v:,.0f}" for v in values) + " |")
-        return
     for name in args.assumptions:
-        table, extra = measure(ASSUMPTIONS[name], args.zips, args.trials, args.ets)
+        table, extra = measure(ASSUMPTIONS[name], args.zips, args.trials)
         print(f"\n### {name} generator assumptions ({extra['rows']:,} rows, {args.zips:,} zips, {extra['trials']} trials; "
               f"graph {extra['graph_s']:.0f} s, train+tune {extra['train_s']:.0f} s, evaluate {extra['evaluate_s']:.0f} s)\n")
         print("| model (holdout) | mode | MAE | RMSE | R² | MAPE | MAE / original's |")
@@ -195,16 +114,15 @@ def main() -> None:
               f"{', stopped by its time budget' if done['stopped_by_timeout'] else ''}); validation MAE of the "
               f"default parameters (trial 0) {first:,.0f}, best {done['mae']:,.0f}")
         print_backtest(extra["report"])
-        print_statistical(extra["report"], *extra["statistical"])
 
 
 def print_backtest(report: EvaluationReport) -> None:
     """The rolling-origin backtest per split, mode and horizon bucket, and the gate's decision."""
-    print("\n| split | mode | months ahead | ours | " + " | ".join(LABELS[w] for w in FORECASTERS)
+    print("\n| split | mode | months ahead | ours | " + " | ".join(LABELS[w] for w in BASELINES)
           + " | skill | coverage | median width |")
-    print("| --- | --- | --- | --- |" + " --- |" * len(FORECASTERS) + " --- | --- | --- |")
+    print("| --- | --- | --- | --- |" + " --- |" * len(BASELINES) + " --- | --- | --- |")
     for split, mode, bucket, fig in backtest_rows(report):
-        naive = " | ".join(f"{fig.mae[w]:,.0f}" for w in FORECASTERS)
+        naive = " | ".join(f"{fig.mae[w]:,.0f}" if w in fig.mae else "-" for w in BASELINES)
         print(f"| {split} | {mode} | {bucket} | {fig.mae[CANDIDATE]:,.0f} | {naive} | **{fig.skill:.3f}** | "
               f"{fig.coverage:.2f} | {fig.median_width:.1%} |")
     if report.gate:

@@ -29,7 +29,7 @@ from dashboard.data import (
     metro_label,
     yearly,
 )
-from shared.reports import FORECASTERS, LABELS
+from shared.reports import BASELINES, LABELS
 from shared.schema import ALL_REGIONS
 from shared.settings import DashboardSettings, get_settings
 from shared.store import ArtifactAccessDenied
@@ -179,7 +179,7 @@ if backtest is not None:
                "from what was known at the origin (horizon), and each month from the month before (nowcast). "
                "Eval figures are cross-fitted over origins; holdout figures use nothing fitted on those months.")
     st.plotly_chart(charts.skill_by_horizon(backtest), key="skill")
-    money = {c: st.column_config.NumberColumn(format="dollar") for c in ("model", *(LABELS[w] for w in FORECASTERS))}
+    money = {c: st.column_config.NumberColumn(format="dollar") for c in ("model", *(LABELS[w] for w in BASELINES))}
     st.dataframe(backtest, hide_index=True, key="backtest", column_config={
         **money, "skill": st.column_config.NumberColumn(format="%.3f"),
         "coverage": st.column_config.NumberColumn(format="percent"),

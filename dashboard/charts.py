@@ -98,8 +98,8 @@ def yearly_trend(per_year: pd.DataFrame, year: int) -> go.Figure:
 
 
 def skill_by_horizon(backtest: pd.DataFrame) -> go.Figure:
-    """Skill (model MAE / best naive forecaster's MAE) per horizon bucket, one line per split and mode; below
-    the dotted line at 1 the model beats every naive forecaster."""
+    """Skill (model MAE / the best baseline's MAE: the naive forecasters, and AutoTheta months ahead) per
+    horizon bucket, one line per split and mode; below the dotted line at 1 the model beats every one."""
     fig = go.Figure()
     for (split, mode), rows in backtest.loc[backtest["horizon"] != "all"].groupby(["split", "mode"], sort=False):
         fig.add_trace(go.Scatter(x=rows["horizon"], y=rows["skill"], mode="lines+markers", name=f"{split}, {mode}",
@@ -107,9 +107,9 @@ def skill_by_horizon(backtest: pd.DataFrame) -> go.Figure:
                                  hovertemplate="%{x} months: skill %{y:.3f} vs %{customdata[0]}<br>"
                                                "interval coverage %{customdata[1]:.0%}<extra></extra>"))
     fig.add_hline(y=1, line=dict(color="grey", dash="dot"))
-    fig.update_layout(title="Skill by horizon (below 1: better than the best naive forecaster)",
+    fig.update_layout(title="Skill by horizon (below 1: better than the best baseline)",
                       xaxis=dict(title="months ahead of the last known index", type="category"),
-                      yaxis_title="model MAE / best naive MAE", margin=dict(t=50, b=30), legend=dict(orientation="h", y=-0.3))
+                      yaxis_title="model MAE / best baseline MAE", margin=dict(t=50, b=30), legend=dict(orientation="h", y=-0.3))
     return fig
 
 

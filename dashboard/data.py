@@ -19,7 +19,7 @@ from shared.explain import ANCHOR, describe
 from shared.layout import model_card_key
 from shared.monitoring import in_a_row, live_accuracy
 from shared.predictions import read_predictions, read_summary
-from shared.reports import CANDIDATE, FORECASTERS, LABELS, backtest_rows
+from shared.reports import BASELINES, CANDIDATE, LABELS, backtest_rows
 from shared.schema import ALL_REGIONS
 from shared.store import open_store
 
@@ -47,7 +47,7 @@ def champion_backtest(store_url: str) -> pd.DataFrame | None:
         return None
     return pd.DataFrame([
         {"split": split, "mode": mode, "horizon": bucket, "rows": fig.rows, "model": fig.mae[CANDIDATE],
-         **{LABELS[w]: fig.mae.get(w) for w in FORECASTERS}, "best naive": LABELS[fig.best_naive], "skill": fig.skill,
+         **{LABELS[w]: fig.mae.get(w) for w in BASELINES}, "best naive": LABELS[fig.best_naive], "skill": fig.skill,
          "coverage": fig.coverage, "median width": fig.median_width}
         for split, mode, bucket, fig in backtest_rows(pointer.metrics)])
 

@@ -34,17 +34,20 @@ from shared.history import ZipHistory
 from shared.metrics import metrics_by_group, regression_metrics
 from shared.reports import (
     BASELINE,
+    BASELINES,
     CANDIDATE,
     CHAMPION,
     FORECASTERS,
     LABELS,
     NOWCAST,
     REFERENCE,
+    THETA,
     BucketFigures,
     EvaluationReport,
     GateDecision,
 )
 from shared.schema import METRO
+from shared.statistical import theta_forecasts
 
 ALL = "all"  # the bucket that pools every horizon of a mode
 SIGNIFICANCE = 0.05  # the gate's one-sided test: a candidate worse than a naive forecaster by chance alone passes
@@ -72,6 +75,7 @@ def evaluate_models(
     seen = ZipHistory(train)
     for split, rows in splits.items():
         table = candidate.judged.backtest(rows, seen, candidate.schema.names)
+        table[THETA] = _theta(table, rows, seen)
         forecast = _forecast(candidate, table, split, cross_fit=True)
         table[CANDIDATE], table["low"], table["high"] = forecast.price, forecast.low, forecast.high
         table[BASELINE] = median.predict(np.zeros((len(table), 1)))
@@ -85,6 +89,17 @@ def evaluate_models(
         report.backtest[split] = _bucket_figures(table, champion is not None)
         seen = seen.extended(rows)
     return report
+
+
+def _theta(table: pd.DataFrame, rows: pd.DataFrame, seen: ZipHistory) -> np.ndarray:
+    """AutoTheta's price for each horizon-mode row of the backtest, fitted on the zip's index up to the row's
+    origin (the split's own months count only up to it); NaN for nowcast rows and zips it could not fit."""
+    horizon = (table["mode"] == HORIZON).to_numpy()
+    fitted = theta_forecasts(seen.extended(rows).frame, sorted(int(o) for o in table.loc[horizon, "origin"].unique()))
+    keys = pd.DataFrame({schema.ZIPCODE: rows[schema.ZIPCODE].round().astype("int64").to_numpy()[table["row"].to_numpy()],
+                         "origin": table["origin"].to_numpy(), "month": table["month"].to_numpy()})
+    found = keys.merge(fitted, how="left", on=[schema.ZIPCODE, "origin", "month"])[THETA].to_numpy(dtype="float64")
+    return np.where(horizon, np.exp(found), np.nan)
 
 
 def _reference(bundle: ModelBundle, rows: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
@@ -116,23 +131,26 @@ def _flat_figures(report: EvaluationReport, name: str, part: pd.DataFrame, with_
 
 
 def _bucket_figures(table: pd.DataFrame, with_champion: bool) -> dict[str, dict[str, BucketFigures]]:
-    """mode -> bucket -> figures, on the rows every naive forecaster could forecast."""
-    who = (CANDIDATE, *FORECASTERS, *((CHAMPION,) if with_champion else ()))
-    usable = table.loc[table[list(FORECASTERS)].notna().all(axis=1) & (table["actual"] > 0)]
+    """mode -> bucket -> figures, on the rows every baseline of the mode could forecast (AutoTheta in horizon
+    mode only)."""
+    champion = (CHAMPION,) if with_champion else ()
     out: dict[str, dict[str, BucketFigures]] = {}
-    for mode, rows in usable.groupby("mode", sort=False):
+    for mode, rows in table.groupby("mode", sort=False):
+        baselines = BASELINES if mode == HORIZON else FORECASTERS
+        rows = rows.loc[rows[list(baselines)].notna().all(axis=1) & (rows["actual"] > 0)]
         groups = [(str(b), part) for b, part in rows.groupby("bucket", sort=False)]
         if mode == HORIZON:
             groups.append((ALL, rows))
-        out[str(mode)] = {bucket: _figures(part, who) for bucket, part in groups}
+        out[str(mode)] = {bucket: _figures(part, (CANDIDATE, *baselines, *champion), baselines)
+                          for bucket, part in groups if len(part)}
     return out
 
 
-def _figures(part: pd.DataFrame, who: tuple[str, ...]) -> BucketFigures:
+def _figures(part: pd.DataFrame, who: tuple[str, ...], baselines: tuple[str, ...]) -> BucketFigures:
     actual = part["actual"].to_numpy()
     mae = {w: float(np.mean(np.abs(part[w].to_numpy() - actual))) for w in who}
     mape = {w: float(np.mean(np.abs(part[w].to_numpy() - actual) / actual)) for w in who}
-    best = min(FORECASTERS, key=lambda w: mae[w])
+    best = min(baselines, key=lambda w: mae[w])
     inside = (part["low"].to_numpy() <= actual) & (actual <= part["high"].to_numpy())
     width = (part["high"].to_numpy() - part["low"].to_numpy()) / part[CANDIDATE].to_numpy()
     tested = [CANDIDATE, best, *((CHAMPION,) if CHAMPION in who else ())]

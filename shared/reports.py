@@ -13,13 +13,16 @@ from pydantic import BaseModel, Field
 # champion it would replace.
 CANDIDATE, BASELINE, REFERENCE, CHAMPION = "candidate", "baseline", "reference", "champion"
 PERSISTENCE, MOMENTUM, DAMPED, SEASONAL = "persistence", "momentum", "damped_trend", "seasonal_naive"
-FORECASTERS = (PERSISTENCE, MOMENTUM, DAMPED, SEASONAL)  # the naive forecasters the gate's skill compares with
+FORECASTERS = (PERSISTENCE, MOMENTUM, DAMPED, SEASONAL)  # the naive forecasters, computed wherever the model predicts
+THETA = "auto_theta"  # statsforecast's AutoTheta per zip (shared.statistical): the backtest's horizon mode only
+BASELINES = (*FORECASTERS, THETA)  # what the backtest's skill and the gate compare with
 # A split's name plus this names its nowcast-mode figures (see shared.evaluate); the bare name is horizon mode.
 NOWCAST = "_nowcast"
 LABELS = {CANDIDATE: "XGBoost (this run)", BASELINE: "DummyRegressor(median)",
           PERSISTENCE: "last known index (persistence)", MOMENTUM: "last growth carried forward (momentum)",
           DAMPED: "damped trend (3-month growth)", SEASONAL: "seasonal naive (last year's growth)",
-          REFERENCE: "price-level reference alone", CHAMPION: "previous champion"}
+          REFERENCE: "price-level reference alone", CHAMPION: "previous champion",
+          THETA: "AutoTheta per zip (statsforecast)"}
 WHO = (CANDIDATE, BASELINE, *FORECASTERS, REFERENCE, CHAMPION)
 
 
@@ -38,7 +41,8 @@ class BucketFigures(BaseModel):
     rows: int
     mae: dict[str, float] = Field(description="who -> MAE: the candidate, each naive forecaster, the champion")
     mape: dict[str, float]
-    best_naive: str = Field(description="the naive forecaster with the least MAE here")
+    best_naive: str = Field(description="the baseline with the least MAE here: a naive forecaster, or AutoTheta in "
+                                        "horizon mode")
     skill: float = Field(description="candidate MAE / best naive forecaster's MAE (below 1: the model has skill)")
     coverage: float = Field(description="share of actual prices inside the candidate's interval")
     median_width: float = Field(description="median of (high - low) / predicted price")

@@ -188,3 +188,20 @@ def test_the_backtest_predicts_every_month_from_every_origin_within_two_years(sm
     assert horizon["horizon"].between(1, 24).all() and (horizon["horizon"] == horizon["month"] - horizon["origin"]).all()
     # From an origin, what the row saw is no later than the origin: its index age is at least its horizon.
     assert (horizon["age"].dropna() >= horizon.loc[horizon["age"].notna(), "horizon"]).all()
+
+
+@pytest.mark.slow  # statsforecast compiles with numba: seconds
+def test_auto_theta_extrapolates_each_zip_from_what_it_knew_at_the_origin():
+    from shared.statistical import MIN_MONTHS, theta_forecasts
+
+    months = pd.date_range("2015-01-31", periods=60, freq="ME")
+    trend = pd.DataFrame({"zipcode": 1001.0, "date": months, "price": 200_000 * np.exp(0.01 * np.arange(60))})
+    short = pd.DataFrame({"zipcode": 1002.0, "date": months[-MIN_MONTHS + 1:], "price": 300_000.0})
+    origin = month_numbers(pd.Series(months[47:48]))[0]
+    fitted = theta_forecasts(pd.concat([trend, short]), [origin], horizon=6)
+    assert set(fitted["zipcode"]) == {1001} and fitted["month"].tolist() == list(range(origin + 1, origin + 7))
+    # The theta method's drift is half the fitted trend's: a steady rise goes on, at about half its pace.
+    steps = np.diff(np.concatenate([[np.log(trend["price"].iloc[47])], fitted["auto_theta"].to_numpy()]))
+    assert abs(steps[0]) < 0.01 and ((steps[1:] > 0.003) & (steps[1:] < 0.007)).all()  # the trend: 0.01 a month
+    later = trend.assign(price=np.where(trend["date"] > months[47], 1.0, trend["price"]))  # what came after the origin
+    pd.testing.assert_frame_equal(theta_forecasts(later, [origin], horizon=6), fitted.loc[fitted["zipcode"] == 1001])

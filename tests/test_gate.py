@@ -102,3 +102,29 @@ def test_intervals_must_cover_what_they_claim_on_the_backtest():
 def test_a_broken_candidate_never_passes():
     decision = decide(report(float("nan"), 100), 0.5, 0.0)
     assert not decision.passed and "not a number" in decision.reasons[0]
+
+
+def test_auto_theta_counts_among_the_baselines_in_horizon_mode_only():
+    import numpy as np
+    import pandas as pd
+
+    from shared.evaluate import _bucket_figures
+    from shared.reports import BASELINES, FORECASTERS, LABELS, THETA
+
+    rng = np.random.default_rng(0)
+    n = 400
+    actual = rng.uniform(1e5, 1e6, n)
+    table = pd.DataFrame({"mode": np.repeat(["horizon", "nowcast"], n // 2), "bucket": "13-24", "month": np.tile(range(20), 20),
+                          "actual": actual, "low": actual * 0.9, "high": actual * 1.1})
+    table.loc[table["mode"] == "nowcast", "bucket"] = "1"
+    table[CANDIDATE] = actual * 1.02
+    for name in FORECASTERS:
+        table[name] = actual * 1.05
+    table[THETA] = np.where(table["mode"] == "horizon", actual * 1.01, np.nan)  # beats the model months ahead
+    figures = _bucket_figures(table, with_champion=False)
+    assert figures["horizon"]["13-24"].best_naive == THETA and set(figures["horizon"]["13-24"].mae) >= set(BASELINES)
+    assert THETA not in figures["nowcast"]["1"].mae and figures["nowcast"]["1"].rows == n // 2
+    rep = report(40, 100)
+    rep.backtest["eval"] = figures
+    refused = decide(rep, 0.5, 0.0)
+    assert not refused.passed and any(LABELS[THETA] in r for r in refused.reasons)

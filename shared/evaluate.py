@@ -74,8 +74,9 @@ def evaluate_models(
     median = DummyRegressor(strategy="median").fit(np.zeros((len(train), 1)), train[schema.TARGET])
     seen = ZipHistory(train)
     for split, rows in splits.items():
+        known = seen.extended(rows)  # what AutoTheta fits on, and the next split's history
         table = candidate.judged.backtest(rows, seen, candidate.schema.names)
-        table[THETA] = _theta(table, rows, seen)
+        table[THETA] = _theta(table, rows, known)
         forecast = _forecast(candidate, table, split, cross_fit=True)
         table[CANDIDATE], table["low"], table["high"] = forecast.price, forecast.low, forecast.high
         table[BASELINE] = median.predict(np.zeros((len(table), 1)))
@@ -87,15 +88,15 @@ def evaluate_models(
             _flat_figures(report, name, part, champion is not None)
             report.per_metro[name] = metrics_by_group(_metros(rows, part), part["actual"], part[CANDIDATE])
         report.backtest[split] = _bucket_figures(table, champion is not None)
-        seen = seen.extended(rows)
+        seen = known
     return report
 
 
-def _theta(table: pd.DataFrame, rows: pd.DataFrame, seen: ZipHistory) -> np.ndarray:
-    """AutoTheta's price for each horizon-mode row of the backtest, fitted on the zip's index up to the row's
-    origin (the split's own months count only up to it); NaN for nowcast rows and zips it could not fit."""
+def _theta(table: pd.DataFrame, rows: pd.DataFrame, known: ZipHistory) -> np.ndarray:
+    """AutoTheta's price for each horizon-mode row of the backtest, fitted on the zip's index (`known`: the
+    history with the split's own months) up to the row's origin; NaN for nowcast rows and zips it could not fit."""
     horizon = (table["mode"] == HORIZON).to_numpy()
-    fitted = theta_forecasts(seen.extended(rows).frame, sorted(int(o) for o in table.loc[horizon, "origin"].unique()))
+    fitted = theta_forecasts(known.frame, sorted(int(o) for o in table.loc[horizon, "origin"].unique()))
     keys = pd.DataFrame({schema.ZIPCODE: rows[schema.ZIPCODE].round().astype("int64").to_numpy()[table["row"].to_numpy()],
                          "origin": table["origin"].to_numpy(), "month": table["month"].to_numpy()})
     found = keys.merge(fitted, how="left", on=[schema.ZIPCODE, "origin", "month"])[THETA].to_numpy(dtype="float64")
@@ -132,11 +133,11 @@ def _flat_figures(report: EvaluationReport, name: str, part: pd.DataFrame, with_
 
 def _bucket_figures(table: pd.DataFrame, with_champion: bool) -> dict[str, dict[str, BucketFigures]]:
     """mode -> bucket -> figures, on the rows every baseline of the mode could forecast (AutoTheta in horizon
-    mode only)."""
+    mode only, where it forecast anything: a history too short for it leaves the naive forecasters)."""
     champion = (CHAMPION,) if with_champion else ()
     out: dict[str, dict[str, BucketFigures]] = {}
     for mode, rows in table.groupby("mode", sort=False):
-        baselines = BASELINES if mode == HORIZON else FORECASTERS
+        baselines = BASELINES if mode == HORIZON and rows[THETA].notna().any() else FORECASTERS
         rows = rows.loc[rows[list(baselines)].notna().all(axis=1) & (rows["actual"] > 0)]
         groups = [(str(b), part) for b, part in rows.groupby("bucket", sort=False)]
         if mode == HORIZON:

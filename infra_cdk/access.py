@@ -25,11 +25,11 @@ def _objects(bucket: s3.IBucket, store_prefix: str, keys: Iterable[str]) -> list
 def grant_store(role: iam.IRole, bucket: s3.IBucket, store_prefix: str, reads: Iterable[str], writes: Iterable[str],
                 holder: Construct) -> None:
     """Reads and writes on exactly these keys and prefixes. Sealed model bundles (runs/*/model/) are written
-    only by a stage that declares BUNDLES among its writes, and only with If-None-Match (create-only: S3
-    refuses to overwrite); every other role that may write under runs/ is denied them outright."""
+    only by a stage that declares BUNDLES among its writes (the stage that makes the bundle), and only with
+    If-None-Match (create-only: S3 refuses to overwrite); every other role that may write under runs/ is
+    denied them outright."""
     reads, writes = tuple(reads), tuple(writes)
     seals = BUNDLES in writes
-    writes = tuple(w for w in writes if w != BUNDLES)  # covered by runs/, which the bundle writer also declares
     statements = [
         # Listing names, not contents: needed so a missing key answers 404 (not 403) to HeadObject.
         iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]),

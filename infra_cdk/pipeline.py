@@ -24,7 +24,8 @@ from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge, arn_of
 from infra_cdk.storage import Storage
 from lambdas.stage_event import TASK_FIELDS, task_variable
-from stepfunctions.graph import ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, GATE_PASSED_PATH, PipelineGraph, Stage
+from shared.layout import artifact_key
+from stepfunctions.graph import ARTIFACTS_FIELD, ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, GATE_PASSED_PATH, PipelineGraph, Stage
 
 TRAIN_CONTAINER = "train"
 FAILED = "RecordFailure"
@@ -47,7 +48,7 @@ def check_deployable(graph: PipelineGraph) -> None:
         raise UndeployableGraph(f"the deployment runs exactly one Fargate stage (the training task); the graph has "
                                 f"{len(fargate)}: {fargate}. Make the others Lambda stages or add a task definition per stage.")
     for role, name in (("gate", graph.gate.after), ("finishing", graph.finish)):
-        if not graph.stage(name).passes_result:
+        if graph.stage(name).compute == FARGATE:
             raise UndeployableGraph(f"the {role} stage {name!r} runs on Fargate, whose task returns no event to the "
                                     "state machine; it must be a Lambda stage")
     graph.check_artifacts()
@@ -118,8 +119,8 @@ class Pipeline(Construct):
                         else sfn.JsonPath.string_at(f"$.{field}"))
                         for field, is_object in TASK_FIELDS.items()],
                 )],
-                # The task's own output is the ECS description; the stage event flows on unchanged
-                # (Stage.passes_result; the local runner does the same).
+                # The task's own output is the ECS description; the stage event flows on, and the next
+                # state records what the task made (`_made`; the local runner does the same).
                 result_path=sfn.JsonPath.DISCARD,
                 task_timeout=timeout,
             )
@@ -142,6 +143,11 @@ class Pipeline(Construct):
         record_failure.next(failed)
 
         states = {stage.name: self._task_state(stage, cluster) for stage in graph.stages}
+        exits: dict[str, sfn.INextable] = dict(states)  # the state the next stage follows
+        for stage in graph.stages:
+            if stage.compute == FARGATE and stage.makes:
+                exits[stage.name] = self._made(graph, stage)
+                states[stage.name].next(exits[stage.name])
         for stage in graph.stages:
             state = states[stage.name]
             if stage.retry.attempts:
@@ -157,11 +163,11 @@ class Pipeline(Construct):
                 gate = sfn.Choice(self, "Gate", comment="promote only a candidate that passed the gate")
                 gate.when(sfn.Condition.boolean_equals(GATE_PASSED_PATH, True), states[graph.gate.on_pass])
                 gate.otherwise(states[graph.gate.on_fail])
-                states[stage.name].next(gate)
+                exits[stage.name].next(gate)
             elif stage.name == graph.finish:
-                states[stage.name].next(sfn.Succeed(self, "Done"))
+                exits[stage.name].next(sfn.Succeed(self, "Done"))
             else:
-                states[stage.name].next(states[graph.next_of(stage.name)])
+                exits[stage.name].next(states[graph.next_of(stage.name)])
 
         log_group = logs.LogGroup(self, "state-machine-logs", retention=self.log_retention,
                                   removal_policy=RemovalPolicy.DESTROY)
@@ -183,6 +189,14 @@ class Pipeline(Construct):
                     findings=[f"Resource::{_task_family_arn(self.task_definition)}:*"])
         return machine
 
+
+    def _made(self, graph: PipelineGraph, stage: Stage) -> sfn.Pass:
+        """After a Fargate stage, the event's artifacts with what it made added at their keys (the run id fixes
+        them, `stepfunctions.graph.with_made`): the ones before it carried over, the new ones formatted."""
+        earlier = {f"{a.value}.$": f"$.{ARTIFACTS_FIELD}.{a.value}" for a in graph.made_before(stage.name)}
+        made = {f"{a.value}.$": f"States.Format('{artifact_key('{}', a)}', $.run_id)" for a in stage.makes}
+        return sfn.Pass(self, f"{state_name(stage)}Made", parameters={**earlier, **made},
+                        result_path=f"$.{ARTIFACTS_FIELD}")
 
 
 def _task_family_arn(task: ecs.TaskDefinition) -> str:

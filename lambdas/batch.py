@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from lambdas.logs import structured
-from lambdas.stage_event import StageEvent, log
+import pandas as pd
+
+from lambdas.stage import stage_handler
+from lambdas.stage_event import log
 from shared.batch import batch_score
-from shared.layout import Artifact
-from shared.store import read_table
+from shared.layout import PREDICTIONS_PREFIX
+from shared.store import ArtifactStore
 
 
-@structured
-def handler(event: dict, context=None) -> dict:
-    ev = StageEvent(**event)
-    store = ev.open()
-    predictions, keys = batch_score(store, read_table(store, ev.artifact(Artifact.SPLIT_HOLDOUT)), source="holdout")
+def batch(store: ArtifactStore, split_holdout: pd.DataFrame) -> dict:
+    predictions, keys = batch_score(store, split_holdout, source="holdout")
     log.info("batch: %d predictions in %d month(s) under %s", len(predictions), len(keys),
-             store.locate(ev.key(Artifact.PREDICTIONS)))
-    return ev.with_artifacts(Artifact.PREDICTIONS)
+             store.locate(PREDICTIONS_PREFIX))
+    return {}
+
+
+handler = stage_handler("batch", batch)

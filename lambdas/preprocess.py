@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from lambdas.logs import structured
-from lambdas.stage_event import StageEvent, log
+import pandas as pd
+
+from lambdas.stage import stage_handler
+from lambdas.stage_event import log
 from shared.layout import Artifact
 from shared.preprocess import clean_for_training
-from shared.split import SPLITS
-from shared.store import read_table, write_json, write_table
 
 
-@structured
-def handler(event: dict, context=None) -> dict:
-    ev = StageEvent(**event)
-    store = ev.open()
-    metros = read_table(store, ev.artifact(Artifact.METROS))
+def preprocess(metros: pd.DataFrame, split_train: pd.DataFrame, split_eval: pd.DataFrame,
+               split_holdout: pd.DataFrame) -> dict[Artifact, object]:
+    made: dict[Artifact, object] = {}
     reports = {}
-    for name in SPLITS:
-        cleaned, report = clean_for_training(read_table(store, ev.artifact(Artifact.of_split("split", name))), metros)
-        write_table(store, ev.key(Artifact.of_split("clean", name)), cleaned)
+    for name, rows in (("train", split_train), ("eval", split_eval), ("holdout", split_holdout)):
+        made[Artifact.of_split("clean", name)], report = clean_for_training(rows, metros)
         reports[name] = report.model_dump()
         log.info("preprocess %s: %s", name, report)
-    write_json(store, ev.key(Artifact.CLEANING_REPORT), reports)
-    return ev.with_artifacts(*(Artifact.of_split("clean", name) for name in SPLITS), Artifact.CLEANING_REPORT)
+    return {**made, Artifact.CLEANING_REPORT: reports}
+
+
+handler = stage_handler("preprocess", preprocess)

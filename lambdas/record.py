@@ -6,38 +6,37 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lambdas.logs import structured
+from lambdas.stage import Made, stage_handler
 from lambdas.stage_event import StageEvent, log
 from shared.clock import utc_now
 from shared.layout import Artifact, bundle_prefix
 from shared.reports import EvaluationReport
 from shared.runs import Failure, RunRecord, write_run_record
-from shared.store import read_json
+from shared.store import ArtifactStore, read_json
 
 
-@structured
-def handler(event: dict, context=None) -> dict:
-    ev = StageEvent(**event)
-    store = ev.open()
-    if ev.error:
+def record(run: StageEvent, store: ArtifactStore) -> Made:
+    if run.error:
         status = "failed"
     else:
-        status = "promoted" if ev.gate and ev.gate.passed else "rejected"
+        status = "promoted" if run.gate and run.gate.passed else "rejected"
     metrics = None
-    if Artifact.EVALUATION in ev.artifacts:  # absent when an earlier stage failed
-        metrics = EvaluationReport.model_validate(read_json(store, ev.artifact(Artifact.EVALUATION))).headline()
-    tuned = bundle_prefix(ev.run_id) + "metrics.json"
+    if Artifact.EVALUATION in run.artifacts:  # absent when an earlier stage failed
+        metrics = EvaluationReport.model_validate(read_json(store, run.artifact(Artifact.EVALUATION))).headline()
+    tuned = bundle_prefix(run.run_id) + "metrics.json"
     tuning = read_json(store, tuned).get("validation") if store.exists(tuned) else None
-    failure = failure_of(ev.failed_stage or "unknown", ev.error) if ev.error else None
+    failure = failure_of(run.failed_stage or "unknown", run.error) if run.error else None
     # promote adds the champion's key once the pointer names this run: a later failure (in batch, say) leaves
     # the run the champion, and the record says so.
-    record = RunRecord(run_id=ev.run_id, status=status, promoted=Artifact.CHAMPION in ev.artifacts, input_key=ev.input_key,
-                       incoming_keys=ev.incoming_keys, trigger=ev.trigger, finished_at=utc_now(), gate=ev.gate, metrics=metrics,
-                       error=failure,
-                       artifacts=ev.artifacts, tuning=tuning)
-    write_run_record(store, record)
-    log.info("run %s %s", ev.run_id, status)
-    return {**ev.model_dump(mode="json"), "status": status}
+    write_run_record(store, RunRecord(
+        run_id=run.run_id, status=status, promoted=Artifact.CHAMPION in run.artifacts, input_key=run.input_key,
+        incoming_keys=run.incoming_keys, trigger=run.trigger, finished_at=utc_now(), gate=run.gate, metrics=metrics,
+        error=failure, artifacts=run.artifacts, tuning=tuning))
+    log.info("run %s %s", run.run_id, status)
+    return Made(run=run.model_copy(update={"status": status}))
+
+
+handler = stage_handler("record", record)
 
 
 def failure_of(stage: str, error: dict[str, Any]) -> Failure:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from lambdas.logs import structured
+import pandas as pd
+
+from lambdas.stage import stage_handler
 from lambdas.stage_event import StageEvent, log
 from shared.layout import Artifact
 from shared.split import split_by_date
-from shared.store import read_table, write_table
 
 
-@structured
-def handler(event: dict, context=None) -> dict:
-    ev = StageEvent(**event)
-    store = ev.open()
-    validated = read_table(store, ev.artifact(Artifact.VALIDATED))
-    train_end, eval_end = ev.config.train_end, ev.config.eval_end  # decided by validate
+def split(run: StageEvent, validated: pd.DataFrame) -> dict[Artifact, pd.DataFrame]:
+    train_end, eval_end = run.config.train_end, run.config.eval_end  # decided by validate
     parts = split_by_date(validated, train_end, eval_end)
-    for name, part in parts.items():
-        write_table(store, ev.key(Artifact.of_split("split", name)), part)
     log.info("split: train < %s <= eval < %s <= holdout: %s", train_end, eval_end,
              ", ".join(f"{n} {len(p)} rows" for n, p in parts.items()))
-    return ev.with_artifacts(*(Artifact.of_split("split", name) for name in parts))
+    return {Artifact.of_split("split", name): part for name, part in parts.items()}
+
+
+handler = stage_handler("split", split)

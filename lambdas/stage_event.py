@@ -35,6 +35,7 @@ class StageEvent(BaseModel):
     gate: GateDecision | None = None
     error: dict[str, Any] | None = Field(None, description='{"Error", "Cause"}: set by the Catch on failure')
     failed_stage: str | None = Field(None, description="the stage that failed: set beside `error`")
+    status: str | None = Field(None, description="how the run ended (promoted, rejected, failed): set by the last stage")
 
     def open(self) -> ArtifactStore:
         return open_store(self.store)

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from lambdas.logs import structured, task_logging
+from lambdas.logs import task_logging
+from lambdas.stage import stage_handler
 from lambdas.stage_event import StageEvent, log, task_event, task_variable
 from shared import schema
 from shared.bundle import FittedModel, ModelBundle
@@ -28,30 +29,27 @@ from shared.clock import utc_now
 from shared.drift import DriftReference
 from shared.features import PASSTHROUGH, FeatureBuilder, Features, feature_schema
 from shared.history import ZipHistory
-from shared.layout import Artifact, bundle_prefix
+from shared.layout import bundle_prefix
 from shared.settings import get_settings
 from shared.smoke import record_smoke
-from shared.split import SPLITS
-from shared.store import read_json, read_table
+from shared.store import ArtifactStore
 from shared.train import last_month, refit
 from shared.tune import tune
 
 
-@structured
-def handler(event: dict, context=None) -> dict:
-    ev = StageEvent(**event)
-    store = ev.open()
+def train(run: StageEvent, store: ArtifactStore, features_train: pd.DataFrame, features_tuning: pd.DataFrame,
+          feature_builder: dict, metros: pd.DataFrame, clean_train: pd.DataFrame, clean_eval: pd.DataFrame,
+          clean_holdout: pd.DataFrame, split_holdout: pd.DataFrame) -> dict:
     settings = get_settings()
-    matrix = read_table(store, ev.artifact(Artifact.FEATURES_TRAIN))
-    feats = Features.from_matrix(matrix)
-    tracking_uri = settings.tracking_uri(ev.store)
-    log.info("tuning: %d trials or %.0f s, MLflow at %s", ev.config.trials, ev.config.tune_timeout, tracking_uri)
+    feats = Features.from_matrix(features_train)
+    tracking_uri = settings.tracking_uri(run.store)
+    log.info("tuning: %d trials or %.0f s, MLflow at %s", run.config.trials, run.config.tune_timeout, tracking_uri)
     result = tune(
-        feats, matrix[schema.TARGET], read_table(store, ev.artifact(Artifact.FEATURES_TUNING)),
-        trials=ev.config.trials, timeout=ev.config.tune_timeout, seed=ev.config.seed, threads=settings.threads,
-        baseline_params=ev.config.baseline_params,
-        tracking_uri=tracking_uri, artifact_location=settings.artifact_location(ev.store),
-        experiment=settings.mlflow_experiment, run_name=ev.run_id,
+        feats, features_train[schema.TARGET], features_tuning,
+        trials=run.config.trials, timeout=run.config.tune_timeout, seed=run.config.seed, threads=settings.threads,
+        baseline_params=run.config.baseline_params,
+        tracking_uri=tracking_uri, artifact_location=settings.artifact_location(run.store),
+        experiment=settings.mlflow_experiment, run_name=run.run_id,
         on_trial=lambda r: log.info(
             "trial %d/%d %s  val MAE %s  best %s  (%.0f s)", r["number"] + 1, r["of"], r["state"].lower(),
             f"{r['mae']:,.0f}" if r["mae"] is not None else "-", f"{r['best_mae']:,.0f}", r["elapsed_s"]),
@@ -59,35 +57,34 @@ def handler(event: dict, context=None) -> dict:
     done = result.validation
     if done["stopped_by_timeout"]:
         log.warning("tuning stopped at its %g s budget after %d of %d trials (HOUSING_TUNE_TIMEOUT sets it)",
-                    ev.config.tune_timeout, done["trials_run"], ev.config.trials)
+                    run.config.tune_timeout, done["trials_run"], run.config.trials)
     log.info("tuning done: %d trials (%d pruned), best validation MAE %s", done["trials_run"], done["trials_pruned"],
              f"{done['mae']:,.0f}")
-    splits = {name: read_table(store, ev.artifact(Artifact.of_split("clean", name))) for name in SPLITS}
-    judged = FittedModel(result.booster, FeatureBuilder.from_dict(read_json(store, ev.artifact(Artifact.FEATURE_BUILDER))),
-                         last_month(splits["train"]))
-    calibration = _calibrate(judged, splits, ev.config.interval_level)
+    splits = {"train": clean_train, "eval": clean_eval, "holdout": clean_holdout}
+    judged = FittedModel(result.booster, FeatureBuilder.from_dict(feature_builder), last_month(clean_train))
+    calibration = _calibrate(judged, splits, run.config.interval_level)
     labelled = pd.concat(splits.values(), ignore_index=True)
     log.info("refit: the chosen parameters on every labelled month (%d rows, through %s)", len(labelled),
              last_month(labelled))
-    served, served_features = refit(labelled, result.params, result.rounds, ev.config.seed, settings.threads)
+    served, served_features = refit(labelled, result.params, result.rounds, run.config.seed, settings.threads)
     bundle = ModelBundle(
-        run_id=ev.run_id,
+        run_id=run.run_id,
         served=FittedModel(served, served_features, last_month(labelled)),
         judged=judged,
         schema=feature_schema(),
-        metros=read_table(store, ev.artifact(Artifact.METROS)),
+        metros=metros,
         params={**result.params, "rounds": result.rounds},
         metrics={"validation": result.validation, "trials": result.trials},
         labelled=labelled,  # every labelled month the run saw: the zips' history when serving
         calibration=calibration,
         drift_reference=DriftReference.fit(labelled, PASSTHROUGH),
         metadata={
-            "run_id": ev.run_id,
+            "run_id": run.run_id,
             "trained_at": utc_now(),
-            "train_rows": len(matrix),
+            "train_rows": len(features_train),
             "served_rows": len(labelled),
             "trained_through": last_month(labelled),
-            "judged_trained_through": last_month(splits["train"]),
+            "judged_trained_through": last_month(clean_train),
             "price_range": [float(labelled[schema.TARGET].min()), float(labelled[schema.TARGET].max())],
             "mlflow_run_id": result.mlflow_run_id,
             "mlflow_model_uri": result.mlflow_model_uri,
@@ -95,17 +92,18 @@ def handler(event: dict, context=None) -> dict:
             "mlflow_tracking_uri": settings.mlflow_tracking_uri,
             "xgboost_version": xgb.__version__,
             "python": platform.python_version(),
-            "config": ev.config.model_dump(mode="json"),
+            "config": run.config.model_dump(mode="json"),
         },
     )
     # The rollout check's requests: the newest labelled month's raw rows (the holdout's last), as a caller sends them.
-    bundle.smoke = record_smoke(bundle, read_table(store, ev.artifact(Artifact.SPLIT_HOLDOUT)))
+    bundle.smoke = record_smoke(bundle, split_holdout)
     files = bundle.save(store)
     _log_bundle(tracking_uri, result.mlflow_run_id, files)
-    log.info("bundle sealed at %s", store.locate(bundle_prefix(ev.run_id)))
-    # The event passes on unchanged: on AWS this runs as a Fargate task, which returns no event, and the
-    # bundle's keys follow from the run id (evaluate records them).
-    return ev.with_artifacts()
+    log.info("bundle sealed at %s", store.locate(bundle_prefix(run.run_id)))
+    return {}  # the bundle is written create-only through its own protocol (ModelBundle.save)
+
+
+handler = stage_handler("train", train)
 
 
 def _calibrate(judged: FittedModel, splits: dict[str, pd.DataFrame], level: float) -> Calibration:

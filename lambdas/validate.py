@@ -3,7 +3,7 @@ the labelled months of the incoming/ files the run started with."""
 
 from __future__ import annotations
 
-from lambdas.logs import structured
+from lambdas.stage import Made, stage_handler
 from lambdas.stage_event import StageEvent, log
 from shared import schema
 from shared.incoming import with_labelled_months
@@ -11,18 +11,15 @@ from shared.layout import Artifact
 from shared.plausibility import check_training_file
 from shared.quarantine import quarantine
 from shared.split import EmptySplitError, cutoffs, split_masks
-from shared.store import write_table
+from shared.store import ArtifactStore
 from shared.tables import InputFormatError, read_frame
 from shared.validation import ValidationReport, validate_housing, validate_metros
 
 
-@structured
-def handler(event: dict, context=None) -> dict:
-    ev = StageEvent(**event)
-    store = ev.open()
-    report, typed = _read_and_validate(store, ev.input_key, validate_housing)
-    if report.ok and ev.incoming_keys:
-        typed, joined = with_labelled_months(store, typed, ev.incoming_keys)
+def validate(run: StageEvent, store: ArtifactStore) -> Made:
+    report, typed = _read_and_validate(store, run.input_key, validate_housing)
+    if report.ok and run.incoming_keys:
+        typed, joined = with_labelled_months(store, typed, run.incoming_keys)
         log.info("joined %d labelled row(s) from %s", joined.rows, ", ".join(joined.files) or "no incoming file")
         for key, why in joined.skipped.items():
             log.warning("left out %s: %s", key, why)
@@ -30,18 +27,19 @@ def handler(event: dict, context=None) -> dict:
         report = check_training_file(report, typed)
     if report.ok:
         try:  # every split must have rows, or the run cannot train or be judged
-            ev = _with_cutoffs(ev, typed)
+            run = _with_cutoffs(run, typed)
         except EmptySplitError as err:
-            report = ValidationReport.of_file(ev.input_key, "empty_split", str(err))
-    metros_report, metros = _read_and_validate(store, ev.metros_key, validate_metros)
+            report = ValidationReport.of_file(run.input_key, "empty_split", str(err))
+    metros_report, metros = _read_and_validate(store, run.metros_key, validate_metros)
     if not (report.ok and metros_report.ok):
         # Only what is at fault: a bad metros table is kept, the valid housing file is not (and vice versa).
-        rejected = {key: r for key, r in ((ev.input_key, report), (ev.metros_key, metros_report)) if not r.ok}
-        quarantine(store, ev.run_id, rejected, run_id=ev.run_id, input_key=ev.input_key, metros_key=ev.metros_key)
-    log.info("validated %s: %d rows", ev.input_key, len(typed))
-    write_table(store, ev.key(Artifact.VALIDATED), typed)
-    write_table(store, ev.key(Artifact.METROS), metros)
-    return ev.with_artifacts(Artifact.VALIDATED, Artifact.METROS)
+        rejected = {key: r for key, r in ((run.input_key, report), (run.metros_key, metros_report)) if not r.ok}
+        quarantine(store, run.run_id, rejected, run_id=run.run_id, input_key=run.input_key, metros_key=run.metros_key)
+    log.info("validated %s: %d rows", run.input_key, len(typed))
+    return Made({Artifact.VALIDATED: typed, Artifact.METROS: metros}, run=run)
+
+
+handler = stage_handler("validate", validate)
 
 
 def _with_cutoffs(ev: StageEvent, typed) -> StageEvent:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,6 +35,12 @@ class Access:
     writes: tuple[str, ...] = ()
 
 
+def covered(key: str, grants) -> bool:
+    """Whether `grants` cover `key` as IAM matches object ARNs: a prefix ("runs/", "runs/*/model/") covers
+    the keys under it, a key only itself."""
+    return any(fnmatch.fnmatchcase(key, g + "*") if g.endswith("/") else key == g for g in grants)
+
+
 # The components outside the pipeline graph (whose stages declare their own in stepfunctions/graph.py).
 COMPONENTS = {
     # Reads each incoming/ file for prices, and whether scoring quarantined it (then it teaches nothing).
@@ -51,7 +59,7 @@ COMPONENTS = {
 
 class Artifact(StrEnum):
     """What a stage hands on to later ones: the names in a stage event's `artifacts`. Each stage declares in
-    the graph which it needs and which it makes; `artifact_key` says where each lives."""
+    the graph which it needs and which it makes; `CATALOG` says where each lives and how it is stored."""
 
     VALIDATED = "validated"
     METROS = "metros"
@@ -70,6 +78,7 @@ class Artifact(StrEnum):
     EVALUATION = "evaluation"
     CHAMPION = "champion"
     PREDICTIONS = "predictions"
+    RUN_RECORD = "run_record"
 
     @classmethod
     def of_split(cls, stage: str, name: str) -> Artifact:
@@ -77,28 +86,51 @@ class Artifact(StrEnum):
         return cls(f"{stage}_{name}")
 
 
-# Under runs/<run_id>/ for a run's own artifacts; the champion pointer and predictions are shared.
-_RUN_FILES = {
-    Artifact.VALIDATED: "data/validated.parquet",
-    Artifact.METROS: "data/metros.parquet",
-    **{Artifact.of_split("split", n): f"splits/{n}.parquet" for n in ("train", "eval", "holdout")},
-    **{Artifact.of_split("clean", n): f"clean/{n}.parquet" for n in ("train", "eval", "holdout")},
-    Artifact.CLEANING_REPORT: "clean/report.json",
-    Artifact.FEATURES_TRAIN: "features/train.parquet",
-    Artifact.FEATURES_TUNING: "features/tuning.parquet",
-    Artifact.FEATURE_BUILDER: "features/builder.json",
-    Artifact.FEATURE_SCHEMA: "features/schema.json",
-    Artifact.BUNDLE: "model/",
-    Artifact.EVALUATION: "evaluation.json",
+class Codec(StrEnum):
+    """How an artifact is stored. The stage adapter reads and writes TABLE and JSON artifacts for the stage;
+    an OWN artifact has its own protocol (a sealed bundle, the champion pointer's compare-and-swap, the
+    scored months' partitions), so the stage that makes it writes it and the catalog only says where."""
+
+    TABLE = "table"  # one Parquet file (shared.store.read_table / write_table)
+    JSON = "json"  # one JSON object (shared.store.read_json / write_json)
+    OWN = "own"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where an artifact lives (`key`: a run's own artifacts take the run id; shared ones ignore it), how it is
+    stored, and the store grant that covers it (a prefix or a key, as `Access` spells them)."""
+
+    key: Callable[[str], str]
+    codec: Codec
+    grant: str
+
+
+def _run_file(name: str, codec: Codec) -> Entry:
+    return Entry(lambda run_id: run_key(run_id, name), codec, RUNS_PREFIX)
+
+
+CATALOG: dict[Artifact, Entry] = {
+    Artifact.VALIDATED: _run_file("data/validated.parquet", Codec.TABLE),
+    Artifact.METROS: _run_file("data/metros.parquet", Codec.TABLE),
+    **{Artifact.of_split("split", n): _run_file(f"splits/{n}.parquet", Codec.TABLE) for n in ("train", "eval", "holdout")},
+    **{Artifact.of_split("clean", n): _run_file(f"clean/{n}.parquet", Codec.TABLE) for n in ("train", "eval", "holdout")},
+    Artifact.CLEANING_REPORT: _run_file("clean/report.json", Codec.JSON),
+    Artifact.FEATURES_TRAIN: _run_file("features/train.parquet", Codec.TABLE),
+    Artifact.FEATURES_TUNING: _run_file("features/tuning.parquet", Codec.TABLE),
+    Artifact.FEATURE_BUILDER: _run_file("features/builder.json", Codec.JSON),
+    Artifact.FEATURE_SCHEMA: _run_file("features/schema.json", Codec.JSON),
+    # Written once, create-only, by the one stage that may (shared.bundle; infra_cdk.access denies the rest).
+    Artifact.BUNDLE: Entry(lambda run_id: run_key(run_id, "model/"), Codec.OWN, BUNDLES),
+    Artifact.EVALUATION: _run_file("evaluation.json", Codec.JSON),
+    Artifact.CHAMPION: Entry(lambda run_id: CHAMPION_KEY, Codec.OWN, CHAMPION_KEY),
+    Artifact.PREDICTIONS: Entry(lambda run_id: PREDICTIONS_PREFIX, Codec.OWN, PREDICTIONS_PREFIX),
+    Artifact.RUN_RECORD: _run_file("run.json", Codec.OWN),
 }
 
 
 def artifact_key(run_id: str, artifact: Artifact) -> str:
-    if artifact is Artifact.CHAMPION:
-        return CHAMPION_KEY
-    if artifact is Artifact.PREDICTIONS:
-        return PREDICTIONS_PREFIX
-    return run_key(run_id, _RUN_FILES[artifact])
+    return CATALOG[artifact].key(run_id)
 
 
 def raw_key(name: str) -> str:
@@ -124,7 +156,7 @@ def bundle_prefix(run_id: str) -> str:
 
 
 def run_record_key(run_id: str) -> str:
-    return f"{RUNS_PREFIX}{run_id}/run.json"
+    return artifact_key(run_id, Artifact.RUN_RECORD)
 
 
 def quarantine_prefix(run_id: str) -> str:

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from shared.layout import (
     BUNDLES,
     CARDS_PREFIX,
+    CATALOG,
     CHAMPION_KEY,
+    COMPONENTS,
     DRIFT_PREFIX,
     INCOMING_PREFIX,
     PREDICTIONS_PREFIX,
@@ -20,7 +22,10 @@ from shared.layout import (
     REFERENCE_PREFIX,
     RUNS_PREFIX,
     SERVING_PREFIX,
+    Access,
     Artifact,
+    artifact_key,
+    covered,
 )
 from shared.reports import GateDecision
 from shared.store import ArtifactChanged
@@ -45,26 +50,50 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Stage:
+    """One step of the graph, declared once: what runs it, with what resources, the artifacts it needs from
+    earlier stages and the ones it makes (`shared.layout.CATALOG` says where each lives and how it is
+    stored), and the store keys it touches beyond those (its input files, quarantine, the champion)."""
+
     name: str
-    handler: str  # "module:function", called with (event, context)
+    handler: str  # "module:function", called with (event, context): lambdas.stage.stage_handler makes it
     compute: str = LAMBDA
     memory_mb: int = 2048
     timeout_s: int = 300
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     vcpu: float | None = None  # Fargate only
-    # Store key prefixes the stage reads and writes: the deployment grants exactly these (least privilege).
-    # BUNDLES among the writes marks the one stage allowed to write sealed model bundles (create-only).
-    reads: tuple[str, ...] = ()
-    writes: tuple[str, ...] = ()
-    # The artifacts (names in the event) the stage reads from earlier stages and the ones it adds.
     needs: tuple[Artifact, ...] = ()
     makes: tuple[Artifact, ...] = ()
+    also_reads: tuple[str, ...] = ()
+    also_writes: tuple[str, ...] = ()
 
     @property
-    def passes_result(self) -> bool:
-        """Whether the stage's return value is the next stage's event. A Fargate task's is not: Step Functions
-        receives the ECS task's description, so the event flows on unchanged (both executors do this)."""
-        return self.compute != FARGATE
+    def writes(self) -> tuple[str, ...]:
+        """The keys and prefixes it writes: where its artifacts live, and its extras. The deployment grants
+        exactly these (least privilege); BUNDLES among them marks the stage that makes the bundle, the only
+        one allowed to write a sealed model bundle (create-only)."""
+        return tuple(dict.fromkeys([CATALOG[a].grant for a in self.makes] + list(self.also_writes)))
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The keys and prefixes it reads beyond its writes: where its needs live, and its extras."""
+        wanted = [CATALOG[a].grant for a in self.needs] + list(self.also_reads)
+        return tuple(g for g in dict.fromkeys(wanted) if not covered(g, self.writes) and not covered(g, [
+            other for other in wanted if other != g]))
+
+    @property
+    def access(self) -> Access:
+        return Access(reads=self.reads, writes=self.writes)
+
+
+ARTIFACTS_FIELD = "artifacts"  # where the event keeps what the stages made (StageEvent.artifacts)
+
+
+def with_made(event: dict, stage: Stage) -> dict:
+    """The event with the artifacts `stage` makes recorded at their keys (the run id fixes them). A Lambda
+    stage's adapter returns this itself; for a Fargate task, whose result is no event, the executor adds it
+    (the local runner here, the state machine with a Pass state)."""
+    made = {a.value: artifact_key(event["run_id"], a) for a in stage.makes}
+    return {**event, ARTIFACTS_FIELD: {**event.get(ARTIFACTS_FIELD, {}), **made}}
 
 
 # What a stage's failure adds to the event before the finishing stage records it: Step Functions' Catch
@@ -133,6 +162,15 @@ class PipelineGraph:
         if problems:
             raise ArtifactOrderError("; ".join(dict.fromkeys(problems)))
 
+    def made_before(self, name: str) -> tuple[Artifact, ...]:
+        """The artifacts every path to `name` has made before it (in the order they are made)."""
+        made: list[Artifact] | None = None
+        for path in self.paths():
+            if name in path:
+                before = [a for earlier in path[:path.index(name)] for a in self.stage(earlier).makes]
+                made = before if made is None else [a for a in made if a in before]
+        return tuple(made or ())
+
     def next_of(self, name: str) -> str | None:
         """The stage after `name` on the straight path (the gate decides after its own stage)."""
         names = [s.name for s in self.stages]
@@ -145,41 +183,42 @@ class PipelineGraph:
 TRAINING_PIPELINE = PipelineGraph(
     stages=(
         Stage("validate", "lambdas.validate:handler", memory_mb=3008, timeout_s=300,
-              reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX), writes=(RUNS_PREFIX, QUARANTINE_PREFIX),
-              makes=(Artifact.VALIDATED, Artifact.METROS)),
-        Stage("split", "lambdas.split:handler", memory_mb=3008, timeout_s=300, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,),
+              makes=(Artifact.VALIDATED, Artifact.METROS),
+              also_reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX), also_writes=(QUARANTINE_PREFIX,)),
+        Stage("split", "lambdas.split:handler", memory_mb=3008, timeout_s=300,
               needs=(Artifact.VALIDATED,), makes=(Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT)),
         Stage("preprocess", "lambdas.preprocess:handler", memory_mb=3008, timeout_s=300,
-              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,),
               needs=(Artifact.METROS, Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT),
               makes=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.CLEANING_REPORT)),
-        Stage("features", "lambdas.features:handler", memory_mb=3008, timeout_s=300,
-              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,), needs=(Artifact.CLEAN_TRAIN,),
+        Stage("features", "lambdas.features:handler", memory_mb=3008, timeout_s=300, needs=(Artifact.CLEAN_TRAIN,),
               makes=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.FEATURE_SCHEMA)),
-        # The training task's result is not an event (see Stage.passes_result): the bundle's key follows
-        # from the run id, and evaluate records it.
         Stage("train", "lambdas.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
               # RunTask's own failures, capacity among them (AmazonECS.Unknown), with back-off.
               retry=RetryPolicy(errors=("ECS.AmazonECSException", "AmazonECS.Unknown"), attempts=3, interval_s=60),
-              reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX, BUNDLES),  # the only stage that writes a bundle
               needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.METROS,
-                     Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.SPLIT_HOLDOUT)),
+                     Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.SPLIT_HOLDOUT),
+              makes=(Artifact.BUNDLE,)),
         Stage("evaluate", "lambdas.evaluate:handler", memory_mb=3008, timeout_s=300,
-              reads=(RUNS_PREFIX, CHAMPION_KEY), writes=(RUNS_PREFIX,),
-              needs=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),
-              makes=(Artifact.BUNDLE, Artifact.EVALUATION)),
+              needs=(Artifact.BUNDLE, Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),
+              makes=(Artifact.EVALUATION,), also_reads=(CHAMPION_KEY,)),  # the champion's bundle is one of BUNDLES
         # The new champion's record in the promotion history, its model card, and its serving state.
         Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120,
-              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX),
-              writes=(CHAMPION_KEY, PROMOTIONS_PREFIX, CARDS_PREFIX, SERVING_PREFIX),
-              needs=(Artifact.BUNDLE,), makes=(Artifact.CHAMPION,)),
+              needs=(Artifact.BUNDLE, Artifact.EVALUATION), makes=(Artifact.CHAMPION,),
+              also_reads=(PREDICTIONS_PREFIX,), also_writes=(PROMOTIONS_PREFIX, CARDS_PREFIX, SERVING_PREFIX)),
         Stage("batch", "lambdas.batch:handler", memory_mb=3008, timeout_s=300,
-              reads=(RUNS_PREFIX, CHAMPION_KEY, PREDICTIONS_PREFIX, SERVING_PREFIX),
-              writes=(PREDICTIONS_PREFIX, SERVING_PREFIX, DRIFT_PREFIX),
-              needs=(Artifact.SPLIT_HOLDOUT, Artifact.CHAMPION), makes=(Artifact.PREDICTIONS,)),
+              needs=(Artifact.SPLIT_HOLDOUT, Artifact.CHAMPION), makes=(Artifact.PREDICTIONS,),
+              also_reads=(BUNDLES,), also_writes=(SERVING_PREFIX, DRIFT_PREFIX)),  # the champion's bundle
         # record runs after any failure too, so it needs nothing: it records what the event has.
-        Stage("record", "lambdas.record:handler", memory_mb=512, timeout_s=60, reads=(RUNS_PREFIX,), writes=(RUNS_PREFIX,)),
+        Stage("record", "lambdas.record:handler", memory_mb=512, timeout_s=60, makes=(Artifact.RUN_RECORD,),
+              also_reads=(RUNS_PREFIX,)),
     ),
     gate=Gate(after="evaluate", on_pass="promote", on_fail="record"),
     finish="record",
 )
+
+
+def access_table(graph: PipelineGraph | None = None) -> dict[str, Access]:
+    """What every component reads and writes of the store, the graph's stages and the functions outside it
+    alike: the deployment's grants, and what the access audit (tests/test_stage_access.py) checks against."""
+    graph = graph or TRAINING_PIPELINE
+    return {**{stage.name: stage.access for stage in graph.stages}, **COMPONENTS}

@@ -122,8 +122,8 @@ def test_state_machine_follows_the_graph(synthesized):
     states = asl["States"]
     names = [s.name.capitalize() for s in TRAINING_PIPELINE.stages]
     assert asl["StartAt"] == names[0]
-    assert set(states) == {*names, *(f"{n}Failed" for n in names), "Gate", "RecordFailure", "Failed", "Done"}
-    path = ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate"]
+    assert set(states) == {*names, *(f"{n}Failed" for n in names), "TrainMade", "Gate", "RecordFailure", "Failed", "Done"}
+    path = ["Validate", "Split", "Preprocess", "Features", "Train", "TrainMade", "Evaluate"]
     for here, after in zip(path, path[1:]):
         assert states[here]["Next"] == after
     assert states["Evaluate"]["Next"] == "Gate"
@@ -154,6 +154,12 @@ def test_state_machine_follows_the_graph(synthesized):
         {"Name": task_variable(field), "Value.$": f"States.JsonToString($.{field})" if is_object else f"$.{field}"}
         for field, is_object in TASK_FIELDS.items()]
     assert train["ResultPath"] is None  # the ECS description is dropped; the stage event flows on
+    # ... and the next state records the bundle the task made, at its key, beside what earlier stages made.
+    made = states["TrainMade"]
+    assert made["Type"] == "Pass" and made["ResultPath"] == "$.artifacts"
+    assert made["Parameters"]["bundle.$"] == "States.Format('runs/{}/model/', $.run_id)"
+    assert {k.removesuffix(".$") for k in made["Parameters"]} == {
+        a.value for s in TRAINING_PIPELINE.stages[:4] for a in s.makes} | {"bundle"}
 
 
 def test_state_machine_logs_and_traces(synthesized):

@@ -370,7 +370,7 @@ def training_event(store, trials: int = 2) -> dict:
 
 def assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path):
     assert execution["status"] == "SUCCEEDED", (visited(execution), read_run_record(store, event["run_id"]).error)
-    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate", "Gate",
+    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "TrainMade", "Evaluate", "Gate",
                                   "Promote", "Batch", "Record", "Done"]
     assert read_champion(store).run_id == event["run_id"]
     assert read_run_record(store, event["run_id"]).status == "promoted"
@@ -422,7 +422,7 @@ def test_rejected_candidate_skips_promote_and_a_throttle_is_retried(aws_world, m
     [overrides] = moto_runs_our_code.task_overrides
     assert len(json.dumps(overrides)) < 4096 < 8192 < len(json.dumps(event))
     assert execution["status"] == "SUCCEEDED"
-    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate", "Gate",
+    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "TrainMade", "Evaluate", "Gate",
                                   "Record", "Done"]
     assert moto_runs_our_code.sleeps == [TRAINING_PIPELINE.stage("validate").retry.interval_s]
     assert moto_runs_our_code.invocations.count("lambdas.validate.handler") == 1

@@ -3,8 +3,6 @@ store, as the S3 tests start from the local pipeline's result."""
 
 from __future__ import annotations
 
-import fnmatch
-
 import numpy as np
 import pandas as pd
 
@@ -107,11 +105,6 @@ class AuditedStore:
         return getattr(self.inner, name)
 
 
-def covered(key: str, grants: tuple[str, ...]) -> bool:
-    """As IAM matches object ARNs: a prefix ("runs/", "runs/*/model/") covers its keys, a key only itself."""
-    return any(fnmatch.fnmatchcase(key, g + "*") if g.endswith("/") else key == g for g in grants)
-
-
 def predictions(zips, price: float = 300_000.0, month: int = 6) -> pd.DataFrame:
     """Scored rows of June (or `month`) 2023, one per zip code of `zips`, as batch scoring writes them."""
     n = len(zips)
@@ -125,12 +118,15 @@ def predictions(zips, price: float = 300_000.0, month: int = 6) -> pd.DataFrame:
 
 
 def ungranted(log: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    """The accesses of `log` that a component's grants (shared.layout.COMPONENTS) do not cover."""
-    from shared.layout import COMPONENTS
+    """The accesses of `log` (component, operation, key) that the component's grants do not cover: a stage's
+    or a function's outside the graph, from the one access table the deployment grants."""
+    from shared.layout import covered
+    from stepfunctions.graph import access_table
 
+    table = access_table()
     out = []
     for name, op, key in log:
-        access = COMPONENTS[name]
+        access = table[name]
         grants = access.writes if op == "write" else access.reads + access.writes
         if op != "list" and not covered(key, grants):
             out.append((name, op, key))

@@ -9,31 +9,23 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from lambdas.logs import task_logging
 from lambdas.stage import stage_handler
 from lambdas.stage_event import StageEvent, log, task_event, task_variable
 from shared import schema
-from shared.bundle import FittedModel, ModelBundle
-from shared.calibration import CALIBRATION_SPLIT, Calibration
-from shared.clock import utc_now
-from shared.drift import DriftReference
-from shared.features import PASSTHROUGH, FeatureBuilder, Features, feature_schema
-from shared.history import ZipHistory
+from shared.bundle import FittedModel
+from shared.features import FeatureBuilder, Features
 from shared.layout import bundle_prefix
 from shared.settings import get_settings
-from shared.smoke import record_smoke
 from shared.store import ArtifactStore
-from shared.train import last_month, refit
+from shared.train import fit_bundle, last_month
 from shared.tune import tune
 
 
@@ -60,43 +52,15 @@ def train(run: StageEvent, store: ArtifactStore, features_train: pd.DataFrame, f
                     run.config.tune_timeout, done["trials_run"], run.config.trials)
     log.info("tuning done: %d trials (%d pruned), best validation MAE %s", done["trials_run"], done["trials_pruned"],
              f"{done['mae']:,.0f}")
-    splits = {"train": clean_train, "eval": clean_eval, "holdout": clean_holdout}
     judged = FittedModel(result.booster, FeatureBuilder.from_dict(feature_builder), last_month(clean_train))
-    calibration = _calibrate(judged, splits, run.config.interval_level)
-    labelled = pd.concat(splits.values(), ignore_index=True)
-    log.info("refit: the chosen parameters on every labelled month (%d rows, through %s)", len(labelled),
-             last_month(labelled))
-    served, served_features = refit(labelled, result.params, result.rounds, run.config.seed, settings.threads)
-    bundle = ModelBundle(
-        run_id=run.run_id,
-        served=FittedModel(served, served_features, last_month(labelled)),
-        judged=judged,
-        schema=feature_schema(),
-        metros=metros,
-        params={**result.params, "rounds": result.rounds},
+    bundle = fit_bundle(
+        run.run_id, judged, {"train": clean_train, "eval": clean_eval, "holdout": clean_holdout}, metros, split_holdout,
+        run.config, params=result.params, rounds=result.rounds, threads=settings.threads,
         metrics={"validation": result.validation, "trials": result.trials},
-        labelled=labelled,  # every labelled month the run saw: the zips' history when serving
-        calibration=calibration,
-        drift_reference=DriftReference.fit(labelled, PASSTHROUGH),
-        metadata={
-            "run_id": run.run_id,
-            "trained_at": utc_now(),
-            "train_rows": len(features_train),
-            "served_rows": len(labelled),
-            "trained_through": last_month(labelled),
-            "judged_trained_through": last_month(clean_train),
-            "price_range": [float(labelled[schema.TARGET].min()), float(labelled[schema.TARGET].max())],
-            "mlflow_run_id": result.mlflow_run_id,
-            "mlflow_model_uri": result.mlflow_model_uri,
-            # Only a configured server is recorded: the default SQLite file moves with a copied store.
-            "mlflow_tracking_uri": settings.mlflow_tracking_uri,
-            "xgboost_version": xgb.__version__,
-            "python": platform.python_version(),
-            "config": run.config.model_dump(mode="json"),
-        },
-    )
-    # The rollout check's requests: the newest labelled month's raw rows (the holdout's last), as a caller sends them.
-    bundle.smoke = record_smoke(bundle, split_holdout)
+        metadata={"train_rows": len(features_train), "mlflow_run_id": result.mlflow_run_id,
+                  "mlflow_model_uri": result.mlflow_model_uri,
+                  # Only a configured server is recorded: the default SQLite file moves with a copied store.
+                  "mlflow_tracking_uri": settings.mlflow_tracking_uri})
     files = bundle.save(store)
     _log_bundle(tracking_uri, result.mlflow_run_id, files)
     log.info("bundle sealed at %s", store.locate(bundle_prefix(run.run_id)))
@@ -104,19 +68,6 @@ def train(run: StageEvent, store: ArtifactStore, features_train: pd.DataFrame, f
 
 
 handler = stage_handler("train", train)
-
-
-def _calibrate(judged: FittedModel, splits: dict[str, pd.DataFrame], level: float) -> Calibration:
-    """The booster shrink and intervals per horizon bucket, from the judged model's backtest on the eval
-    months (which it never learned); both models of the bundle use them."""
-    rows = splits[CALIBRATION_SPLIT]
-    log.info("backtest on %s (%d rows) for the calibration", CALIBRATION_SPLIT, len(rows))
-    table = judged.backtest(rows, ZipHistory(splits["train"]), feature_schema().names)
-    calibration = Calibration.fit(table, level)
-    for bucket, fitted in calibration.buckets.items():
-        log.info("calibration, horizon %s: booster weight %.2f, %s weight %.2f, %.0f%% interval +-%.1f%%", bucket,
-                 fitted.shrink, fitted.naive or "no naive forecaster", fitted.blend, 100 * level, 100 * np.expm1(fitted.spread))
-    return calibration
 
 
 def _log_bundle(tracking_uri: str, mlflow_run_id: str, files: dict[str, bytes]) -> None:

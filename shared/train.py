@@ -1,9 +1,11 @@
-"""XGBoost training on the feature matrix (the model's target is the log ratio to the anchor)."""
+"""XGBoost training on the feature matrix (the model's target is the log ratio to the anchor), and the
+candidate's bundle around a judged booster: its calibration, the refit that serves, what serving needs."""
 
 from __future__ import annotations
 
 import logging
 import os
+import platform
 import time
 from typing import Any
 
@@ -12,7 +14,14 @@ import pandas as pd
 import xgboost as xgb
 
 from shared import schema
-from shared.features import FeatureBuilder
+from shared.bundle import FittedModel, ModelBundle
+from shared.calibration import CALIBRATION_SPLIT, Calibration
+from shared.clock import utc_now
+from shared.drift import DriftReference
+from shared.features import PASSTHROUGH, FeatureBuilder, feature_schema
+from shared.history import ZipHistory
+from shared.settings import RunConfig
+from shared.smoke import record_smoke
 
 # A sound baseline: used as-is by `train_booster`, and as Optuna's first trial so tuning can only improve it.
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -83,3 +92,57 @@ def refit(rows: pd.DataFrame, params: dict[str, Any], rounds: int, seed: int = 0
 
 def last_month(rows: pd.DataFrame) -> str:
     return rows[schema.DATE].max().strftime("%Y-%m")
+
+
+def fit_bundle(run_id: str, judged: FittedModel, splits: dict[str, pd.DataFrame], metros: pd.DataFrame,
+               raw_holdout: pd.DataFrame, config: RunConfig, params: dict[str, Any], rounds: int, threads: int = 0,
+               metrics: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> ModelBundle:
+    """The run's bundle (not yet saved) around `judged`, the booster fitted on the training split that the
+    gate will judge: its calibration from a backtest on the eval months (which it never learned), the served
+    model refitted with the same `params` and `rounds` on every labelled month (`splits`), and what serving
+    needs (the zips' history, the drift reference, the rollout check's requests from `raw_holdout`)."""
+    calibration = calibrate(judged, splits, config.interval_level)
+    labelled = pd.concat(splits.values(), ignore_index=True)
+    log.info("refit: the chosen parameters on every labelled month (%d rows, through %s)", len(labelled),
+             last_month(labelled))
+    served, served_features = refit(labelled, params, rounds, config.seed, threads)
+    bundle = ModelBundle(
+        run_id=run_id,
+        served=FittedModel(served, served_features, last_month(labelled)),
+        judged=judged,
+        schema=feature_schema(),
+        metros=metros,
+        params={**params, "rounds": rounds},
+        metrics=metrics or {},
+        labelled=labelled,  # every labelled month the run saw: the zips' history when serving
+        calibration=calibration,
+        drift_reference=DriftReference.fit(labelled, PASSTHROUGH),
+        metadata={
+            "run_id": run_id,
+            "trained_at": utc_now(),
+            "served_rows": len(labelled),
+            "trained_through": last_month(labelled),
+            "judged_trained_through": judged.trained_through,
+            "price_range": [float(labelled[schema.TARGET].min()), float(labelled[schema.TARGET].max())],
+            "xgboost_version": xgb.__version__,
+            "python": platform.python_version(),
+            "config": config.model_dump(mode="json"),
+            **(metadata or {}),
+        },
+    )
+    # The rollout check's requests: the newest labelled month's raw rows (the holdout's last), as a caller sends them.
+    bundle.smoke = record_smoke(bundle, raw_holdout)
+    return bundle
+
+
+def calibrate(judged: FittedModel, splits: dict[str, pd.DataFrame], level: float) -> Calibration:
+    """The booster shrink and intervals per horizon bucket, from the judged model's backtest on the eval
+    months; both models of the bundle use them."""
+    rows = splits[CALIBRATION_SPLIT]
+    log.info("backtest on %s (%d rows) for the calibration", CALIBRATION_SPLIT, len(rows))
+    table = judged.backtest(rows, ZipHistory(splits["train"]), feature_schema().names)
+    calibration = Calibration.fit(table, level)
+    for bucket, fitted in calibration.buckets.items():
+        log.info("calibration, horizon %s: booster weight %.2f, %s weight %.2f, %.0f%% interval +-%.1f%%", bucket,
+                 fitted.shrink, fitted.naive or "no naive forecaster", fitted.blend, 100 * level, 100 * np.expm1(fitted.spread))
+    return calibration

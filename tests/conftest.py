@@ -64,22 +64,28 @@ def any_store(request, tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory, small_data):
-    """One real pipeline run (2 trials) on the small data set: a local store with a champion, its bundle and
-    batch predictions. Shared by the session; tests must not change it (copy it first)."""
+    """A store trained on the small data set by the real pipeline with a small training step
+    (tests/support/tiny.py: a 50-round booster, no tuning or MLflow): a champion, its bundle and batch
+    predictions. Shared by the session; tests must not change it (copy it first). The full pipeline, tuning
+    and the registry included, runs in tests/test_pipeline.py."""
     from lambdas.stage_event import new_run_event
-    from shared.settings import Settings
+    from shared.settings import Settings, get_settings
     from shared.store import LocalStore, write_table
-    from stepfunctions.graph import TRAINING_PIPELINE
     from stepfunctions.local_runner import run_graph
+    from tests.support.tiny import GRAPH
 
     root = tmp_path_factory.mktemp("trained-store")
     store = LocalStore(root)
     rows, metros = small_data
     write_table(store, "raw/data.parquet", rows)
     write_table(store, "reference/metros.parquet", metros)
-    settings = Settings(store=str(root), trials=2)
+    settings = Settings(store=str(root))
     event = new_run_event(store.url, "raw/data.parquet", "reference/metros.parquet", settings.run_config(), "fp-1")
-    final = run_graph(TRAINING_PIPELINE, event)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HOUSING_MLFLOW_REGISTRY", "false")  # promote registers nothing: no MLflow run to register
+        get_settings.cache_clear()
+        final = run_graph(GRAPH, event)
+    get_settings.cache_clear()
     return store, final
 
 

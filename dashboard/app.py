@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -60,6 +62,15 @@ def _interval_level() -> float | None:
 
 
 level = _interval_level()
+T = TypeVar("T")
+
+
+def pick(container: Any, label: str, options: Sequence[T], **kwargs: Any) -> T:
+    """A selectbox over options that are never empty: its choice is never None (Streamlit types it so)."""
+    chosen = container.selectbox(label, options, **kwargs)
+    if chosen is None:
+        raise RuntimeError(f"{label}: nothing to choose from")
+    return chosen
 
 
 st.title("Zip-code home values: predictions vs actuals")
@@ -75,12 +86,12 @@ with st.sidebar:
     # scored before their prices are published, are one click away.
     first_year, first_month = landing_month(summary)
     years = sorted(summary["year"].unique().tolist())
-    year = st.selectbox("Year", years, index=years.index(first_year), key="year")
+    year = pick(st, "Year", years, index=years.index(first_year), key="year")
     months = sorted(summary.loc[summary["year"] == year, "month"].unique().tolist())
-    month = st.selectbox("Month", months, index=months.index(first_month) if year == first_year else len(months) - 1,
+    month = pick(st, "Month", months, index=months.index(first_month) if year == first_year else len(months) - 1,
                          key="month", format_func=lambda m: dt.date(2000, m, 1).strftime("%B"))
     metros = [ALL_REGIONS] + sorted(m for m in summary["metro"].unique() if m != ALL_REGIONS)
-    metro = st.selectbox("Region", metros, key="metro", format_func=metro_label)
+    metro = pick(st, "Region", metros, key="metro", format_func=metro_label)
     st.caption(f"Model {summary['model_run_id'].iloc[-1]} · store {store_url}")
 
 region = summary.loc[summary["metro"] == metro]
@@ -89,20 +100,20 @@ stats = combine(selected)
 when = dt.date(int(year), int(month), 1).strftime("%B %Y")
 
 st.subheader(f"{metro_label(metro)}, {when}")
-cols = st.columns(4)
+stat_cols = st.columns(4)
 if stats["rows"]:
-    cols[0].metric("MAE", f"${stats['mae']:,.0f}")
-    cols[1].metric("RMSE", f"${stats['rmse']:,.0f}")
-    cols[2].metric("Mean % error", f"{stats['mean_pct_error']:.1f}%")
-    cols[3].metric("Zip codes", f"{stats['rows']:,}")
+    stat_cols[0].metric("MAE", f"${stats['mae']:,.0f}")
+    stat_cols[1].metric("RMSE", f"${stats['rmse']:,.0f}")
+    stat_cols[2].metric("Mean % error", f"{stats['mean_pct_error']:.1f}%")
+    stat_cols[3].metric("Zip codes", f"{stats['rows']:,}")
 else:  # the normal state of the newest month: predicted, its prices not published yet
     st.info(f"Actual prices for {when} are not known yet: these are the predictions and their intervals; the "
             "error figures appear once a file with the month's prices is scored.")
-    cols[0].metric("Mean predicted", f"${stats['mean_predicted']:,.0f}" if stats["predicted"] else "-")
-    cols[1].metric("Mean interval", f"${stats['mean_low'] / 1e3:,.0f}k to ${stats['mean_high'] / 1e3:,.0f}k"
+    stat_cols[0].metric("Mean predicted", f"${stats['mean_predicted']:,.0f}" if stats["predicted"] else "-")
+    stat_cols[1].metric("Mean interval", f"${stats['mean_low'] / 1e3:,.0f}k to ${stats['mean_high'] / 1e3:,.0f}k"
                    if stats["predicted"] and math.isfinite(stats["mean_low"]) else "-")
-    cols[2].metric("Actuals", "not known yet")
-    cols[3].metric("Zip codes predicted", f"{stats['predicted']:,}")
+    stat_cols[2].metric("Actuals", "not known yet")
+    stat_cols[3].metric("Zip codes predicted", f"{stats['predicted']:,}")
 
 left, right = st.columns(2)
 left.plotly_chart(charts.monthly_series(region, year, month), key="series")
@@ -139,7 +150,7 @@ if scored.empty:
     st.write(f"No zip code of {metro_label(metro)} was scored for {when}.")
 else:
     cities = dict(zip(scored["zipcode"], scored["city"].fillna("")))
-    picked = st.selectbox("Zip code", sorted(cities), key="zip", format_func=lambda z: f"{z:05d} {cities[z]}".strip())
+    picked = pick(st, "Zip code", sorted(cities), key="zip", format_func=lambda z: f"{z:05d} {cities[z]}".strip())
     row = scored.loc[scored["zipcode"] == picked].iloc[0]
     cols = st.columns(3)
     cols[0].metric("Predicted", f"${row['predicted']:,.0f}")
@@ -238,12 +249,11 @@ st.subheader("Ask the API for one prediction")
 with st.form("predict"):
     c1, c2, c3 = st.columns(3)
     # Defaults from the month shown: one of its zip codes and that zip's metro.
-    example = scored.iloc[0] if len(scored) else None
-    zipcode = c1.number_input("Zip code", min_value=0, max_value=99999, step=1,
-                              value=int(example["zipcode"]) if example is not None else 1017)
-    known = example is not None and example["metro"] in metros[1:]
-    metro_name = c2.selectbox("Metro", metros[1:], format_func=metro_label,
-                              index=metros[1:].index(example["metro"]) if known else 0)
+    example_zip, example_metro = (int(scored["zipcode"].iloc[0]), scored["metro"].iloc[0]) if len(scored) else (1017, None)
+    zipcode = c1.number_input("Zip code", min_value=0, max_value=99999, step=1, value=example_zip)
+    named = metros[1:]
+    metro_name = pick(c2, "Metro", named, format_func=metro_label,
+                      index=named.index(example_metro) if example_metro in named else 0)
     month_date = c3.date_input("Month", value=dt.date(int(year), int(month), 1))
     c1, c2, c3 = st.columns(3)
     ppsf = c1.number_input("Median price per sq ft (sold)", min_value=0.0, value=250.0)

@@ -102,7 +102,7 @@ def load_live(store_url: str, metro: str, skill_above: float, coverage_below: fl
     flags = {"lost to the naive forecasters": (live["skill"] > skill_above).to_numpy(),
              "under-covered": (live["coverage"] < coverage_below).to_numpy(),
              "inputs drifted": np.array([(y, m) in drifted for y, m in zip(live["year"], live["month"])], dtype=bool)}
-    said = [[] for _ in range(len(live))]
+    said: list[list[str]] = [[] for _ in range(len(live))]
     for what, flagged in flags.items():
         for i, run in enumerate(in_a_row(flagged)):
             if run:

@@ -115,7 +115,7 @@ _IO_PROBLEMS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the 
 
 def io_problem(err: OSError) -> str:
     """An OSError as a user reads it: what the system refused and on which file."""
-    what = _IO_PROBLEMS.get(err.errno, err.strerror or str(err))
+    what = _IO_PROBLEMS.get(err.errno or 0, err.strerror or str(err))
     return f"{what}: {err.filename}" if err.filename else what
 
 
@@ -627,12 +627,13 @@ def dashboard(
         "--api-url", help="The API the prediction form calls (default $API_URL, else http://127.0.0.1:8000).")] = None,
 ) -> None:
     """Run the Streamlit dashboard over the store's batch predictions."""
-    import importlib.util
     import sys
+
+    import dashboard
 
     env = {**os.environ, "HOUSING_STORE": store_url or get_settings().store,
            "API_URL": api_url or get_settings(DashboardSettings).api_url}
-    script = importlib.util.find_spec("dashboard.app").origin
+    script = str(Path(dashboard.__file__).with_name("app.py"))
     console.print(f"dashboard on http://{host}:{port}  (store {env['HOUSING_STORE']}, API {env['API_URL']})")
     sys.stdout.flush(), sys.stderr.flush()
     # exec, not a child process: Streamlit becomes this process, so a SIGTERM or Ctrl-C reaches it directly

@@ -62,8 +62,8 @@ class FittedModel:
     def predict(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration,
                 known_through: int | None = None) -> Forecast:
         feats = self.features.transform(cleaned, seen, known_through)
-        return calibration.apply(feats.anchor, self.correction(feats, names), self.features.baselines(feats.past),
-                                 feats.past.age)
+        return calibration.apply(feats.anchor, self.correction(feats, names), self.features.baselines(feats.history),
+                                 feats.history.age)
 
     def explain(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration,
                 exact: bool = True) -> list[Explanation]:
@@ -74,7 +74,7 @@ class FittedModel:
         feats = self.features.transform(cleaned, seen)
         matrix = xgb.DMatrix(feats.X[names].to_numpy(dtype="float32"), feature_names=names)
         contributions = self.booster.predict(matrix, pred_contribs=True, approx_contribs=not exact)
-        shrink, blend, naive_name, naive = calibration.terms(feats.past.age, self.features.baselines(feats.past))
+        shrink, blend, naive_name, naive = calibration.terms(feats.history.age, self.features.baselines(feats.history))
         return explanations(feats.anchor, contributions, names, shrink, blend, naive_name, naive)
 
     def backtest(self, rows: pd.DataFrame, seen: ZipHistory, names: list[str], step: int = ORIGIN_STEP) -> pd.DataFrame:
@@ -82,7 +82,7 @@ class FittedModel:
         def predict(part: pd.DataFrame, known: ZipHistory, origin: int | None) -> tuple[Features, np.ndarray]:
             feats = self.features.transform(part, known, origin)
             return feats, self.correction(feats, names)
-        return backtest(rows, seen, predict, lambda feats: self.features.baselines(feats.past), step)
+        return backtest(rows, seen, predict, lambda feats: self.features.baselines(feats.history), step)
 
     def learned(self, cleaned: pd.DataFrame) -> np.ndarray:
         """Which rows' months this model learned from."""
@@ -164,7 +164,8 @@ class ModelBundle:
         cleaned, report = clean_for_scoring(typed, self.metros)
         low, high = self.supported_range()
         forecast = self.predict_clean(cleaned, seen)
-        clipped = Forecast(*(np.clip(getattr(forecast, f), low, high) for f in ("price", "low", "high")), naive=forecast.naive)
+        clipped = Forecast(price=np.clip(forecast.price, low, high), low=np.clip(forecast.low, low, high),
+                           high=np.clip(forecast.high, low, high), naive=forecast.naive)
         return clipped, report, cleaned
 
     def save(self, store: ArtifactStore) -> dict[str, bytes]:

@@ -63,7 +63,8 @@ class Forecast:
 
     def where(self, rows: np.ndarray, other: Forecast) -> Forecast:
         """This forecast for `rows`, `other` for the rest."""
-        return Forecast(*(np.where(rows, getattr(self, f), getattr(other, f)) for f in ("price", "low", "high")),
+        return Forecast(price=np.where(rows, self.price, other.price), low=np.where(rows, self.low, other.low),
+                        high=np.where(rows, self.high, other.high),
                         naive={k: np.where(rows, v, other.naive[k]) for k, v in self.naive.items() if k in other.naive})
 
 

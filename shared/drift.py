@@ -124,13 +124,13 @@ class DriftReport(BaseModel):
     unseen_zipcodes: list[int]
     unseen_metros: list[str]
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def alerts(self) -> list[str]:
         """The inputs (and `prediction`) whose PSI is above the alert band."""
         return [name for name, f in {**self.features, "prediction": self.prediction}.items() if f.level == "alert"]
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def warnings(self) -> list[str]:
         """Those above the warning band only."""

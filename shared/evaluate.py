@@ -261,15 +261,17 @@ def _recent_vs_champion(report: EvaluationReport, tolerance: float | None, split
     """Whether the candidate is at most `tolerance` worse than the champion on the holdout (the most recent
     months both can score; the same rows), in either mode: a model that learned from poisoned months is far
     worse there even when eval looks fine."""
+    champion = report.champion or {}
+
     def ratio(name: str) -> float:
-        theirs = report.champion[name].mae
+        theirs = champion[name].mae
         return report.candidate[name].mae / theirs if theirs > 0 else float("inf")
 
-    recent = [name for name in report.champion or {} if not name.startswith(split)]
+    recent = [name for name in champion if not name.startswith(split)]
     if not recent:
         return True
     name = max(recent, key=ratio)
-    ours, theirs, worst = report.candidate[name].mae, report.champion[name].mae, ratio(name)
+    ours, theirs, worst = report.candidate[name].mae, champion[name].mae, ratio(name)
     if tolerance is None:
         reasons.append(f"{name} (the most recent months) MAE {ours:,.0f} vs champion {theirs:,.0f}: {worst:.2f}x (not enforced)")
         return True
@@ -288,7 +290,8 @@ def decide(report: EvaluationReport, vs_baseline: float, vs_champion: float, vs_
     not far worse than it on the most recent months. `vs_naive=None`, `coverage=None` and
     `recent_vs_champion=None` report those checks without enforcing them."""
     mae = report.candidate[split].mae
-    reasons, passed, champion = [], True, report.champion_run_id
+    reasons: list[str] = []
+    passed, champion = True, report.champion_run_id
     if not np.isfinite(mae):
         return GateDecision(passed=False, reasons=[f"candidate {split} MAE is not a number"], champion_run_id=champion)
     passed &= _within(split, mae, "baseline", report.baseline[split].mae, vs_baseline, reasons)

@@ -72,6 +72,13 @@ class Features:
     reference: np.ndarray
     past: HistoryFeatures | None = None  # what the history rule let each row see (None when read from a matrix)
 
+    @property
+    def history(self) -> HistoryFeatures:
+        """`past`, which every transform sets; features read back from a matrix have none."""
+        if self.past is None:
+            raise ValueError("these features were read from a stored matrix: they carry no history features")
+        return self.past
+
     def to_price(self, model_output: np.ndarray) -> np.ndarray:
         return np.exp(self.anchor + model_output)
 

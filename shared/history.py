@@ -15,6 +15,7 @@ trained with: the earliest training rows have none), and the price-level referen
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -229,7 +230,7 @@ class _Grid:
             rows = ok & (gap == g)
             ends = np.unique(t[rows])
             if len(ends) <= FEW_MONTHS:  # a request's months: the medians at those months only
-                out[rows] = self._medians_at(lambda cols, g=g: layer[:, cols] - layer[:, cols - g], ends, metro[rows], t[rows])
+                out[rows] = self._medians_at(functools.partial(_moved, layer, g), ends, metro[rows], t[rows])
                 continue
             if (column, g) not in self._moves:  # (metros x months) medians, computed once per gap
                 self._moves[column, g] = np.vstack([_median_over_zips(layer[zips, g:] - layer[zips, :-g])
@@ -319,3 +320,8 @@ def trailing_mean(layer: np.ndarray, window: int) -> np.ndarray:
     counts[:, window:] -= counts[:, :-window].copy()
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _moved(layer: np.ndarray, gap: int, columns: np.ndarray) -> np.ndarray:
+    """How far each zip's (smoothed, log) market median moved in the `gap` months to each of `columns`."""
+    return layer[:, columns] - layer[:, columns - gap]

@@ -141,7 +141,7 @@ def read_predictions(store: ArtifactStore, year: int | None = None, month: int |
     whose file cannot be read (empty, truncated, not Parquet) is skipped with a warning, and named in
     `unreadable` ("YYYY-MM: why and the remedy") when the caller passes a list: one broken month must not
     take down everything that reads the others."""
-    months = [m for key in store.list(PREDICTIONS_PREFIX) if (m := month_of_key(key, "predictions"))]
+    months = [ym for key in store.list(PREDICTIONS_PREFIX) if (ym := month_of_key(key, "predictions"))]
     parts = []
     for y, m in months:
         if (year is not None and y != year) or (month is not None and m != month) or (since or 0) > history.month_of(y, m):

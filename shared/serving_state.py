@@ -123,7 +123,10 @@ class ServingState:
 
 
 def _month(key: str) -> int:
-    return month_of(*month_of_key(key, "predictions"))
+    year_month = month_of_key(key, "predictions")
+    if year_month is None:
+        raise ValueError(f"{key} is not a month's predictions")
+    return month_of(*year_month)
 
 
 def _read(store: ArtifactStore, run_id: str) -> tuple[ServingState | None, str | None]:

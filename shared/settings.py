@@ -147,6 +147,6 @@ S = TypeVar("S", bound=StoreSettings)
 
 
 @lru_cache
-def get_settings(kind: type[S] = Settings) -> S:
+def get_settings(kind: type[S] = Settings) -> S:  # type: ignore[assignment]  # mypy#3737: a TypeVar default
     """The settings a consumer reads (`kind`), read once per process."""
     return kind()

@@ -17,13 +17,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shared.errors import Conflict
+
+if TYPE_CHECKING:  # boto3's exceptions are imported where S3 is used: a local store needs no botocore
+    from botocore.exceptions import ClientError
 
 # A temporary file's name keeps this much of the final one: a name near the file system's 255-byte limit
 # must still leave room for the temporary's prefix and suffix.
@@ -296,7 +299,7 @@ class S3Store:
 
     def tags(self, prefix: str) -> dict[str, str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
-        tags = {}
+        tags: dict[str, str] = {}
         for page in self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self._key(prefix)
         ):
@@ -319,7 +322,7 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _precondition_failed(err: Exception) -> bool:
+def _precondition_failed(err: ClientError) -> bool:
     return err.response["Error"]["Code"] in ("PreconditionFailed", "412")
 
 

@@ -173,7 +173,7 @@ def _market_statistics(rng: np.random.Generator, calendar: _Calendar, price: np.
                        a: Assumptions) -> dict[str, np.ndarray]:
     """Redfin-style monthly medians and counts: medians over few sales are noisy where volume is low,
     missing where there were none; a few percent missing at random and a few absurd list prices."""
-    shape = price.shape
+    shape: tuple[int, int] = (price.shape[0], price.shape[1])
     boom, after, season = calendar.boom, calendar.after, calendar.season
     volume = np.exp(rng.normal(2.4, 0.8, shape[0]))
     sales_rate = volume[:, None] * (1 + 0.3 * season) * calendar.sales_shock
@@ -185,8 +185,8 @@ def _market_statistics(rng: np.random.Generator, calendar: _Calendar, price: np.
 
     sold_n = np.maximum(homes_sold, 1)
     listed_n = np.maximum(new_listings, 1)
-    mix_bias = rng.normal(0, a.mix_bias, shape[0])[:, None]
-    sqft = np.exp(rng.normal(np.log(1700), 0.25, shape[0]))[:, None]
+    mix_bias = rng.normal(0, a.mix_bias, size=shape[0])[:, None]
+    sqft = np.exp(rng.normal(np.log(1700), 0.25, size=shape[0]))[:, None]
     median_sale_price = price * np.exp(mix_bias + rng.standard_t(4, shape) * a.market_noise / np.sqrt(sold_n))
     median_ppsf = median_sale_price / (sqft * np.exp(rng.normal(0, 0.08, shape) / np.sqrt(sold_n)))
     list_premium = np.where(boom, 0.0, a.list_premium)

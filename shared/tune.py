@@ -49,7 +49,7 @@ class TuneResult:
     booster: xgb.Booster
     params: dict[str, Any]
     rounds: int
-    validation: dict[str, float]
+    validation: dict[str, Any]  # the best trial's MAE and how the search went (trials run, pruned, budget)
     mlflow_run_id: str
     mlflow_model_uri: str
     trials: list[dict[str, Any]] = field(default_factory=list)
@@ -202,12 +202,12 @@ def tune(
         booster = train_booster(features.X, target, best.params, rounds=rounds, seed=seed, threads=threads, what="judged fit")
         # The trials a wall-clock budget allowed depend on the machine: a run is reproducible from its config
         # only when it ran every trial asked for (`stopped_by_timeout` false); the record says which.
-        summary = {"mae": best.value, "trials_run": len(study.trials), "trials_asked": trials, "budget_s": timeout,
-                   "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
-                   "stopped_by_timeout": len(study.trials) < trials
-                   or any(t.user_attrs.get("stopped_by_budget") for t in study.trials)}
+        summary: dict[str, Any] = {
+            "mae": best.value, "trials_run": len(study.trials), "trials_asked": trials, "budget_s": timeout,
+            "trials_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+            "stopped_by_timeout": len(study.trials) < trials or any(t.user_attrs.get("stopped_by_budget") for t in study.trials)}
         mlflow.log_params({f"best_{k}": v for k, v in best.params.items()} | {"best_rounds": rounds})
-        mlflow.log_metrics({"best_val_mae": best.value, "trials_run": summary["trials_run"],
+        mlflow.log_metrics({"best_val_mae": summary["mae"], "trials_run": summary["trials_run"],
                             "trials_pruned": summary["trials_pruned"]})
         # Explicit requirements: MLflow must not try to infer the environment (see MLFLOW_LOG_UV_FILES above).
         logged = mlflow.xgboost.log_model(booster, name="model", pip_requirements=[f"xgboost=={xgb.__version__}"])

@@ -69,7 +69,7 @@ class ServedChampion:
                 state = champion_state(self.store, bundle, scored)
                 _ = state.history  # built here, in init or a refresh, not in the first request it serves
                 if bundle is not self.bundle:
-                    log.info("serving champion %s", pointer.run_id)
+                    log.info("serving champion %s", bundle.run_id)
                 self.pointer, self.bundle, self.state, self._full, self._scored = pointer, bundle, state, None, scored
             if bundle is not None and pointer != promoted:  # a promotion since (a rollback to the same run too)
                 self.pointer, self.promotions = pointer, promotion_history(self.store)
@@ -83,6 +83,8 @@ class ServedChampion:
     def history_for(self, raw: pd.DataFrame) -> ZipHistory:
         """What these raw rows may see (`shared.system_history.history_for`), from the state and full history kept."""
         bundle, state = self.bundle, self.state  # one refresh's, whatever another thread does meanwhile
+        if bundle is None or state is None:
+            raise LookupError("no champion is loaded: a request is answered only with one (lambdas.api.dependencies)")
         return history_for(self.store, bundle, raw, state, full=lambda: self._full_history(bundle, state))
 
     def _full_history(self, bundle: ModelBundle, state: ServingState) -> ZipHistory:

@@ -4,7 +4,7 @@ the live accuracy recorded as months' prices arrived."""
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Query
@@ -51,7 +51,8 @@ def _of_metro(frame: pd.DataFrame, metro: str | None) -> pd.DataFrame:
     return frame.loc[keep].reset_index(drop=True)
 
 
-NOT_FOUND = {404: {"model": ErrorBody, "description": "no such metro in these results (the closest are named)"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "no such metro in these results (the closest are named)"}}
 
 
 @router.get("/predictions", response_model=PredictionsPage, responses=NOT_FOUND)

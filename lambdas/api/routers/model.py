@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query
 
-from lambdas.api.dependencies import Champion, Served
+from lambdas.api.dependencies import NO_CHAMPION, Champion, Served
 from lambdas.api.errors import ApiError
 from lambdas.api.schemas import (
     MAX_EXPLAINED,
@@ -37,6 +37,8 @@ router = APIRouter(tags=["model"])
 @router.get("/model", response_model=ModelInfo, responses={503: {"model": ErrorBody}})
 def model(bundle: Champion, served: Served) -> ModelInfo:
     pointer = served.pointer
+    if pointer is None:  # a bundle is served only with the pointer that named it
+        raise ApiError(503, NO_CHAMPION)
     return ModelInfo(
         run_id=bundle.run_id, trained_at=bundle.metadata.get("trained_at"), trained_through=bundle.served.trained_through,
         judged_trained_through=bundle.judged.trained_through, promoted_at=pointer.promoted_at,

@@ -22,7 +22,7 @@ from sklearn.linear_model import LinearRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shared.synthetic import ASSUMPTIONS, generate  # noqa: E402
+from shared.data.synthetic import ASSUMPTIONS, generate  # noqa: E402
 
 LAGS, METRO_LAGS, FIT_BEFORE, SCORED = 6, 3, 36, 24  # months
 

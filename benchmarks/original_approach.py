@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from shared import schema
-from shared.encoders import FrequencyEncoder, GroupStatisticEncoder
-from shared.train import train_booster
+from shared.model.encoders import FrequencyEncoder, GroupStatisticEncoder
+from shared.model.train import train_booster
 
 SAME_MONTH = [c for c in schema.NUMERIC if c not in (schema.TARGET, schema.ZIPCODE)] + ["lat", "lng"]
 

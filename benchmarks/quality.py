@@ -1,4 +1,4 @@
-"""Model quality on synthetic data under the generator's assumptions (shared.synthetic.ASSUMPTIONS: the
+"""Model quality on synthetic data under the generator's assumptions (shared.data.synthetic.ASSUMPTIONS: the
 default, varied ones, a downturn no training month shows, a much smoother and a much noisier index);
 prints Markdown tables per data set.
 
@@ -31,10 +31,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.original_approach import OriginalApproach  # noqa: E402
 from benchmarks.run import run_pipeline  # noqa: E402
 from shared import schema  # noqa: E402
-from shared.champion import read_champion  # noqa: E402
+from shared.data.metros import FULL_SIZE_ZIPS  # noqa: E402
+from shared.data.synthetic import ASSUMPTIONS, Assumptions, generate  # noqa: E402
+from shared.data.tables import write_frame  # noqa: E402
 from shared.layout import Artifact, artifact_key, bundle_prefix  # noqa: E402
-from shared.metrics import regression_metrics  # noqa: E402
-from shared.metros import FULL_SIZE_ZIPS  # noqa: E402
+from shared.model.metrics import regression_metrics  # noqa: E402
 from shared.reports import (  # noqa: E402
     BASELINE,
     BASELINES,
@@ -47,9 +48,8 @@ from shared.reports import (  # noqa: E402
     Metrics,
     backtest_rows,
 )
+from shared.serving.champion import read_champion  # noqa: E402
 from shared.store import LocalStore, read_json, read_table  # noqa: E402
-from shared.synthetic import ASSUMPTIONS, Assumptions, generate  # noqa: E402
-from shared.tables import write_frame  # noqa: E402
 
 
 def predicted_by_cli(store: LocalStore, rows: pd.DataFrame, workdir: Path) -> pd.DataFrame:

@@ -15,14 +15,14 @@ import tempfile
 import time
 
 from lambdas.stage_event import new_run_event
-from shared.batch import batch_score
-from shared.champion import read_champion
+from shared.data.metros import FULL_SIZE_ZIPS
+from shared.data.synthetic import generate
 from shared.layout import METROS_KEY
-from shared.metros import FULL_SIZE_ZIPS
 from shared.reports import LABELS
+from shared.serving.batch import batch_score
+from shared.serving.champion import read_champion
 from shared.settings import RunConfig, Settings
 from shared.store import LocalStore, read_table, write_table
-from shared.synthetic import generate
 from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import run_graph
 

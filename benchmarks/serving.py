@@ -32,7 +32,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.champion import read_champion  # noqa: E402
+from shared.serving.champion import read_champion  # noqa: E402
 from shared.store import open_store  # noqa: E402
 from tests.support.api import alb_event, records_from  # noqa: E402
 from tests.support.browser import free_port  # noqa: E402
@@ -67,11 +67,11 @@ def serving_init(store_url: str, counts: tuple[int, ...] = (24, 120)) -> dict[in
     import shutil
     import tempfile
 
-    from shared.bundle import load_bundle
     from shared.layout import month_predictions_key
-    from shared.serving_state import update_state
+    from shared.model.bundle import load_bundle
+    from shared.serving.serving_state import update_state
+    from shared.serving.system_history import champion_state, seen_history
     from shared.store import parquet_bytes, read_table
-    from shared.system_history import champion_state, seen_history
 
     source = open_store(store_url)
     run_id = read_champion(source).run_id

@@ -12,15 +12,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from shared.card import ModelCard
-from shared.champion import read_champion
-from shared.drift import drift_reports_by_month, read_drift_report
-from shared.explain import ANCHOR, describe
 from shared.layout import model_card_key
-from shared.monitoring import in_a_row, live_accuracy
-from shared.predictions import read_predictions, read_summary
+from shared.model.drift import drift_reports_by_month, read_drift_report
+from shared.model.explain import ANCHOR, describe
 from shared.reports import BASELINES, CANDIDATE, LABELS, backtest_rows
 from shared.schema import ALL_REGIONS
+from shared.serving.card import ModelCard
+from shared.serving.champion import read_champion
+from shared.serving.monitoring import in_a_row, live_accuracy
+from shared.serving.predictions import read_predictions, read_summary
 from shared.store import open_store
 
 

@@ -18,6 +18,8 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from shared.data.metros import FULL_SIZE_ZIPS
+from shared.data.tables import read_frame
 from shared.errors import HousingError
 from shared.layout import (
     CHAMPION_KEY,
@@ -35,12 +37,10 @@ from shared.layout import (
     run_record_key,
     synthetic_key,
 )
-from shared.metros import FULL_SIZE_ZIPS
 from shared.reports import CANDIDATE, LABELS, Headline, backtest_rows
 from shared.runs import claim_attempt, finished_attempt, list_runs, read_run_record
 from shared.settings import CONSUMERS, DEFAULT_STORE, DashboardSettings, get_settings
 from shared.store import ArtifactExists, ArtifactStore, digest, newest_file, open_store
-from shared.tables import read_frame
 
 
 class _Commands(TyperGroup):
@@ -149,8 +149,8 @@ def generate(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
 ) -> None:
     """Write a deterministic synthetic data set with the exact HouseTS schema, and its metros table."""
-    from shared.synthetic import generate as make
-    from shared.tables import check_output, write_frame
+    from shared.data.synthetic import generate as make
+    from shared.data.tables import check_output, write_frame
 
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format must be csv or parquet, not {fmt!r}", 2)
@@ -196,8 +196,8 @@ def _stage_inputs(store: ArtifactStore, data: Path | None, metros: Path | None, 
             input_key = existing
             console.print(f"using {store.locate(input_key)} (the newest file under {RAW_PREFIX})")
         else:
+            from shared.data.synthetic import generate as make
             from shared.store import write_table
-            from shared.synthetic import generate as make
 
             zips = zips or FULL_SIZE_ZIPS
             input_key = synthetic_key(zips, seed)
@@ -342,8 +342,8 @@ def batch(
         "--input", exists=True, dir_okay=False, help="A new month's HouseTS-shaped file (CSV or Parquet).")] = None,
 ) -> None:
     """Score months with the champion: every holdout month by default, one --month, or an --input file."""
-    from shared.batch import batch_score
-    from shared.incoming import score_incoming
+    from shared.serving.batch import batch_score
+    from shared.serving.incoming import score_incoming
     from shared.store import read_table
 
     store = _store(store_url)
@@ -377,10 +377,10 @@ def predict(
     store_url: StoreOption = None,
 ) -> None:
     """Predict a price for each input row, in order, with the champion bundle and the training transforms."""
-    from shared.bundle import load_bundle
-    from shared.caveats import caveats
-    from shared.system_history import history_for
-    from shared.tables import check_output, write_frame
+    from shared.data.tables import check_output, write_frame
+    from shared.model.bundle import load_bundle
+    from shared.serving.caveats import caveats
+    from shared.serving.system_history import history_for
 
     try:
         check_output(output)  # before any work: a wrong --output is said at once
@@ -422,7 +422,7 @@ def _tuning_line(tuning: dict) -> str:
 
 def _champion(store: ArtifactStore):
     """The champion pointer, None before the first promotion; a corrupt pointer is a clear error."""
-    from shared.champion import CorruptChampion, read_champion
+    from shared.serving.champion import CorruptChampion, read_champion
 
     try:
         return read_champion(store)
@@ -434,7 +434,7 @@ def _champion(store: ArtifactStore):
 def status(store_url: StoreOption = None,
            last: Annotated[int, typer.Option("--last", help="How many runs to list.")] = 10) -> None:
     """Show the champion and its metrics, and recent runs with their gate decisions."""
-    from shared.champion import CorruptChampion, read_champion
+    from shared.serving.champion import CorruptChampion, read_champion
 
     store = _store(store_url)
     try:
@@ -448,7 +448,7 @@ def status(store_url: StoreOption = None,
     if pointer is not None:
         out.print(f"champion: {pointer.run_id} (promoted {pointer.promoted_at}, {pointer.reason}; "
                   f"previous {pointer.previous_run_id or '-'})")
-        from shared.seal import BundleIntegrityError, verify_bundle
+        from shared.model.seal import BundleIntegrityError, verify_bundle
 
         try:
             verify_bundle(store, pointer.run_id)
@@ -489,7 +489,7 @@ PROMOTIONS_SHOWN = 5
 
 def _print_promotions(store: ArtifactStore) -> None:
     """The newest promotions (models/promotions/, append-only): when, which run, why, by whom, replacing what."""
-    from shared.champion import promotion_history
+    from shared.serving.champion import promotion_history
 
     history = promotion_history(store, last=PROMOTIONS_SHOWN)
     if not history:
@@ -502,9 +502,9 @@ def _print_promotions(store: ArtifactStore) -> None:
 
 def _print_live_accuracy(store: ArtifactStore) -> None:
     """The last months' live accuracy (all regions): how the model serving when each month's prices arrived
-    did on them (shared.monitoring)."""
-    from shared.monitoring import live_accuracy
+    did on them (shared.serving.monitoring)."""
     from shared.schema import ALL_REGIONS
+    from shared.serving.monitoring import live_accuracy
 
     live = live_accuracy(store, metro=ALL_REGIONS)
     if live.empty:
@@ -525,8 +525,8 @@ def _print_live_accuracy(store: ArtifactStore) -> None:
 
 
 def _print_drift(store: ArtifactStore) -> None:
-    """The newest scored month's drift against the champion's training data, in one line (shared.drift)."""
-    from shared.drift import read_drift_report
+    """The newest scored month's drift against the champion's training data, in one line (shared.model.drift)."""
+    from shared.model.drift import read_drift_report
 
     report = read_drift_report(store)
     if report is None:
@@ -547,7 +547,7 @@ def promote(
     import getpass
     import socket
 
-    from shared.champion import promote as move
+    from shared.serving.champion import promote as move
 
     store = _store(store_url)
     try:
@@ -571,8 +571,8 @@ def prune(
 ) -> None:
     """Delete the files of failed training attempts and of attempts that never finished (a killed run), never
     the champion's or any run a promotion named; rejected runs stay (their figures explain the gate)."""
-    from shared.champion import CorruptChampion, promotion_history, read_champion
     from shared.runs import prunable_attempts
+    from shared.serving.champion import CorruptChampion, promotion_history, read_champion
 
     store = _store(store_url)
     try:

@@ -46,7 +46,7 @@ def grant_store(role: iam.IRole, bucket: s3.IBucket, store_prefix: str, reads: I
     elif any(BUNDLES.startswith(w) for w in writes if w.endswith("/")):
         statements.append(iam.PolicyStatement(effect=iam.Effect.DENY, actions=["s3:PutObject"],
                                               resources=_objects(bucket, store_prefix, [BUNDLES])))
-    if CHAMPION_KEY in writes:  # the pointer moves only by compare-and-swap (shared.champion.promote)
+    if CHAMPION_KEY in writes:  # the pointer moves only by compare-and-swap (shared.serving.champion.promote)
         statements.append(iam.PolicyStatement(effect=iam.Effect.DENY, actions=["s3:PutObject"],
                                               resources=_objects(bucket, store_prefix, [CHAMPION_KEY]),
                                               conditions={"Null": {"s3:if-match": "true", "s3:if-none-match": "true"}}))

@@ -1,5 +1,5 @@
 """Alarms on the training executions that end without success (failed, timed out, aborted), on the score
-function's errors, on the model's health as the score function publishes it (shared.monitoring:
+function's errors, on the model's health as the score function publishes it (shared.serving.monitoring:
 months in a row drifted, or losing to the naive forecasters, or under-covered), and with the API's rollout
 alarms optionally e-mailed."""
 
@@ -19,7 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra_cdk.config import DeployConfig
-from shared.monitoring import (
+from shared.serving.monitoring import (
     COVERAGE_DECAY_MONTHS,
     DRIFTED_MONTHS,
     METRICS_NAMESPACE,

@@ -6,8 +6,8 @@ import pandas as pd
 
 from lambdas.stage import stage_handler
 from lambdas.stage_event import log
-from shared.batch import batch_score
 from shared.layout import PREDICTIONS_PREFIX
+from shared.serving.batch import batch_score
 from shared.store import ArtifactStore
 
 

@@ -7,11 +7,11 @@ import pandas as pd
 
 from lambdas.stage import Made, stage_handler
 from lambdas.stage_event import StageEvent, log
-from shared.bundle import load_bundle
-from shared.champion import read_champion
-from shared.evaluate import decide, evaluate_models
 from shared.layout import Artifact
-from shared.seal import OutdatedBundle
+from shared.model.bundle import load_bundle
+from shared.model.evaluate import decide, evaluate_models
+from shared.model.seal import OutdatedBundle
+from shared.serving.champion import read_champion
 from shared.store import ArtifactStore
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 
 from lambdas.stage import stage_handler
 from lambdas.stage_event import StageEvent, log
-from shared.features import FeatureBuilder, feature_schema, tuning_matrix
 from shared.layout import Artifact
+from shared.model.features import FeatureBuilder, feature_schema, tuning_matrix
 
 
 def features(run: StageEvent, clean_train: pd.DataFrame) -> dict[Artifact, object]:

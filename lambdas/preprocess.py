@@ -6,8 +6,8 @@ import pandas as pd
 
 from lambdas.stage import stage_handler
 from lambdas.stage_event import log
+from shared.data.preprocess import clean_for_training
 from shared.layout import Artifact
-from shared.preprocess import clean_for_training
 
 
 def preprocess(metros: pd.DataFrame, split_train: pd.DataFrame, split_eval: pd.DataFrame,

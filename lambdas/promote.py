@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lambdas.stage import stage_handler
 from lambdas.stage_event import MissingArtifact, StageEvent, log
-from shared.champion import promote
+from shared.serving.champion import promote
 from shared.settings import get_settings
 from shared.store import ArtifactStore
 

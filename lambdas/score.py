@@ -2,7 +2,7 @@
 monthly schedule, which scores the newest incoming/ file unless its months are already scored.
 
 Two uploads of the same month may be scored at once: a month's files are written by compare-and-swap
-(`shared.predictions.write_scored_months`), so both land, and no reserved concurrency is needed (a new
+(`shared.serving.predictions.write_scored_months`), so both land, and no reserved concurrency is needed (a new
 account's quota could not spare it).
 """
 
@@ -16,9 +16,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from lambdas.logs import structured
 from lambdas.s3_events import is_object_created, uploaded_object
 from lambdas.stage_event import log
-from shared.incoming import score_incoming
 from shared.layout import INCOMING_PREFIX
-from shared.monitoring import (
+from shared.schema import ALL_REGIONS
+from shared.serving.incoming import score_incoming
+from shared.serving.monitoring import (
     LIVE_COVERAGE,
     LIVE_PCT_ERROR,
     LIVE_SKILL,
@@ -28,7 +29,6 @@ from shared.monitoring import (
     health_figures,
     metro_figures,
 )
-from shared.schema import ALL_REGIONS
 from shared.settings import ScoringSettings, get_settings
 from shared.store import ArtifactStore, S3Store, newest_file, open_store
 
@@ -57,7 +57,7 @@ def handler(event: dict[str, Any], context=None) -> dict[str, Any]:
 
 
 def _published(store: ArtifactStore, result: dict[str, Any]) -> dict[str, Any]:
-    """After a scoring, the model's health figures as metrics (shared.monitoring), which the stack's alarms
+    """After a scoring, the model's health figures as metrics (shared.serving.monitoring), which the stack's alarms
     watch; in the result too."""
     if not result.get("scored"):
         return result

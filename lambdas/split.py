@@ -6,8 +6,8 @@ import pandas as pd
 
 from lambdas.stage import stage_handler
 from lambdas.stage_event import StageEvent, log
+from shared.data.split import split_by_date
 from shared.layout import Artifact
-from shared.split import split_by_date
 
 
 def split(run: StageEvent, validated: pd.DataFrame) -> dict[Artifact, pd.DataFrame]:

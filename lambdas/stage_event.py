@@ -11,10 +11,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.errors import NotReady
-from shared.incoming import labelled_incoming
 from shared.layout import REFERENCE_PREFIX, Artifact, artifact_key
 from shared.reports import GateDecision
 from shared.runs import input_identity, run_id_for
+from shared.serving.incoming import labelled_incoming
 from shared.settings import RunConfig
 from shared.store import ArtifactStore, newest_file, open_store
 

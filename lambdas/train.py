@@ -20,13 +20,13 @@ from lambdas.logs import task_logging
 from lambdas.stage import stage_handler
 from lambdas.stage_event import StageEvent, log, task_event, task_variable
 from shared import schema
-from shared.bundle import FittedModel
-from shared.features import FeatureBuilder, Features
 from shared.layout import bundle_prefix
+from shared.model.bundle import FittedModel
+from shared.model.features import FeatureBuilder, Features
+from shared.model.train import fit_bundle, last_month
+from shared.model.tune import tune
 from shared.settings import get_settings
 from shared.store import ArtifactStore
-from shared.train import fit_bundle, last_month
-from shared.tune import tune
 
 
 def train(run: StageEvent, store: ArtifactStore, features_train: pd.DataFrame, features_tuning: pd.DataFrame,

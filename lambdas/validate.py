@@ -6,14 +6,14 @@ from __future__ import annotations
 from lambdas.stage import Made, stage_handler
 from lambdas.stage_event import StageEvent, log
 from shared import schema
-from shared.incoming import with_labelled_months
+from shared.data.plausibility import check_training_file
+from shared.data.quarantine import quarantine
+from shared.data.split import EmptySplitError, cutoffs, split_masks
+from shared.data.tables import InputFormatError, read_frame
+from shared.data.validation import ValidationReport, validate_housing, validate_metros
 from shared.layout import Artifact
-from shared.plausibility import check_training_file
-from shared.quarantine import quarantine
-from shared.split import EmptySplitError, cutoffs, split_masks
+from shared.serving.incoming import with_labelled_months
 from shared.store import ArtifactStore
-from shared.tables import InputFormatError, read_frame
-from shared.validation import ValidationReport, validate_housing, validate_metros
 
 
 def validate(run: StageEvent, store: ArtifactStore) -> Made:

@@ -120,7 +120,7 @@ CATALOG: dict[Artifact, Entry] = {
     Artifact.FEATURES_TUNING: _run_file("features/tuning.parquet", Codec.TABLE),
     Artifact.FEATURE_BUILDER: _run_file("features/builder.json", Codec.JSON),
     Artifact.FEATURE_SCHEMA: _run_file("features/schema.json", Codec.JSON),
-    # Written once, create-only, by the one stage that may (shared.bundle; infra_cdk.access denies the rest).
+    # Written once, create-only, by the one stage that may (shared.model.bundle; infra_cdk.access denies the rest).
     Artifact.BUNDLE: Entry(lambda run_id: run_key(run_id, "model/"), Codec.OWN, BUNDLES),
     Artifact.EVALUATION: _run_file("evaluation.json", Codec.JSON),
     Artifact.CHAMPION: Entry(lambda run_id: CHAMPION_KEY, Codec.OWN, CHAMPION_KEY),

@@ -9,14 +9,14 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 # The models every report compares, in the order tables show them: the candidate, the median, the naive
-# forecasters a practitioner tries first (shared.baselines), the price-level reference alone, and the
+# forecasters a practitioner tries first (shared.model.baselines), the price-level reference alone, and the
 # champion it would replace.
 CANDIDATE, BASELINE, REFERENCE, CHAMPION = "candidate", "baseline", "reference", "champion"
 PERSISTENCE, MOMENTUM, DAMPED, SEASONAL = "persistence", "momentum", "damped_trend", "seasonal_naive"
 FORECASTERS = (PERSISTENCE, MOMENTUM, DAMPED, SEASONAL)  # the naive forecasters, computed wherever the model predicts
-THETA = "auto_theta"  # statsforecast's AutoTheta per zip (shared.statistical): the backtest's horizon mode only
+THETA = "auto_theta"  # statsforecast's AutoTheta per zip (shared.model.statistical): the backtest's horizon mode only
 BASELINES = (*FORECASTERS, THETA)  # what the backtest's skill and the gate compare with
-# A split's name plus this names its nowcast-mode figures (see shared.evaluate); the bare name is horizon mode.
+# A split's name plus this names its nowcast-mode figures (see shared.model.evaluate); the bare name is horizon mode.
 NOWCAST = "_nowcast"
 LABELS = {CANDIDATE: "XGBoost (this run)", BASELINE: "DummyRegressor(median)",
           PERSISTENCE: "last known index (persistence)", MOMENTUM: "last growth carried forward (momentum)",
@@ -35,7 +35,7 @@ class Metrics(BaseModel):
 
 
 class BucketFigures(BaseModel):
-    """One horizon bucket of one mode of a rolling-origin backtest (shared.backtest), on the rows whose zip
+    """One horizon bucket of one mode of a rolling-origin backtest (shared.model.backtest), on the rows whose zip
     had an index value to forecast from (the naive forecasters' domain)."""
 
     rows: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 TARGET = "price"
-# The market medians a zip's history keeps beside its index values (shared.history).
+# The market medians a zip's history keeps beside its index values (shared.data.history).
 MARKET_LEVELS = ["median_ppsf", "median_list_ppsf", "median_list_price"]
 DATE = "date"
 # Dates a record may carry (HouseTS starts in 2012): year 1 or 9999 is a typo, not a month to score.

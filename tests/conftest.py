@@ -8,7 +8,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import pandas as pd
 import pytest
 
-from shared.synthetic import generate
+from shared.data.synthetic import generate
 
 SMALL_ZIPS = 60
 

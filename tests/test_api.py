@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from lambdas.api.app import create_app
 from lambdas.api.schemas import MAX_BODY_BYTES, MAX_RECORDS
-from shared.bundle import load_bundle
-from shared.champion import promote, read_champion
 from shared.layout import bundle_prefix
-from shared.predictions import read_predictions
+from shared.model.bundle import load_bundle
+from shared.serving.champion import promote, read_champion
+from shared.serving.predictions import read_predictions
 from shared.settings import Settings
 from shared.store import LocalStore
 from tests.support.api import records_from, serving, strict_json
@@ -190,7 +190,7 @@ def test_no_champion_is_503_saying_how_to_train(tmp_path):
 
 
 def test_a_deleted_pointer_keeps_the_last_champion_serving_and_health_says_so(store, holdout_month):
-    from shared.predictions import write_scored_months
+    from shared.serving.predictions import write_scored_months
 
     client = TestClient(create_app(store.url, refresh_seconds=0))
     champion = read_champion(store).run_id
@@ -354,7 +354,7 @@ def test_api_keys_guard_everything_but_health_and_docs(store, holdout_month):
 @pytest.mark.slow  # ten years of monthly summaries written and paged: seconds
 def test_the_summary_is_paged_and_ten_years_of_months_stay_under_the_alb_limit(tmp_path):
     """120 scored months of 36 metros: every page, even the largest allowed, fits the ALB's 1 MB."""
-    from shared.predictions import write_scored_months
+    from shared.serving.predictions import write_scored_months
     from shared.store import LocalStore
     from tests.support.stores import predictions
 

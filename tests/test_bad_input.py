@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from housing.cli import app
-from shared.champion import read_champion
+from shared.serving.champion import read_champion
 from shared.store import LocalStore
 
 pytestmark = pytest.mark.slow
@@ -156,8 +156,8 @@ def test_a_bad_metros_table_is_the_file_quarantined(champion_store, rows, metros
 
 
 def test_missing_tokens_are_counted_apart_from_non_numbers(rows):
-    from shared.tables import MISSING_TOKENS, read_frame
-    from shared.validation import validate_housing
+    from shared.data.tables import MISSING_TOKENS, read_frame
+    from shared.data.validation import validate_housing
 
     frame = _with(_with(rows, "homes_sold", 0, "n/a"), "homes_sold", 1, "lots")
     report, _ = validate_housing(read_frame(_csv(frame)))
@@ -202,10 +202,10 @@ BATCH_CASES = [  # (name, file from the next labelled month, what the rejection 
 def test_housing_batch_input_rejects_quarantines_and_never_learns_from_a_bad_month(name, build, needle, champion_store,
                                                                                   tmp_path):
     """A labelled month joins what the system has seen and the next run's training data: one that breaks the
-    plausibility rules (shared.plausibility) is quarantined with a report naming the zips, scores nothing
+    plausibility rules (shared.data.plausibility) is quarantined with a report naming the zips, scores nothing
     and is never learned from."""
-    from shared.incoming import labelled_incoming, with_labelled_months
-    from shared.predictions import read_predictions
+    from shared.serving.incoming import labelled_incoming, with_labelled_months
+    from shared.serving.predictions import read_predictions
 
     copy = tmp_path / "store"
     shutil.copytree(champion_store, copy)

@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 
 from shared import schema
-from shared.bundle import load_bundle
-from shared.champion import promote, read_champion
 from shared.layout import Artifact, artifact_key, bundle_prefix
-from shared.predictions import read_predictions
-from shared.seal import BundleIntegrityError
+from shared.model.bundle import load_bundle
+from shared.model.seal import BundleIntegrityError
+from shared.serving.champion import promote, read_champion
+from shared.serving.predictions import read_predictions
 from shared.settings import Settings
 from shared.store import LocalStore, read_table
 
@@ -67,7 +67,8 @@ def test_serving_path_imports_no_training_stack():
 
     # scikit-learn is absent from the serving image: simulate that (xgboost imports it when present).
     code = ("import sys; sys.modules['sklearn'] = None;"
-            "import shared.bundle, shared.champion, shared.batch, shared.predictions, shared.system_history;"
+            "import shared.model.bundle, shared.serving.champion, shared.serving.batch, shared.serving.predictions,"
+            " shared.serving.system_history;"
             "bad = [m for m in ('mlflow', 'optuna') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

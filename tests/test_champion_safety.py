@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from housing.cli import app
-from shared.champion import ChampionMoved, promote, read_champion
 from shared.layout import CHAMPION_KEY, bundle_prefix, run_key
 from shared.runs import list_runs
+from shared.serving.champion import ChampionMoved, promote, read_champion
 from shared.settings import Settings, get_settings
 from shared.store import ArtifactChanged, LocalStore
 
@@ -289,7 +289,7 @@ def test_markup_in_paths_and_reports_prints_as_text(store_copy, tmp_path, rows):
 
 
 def test_partial_month_file_tops_the_month_up(store_copy, tmp_path):
-    from shared.predictions import read_predictions
+    from shared.serving.predictions import read_predictions
 
     store, data, _ = store_copy
     before = read_predictions(store, 2023, 6)
@@ -374,7 +374,7 @@ def test_a_pointer_naming_no_run_id_is_corrupt_before_any_key_is_built(tmp_path)
     """A run id read from the pointer becomes part of store keys: "../../x" is refused as corrupt."""
     import json as json_
 
-    from shared.champion import CorruptChampion
+    from shared.serving.champion import CorruptChampion
 
     store = LocalStore(tmp_path / "store")
     good = {"run_id": "run-0123456789abcdef", "bundle_prefix": "runs/run-0123456789abcdef/model/",

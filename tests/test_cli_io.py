@@ -64,7 +64,7 @@ def test_names_near_the_file_system_s_limit_are_written(tmp_path):
     name = "m" * 246 + ".csv"
     store.write_bytes("incoming/" + name, b"data")
     assert store.read_bytes("incoming/" + name) == b"data"
-    from shared.tables import write_frame
+    from shared.data.tables import write_frame
 
     write_frame(pd.DataFrame({"a": [1]}), tmp_path / ("p" * 240 + ".parquet"))
     assert pd.read_parquet(tmp_path / ("p" * 240 + ".parquet"))["a"].tolist() == [1]
@@ -104,8 +104,8 @@ def test_a_broken_bundle_is_one_line_in_predict_and_batch(trained_store, tmp_pat
     manifest check, write no output and score nothing."""
     import shutil
 
-    from shared.champion import read_champion
-    from shared.predictions import read_predictions
+    from shared.serving.champion import read_champion
+    from shared.serving.predictions import read_predictions
 
     shutil.copytree(trained_store[0].root, tmp_path / "store")
     store = LocalStore(tmp_path / "store")

@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from housing.cli import app
-from shared.bundle import load_bundle
-from shared.champion import read_champion
 from shared.layout import month_of_key
+from shared.model.bundle import load_bundle
 from shared.runs import RUN_ID, list_runs
+from shared.serving.champion import read_champion
 from shared.settings import get_settings
 from shared.store import LocalStore
 
@@ -70,7 +70,7 @@ def _count_writes(store: str, data: str, metros: str) -> int:
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
     """A store whose champion is a weak model (depth-1 trees) on input A, and input B, the next run's data."""
-    from shared.synthetic import generate
+    from shared.data.synthetic import generate
 
     root = tmp_path_factory.mktemp("crash")
     rows, metros = generate(zips=ZIPS, seed=11)

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lambdas.api.app import create_app
-from shared.predictions import read_summary
+from shared.serving.predictions import read_summary
 from shared.settings import get_settings
 from tests.support.api import serving
 from tests.support.stores import with_a_month_not_known_yet
@@ -93,7 +93,7 @@ def test_the_model_is_shown_against_the_naive_predictors(monkeypatch, trained_st
 
 
 def test_skill_by_horizon_is_charted_and_tabled_from_the_champion_s_backtest(monkeypatch, trained_store):
-    from shared.champion import read_champion
+    from shared.serving.champion import read_champion
 
     app = open_dashboard(monkeypatch, trained_store[0].url)
     [table] = [d.value for d in app.dataframe if "skill" in d.value.columns]
@@ -180,8 +180,8 @@ def test_model_health_shows_live_accuracy_and_the_newest_month_s_drift(monkeypat
 
     import pandas as pd
 
-    from shared.incoming import score_incoming
-    from shared.monitoring import live_accuracy
+    from shared.serving.incoming import score_incoming
+    from shared.serving.monitoring import live_accuracy
     from shared.store import LocalStore, write_table
 
     shutil.copytree(trained_store[0].root, tmp_path / "store")
@@ -208,7 +208,7 @@ def test_model_health_shows_live_accuracy_and_the_newest_month_s_drift(monkeypat
     assert isinstance(drift, pd.DataFrame) and drift["PSI"].iloc[0] >= drift["PSI"].iloc[-1]
     # The months an alarm watches are named, with their count in a row (January's conditions, from its
     # own skill, coverage and drift report).
-    from shared.drift import read_drift_report
+    from shared.model.drift import read_drift_report
 
     expected = [what for what, on in (("lost to the naive forecasters", recorded["skill"] > 1.0),
                                       ("under-covered", recorded["coverage"] < 0.6),
@@ -222,7 +222,7 @@ def test_a_zip_code_s_page_shows_its_history_and_why_its_newest_price(monkeypatc
     import json
     import math
 
-    from shared.predictions import read_predictions
+    from shared.serving.predictions import read_predictions
 
     store = trained_store[0]
     app = open_dashboard(monkeypatch, store.url)
@@ -254,7 +254,7 @@ def test_the_dashboard_reads_the_store_without_the_model_stack():
     import subprocess
     import sys
 
-    code = ("import sys, dashboard.data; bad = [m for m in ('xgboost', 'shared.bundle') if m in sys.modules];"
+    code = ("import sys, dashboard.data; bad = [m for m in ('xgboost', 'shared.model.bundle') if m in sys.modules];"
             "sys.exit(str(bad) if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.drift import Distribution
+from shared.model.drift import Distribution
 
 
 def test_psi_bands_missing_and_range():

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pandas as pd
 
-from shared.encoders import FrequencyEncoder, GroupStatisticEncoder
-from shared.features import DROPPED, FEATURES, FeatureBuilder
-from shared.preprocess import clean_for_training
-from shared.validation import ensure_valid, validate_housing
+from shared.data.preprocess import clean_for_training
+from shared.data.validation import ensure_valid, validate_housing
+from shared.model.encoders import FrequencyEncoder, GroupStatisticEncoder
+from shared.model.features import DROPPED, FEATURES, FeatureBuilder
 
 
 def test_frequency_encoder_unseen_is_zero():

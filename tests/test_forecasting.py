@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared import baselines
-from shared.backtest import HORIZON, NOWCAST_MODE, backtest, origins
-from shared.calibration import NO_INDEX, Calibration, bucket_of, cross_fitted, horizon_bucket
-from shared.extrapolation import AUTOREGRESSION_INPUTS, LAGS, SHORT_HORIZON, Extrapolation
-from shared.features import FeatureBuilder
-from shared.history import FEATURES, GROWTH_LAGS, HistoryFeatures, ZipHistory, month_numbers
+from shared.data.history import FEATURES, GROWTH_LAGS, HistoryFeatures, ZipHistory, month_numbers
+from shared.model import baselines
+from shared.model.backtest import HORIZON, NOWCAST_MODE, backtest, origins
+from shared.model.calibration import NO_INDEX, Calibration, bucket_of, cross_fitted, horizon_bucket
+from shared.model.extrapolation import AUTOREGRESSION_INPUTS, LAGS, SHORT_HORIZON, Extrapolation
+from shared.model.features import FeatureBuilder
+from shared.model.seal import OutdatedBundle
 from shared.reports import DAMPED, MOMENTUM, PERSISTENCE, SEASONAL
-from shared.seal import OutdatedBundle
 
 
 def past(last, growth, age, metro_move=None, metro_growth=None) -> HistoryFeatures:
@@ -162,9 +162,9 @@ def test_buckets_follow_the_horizon_and_a_zip_without_index_has_its_own():
 
 
 def test_the_backtest_predicts_every_month_from_every_origin_within_two_years(small_data):
-    from shared.preprocess import clean_for_training
-    from shared.split import split_by_date
-    from shared.validation import ensure_valid, validate_housing
+    from shared.data.preprocess import clean_for_training
+    from shared.data.split import split_by_date
+    from shared.data.validation import ensure_valid, validate_housing
 
     rows, metros = small_data
     cleaned, _ = clean_for_training(ensure_valid(validate_housing(rows)), metros)
@@ -192,7 +192,7 @@ def test_the_backtest_predicts_every_month_from_every_origin_within_two_years(sm
 
 @pytest.mark.slow  # statsforecast compiles with numba: seconds
 def test_auto_theta_extrapolates_each_zip_from_what_it_knew_at_the_origin():
-    from shared.statistical import MIN_MONTHS, theta_forecasts
+    from shared.model.statistical import MIN_MONTHS, theta_forecasts
 
     months = pd.date_range("2015-01-31", periods=60, freq="ME")
     trend = pd.DataFrame({"zipcode": 1001.0, "date": months, "price": 200_000 * np.exp(0.01 * np.arange(60))})

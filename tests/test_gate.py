@@ -1,4 +1,4 @@
-from shared.evaluate import decide, excess_t, loses
+from shared.model.evaluate import decide, excess_t, loses
 from shared.reports import CANDIDATE, CHAMPION, MOMENTUM, PERSISTENCE, BucketFigures, EvaluationReport, Metrics
 
 
@@ -108,7 +108,7 @@ def test_auto_theta_counts_among_the_baselines_in_horizon_mode_only():
     import numpy as np
     import pandas as pd
 
-    from shared.evaluate import _bucket_figures
+    from shared.model.evaluate import _bucket_figures
     from shared.reports import BASELINES, FORECASTERS, LABELS, THETA
 
     rng = np.random.default_rng(0)

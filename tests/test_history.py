@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from shared import schema
-from shared.calibration import MAX_HORIZON
-from shared.extrapolation import AUTOREGRESSION_INPUTS, LAGS, Extrapolation
-from shared.features import FEATURES as MODEL_FEATURES
-from shared.features import FeatureBuilder
-from shared.history import FEATURES, MARKET_LEVELS, ZipHistory, cutoff_months, month_numbers
-from shared.preprocess import clean_for_training
-from shared.synthetic import generate
+from shared.data.history import FEATURES, MARKET_LEVELS, ZipHistory, cutoff_months, month_numbers
+from shared.data.preprocess import clean_for_training
+from shared.data.synthetic import generate
+from shared.model.calibration import MAX_HORIZON
+from shared.model.extrapolation import AUTOREGRESSION_INPUTS, LAGS, Extrapolation
+from shared.model.features import FEATURES as MODEL_FEATURES
+from shared.model.features import FeatureBuilder
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def test_the_metro_s_growth_is_the_median_of_its_zips_growth_up_to_the_last_allo
 def test_a_request_s_few_months_get_the_metro_medians_the_whole_table_gives(panel, monkeypatch, months):
     """The metro medians are computed at a request's few months only (FEW_MONTHS); they must equal the
     (metros x months) table's, which the training and backtest paths use, in both modes."""
-    import shared.history as history
+    import shared.data.history as history
 
     cleaned, _ = panel
     newest = cleaned[schema.DATE].max()

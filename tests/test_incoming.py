@@ -9,11 +9,11 @@ from lambdas.split import handler as split
 from lambdas.stage_event import new_run_event
 from lambdas.validate import handler as validate
 from shared import schema
-from shared.incoming import labelled_incoming, with_labelled_months
+from shared.data.validation import validate_housing
 from shared.runs import input_identity, run_id_for
+from shared.serving.incoming import labelled_incoming, with_labelled_months
 from shared.settings import Settings
 from shared.store import LocalStore, read_table, write_table
-from shared.validation import validate_housing
 
 
 @pytest.fixture()

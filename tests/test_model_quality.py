@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from lambdas.stage_event import new_run_event
-from shared.evaluate import loses
+from shared.data.synthetic import DEFAULT, DOWNTURN, generate
 from shared.layout import Artifact, artifact_key
+from shared.model.evaluate import loses
 from shared.reports import CANDIDATE, EvaluationReport
 from shared.settings import Settings
 from shared.store import LocalStore, read_json, write_table
-from shared.synthetic import DEFAULT, DOWNTURN, generate
 from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import run_graph
 

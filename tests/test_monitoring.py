@@ -16,16 +16,16 @@ from typer.testing import CliRunner
 
 from housing.cli import app as cli
 from lambdas.api.app import create_app
-from shared.batch import batch_score
-from shared.bundle import load_bundle
-from shared.champion import read_champion
-from shared.drift import read_drift_report
-from shared.incoming import score_incoming
 from shared.layout import LIVE_PREFIX, month_predictions_key
-from shared.monitoring import live_accuracy
+from shared.model.bundle import load_bundle
+from shared.model.drift import read_drift_report
 from shared.schema import ALL_REGIONS
+from shared.serving.batch import batch_score
+from shared.serving.champion import read_champion
+from shared.serving.incoming import score_incoming
+from shared.serving.monitoring import live_accuracy
+from shared.serving.summary import NAIVE_COLUMNS
 from shared.store import LocalStore, read_table, write_table
-from shared.summary import NAIVE_COLUMNS
 from tests.support.api import serving
 
 pytestmark = pytest.mark.slow

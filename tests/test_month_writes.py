@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from shared import predictions as scored
 from shared.layout import month_predictions_key, month_summary_key
-from shared.predictions import read_predictions, read_summary, scored_months, write_scored_months
+from shared.serving import predictions as scored
+from shared.serving.predictions import read_predictions, read_summary, scored_months, write_scored_months
 from tests.support.stores import predictions
 
 

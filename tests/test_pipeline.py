@@ -7,10 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 from housing.cli import app
-from shared.bundle import load_bundle
-from shared.champion import promotion_history, read_champion
-from shared.predictions import read_summary
+from shared.model.bundle import load_bundle
 from shared.runs import list_runs
+from shared.serving.champion import promotion_history, read_champion
+from shared.serving.predictions import read_summary
 from shared.store import LocalStore, read_json, read_table
 
 pytestmark = pytest.mark.slow

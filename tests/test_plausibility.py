@@ -1,4 +1,4 @@
-"""The plausibility rules for a scored file's prices (shared.plausibility), on rows built by hand against a
+"""The plausibility rules for a scored file's prices (shared.data.plausibility), on rows built by hand against a
 small history: zips with their own index, and zips the system has never seen."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from shared import schema
-from shared.history import ZipHistory
-from shared.plausibility import check_scored_file
-from shared.preprocess import clean_for_training
-from shared.synthetic import generate
-from shared.validation import ValidationReport, validate_metros
+from shared.data.history import ZipHistory
+from shared.data.plausibility import check_scored_file
+from shared.data.preprocess import clean_for_training
+from shared.data.synthetic import generate
+from shared.data.validation import ValidationReport, validate_metros
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,8 @@ def test_prices_of_zips_never_seen_are_checked_against_their_own_market(panel):
 def test_a_training_file_with_a_month_far_off_its_zip_s_index_is_refused():
     """The file's own months, zip by zip: one month 1e5x too high (or in cents) names that zip; the
     generator's own months, boom and downturn included, all pass."""
-    from shared.plausibility import check_training_file
-    from shared.synthetic import ASSUMPTIONS
+    from shared.data.plausibility import check_training_file
+    from shared.data.synthetic import ASSUMPTIONS
 
     for name in ASSUMPTIONS:
         rows, _ = generate(zips=12, seed=3, assumptions=ASSUMPTIONS[name])

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from shared import schema
-from shared.preprocess import clean_for_scoring, clean_for_training, metro_coordinates, normalize_metro_name
-from shared.split import EmptySplitError, split_by_date
-from shared.validation import ensure_valid, validate_housing
+from shared.data.preprocess import clean_for_scoring, clean_for_training, metro_coordinates, normalize_metro_name
+from shared.data.split import EmptySplitError, split_by_date
+from shared.data.validation import ensure_valid, validate_housing
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -105,7 +105,7 @@ def test_split_refuses_an_empty_split(rows):
     ("2025-06-30", ("2019-01-01", "2021-01-01"), ("2019-01-01", "2021-01-01")),  # explicit dates still win
 ])
 def test_split_dates_default_to_the_data_s_last_months(last, given, expected):
-    from shared.split import cutoffs
+    from shared.data.split import cutoffs
 
     dates = pd.Series(pd.date_range("2012-03-31", last, freq="ME"))
     given = tuple(dt.date.fromisoformat(d) if d else None for d in given)

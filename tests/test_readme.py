@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from housing.cli import app as cli
 from lambdas.api.app import create_app
-from shared.synthetic import generate
+from shared.data.synthetic import generate
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

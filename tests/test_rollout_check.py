@@ -14,11 +14,11 @@ from mangum import Mangum
 
 from lambdas.api.app import create_app
 from lambdas.api.rollout_check import check_version, report_check
-from shared.bundle import FittedModel, load_bundle
-from shared.champion import read_champion
 from shared.lambda_http import alb_request
-from shared.seal import SMOKE_FILE
-from shared.smoke import SMOKE_RECORDS
+from shared.model.bundle import FittedModel, load_bundle
+from shared.model.seal import SMOKE_FILE
+from shared.model.smoke import SMOKE_RECORDS
+from shared.serving.champion import read_champion
 from shared.store import LocalStore, read_json
 
 
@@ -60,11 +60,11 @@ def test_a_version_whose_code_moves_the_prices_fails(store, monkeypatch):
 
 
 def test_a_version_that_cannot_predict_fails(store, monkeypatch):
-    import shared.bundle
+    import shared.model.bundle
 
     def broken(*args, **kwargs):
         raise RuntimeError("a missing native library")
-    monkeypatch.setattr(shared.bundle.ModelBundle, "predict_raw", broken)
+    monkeypatch.setattr(shared.model.bundle.ModelBundle, "predict_raw", broken)
     problems = check_version(version(store.url), store)
     assert problems == [f"POST /predict of the {SMOKE_RECORDS} smoke records answered 500: Internal Server Error"]
 

@@ -9,7 +9,7 @@ from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
 from housing.cli import app
-from shared.champion import read_champion
+from shared.serving.champion import read_champion
 from shared.store import S3Store
 
 pytestmark = pytest.mark.slow

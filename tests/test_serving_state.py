@@ -9,15 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared import schema, serving_state
-from shared.history import LOOKBACK, MARKET_LEVELS, ZipHistory, month_number, month_numbers
+from shared import schema
+from shared.data.history import LOOKBACK, MARKET_LEVELS, ZipHistory, month_number, month_numbers
+from shared.data.preprocess import clean_for_training
+from shared.data.synthetic import generate
 from shared.layout import month_predictions_key, serving_state_key
-from shared.preprocess import clean_for_training
 from shared.schema import METRO_NAME
-from shared.serving_state import REACH, ServingState, current_state, scored_as_history, update_state
+from shared.serving import serving_state
+from shared.serving.serving_state import REACH, ServingState, current_state, scored_as_history, update_state
+from shared.serving.system_history import history_for, seen_history
 from shared.store import LocalStore, parquet_bytes, read_table
-from shared.synthetic import generate
-from shared.system_history import history_for, seen_history
 
 LAST_LABELLED = "2021-12"
 

@@ -58,8 +58,8 @@ def test_the_dashboard_the_api_and_scoring_stay_inside_their_grants(trained_stor
     import dashboard.data
     import lambdas.api.app
     from lambdas.api.app import create_app
-    from shared.incoming import score_incoming
-    from shared.quarantine import InputRejected
+    from shared.data.quarantine import InputRejected
+    from shared.serving.incoming import score_incoming
     from tests.support.stores import source_rows
 
     shutil.copytree(trained_store[0].root, tmp_path / "store")

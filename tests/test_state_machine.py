@@ -18,10 +18,10 @@ import pytest
 from moto import mock_aws
 
 from lambdas.stage_event import new_run_event, task_event
-from shared.champion import read_champion
 from shared.layout import METROS_KEY
-from shared.predictions import read_summary
 from shared.runs import Failure, read_run_record
+from shared.serving.champion import read_champion
+from shared.serving.predictions import read_summary
 from shared.settings import Settings, get_settings
 from shared.store import LocalStore, S3Store, read_table, write_table
 from stepfunctions.graph import TRAINING_PIPELINE

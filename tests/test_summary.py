@@ -9,7 +9,7 @@ import pytest
 
 from shared.reports import FORECASTERS, MOMENTUM
 from shared.schema import ALL_REGIONS
-from shared.summary import NAIVE_COLUMNS, summarize
+from shared.serving.summary import NAIVE_COLUMNS, summarize
 
 
 @pytest.fixture()

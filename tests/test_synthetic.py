@@ -1,8 +1,8 @@
 import numpy as np
 
 from shared import schema
-from shared.metros import FULL_SIZE_ZIPS, METROS
-from shared.synthetic import generate, month_ends, zips_per_metro
+from shared.data.metros import FULL_SIZE_ZIPS, METROS
+from shared.data.synthetic import generate, month_ends, zips_per_metro
 
 
 def test_full_size_matches_housets_shape():

@@ -10,16 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared import train
-from shared.features import FeatureBuilder, tuning_matrix
+from shared.data.preprocess import clean_for_training
+from shared.data.validation import ensure_valid, validate_housing
 from shared.layout import bundle_prefix
-from shared.metrics import metrics_by_group, regression_metrics
-from shared.preprocess import clean_for_training
-from shared.registry import ALIAS, register_champion
+from shared.model import train
+from shared.model.features import FeatureBuilder, tuning_matrix
+from shared.model.metrics import metrics_by_group, regression_metrics
+from shared.model.registry import ALIAS, register_champion
+from shared.model.tune import tune
 from shared.settings import Settings
 from shared.store import LocalStore, write_json
-from shared.tune import tune
-from shared.validation import ensure_valid, validate_housing
 
 
 def test_the_metrics_are_the_textbook_ones():

@@ -14,8 +14,8 @@ from lambdas.s3_events import MalformedEvent
 from lambdas.score import handler as score
 from lambdas.stage_event import NoMetrosTable, new_run_event, prepare_run
 from lambdas.triggers import start_training
-from shared.predictions import read_summary, scored_months
-from shared.quarantine import InputRejected
+from shared.data.quarantine import InputRejected
+from shared.serving.predictions import read_summary, scored_months
 from shared.settings import get_settings
 from shared.store import S3Store, read_json
 from tests.support.stores import copy_served_state
@@ -317,8 +317,8 @@ def _bucket_id(template: dict) -> str:
 def test_scoring_publishes_the_model_s_health_as_embedded_metrics(scoring_store, capsys):
     """A month sent in with its prices: the score function's one EMF log line carries the live figures and
     the drift counts the stack's alarms watch, equal to the store's records."""
-    from shared.drift import read_drift_report
-    from shared.monitoring import live_accuracy
+    from shared.model.drift import read_drift_report
+    from shared.serving.monitoring import live_accuracy
 
     store, raw = scoring_store
     december = raw.loc[raw["date"].astype("str").str.startswith("2023-12")]

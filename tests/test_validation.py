@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from shared import schema
-from shared.tables import InputFormatError, read_frame
-from shared.validation import ensure_valid, validate_housing, validate_metros
+from shared.data.tables import InputFormatError, read_frame
+from shared.data.validation import ensure_valid, validate_housing, validate_metros
 
 
 def rules(frame, **kw):

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from lambdas.api.errors import ApiError
 from lambdas.api.served import ServedChampion
-from shared.bundle import ModelBundle
+from shared.model.bundle import ModelBundle
 from shared.store import ArtifactStore
 
 NO_CHAMPION = ("no champion model yet: train one with `housing run --store STORE` (locally) "

@@ -1,6 +1,6 @@
 """CodeDeploy's pre-traffic hook for the API (BeforeAllowTraffic): before a new version takes any traffic,
 ask it what the load balancer and a client would, through the same ALB events, and compare its prices with
-those the champion's bundle recorded when it was sealed (shared.smoke). CodeDeploy shifts traffic only when
+those the champion's bundle recorded when it was sealed (shared.model.smoke). CodeDeploy shifts traffic only when
 the hook reports Succeeded; Failed (or any error here) stops the deployment and the alias stays on the
 version that was serving.
 
@@ -15,11 +15,11 @@ import os
 
 from lambdas.api.auth import load_api_keys
 from lambdas.logs import structured
-from shared.champion import read_champion
 from shared.lambda_http import FunctionFailed, Invoke, ask, lambda_invoker
-from shared.seal import SMOKE_FILE, sealed_file
+from shared.model.seal import SMOKE_FILE, sealed_file
+from shared.model.smoke import SmokeSet
+from shared.serving.champion import read_champion
 from shared.settings import ApiSettings, get_settings
-from shared.smoke import SmokeSet
 from shared.store import ArtifactStore, open_store
 
 log = logging.getLogger("housing.rollout")

@@ -14,8 +14,8 @@ from annotated_types import Interval
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from shared import schema
+from shared.data.validation import CEILING, RANGES
 from shared.reports import Headline
-from shared.validation import CEILING, RANGES
 
 # The ALB caps Lambda request and response bodies at 1 MB. A HouseTS record is ~0.9 KB of JSON, so 500
 # records (~460 KB) leave room for long names and pretty-printed clients; the body limit is enforced too.
@@ -212,7 +212,7 @@ class Summary(BaseModel):
 
 
 class LiveRow(BaseModel):
-    """How the champion serving when a month's prices arrived did on that month (shared.monitoring)."""
+    """How the champion serving when a month's prices arrived did on that month (shared.serving.monitoring)."""
 
     year: int
     month: int

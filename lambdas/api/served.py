@@ -2,7 +2,7 @@
 
 The pointer (`models/champion.json`) is one small read; the bundle is only reloaded when the pointer names
 another run, and a bundle that fails its manifest check is refused while the previous model keeps serving.
-What the zips' history lets a request see comes from the champion's serving state (`shared.serving_state`:
+What the zips' history lets a request see comes from the champion's serving state (`shared.serving.serving_state`:
 one read, caught up whenever the scored months change, which one listing per refresh tells); a request for
 months before the state's reach takes the full history, built on first need and kept until either changes.
 """
@@ -15,13 +15,13 @@ import time
 
 import pandas as pd
 
-from shared.bundle import ModelBundle, load_bundle
-from shared.champion import ChampionPointer, promotion_history, read_champion
-from shared.history import ZipHistory
+from shared.data.history import ZipHistory
 from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX
-from shared.serving_state import ServingState
+from shared.model.bundle import ModelBundle, load_bundle
+from shared.serving.champion import ChampionPointer, promotion_history, read_champion
+from shared.serving.serving_state import ServingState
+from shared.serving.system_history import champion_state, history_for, seen_history
 from shared.store import ArtifactStore
-from shared.system_history import champion_state, history_for, seen_history
 
 log = logging.getLogger("housing.api")
 
@@ -81,7 +81,7 @@ class ServedChampion:
                       self.bundle.run_id if self.bundle else "nothing", self.last_error)
 
     def history_for(self, raw: pd.DataFrame) -> ZipHistory:
-        """What these raw rows may see (`shared.system_history.history_for`), from the state and full history kept."""
+        """What these raw rows may see (`shared.serving.system_history.history_for`), from the state and full history kept."""
         bundle, state = self.bundle, self.state  # one refresh's, whatever another thread does meanwhile
         if bundle is None or state is None:
             raise LookupError("no champion is loaded: a request is answered only with one (lambdas.api.dependencies)")

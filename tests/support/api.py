@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from shared.smoke import requests_of as records_from  # noqa: F401 (HouseTS rows as a caller sends them)
+from shared.model.smoke import requests_of as records_from  # noqa: F401 (HouseTS rows as a caller sends them)
 
 
 def strict_json(text: str) -> Any:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from shared.layout import PREDICTIONS_PREFIX
-from shared.predictions import read_predictions, write_scored_months
+from shared.serving.predictions import read_predictions, write_scored_months
 
 
 def copy_served_state(source, target) -> None:
@@ -26,7 +26,7 @@ def with_a_month_not_known_yet(source, root, only: bool = False):
     README's `housing batch --input 2024-01.csv` leaves it (`only`: every other scored month removed)."""
     import shutil
 
-    from shared.batch import batch_score
+    from shared.serving.batch import batch_score
     from shared.store import LocalStore
 
     shutil.copytree(source.root, root)
@@ -41,8 +41,8 @@ def with_a_month_not_known_yet(source, root, only: bool = False):
 
 def source_rows(store):
     """The raw rows the store's champion was trained on."""
-    from shared.champion import read_champion
     from shared.layout import Artifact, artifact_key
+    from shared.serving.champion import read_champion
     from shared.store import read_table
 
     return read_table(store, artifact_key(read_champion(store).run_id, Artifact.VALIDATED))

@@ -1,6 +1,6 @@
 """A small trained store for the tests that need a champion but not the tuning that chose it: the real
 graph with every stage as deployed except train, which fits a 50-round booster with the default parameters
-(no Optuna, no MLflow) and seals the bundle the same way (`shared.train.fit_bundle`)."""
+(no Optuna, no MLflow) and seals the bundle the same way (`shared.model.train.fit_bundle`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pandas as pd
 from lambdas.stage import stage_handler
 from lambdas.stage_event import StageEvent
 from shared import schema
-from shared.bundle import FittedModel
-from shared.features import FeatureBuilder, Features
+from shared.model.bundle import FittedModel
+from shared.model.features import FeatureBuilder, Features
+from shared.model.train import DEFAULT_PARAMS, fit_bundle, last_month, train_booster
 from shared.store import ArtifactStore
-from shared.train import DEFAULT_PARAMS, fit_bundle, last_month, train_booster
 from stepfunctions.graph import TRAINING_PIPELINE
 
 ROUNDS = 50

@@ -22,10 +22,10 @@ from lambdas.api.schemas import (
     Summary,
     SummaryRow,
 )
-from shared.drift import DriftReport, read_drift_report
-from shared.monitoring import live_accuracy
-from shared.predictions import close_metros, read_predictions, read_summary, same_metro
+from shared.model.drift import DriftReport, read_drift_report
 from shared.schema import ALL_REGIONS
+from shared.serving.monitoring import live_accuracy
+from shared.serving.predictions import close_metros, read_predictions, read_summary, same_metro
 
 router = APIRouter(tags=["batch"])
 Year = Annotated[int | None, Query(ge=1900, le=2200)]

@@ -25,11 +25,11 @@ from lambdas.api.schemas import (
     RecordExplanation,
     RecordWarning,
 )
-from shared.card import ModelCard
-from shared.caveats import caveats
-from shared.explain import TOP_PARTS, Explanation, describe
+from shared.data.validation import InvalidInput
 from shared.layout import model_card_key
-from shared.validation import InvalidInput
+from shared.model.explain import TOP_PARTS, Explanation, describe
+from shared.serving.card import ModelCard
+from shared.serving.caveats import caveats
 
 router = APIRouter(tags=["model"])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from shared.data.validation import ValidationReport
 from shared.errors import BadInput
 from shared.layout import quarantine_prefix
 from shared.store import ArtifactStore, write_json
-from shared.validation import ValidationReport
 
 
 class InputRejected(BadInput):

@@ -13,7 +13,7 @@ ALIAS = "champion"
 
 def register_champion(store: ArtifactStore, run_id: str, settings: Settings) -> str | None:
     """Register the model logged by the run's tuning and point the alias at it; None if it was never logged.
-    Call it after `shared.champion.promote`, which has verified the bundle and moved the pointer."""
+    Call it after `shared.serving.champion.promote`, which has verified the bundle and moved the pointer."""
     metadata = read_json(store, bundle_prefix(run_id) + "metadata.json")
     mlflow_run_id = metadata.get("mlflow_run_id")
     if not mlflow_run_id:

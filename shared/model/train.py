@@ -14,14 +14,14 @@ import pandas as pd
 import xgboost as xgb
 
 from shared import schema
-from shared.bundle import FittedModel, ModelBundle
-from shared.calibration import CALIBRATION_SPLIT, Calibration
 from shared.clock import utc_now
-from shared.drift import DriftReference
-from shared.features import PASSTHROUGH, FeatureBuilder, feature_schema
-from shared.history import ZipHistory
+from shared.data.history import ZipHistory
+from shared.model.bundle import FittedModel, ModelBundle
+from shared.model.calibration import CALIBRATION_SPLIT, Calibration
+from shared.model.drift import DriftReference
+from shared.model.features import PASSTHROUGH, FeatureBuilder, feature_schema
+from shared.model.smoke import record_smoke
 from shared.settings import RunConfig
-from shared.smoke import record_smoke
 
 # A sound baseline: used as-is by `train_booster`, and as Optuna's first trial so tuning can only improve it.
 DEFAULT_PARAMS: dict[str, Any] = {

@@ -87,7 +87,7 @@ class BucketCalibration:
 def combine(anchor: np.ndarray, correction: np.ndarray, shrink, blend: np.ndarray, other: np.ndarray) -> np.ndarray:
     """The log price from its parts: the anchor plus the booster's correction at weight `shrink`, blended
     with the naive forecaster's log price `other` at weight `blend` where that is above 0. The one rule:
-    calibration fits with it, `Calibration.apply` predicts with it, shared.explain takes it apart."""
+    calibration fits with it, `Calibration.apply` predicts with it, shared.model.explain takes it apart."""
     model = anchor + shrink * correction
     return np.where(blend > 0, (1 - blend) * model + blend * other, model)
 
@@ -136,7 +136,7 @@ class Calibration:
 
     @classmethod
     def fit(cls, table: pd.DataFrame, level: float) -> Calibration:
-        """From backtest rows (shared.backtest: actual, anchor, correction, age, each naive forecaster's
+        """From backtest rows (shared.model.backtest: actual, anchor, correction, age, each naive forecaster's
         price) of months the model did not learn. Per bucket: the booster's weight, then the weight of the
         bucket's best naive forecaster in a blend with the model, then the booster's weight again (each
         the least absolute error on a grid), and the half-width that held for `level` of the rows."""

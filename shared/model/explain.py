@@ -2,7 +2,7 @@
 
 A prediction's log price is (1 - w) * (anchor + s * booster output) + w * naive, where the anchor is the
 zip's last known index value (else its price-level reference), s the calibration's booster weight and w
-the weight of the naive forecaster blended in for the row's horizon bucket (`shared.calibration`). The
+the weight of the naive forecaster blended in for the row's horizon bucket (`shared.model.calibration`). The
 booster output splits exactly into one contribution per feature and a bias (XGBoost's own SHAP values,
 `pred_contribs`). Written as anchor + w * (naive - anchor) + (1 - w) * s * (contributions + bias), the
 parts are the anchor (the level) and moves away from it, and they sum to the log of the prediction:

@@ -1,5 +1,5 @@
 """Batch scoring with the champion: predict a file's rows with what the system has seen, refuse an
-implausible file, write the scored months (shared.predictions), their drift reports and the serving state."""
+implausible file, write the scored months (shared.serving.predictions), their drift reports and the serving state."""
 
 from __future__ import annotations
 
@@ -9,24 +9,25 @@ import logging
 import numpy as np
 import pandas as pd
 
-from shared import history, schema
-from shared.bundle import ModelBundle, load_bundle
-from shared.champion import read_champion
+from shared import schema
+from shared.data import history
+from shared.data.history import ZipHistory
+from shared.data.plausibility import check_scored_file
+from shared.data.validation import ValidationReport, ensure_valid
 from shared.errors import NotReady
-from shared.explain import TOP_PARTS
-from shared.history import ZipHistory
 from shared.layout import (
     drift_report_key,
 )
-from shared.plausibility import check_scored_file
-from shared.predictions import write_scored_months
+from shared.model.bundle import ModelBundle, load_bundle
+from shared.model.explain import TOP_PARTS
 from shared.schema import METRO_NAME
-from shared.serving_state import update_state
+from shared.serving.champion import read_champion
+from shared.serving.predictions import write_scored_months
+from shared.serving.serving_state import update_state
+from shared.serving.summary import NAIVE_COLUMNS
+from shared.serving.system_history import history_for, row_months
 from shared.settings import ScoringSettings, get_settings
 from shared.store import ArtifactChanged, ArtifactStore, json_bytes
-from shared.summary import NAIVE_COLUMNS
-from shared.system_history import history_for, row_months
-from shared.validation import ValidationReport, ensure_valid
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str,
     with its interval (low, high), the naive forecasters' prices, and the market medians the zips' history
     keeps (a scored month joins what the system has seen), and for the newest month's rows why (`why`,
     `explained_newest`); and the cleaned rows. A file that breaks
-    `shared.plausibility`'s rules is refused (InvalidInput)."""
+    `shared.data.plausibility`'s rules is refused (InvalidInput)."""
     forecast, _, cleaned = bundle.predict_raw(raw, source=source, seen=seen)
     report = ValidationReport(source=source, rows=len(raw), columns=raw.shape[1])
     ensure_valid((check_scored_file(report, cleaned, seen), cleaned))
@@ -64,7 +65,7 @@ def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str,
 
 
 def explained_newest(bundle: ModelBundle, cleaned: pd.DataFrame, seen: ZipHistory | None) -> np.ndarray:
-    """Per row, for the newest month's rows, its price taken apart (shared.explain: the anchor, the TOP_PARTS
+    """Per row, for the newest month's rows, its price taken apart (shared.model.explain: the anchor, the TOP_PARTS
     largest parts and the rest, summing to the log price) as JSON pairs of name and log contribution; None
     for earlier months. The dashboard's zip page shows each zip's newest price this way. XGBoost's
     approximate contributions: the exact ones (the API's `?explain=true`) took 26 s for a full-size month
@@ -109,7 +110,7 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
 
 def write_drift_reports(store: ArtifactStore, bundle: ModelBundle, cleaned: pd.DataFrame, predictions: pd.DataFrame,
                         source: str) -> list[str]:
-    """Each scored month's drift report (shared.drift) against the champion's training data; none for a
+    """Each scored month's drift report (shared.model.drift) against the champion's training data; none for a
     bundle made before drift monitoring (said once)."""
     if bundle.drift_reference is None:
         log.info("no drift report: champion %s was trained before drift monitoring (`housing run --force` "

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from shared import schema
-from shared.preprocess import PLAUSIBLE_MARKET, CleaningReport
-from shared.validation import unusual_dates
+from shared.data.preprocess import PLAUSIBLE_MARKET, CleaningReport
+from shared.data.validation import unusual_dates
 
 
 def caveats(sent: pd.DataFrame, cleaned: pd.DataFrame, prices: np.ndarray, report: CleaningReport,

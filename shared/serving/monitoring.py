@@ -3,7 +3,7 @@ from them.
 
 A month sent in with its prices (an incoming/ upload, `housing batch --input`) is scored by the champion
 serving then; its rows that model had not learned (months after its `trained_through`) are the
-out-of-sample truth about it. Their figures (`shared.summary.summarize`: MAE, % error, skill against the best
+out-of-sample truth about it. Their figures (`shared.serving.summary.summarize`: MAE, % error, skill against the best
 naive forecaster, interval coverage; per metro and for all regions) are kept at
 monitoring/live/year=YYYY/month=MM/<run id>.parquet with when they were recorded. A retrained champion's
 later rescoring of the month (its batch stage scores its holdout) is a backtest, not live, and writes none;
@@ -17,12 +17,12 @@ import logging
 import pandas as pd
 
 from shared.clock import utc_now
-from shared.drift import drift_reports
-from shared.history import month_number, month_of
+from shared.data.history import month_number, month_of
 from shared.layout import LIVE_PREFIX, live_accuracy_key, month_predictions_key
+from shared.model.drift import drift_reports
 from shared.schema import ALL_REGIONS
+from shared.serving.summary import summarize
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, parquet_bytes, read_table
-from shared.summary import summarize
 
 log = logging.getLogger(__name__)
 

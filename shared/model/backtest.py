@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from shared import schema
-from shared.calibration import MAX_HORIZON, horizon_bucket
-from shared.features import Features
-from shared.history import ZipHistory, month_numbers
+from shared.data.history import ZipHistory, month_numbers
+from shared.model.calibration import MAX_HORIZON, horizon_bucket
+from shared.model.features import Features
 
 ORIGIN_STEP = 3
 HORIZON, NOWCAST_MODE = "horizon", "nowcast"

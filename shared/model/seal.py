@@ -1,6 +1,6 @@
 """A model bundle's seal: `manifest.json`, written last, with a SHA-256 of every file, and its check.
 
-Apart from shared.bundle so that what only checks a bundle (`housing status`, promotion) does not import
+Apart from shared.model.bundle so that what only checks a bundle (`housing status`, promotion) does not import
 xgboost (1.4 s of a command's start)."""
 
 from __future__ import annotations

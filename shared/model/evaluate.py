@@ -1,7 +1,7 @@
 """Evaluation and the promotion gate.
 
 The candidate is judged on eval and holdout (each the data's 24 months in turn, by default) by a
-rolling-origin backtest (shared.backtest): forecasts from origins every few months, in two modes:
+rolling-origin backtest (shared.model.backtest): forecasts from origins every few months, in two modes:
 
 - horizon (the split's own name): from each origin, every month up to 24 months ahead predicted from what
   was known at the origin (the rows' own market statistics and their history are fine, index values after
@@ -10,9 +10,9 @@ rolling-origin backtest (shared.backtest): forecasts from origins every few mont
 - nowcast (name + NOWCAST): each month predicted with the index values published up to the month before,
   as `housing predict` does on a store holding those months.
 
-Beside it on the same rows: a DummyRegressor(median), the naive forecasters (shared.baselines), the
+Beside it on the same rows: a DummyRegressor(median), the naive forecasters (shared.model.baselines), the
 price-level reference alone and the current champion. The candidate's booster shrink and intervals were
-fitted on the eval backtest (shared.calibration): its eval figures are cross-fitted over origins, its
+fitted on the eval backtest (shared.model.calibration): its eval figures are cross-fitted over origins, its
 holdout figures use the sealed calibration and nothing fitted on those months.
 
 The models compared are the ones each run's gate judged (fitted on its training split, so every figure is
@@ -27,11 +27,12 @@ from scipy import stats
 from sklearn.dummy import DummyRegressor
 
 from shared import schema
-from shared.backtest import HORIZON, NOWCAST_MODE
-from shared.bundle import ModelBundle
-from shared.calibration import CALIBRATION_SPLIT, Forecast, cross_fitted, parts
-from shared.history import ZipHistory
-from shared.metrics import metrics_by_group, regression_metrics
+from shared.data.history import ZipHistory
+from shared.model.backtest import HORIZON, NOWCAST_MODE
+from shared.model.bundle import ModelBundle
+from shared.model.calibration import CALIBRATION_SPLIT, Forecast, cross_fitted, parts
+from shared.model.metrics import metrics_by_group, regression_metrics
+from shared.model.statistical import theta_forecasts
 from shared.reports import (
     BASELINE,
     BASELINES,
@@ -47,7 +48,6 @@ from shared.reports import (
     GateDecision,
 )
 from shared.schema import METRO
-from shared.statistical import theta_forecasts
 
 ALL = "all"  # the bucket that pools every horizon of a mode
 SIGNIFICANCE = 0.05  # the gate's one-sided test: a candidate worse than a naive forecaster by chance alone passes
@@ -69,7 +69,7 @@ def evaluate_models(
 ) -> EvaluationReport:
     """Metrics per split (in time order) and mode for the candidate, the baselines and the champion, per
     horizon bucket of the backtest, plus the candidate's per-metro metrics. The history grows split by split
-    (the rule in `shared.history` says what of it each row may see)."""
+    (the rule in `shared.data.history` says what of it each row may see)."""
     report = EvaluationReport(champion={} if champion else None, champion_run_id=champion.run_id if champion else None)
     median = DummyRegressor(strategy="median").fit(np.zeros((len(train), 1)), train[schema.TARGET])
     seen = ZipHistory(train)

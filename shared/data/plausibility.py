@@ -4,7 +4,7 @@ the system has seen (the next months' anchors) and, at the next run, training da
 - One row per zip code and month: a file with two (two days of one month, or a row repeated) would be
   scored and counted twice, and the history would keep whichever came last.
 - A labelled row's price must be plausible against the zip's own index: the index is smoothed, so from its
-  last known value (the history rule's, `shared.history`) it moves by at most MAX_MOVE in a month and
+  last known value (the history rule's, `shared.data.history`) it moves by at most MAX_MOVE in a month and
   MAX_MOVE_PER_MONTH more for each month after (1.3x in one month, 2.1x in a year, 6x in three). A price
   1e5x too high or a cent passes the schema but not this.
 - A zip code with no index history has nothing of its own to compare with: its price must be at least
@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from shared import schema
-from shared.history import ZipHistory, month_numbers
-from shared.validation import EXAMPLES, Problem, ValidationReport, json_safe
+from shared.data.history import ZipHistory, month_numbers
+from shared.data.validation import EXAMPLES, Problem, ValidationReport, json_safe
 
 MAX_MOVE = 1.3
 MAX_MOVE_PER_MONTH = 1.05

@@ -15,8 +15,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from shared import schema
-from shared.history import trailing_mean
-from shared.metros import FULL_SIZE_ZIPS, METROS
+from shared.data.history import trailing_mean
+from shared.data.metros import FULL_SIZE_ZIPS, METROS
 
 FIRST_MONTH = "2012-03-31"
 LAST_MONTH = "2023-12-31"

@@ -1,4 +1,4 @@
-"""The naive forecasters a practitioner tries first, under the history rule of `shared.history`.
+"""The naive forecasters a practitioner tries first, under the history rule of `shared.data.history`.
 
 Each forecasts a row's log price from what the rule lets the row see: the zip's last allowed index value
 (its *origin*), that value's age h in months (the horizon), and the index's monthly growth in the year
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.history import GROWTH_LAGS, HistoryFeatures
+from shared.data.history import GROWTH_LAGS, HistoryFeatures
 from shared.reports import DAMPED, MOMENTUM, PERSISTENCE, SEASONAL
 
 YEAR = GROWTH_LAGS  # seasonal naive takes a year of growth

@@ -11,15 +11,15 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
-from shared.card import model_card
 from shared.clock import utc_now
 from shared.errors import Conflict, HousingError
 from shared.layout import CHAMPION_KEY, PROMOTIONS_PREFIX, Artifact, artifact_key, bundle_prefix, model_card_key, promotion_key
+from shared.model.seal import DRIFT_REFERENCE_FILE, HISTORY_FILE, verify_bundle
 from shared.reports import EvaluationReport, Headline
 from shared.runs import check_run_id
 from shared.schema import DATE
-from shared.seal import DRIFT_REFERENCE_FILE, HISTORY_FILE, verify_bundle
-from shared.serving_state import update_state
+from shared.serving.card import model_card
+from shared.serving.serving_state import update_state
 from shared.settings import Settings
 from shared.store import ArtifactChanged, ArtifactExists, ArtifactNotFound, ArtifactStore, frame_of, json_bytes, read_json
 
@@ -141,7 +141,7 @@ def _record(store: ArtifactStore, pointer: ChampionPointer) -> None:
 
 
 def _write_card(store: ArtifactStore, run_id: str, files: dict[str, bytes]) -> None:
-    """The promoted bundle's model card (shared.card), create-only. Bookkeeping: a failure is said, and
+    """The promoted bundle's model card (shared.serving.card), create-only. Bookkeeping: a failure is said, and
     promoting the run again writes it."""
     key = model_card_key(run_id)
     evaluation = artifact_key(run_id, Artifact.EVALUATION)
@@ -190,7 +190,7 @@ def _write_serving_state(store: ArtifactStore, run_id: str, history_file: bytes)
 def _register(store: ArtifactStore, run_id: str, settings: Settings) -> str:
     if not settings.mlflow_registry:
         return "skipped (HOUSING_MLFLOW_REGISTRY=false)"
-    from shared.registry import register_champion  # MLflow is not installed where only serving runs
+    from shared.model.registry import register_champion  # MLflow is not installed where only serving runs
 
     try:
         version = register_champion(store, run_id, settings)

@@ -4,8 +4,8 @@ training stack (only pandas, numpy and xgboost are imported here, so the API ima
 Files under `runs/<run_id>/model/`: the served XGBoost model and the one the gate judged in UBJ, the fitted
 feature encoders of each and the metros table as JSON, the zips' history (the labelled months the run saw,
 Parquet), the feature schema, params, training metrics, metadata, the calibration the eval backtest
-taught it (booster shrink and interval bounds per horizon bucket, shared.calibration), the rollout check's
-requests and answers (shared.smoke), and `manifest.json`
+taught it (booster shrink and interval bounds per horizon bucket, shared.model.calibration), the rollout check's
+requests and answers (shared.model.smoke), and `manifest.json`
 with a SHA-256 of each; the manifest is written last, so a bundle without one is incomplete.
 """
 
@@ -20,16 +20,16 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from shared.backtest import ORIGIN_STEP, backtest
-from shared.calibration import Calibration, Forecast
-from shared.drift import DriftReference
-from shared.explain import Explanation, explanations
-from shared.features import FeatureBuilder, Features, FeatureSchema
-from shared.history import ZipHistory, month_number, month_numbers
+from shared.data.history import ZipHistory, month_number, month_numbers
+from shared.data.preprocess import CleaningReport, clean_for_scoring
+from shared.data.validation import ensure_valid, validate_housing
 from shared.layout import bundle_prefix
-from shared.preprocess import CleaningReport, clean_for_scoring
-from shared.schema import DATE
-from shared.seal import (
+from shared.model.backtest import ORIGIN_STEP, backtest
+from shared.model.calibration import Calibration, Forecast
+from shared.model.drift import DriftReference
+from shared.model.explain import Explanation, explanations
+from shared.model.features import FeatureBuilder, Features, FeatureSchema
+from shared.model.seal import (
     DRIFT_REFERENCE_FILE,
     HISTORY_FILE,
     JSON_FILES,
@@ -40,9 +40,9 @@ from shared.seal import (
     seal,
     verify_bundle,
 )
-from shared.smoke import SmokeSet
+from shared.model.smoke import SmokeSet
+from shared.schema import DATE
 from shared.store import ArtifactStore, frame_of, json_bytes, parquet_bytes
-from shared.validation import ensure_valid, validate_housing
 
 
 @dataclass
@@ -67,7 +67,7 @@ class FittedModel:
 
     def explain(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration,
                 exact: bool = True) -> list[Explanation]:
-        """Each row's prediction taken apart (shared.explain): XGBoost's per-feature contributions, weighed as
+        """Each row's prediction taken apart (shared.model.explain): XGBoost's per-feature contributions, weighed as
         `predict` weighs the booster, plus the anchor and the naive forecaster blended in. `exact`: TreeSHAP
         (about a hundred predictions' cost per row, more for deep trees); else XGBoost's approximate ones
         (each split's change along the row's path: a prediction's cost), which add up to the price too."""
@@ -78,7 +78,7 @@ class FittedModel:
         return explanations(feats.anchor, contributions, names, shrink, blend, naive_name, naive)
 
     def backtest(self, rows: pd.DataFrame, seen: ZipHistory, names: list[str], step: int = ORIGIN_STEP) -> pd.DataFrame:
-        """This model's rolling-origin backtest over `rows` (shared.backtest), with the naive forecasters."""
+        """This model's rolling-origin backtest over `rows` (shared.model.backtest), with the naive forecasters."""
         def predict(part: pd.DataFrame, known: ZipHistory, origin: int | None) -> tuple[Features, np.ndarray]:
             feats = self.features.transform(part, known, origin)
             return feats, self.correction(feats, names)
@@ -107,12 +107,12 @@ class ModelBundle:
     labelled: pd.DataFrame  # the labelled months the run saw (at least the history's COLUMNS)
     calibration: Calibration
     drift_reference: DriftReference | None = None  # None in bundles made before drift monitoring
-    smoke: SmokeSet | None = None  # the rollout check's requests and answers (shared.smoke); None in older bundles
+    smoke: SmokeSet | None = None  # the rollout check's requests and answers (shared.model.smoke); None in older bundles
 
     @cached_property
     def history(self) -> ZipHistory:
         """The zips' history of the labelled months, built on first use: serving recent months takes the
-        serving state instead (shared.serving_state), so most processes never pay for this one."""
+        serving state instead (shared.serving.serving_state), so most processes never pay for this one."""
         return ZipHistory(self.labelled)
 
     def scorers(self, cleaned: pd.DataFrame) -> np.ndarray:
@@ -152,7 +152,7 @@ class ModelBundle:
     def supported_range(self) -> tuple[float, float]:
         """The prices a prediction may take: 10x around those the model was trained on. Beyond, a forecast
         says more about the record's market values (1e12 for median_ppsf, say) than about a home; raw
-        predictions are clipped to it (`predict_raw`) and the caller is told (shared.caveats)."""
+        predictions are clipped to it (`predict_raw`) and the caller is told (shared.serving.caveats)."""
         low, high = self.metadata.get("price_range") or (0.0, np.inf)
         return low / 10, high * 10
 

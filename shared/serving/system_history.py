@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from shared import history, schema
-from shared.history import ZipHistory
-from shared.predictions import read_predictions
-from shared.serving_state import ServingState, current_state, scored_as_history
+from shared import schema
+from shared.data import history
+from shared.data.history import ZipHistory
+from shared.data.validation import parse_dates
+from shared.serving.predictions import read_predictions
+from shared.serving.serving_state import ServingState, current_state, scored_as_history
 from shared.store import ArtifactStore
-from shared.validation import parse_dates
 
 if TYPE_CHECKING:  # the model stack (xgboost) is not needed to read the history
-    from shared.bundle import ModelBundle
+    from shared.model.bundle import ModelBundle
 
 def seen_history(store: ArtifactStore, bundle: ModelBundle, since: int | None = None) -> ZipHistory:
     """What the system has seen: the labelled months the champion knows, then the scored months (with their

@@ -1,6 +1,6 @@
 """Optuna search over XGBoost parameters, every trial tracked in MLflow, then a refit on all training rows.
 
-Trials are fitted and judged on the tuning matrix (`shared.features.tuning_matrix`): the training split's
+Trials are fitted and judged on the tuning matrix (`shared.model.features.tuning_matrix`): the training split's
 last months, featurised by encoders fitted on the months before them only, judge trials fitted on those
 earlier months (the eval split stays untouched for the gate). Each trial stops early when the validation error stops
 improving, and is pruned when it falls behind the median of earlier trials.
@@ -23,9 +23,9 @@ import pandas as pd
 import xgboost as xgb
 
 from shared import schema
-from shared.features import VALIDATION_COLUMN, Features
-from shared.metrics import regression_metrics
-from shared.train import DEFAULT_PARAMS, booster_params, train_booster
+from shared.model.features import VALIDATION_COLUMN, Features
+from shared.model.metrics import regression_metrics
+from shared.model.train import DEFAULT_PARAMS, booster_params, train_booster
 
 # Never let MLflow read the project's lock file to describe the model's environment (inferring it from the
 # environment can crash, and a training image need not carry the lock file): the requirements are given below.

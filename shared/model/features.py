@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from shared import baselines, history, schema
-from shared.encoders import FrequencyEncoder, GroupStatisticEncoder
-from shared.extrapolation import Extrapolation
-from shared.history import HistoryFeatures, ZipHistory
+from shared import schema
+from shared.data import history
+from shared.data.history import HistoryFeatures, ZipHistory
+from shared.model import baselines
+from shared.model.encoders import FrequencyEncoder, GroupStatisticEncoder
+from shared.model.extrapolation import Extrapolation
 from shared.schema import METRO
 
 ZIP_KEY = "zip_key"
@@ -179,7 +181,7 @@ class FeatureBuilder:
         return self._assemble(frame, keys, self.metro_enc.transform(keys), offsets, self.zip_level.transform(keys), past)
 
     def baselines(self, past: HistoryFeatures) -> dict[str, np.ndarray]:
-        """The naive forecasters' log prices for rows that saw `past` (shared.baselines)."""
+        """The naive forecasters' log prices for rows that saw `past` (shared.model.baselines)."""
         return baselines.forecasts(past, self.damping)
 
     def _assemble(self, frame: pd.DataFrame, keys: pd.DataFrame, metro_enc, offsets, zip_level,

@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from shared import schema
-from shared.metros import METROS
+from shared.data.metros import METROS
 
 LIST_PRICE_CEILING = 19_000_000
 # What a zip's monthly market medians can plausibly be (USD; USD per square foot). A value outside is a

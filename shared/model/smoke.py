@@ -60,7 +60,7 @@ def smoke_rows(raw: pd.DataFrame, n: int = SMOKE_RECORDS) -> pd.DataFrame:
 
 
 def record_smoke(bundle, raw: pd.DataFrame) -> SmokeSet:
-    """The smoke set of `bundle` (a shared.bundle.ModelBundle), its records taken from the validated rows `raw`."""
+    """The smoke set of `bundle` (a shared.model.bundle.ModelBundle), its records taken from the validated rows `raw`."""
     records = requests_of(smoke_rows(raw))
     forecast, _, _ = bundle.predict_raw(pd.DataFrame(records), source="smoke records")
     return SmokeSet(records=records, predicted=forecast.price.tolist(), low=forecast.low.tolist(),

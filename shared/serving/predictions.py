@@ -1,5 +1,5 @@
 """The scored months in the store: predictions partitioned by year/month, each month with its summary
-(shared.summary), written by compare-and-swap so concurrent scorings of a month both land, and read back
+(shared.serving.summary), written by compare-and-swap so concurrent scorings of a month both land, and read back
 month by month so one broken file never takes down the others."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import re
 import numpy as np
 import pandas as pd
 
-from shared import history
+from shared.data import history
+from shared.data.preprocess import metro_key
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, month_predictions_key, month_summary_key
-from shared.preprocess import metro_key
 from shared.schema import ALL_REGIONS
+from shared.serving.summary import NAIVE_COLUMNS, summarize
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, frame_of, parquet_bytes, read_table
-from shared.summary import NAIVE_COLUMNS, summarize
 
 log = logging.getLogger(__name__)
 

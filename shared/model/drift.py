@@ -1,7 +1,7 @@
 """Data quality and drift of a scored month against what the champion was trained on.
 
 The reference (`DriftReference.fit`, stored in the bundle as drift_reference.json) holds, per input the
-model reads (`shared.features.PASSTHROUGH`) and for the log price, per calendar month of the training
+model reads (`shared.model.features.PASSTHROUGH`) and for the log price, per calendar month of the training
 data's last year, the decile edges and the share in each bin, their range and missing share; and the zip
 codes and metros seen in all of training. A month is compared with the same calendar month a year or so
 before: a month is one cross-section of the zips, and against the whole panel every price-like input would
@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from shared import schema
 from shared.clock import utc_now
-from shared.history import month_numbers
+from shared.data.history import month_numbers
 from shared.layout import DRIFT_PREFIX, drift_report_key
 from shared.schema import METRO
 from shared.store import ArtifactStore

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from shared.calibration import MAX_HORIZON  # an older last value uses the coefficients of this horizon
-from shared.history import HistoryFeatures
-from shared.seal import OutdatedBundle
+from shared.data.history import HistoryFeatures
+from shared.model.calibration import MAX_HORIZON  # an older last value uses the coefficients of this horizon
+from shared.model.seal import OutdatedBundle
 
 LAGS = 6  # months of the zip's and the metro's growth the autoregression is linear in
 SHORT_HORIZON = 3

@@ -1,12 +1,12 @@
 """The serving state: the part of the zips' history that predicting recent months needs, kept current as
 months are scored instead of rebuilt from everything the system has seen.
 
-A row of month m reads the history of months m - LOOKBACK .. m only (`shared.history`). So the history's
+A row of month m reads the history of months m - LOOKBACK .. m only (`shared.data.history`). So the history's
 months from `floor` on give every row of month >= floor + LOOKBACK the features the whole history gives
 it. The state keeps those months of the champion's labelled history and of the scored months, from REACH
 months before the newest month seen (re-scoring the last year needs nothing else), and moves forward with
 it: its size does not grow with the months scored. Rows of earlier months take the full history
-(`shared.system_history.seen_history`, which reads only the scored months they can look back to).
+(`shared.serving.system_history.seen_history`, which reads only the scored months they can look back to).
 
 One state per champion, at serving/<run id>/state.parquet: the bundle's rows first, then the scored
 months' after the bundle's last labelled month (the order in which the full history joins them: a scored
@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from shared import schema
-from shared.history import COLUMNS, LOOKBACK, MARKET_LEVELS, ZipHistory, month_numbers, month_of
+from shared.data.history import COLUMNS, LOOKBACK, MARKET_LEVELS, ZipHistory, month_numbers, month_of
+from shared.data.preprocess import metro_key
 from shared.layout import PREDICTIONS_PREFIX, month_of_key, serving_state_key
-from shared.preprocess import metro_key
 from shared.schema import METRO
 from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, parquet_bytes, read_table, table_metadata
 

@@ -16,12 +16,12 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from shared import schema
+from shared.data.quarantine import quarantine
+from shared.data.tables import InputFormatError, read_frame
+from shared.data.validation import InvalidInput, ValidationReport, validate_housing
 from shared.layout import INCOMING_PREFIX, incoming_quarantine_id, quarantine_prefix
-from shared.monitoring import record_live
-from shared.quarantine import quarantine
+from shared.serving.monitoring import record_live
 from shared.store import ArtifactNotFound, ArtifactStore, digest
-from shared.tables import InputFormatError, read_frame
-from shared.validation import InvalidInput, ValidationReport, validate_housing
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,13 @@ log = logging.getLogger(__name__)
 def score_incoming(store: ArtifactStore, key: str, skip_if_scored: bool = False,
                    months: set[tuple[int, int]] | None = None) -> dict[str, Any]:
     """Score one incoming/ file with the champion (only `months`, if given). A file that cannot be read,
-    breaks the schema or `shared.plausibility`'s rules is copied to quarantine/incoming-<digest of its
+    breaks the schema or `shared.data.plausibility`'s rules is copied to quarantine/incoming-<digest of its
     bytes>/ with report.json and rejected (InputRejected): it is neither scored nor learned from."""
     # Imported here: scoring needs the model (xgboost, ~1.4 s to import); the trigger and the CLI, which only
     # ask which files carry prices, do not.
-    from shared.batch import batch_score
-    from shared.predictions import scored_months
-    from shared.system_history import row_months
+    from shared.serving.batch import batch_score
+    from shared.serving.predictions import scored_months
+    from shared.serving.system_history import row_months
 
     data = store.read_bytes(key)
     try:

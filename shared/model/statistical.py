@@ -1,7 +1,7 @@
 """A per-zip statistical forecaster beside the naive ones: statsforecast's AutoTheta, the tool practitioners
 reach for, fitted on each zip's log index up to a forecast origin and forecasting MAX_HORIZON months ahead.
 
-It joins the rolling-origin backtest's horizon mode (shared.evaluate), where its figures and the gate's
+It joins the rolling-origin backtest's horizon mode (shared.model.evaluate), where its figures and the gate's
 skill count it among the baselines. Not in nowcast mode: refitting every zip every month would cost the
 backtest 24 fits per split instead of 8, for a forecaster whose error a month ahead is 2-14x momentum's.
 Pipeline only (statsforecast compiles with numba): the API, batch scoring and monitoring never import it.
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from shared import schema
-from shared.calibration import MAX_HORIZON
-from shared.history import month_numbers
+from shared.data.history import month_numbers
+from shared.model.calibration import MAX_HORIZON
 from shared.reports import THETA
 
 os.environ.setdefault("NIXTLA_ID_AS_COL", "1")  # statsforecast's output keeps the series id as a column

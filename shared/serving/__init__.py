@@ -1,0 +1,1 @@
+"""Serving the champion: promotion, scoring, the scored months and their summary, the serving state, monitoring."""

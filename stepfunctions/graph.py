@@ -182,34 +182,34 @@ class PipelineGraph:
 
 TRAINING_PIPELINE = PipelineGraph(
     stages=(
-        Stage("validate", "lambdas.validate:handler", memory_mb=3008, timeout_s=300,
+        Stage("validate", "lambdas.stages.validate:handler", memory_mb=3008, timeout_s=300,
               makes=(Artifact.VALIDATED, Artifact.METROS),
               also_reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX), also_writes=(QUARANTINE_PREFIX,)),
-        Stage("split", "lambdas.split:handler", memory_mb=3008, timeout_s=300,
+        Stage("split", "lambdas.stages.split:handler", memory_mb=3008, timeout_s=300,
               needs=(Artifact.VALIDATED,), makes=(Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT)),
-        Stage("preprocess", "lambdas.preprocess:handler", memory_mb=3008, timeout_s=300,
+        Stage("preprocess", "lambdas.stages.preprocess:handler", memory_mb=3008, timeout_s=300,
               needs=(Artifact.METROS, Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT),
               makes=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.CLEANING_REPORT)),
-        Stage("features", "lambdas.features:handler", memory_mb=3008, timeout_s=300, needs=(Artifact.CLEAN_TRAIN,),
+        Stage("features", "lambdas.stages.features:handler", memory_mb=3008, timeout_s=300, needs=(Artifact.CLEAN_TRAIN,),
               makes=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.FEATURE_SCHEMA)),
-        Stage("train", "lambdas.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
+        Stage("train", "lambdas.stages.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
               # RunTask's own failures, capacity among them (AmazonECS.Unknown), with back-off.
               retry=RetryPolicy(errors=("ECS.AmazonECSException", "AmazonECS.Unknown"), attempts=3, interval_s=60),
               needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.METROS,
                      Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.SPLIT_HOLDOUT),
               makes=(Artifact.BUNDLE,)),
-        Stage("evaluate", "lambdas.evaluate:handler", memory_mb=3008, timeout_s=300,
+        Stage("evaluate", "lambdas.stages.evaluate:handler", memory_mb=3008, timeout_s=300,
               needs=(Artifact.BUNDLE, Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),
               makes=(Artifact.EVALUATION,), also_reads=(CHAMPION_KEY,)),  # the champion's bundle is one of BUNDLES
         # The new champion's record in the promotion history, its model card, and its serving state.
-        Stage("promote", "lambdas.promote:handler", memory_mb=1024, timeout_s=120,
+        Stage("promote", "lambdas.stages.promote:handler", memory_mb=1024, timeout_s=120,
               needs=(Artifact.BUNDLE, Artifact.EVALUATION), makes=(Artifact.CHAMPION,),
               also_reads=(PREDICTIONS_PREFIX,), also_writes=(PROMOTIONS_PREFIX, CARDS_PREFIX, SERVING_PREFIX)),
-        Stage("batch", "lambdas.batch:handler", memory_mb=3008, timeout_s=300,
+        Stage("batch", "lambdas.stages.batch:handler", memory_mb=3008, timeout_s=300,
               needs=(Artifact.SPLIT_HOLDOUT, Artifact.CHAMPION), makes=(Artifact.PREDICTIONS,),
               also_reads=(BUNDLES,), also_writes=(SERVING_PREFIX, DRIFT_PREFIX)),  # the champion's bundle
         # record runs after any failure too, so it needs nothing: it records what the event has.
-        Stage("record", "lambdas.record:handler", memory_mb=512, timeout_s=60, makes=(Artifact.RUN_RECORD,),
+        Stage("record", "lambdas.stages.record:handler", memory_mb=512, timeout_s=60, makes=(Artifact.RUN_RECORD,),
               also_reads=(RUNS_PREFIX,)),
     ),
     gate=Gate(after="evaluate", on_pass="promote", on_fail="record"),

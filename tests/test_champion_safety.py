@@ -114,12 +114,12 @@ def test_an_upload_never_replaces_a_different_file_of_the_same_name(store_copy, 
 def test_a_failure_after_promote_is_recorded_as_such(store_copy, monkeypatch, rows, tmp_path):
     store, _, table = store_copy
     old = read_champion(store).run_id
-    import lambdas.batch
+    import lambdas.stages.batch
 
     def broken(*args, **kwargs):
         raise OSError("disk full while scoring")
 
-    monkeypatch.setattr(lambdas.batch, "batch_score", broken)
+    monkeypatch.setattr(lambdas.stages.batch, "batch_score", broken)
     newer = tmp_path / "newer.csv"
     rows.assign(price=rows["price"] * 1.0001).to_csv(newer, index=False)
     result = _invoke("run", "--store", store.url, "--data", str(newer), "--metros", str(table), "--trials", "1",

@@ -116,7 +116,7 @@ def test_a_crash_at_every_store_write_loses_nothing(scene, tmp_path):
     # A fork server that has imported the code but run no training: each crashing child forks from it
     # in milliseconds, without inheriting this process's OpenMP threads.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["housing.cli", "lambdas.train", "lambdas.evaluate", "lambdas.batch"])
+    context.set_forkserver_preload(["housing.cli", "lambdas.stages.train", "lambdas.stages.evaluate", "lambdas.stages.batch"])
     identity_b = None
     tried = 0
     for point in range(1, writes + 1):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lambdas.split import handler as split
 from lambdas.stage_event import new_run_event
-from lambdas.validate import handler as validate
+from lambdas.stages.split import handler as split
+from lambdas.stages.validate import handler as validate
 from shared import schema
 from shared.data.validation import validate_housing
 from shared.runs import input_identity, run_id_for

@@ -98,8 +98,8 @@ def test_a_function_s_memory_may_be_raised_above_the_default(synthesized_with_op
     _, _, tj = synthesized_with_options
     sizes = {r["Properties"]["ImageConfig"]["Command"][0]: r["Properties"]["MemorySize"]
              for r in resources(tj, "AWS::Lambda::Function").values() if r["Properties"].get("PackageType") == "Image"}
-    assert sizes["lambdas.validate.handler"] == 6144 and sizes["lambdas.score.handler"] == 4096
-    assert sizes["lambdas.split.handler"] == 3008
+    assert sizes["lambdas.stages.validate.handler"] == 6144 and sizes["lambdas.score.handler"] == 4096
+    assert sizes["lambdas.stages.split.handler"] == 3008
     with pytest.raises(ValueError, match="functions are"):
         load_config({"function_memory_mb": {"valdate": 6144}})
     with pytest.raises(ValueError, match="128 to 10240"):
@@ -113,7 +113,7 @@ def test_training_runs_as_a_fargate_task(synthesized):
               if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train"]
     assert task["Cpu"] == str(int(train.vcpu * 1024)) and task["Memory"] == str(train.memory_mb)
     assert task["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
-    assert task["ContainerDefinitions"][0]["EntryPoint"] == ["python3", "-m", "lambdas.train"]
+    assert task["ContainerDefinitions"][0]["EntryPoint"] == ["python3", "-m", "lambdas.stages.train"]
 
 
 def test_state_machine_follows_the_graph(synthesized):
@@ -300,7 +300,7 @@ def test_every_role_gets_only_its_stages_prefixes(synthesized):
         assert object_grants(statements, "s3:PutObject") == wanted_writes, stage.name
         assert object_grants(statements, "s3:GetObject") == wanted_reads, stage.name
         assert not any("s3:*" in json.dumps(s["Action"]) or s["Action"] == "*" for s in statements)
-    promote = statements_of(tj, roles["lambdas.promote.handler"])
+    promote = statements_of(tj, roles["lambdas.stages.promote.handler"])
     # The pointer, its record in the promotion history, its model card, and the new champion's serving state.
     assert object_grants(promote, "s3:PutObject") == {"models/champion.json", "models/promotions/*", "models/cards/*",
                                                       "serving/*"}

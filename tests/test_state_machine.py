@@ -297,7 +297,7 @@ def aws_world(monkeypatch, moto_runs_our_code, executor, synthesized, small_data
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     # The stage functions' own settings as deployed (the tracking file stays this test's).
     promote = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
-                   and r["Properties"].get("ImageConfig", {}).get("Command") == ["lambdas.promote.handler"])
+                   and r["Properties"].get("ImageConfig", {}).get("Command") == ["lambdas.stages.promote.handler"])
     deployed = promote["Properties"]["Environment"]["Variables"]
     monkeypatch.setenv("HOUSING_MLFLOW_REGISTRY", deployed["HOUSING_MLFLOW_REGISTRY"])
     get_settings.cache_clear()
@@ -414,7 +414,7 @@ def test_rejected_candidate_skips_promote_and_a_throttle_is_retried(aws_world, m
     """Also: forty years of monthly incoming/ files named in the event leave the training task's RunTask
     overrides far below ECS's 8,192 characters (the task is not given the list)."""
     store, sfn, machine = aws_world
-    moto_runs_our_code.throttles["lambdas.validate.handler"] = 1  # Lambda answers 429 once
+    moto_runs_our_code.throttles["lambdas.stages.validate.handler"] = 1  # Lambda answers 429 once
     event = training_event(store)
     event = {**event, "config": {**event["config"], "gate_vs_baseline": 0.999},  # no model is 1000x the baseline
              "incoming_keys": [f"incoming/{y}-{m:02d}.csv" for y in range(1990, 2030) for m in range(1, 13)]}
@@ -425,7 +425,7 @@ def test_rejected_candidate_skips_promote_and_a_throttle_is_retried(aws_world, m
     assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "TrainMade", "Evaluate", "Gate",
                                   "Record", "Done"]
     assert moto_runs_our_code.sleeps == [TRAINING_PIPELINE.stage("validate").retry.interval_s]
-    assert moto_runs_our_code.invocations.count("lambdas.validate.handler") == 1
+    assert moto_runs_our_code.invocations.count("lambdas.stages.validate.handler") == 1
     assert read_champion(store) is None
     assert read_run_record(store, event["run_id"]).status == "rejected"
 
@@ -439,12 +439,12 @@ def test_a_failure_is_recorded_the_same_by_both_executors(aws_world, moto_runs_o
     assert execution["status"] == "FAILED" and visited(execution)[-3:] == ["EvaluateFailed", "RecordFailure", "Failed"]
     on_aws = read_run_record(store, event["run_id"])
 
-    import lambdas.evaluate
+    import lambdas.stages.evaluate
 
     def injected(event, context=None):
         raise RuntimeError("injected failure in evaluate")
 
-    monkeypatch.setattr(lambdas.evaluate, "handler", injected)
+    monkeypatch.setattr(lambdas.stages.evaluate, "handler", injected)
     local = LocalStore(tmp_path / "local")
     rows, metros = small_data
     write_table(local, "raw/housets.parquet", rows)

@@ -2,7 +2,7 @@
 gate judge it), the served model (refitted with the chosen parameters on every labelled month), and the
 sealed model bundle holding both. The refit runs here, before the gate, because the deployment has one
 Fargate task; a run the gate rejects is never served, so its refit is simply never used. Runs as that ECS
-Fargate task on AWS (`python -m lambdas.train` reads the event from its environment: `task_event`), as a
+Fargate task on AWS (`python -m lambdas.stages.train` reads the event from its environment: `task_event`), as a
 plain call locally."""
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ BUNDLES = f"{RUNS_PREFIX}*/model/"
 @dataclass(frozen=True)
 class Access:
     """The keys and prefixes a component reads and writes: its IAM grants on AWS (infra_cdk.access), and
-    what tests/test_stage_access.py checks its real key accesses against."""
+    what tests/integration/test_stage_access.py checks its real key accesses against."""
 
     reads: tuple[str, ...]
     writes: tuple[str, ...] = ()

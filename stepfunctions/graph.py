@@ -219,6 +219,6 @@ TRAINING_PIPELINE = PipelineGraph(
 
 def access_table(graph: PipelineGraph | None = None) -> dict[str, Access]:
     """What every component reads and writes of the store, the graph's stages and the functions outside it
-    alike: the deployment's grants, and what the access audit (tests/test_stage_access.py) checks against."""
+    alike: the deployment's grants, and what the access audit (tests/integration/test_stage_access.py) checks against."""
     graph = graph or TRAINING_PIPELINE
     return {**{stage.name: stage.access for stage in graph.stages}, **COMPONENTS}

@@ -67,7 +67,7 @@ def trained_store(tmp_path_factory, small_data):
     """A store trained on the small data set by the real pipeline with a small training step
     (tests/support/tiny.py: a 50-round booster, no tuning or MLflow): a champion, its bundle and batch
     predictions. Shared by the session; tests must not change it (copy it first). The full pipeline, tuning
-    and the registry included, runs in tests/test_pipeline.py."""
+    and the registry included, runs in tests/integration/test_pipeline.py."""
     from lambdas.stage_event import new_run_event
     from shared.settings import Settings, get_settings
     from shared.store import LocalStore, write_table

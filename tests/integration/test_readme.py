@@ -16,7 +16,7 @@ from housing.cli import app as cli
 from lambdas.api.app import create_app
 from shared.data.synthetic import generate
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def curl_bodies() -> list[dict]:

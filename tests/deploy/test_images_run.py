@@ -4,7 +4,7 @@ The API image runs as Lambda runs it: the image's entry point with the function'
 template, that function's environment, an unprivileged user and a read-only task root, the runtime interface
 client polling a Runtime API server (tests/support/lambda_runtime.py) that hands it ALB events. The dashboard image
 runs its CMD with the dashboard task's environment and is loaded in headless chromium. Both read the store
-from moto's S3 server on loopback. (The pipeline image runs in tests/test_state_machine.py.)
+from moto's S3 server on loopback. (The pipeline image runs in tests/deploy/test_state_machine.py.)
 """
 
 from __future__ import annotations

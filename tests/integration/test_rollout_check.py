@@ -1,7 +1,7 @@
 """The API's pre-traffic hook (lambdas/api/rollout_check.py) against the real app through Mangum, as a new
 version is invoked with ALB events: it passes a version that serves the champion's bundle as it was sealed
 and fails one that answers other prices, errors or serves another model. (Against the built image:
-tests/test_images_run.py.)"""
+tests/deploy/test_images_run.py.)"""
 
 from __future__ import annotations
 

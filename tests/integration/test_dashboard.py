@@ -16,7 +16,7 @@ from shared.settings import get_settings
 from tests.support.api import serving
 from tests.support.stores import with_a_month_not_known_yet
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
 def open_dashboard(monkeypatch, store_url: str, api_url: str = "http://127.0.0.1:9") -> AppTest:

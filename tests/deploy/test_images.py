@@ -1,7 +1,7 @@
 """The Dockerfiles, checked without building them: hadolint-clean, every file they copy is in the build
 context, bases pinned, every handler or command they or the CDK app name exists and imports, and each
 image's exact requirement set installs from binary wheels for the images' platform. (The images are built
-and started in tests/test_images_run.py and tests/test_state_machine.py.)"""
+and started in tests/deploy/test_images_run.py and tests/deploy/test_state_machine.py.)"""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from packaging.markers import Marker
 from infra_cdk.images import API_HANDLER
 from stepfunctions.graph import TRAINING_PIPELINE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = ["Dockerfile.lambda", "Dockerfile.streamlit"]
 HADOLINT = Path(sys.executable).parent / "hadolint"
 

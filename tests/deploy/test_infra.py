@@ -85,7 +85,7 @@ def test_one_container_lambda_per_light_stage_sized_from_the_graph(synthesized):
     assert trigger_env["HOUSING_TRIALS"] == str(context["trials"])
     assert trigger_env["HOUSING_TUNE_TIMEOUT"] == str(context["tune_timeout_s"])
     # No function reserves concurrency: Lambda keeps 100 units unreserved, and a new account may have only
-    # 10 (CREATE_FAILED). A month's files are compare-and-swap writes instead (tests/test_month_writes.py).
+    # 10 (CREATE_FAILED). A month's files are compare-and-swap writes instead (tests/unit/test_month_writes.py).
     assert not any("ReservedConcurrentExecutions" in props for props in functions.values())
     # A new account may take at most 3008 MB per function until a quota increase: no default asks for more.
     over = {name: props["MemorySize"] for name, props in functions.items() if props["MemorySize"] > 3008}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPTS = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "benchmarks").glob("*.py") if p.stem != "__init__")
+SCRIPTS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "benchmarks").glob("*.py") if p.stem != "__init__")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -1,7 +1,8 @@
 """Structured logs on Lambda: aws-lambda-powertools' `Logger` turns every `housing.*` log line into one
-JSON object carrying the function, its request id and the run id, which CloudWatch Logs Insights can query.
-Elsewhere (the CLI, tests, the Fargate task's console) lines stay plain text; the stages log through the
-standard `logging` module in both places and never look at where they run."""
+JSON object carrying the function, its request id, whether it was a cold start and the run id, which
+CloudWatch Logs Insights can query. Elsewhere (the CLI, tests, the Fargate task's console) lines stay
+plain text; the stages log through the standard `logging` module in both places and never look at where
+they run."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 ROOT_LOGGER = "housing"
 _lambda: dict[str, Logger] = {}
@@ -29,15 +31,22 @@ def _lambda_logger() -> Logger | None:
 
 
 def structured(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Decorate a Lambda entry point: its invocation's ids go into every log line it writes."""
+    """Decorate a Lambda entry point: Powertools' `inject_lambda_context` puts the invocation's function,
+    request id and cold start into every log line it writes, and the run id (when the event names one)."""
 
     @functools.wraps(handler)
-    def entry(event: Any, context: Any = None) -> Any:
+    def entry(event: Any, context: LambdaContext | None = None) -> Any:
         logger = _lambda_logger()
-        if logger is not None and context is not None:
+        if logger is None or context is None:
+            return handler(event, context)
+
+        def with_run_id(event: Any, context: LambdaContext) -> Any:
             run_id = event.get("run_id") if isinstance(event, dict) else None
-            logger.append_keys(function_name=context.function_name, request_id=context.aws_request_id, run_id=run_id)
-        return handler(event, context)
+            logger.append_keys(run_id=run_id)
+            return handler(event, context)
+
+        # clear_state: nothing of the previous invocation (its run id) leaks into this one's lines.
+        return logger.inject_lambda_context(with_run_id, clear_state=True)(event, context)
 
     return entry
 

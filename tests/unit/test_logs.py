@@ -12,7 +12,9 @@ import pytest
 import lambdas.logs
 from lambdas.triggers import start_training
 
-CONTEXT = SimpleNamespace(function_name="HousingMlops-start-training", aws_request_id="c6af9ac6-7b61-11e6-9a41-93e8deadbeef")
+CONTEXT = SimpleNamespace(  # what the Lambda runtime passes (aws_lambda_powertools.utilities.typing.LambdaContext)
+    function_name="HousingMlops-start-training", aws_request_id="c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+    memory_limit_in_mb=1024, invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:HousingMlops-start-training")
 EVENT = {"detail-type": "Object Created", "run_id": "run-0123456789abcdef",
          "detail": {"bucket": {"name": "someone-elses-bucket"}, "object": {"key": "raw/x.csv", "etag": "e"}}}
 
@@ -34,8 +36,12 @@ def test_lambda_log_lines_are_json_with_ids(monkeypatch, capsys, housing_logger)
     assert start_training(EVENT, CONTEXT)["started"] is False
     [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert line["level"] == "INFO" and "ignored raw/x.csv" in line["message"] and line["service"] == "housing"
-    assert line["request_id"] == CONTEXT.aws_request_id and line["function_name"] == CONTEXT.function_name
-    assert line["run_id"] == "run-0123456789abcdef"
+    assert line["function_request_id"] == CONTEXT.aws_request_id and line["function_name"] == CONTEXT.function_name
+    assert line["run_id"] == "run-0123456789abcdef" and line["cold_start"] in (True, False)
+    # The next invocation's lines carry its own run id, not the last one's.
+    assert start_training({**EVENT, "run_id": None}, CONTEXT)["started"] is False
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert line.get("run_id") is None
 
 
 def test_elsewhere_lines_stay_plain(monkeypatch, caplog, housing_logger):

@@ -1,0 +1,102 @@
+"""Each pipeline stage in its own process, as Lambda and Fargate run them, at 1x, 3x or 10x the HouseTS
+panel; prints a Markdown table of peak memory and time against each stage's configured memory and timeout.
+
+    uv run python benchmarks/scale.py [--factor 1] [--trials 2] [--until STAGE] [--store DIR]
+
+The synthetic set has FULL_SIZE_ZIPS x factor zip codes (884,092 rows at 1x) and goes in as a CSV under
+raw/, as users upload it. Memory is the graph's default for the stage (the deployment's
+`function_memory_mb` context raises it). Every stage is a fresh `python3` running the stage's handler on the event the one
+before it returned (the training task's event passes on with what it made, as on AWS), so its peak
+resident set is that of one invocation: the figure Lambda's memory setting must cover. Its time includes
+the process's start and imports (a cold start). `--until` stops after
+a stage (the ones before training fit at 10x in minutes; training does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lambdas.stage_event import new_run_event  # noqa: E402
+from shared.data.metros import FULL_SIZE_ZIPS  # noqa: E402
+from shared.data.synthetic import generate  # noqa: E402
+from shared.layout import METROS_KEY, raw_key  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+from shared.store import LocalStore, write_table  # noqa: E402
+from stepfunctions.graph import FARGATE, TRAINING_PIPELINE, with_made  # noqa: E402
+
+# One invocation: the handler on the event in argv[1], its returned event written to argv[2].
+INVOKE = ("import json, sys; from stepfunctions.local_runner import resolve; "
+          "out = resolve(sys.argv[3])(json.load(open(sys.argv[1])), None); json.dump(out, open(sys.argv[2], 'w'))")
+
+
+def invoke(handler: str, event: dict, work: Path) -> tuple[dict, float, float]:
+    """Run `handler` on `event` in a new process: (its returned event, peak RSS in MiB, seconds)."""
+    given, returned = work / "event.json", work / "result.json"
+    given.write_text(json.dumps(event))
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-c", INVOKE, str(given), str(returned), handler], cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{handler} failed (exit code {os.waitstatus_to_exitcode(status)})")
+    return json.loads(returned.read_text()), usage.ru_maxrss / 1024, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--factor", type=float, default=1.0)
+    parser.add_argument("--trials", type=int, default=2, help="tuning trials (the training task's time grows with them)")
+    parser.add_argument("--until", choices=[s.name for s in TRAINING_PIPELINE.stages], default=None)
+    parser.add_argument("--store", type=Path, default=None, help="a folder to keep the store in (default: a temporary one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.store or Path(tmp) / "store"
+        store, work = LocalStore(root), Path(tmp)
+        zips = round(FULL_SIZE_ZIPS * args.factor)
+        print(f"generating {zips:,} zip codes...", file=sys.stderr)
+        rows, metros = generate(zips=zips)
+        key = raw_key("housets.csv")
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(root / key, index=False)
+        write_table(store, METROS_KEY, metros)
+        csv_mib = (root / key).stat().st_size / 2**20
+        n_rows = len(rows)
+        del rows
+        config = Settings(store=store.url).run_config(trials=args.trials)
+        event = new_run_event(store.url, key, METROS_KEY, config, f"scale-{args.factor:g}")
+        results = []
+        name: str | None = TRAINING_PIPELINE.stages[0].name
+        while name:
+            stage = TRAINING_PIPELINE.stage(name)
+            print(f"{name}...", file=sys.stderr)
+            returned, peak, seconds = invoke(stage.handler, event, work)
+            event = with_made(event, stage) if stage.compute == FARGATE else returned
+            results.append((stage, peak, seconds))
+            if name == args.until:
+                break
+            if name == TRAINING_PIPELINE.gate.after:
+                gate = TRAINING_PIPELINE.gate
+                name = gate.on_pass if gate.passed(event) else gate.on_fail
+            else:
+                name = TRAINING_PIPELINE.next_of(name)
+    print(f"\n{n_rows:,} rows, {zips:,} zip codes, CSV {csv_mib:,.0f} MiB (factor {args.factor:g}, {args.trials} trials)\n")
+    print("| stage | runs on | memory (MiB) | peak RSS (MiB) | peak / memory | time (s) | timeout (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for stage, peak, seconds in results:
+        print(f"| {stage.name} | {stage.compute} | {stage.memory_mb:,} | {peak:,.0f} | {peak / stage.memory_mb:.2f} | "
+              f"{seconds:,.0f} | {stage.timeout_s:,} |")
+
+
+if __name__ == "__main__":
+    main()

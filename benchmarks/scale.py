@@ -34,9 +34,13 @@ from shared.settings import Settings  # noqa: E402
 from shared.store import LocalStore, write_table  # noqa: E402
 from stepfunctions.graph import FARGATE, TRAINING_PIPELINE, with_made  # noqa: E402
 
-# One invocation: the handler on the event in argv[1], its returned event written to argv[2].
+# One invocation: the handler on the event in argv[1]; its returned event and the process's peak resident set
+# (VmHWM: this process image's own, after exec; a child's rusage would count the parent's pages at the fork)
+# written to argv[2].
 INVOKE = ("import json, sys; from stepfunctions.local_runner import resolve; "
-          "out = resolve(sys.argv[3])(json.load(open(sys.argv[1])), None); json.dump(out, open(sys.argv[2], 'w'))")
+          "out = resolve(sys.argv[3])(json.load(open(sys.argv[1])), None); "
+          "peak = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')); "
+          "json.dump({'event': out, 'peak_kib': peak}, open(sys.argv[2], 'w'))")
 
 
 def invoke(handler: str, event: dict, work: Path) -> tuple[dict, float, float]:
@@ -44,13 +48,11 @@ def invoke(handler: str, event: dict, work: Path) -> tuple[dict, float, float]:
     given, returned = work / "event.json", work / "result.json"
     given.write_text(json.dumps(event))
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-c", INVOKE, str(given), str(returned), handler], cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
-    _, status, usage = os.wait4(process.pid, 0)
+    subprocess.run([sys.executable, "-c", INVOKE, str(given), str(returned), handler], cwd=ROOT, check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
     seconds = time.monotonic() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{handler} failed (exit code {os.waitstatus_to_exitcode(status)})")
-    return json.loads(returned.read_text()), usage.ru_maxrss / 1024, seconds
+    result = json.loads(returned.read_text())
+    return result["event"], result["peak_kib"] / 1024, seconds
 
 
 def main() -> None:
@@ -72,7 +74,7 @@ def main() -> None:
         write_table(store, METROS_KEY, metros)
         csv_mib = (root / key).stat().st_size / 2**20
         n_rows = len(rows)
-        del rows
+        del rows, metros
         config = Settings(store=store.url).run_config(trials=args.trials)
         event = new_run_event(store.url, key, METROS_KEY, config, f"scale-{args.factor:g}")
         results = []

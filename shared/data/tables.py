@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from shared import schema
 from shared.errors import BadInput
-from shared.store import TMP_NAME_CHARS
+from shared.store import TMP_NAME_CHARS, arrow_to_frame
 
 PARQUET_MAGIC = b"PAR1"
 TEXT_COLUMNS = [schema.DATE, schema.CITY, schema.CITY_FULL, "metro_full"]
@@ -34,7 +34,7 @@ def read_frame(data: bytes, name: str = "input") -> pd.DataFrame:
         raise InputFormatError(f"{name}: the file is empty")
     if data[:4] == PARQUET_MAGIC:
         try:
-            return pq.read_table(io.BytesIO(data)).to_pandas()
+            return arrow_to_frame(pq.read_table(io.BytesIO(data)))
         except pa.ArrowException as err:
             raise InputFormatError(f"{name}: not a readable Parquet file ({err})") from None
     head = data[:4096]
@@ -56,7 +56,7 @@ def read_frame(data: bytes, name: str = "input") -> pd.DataFrame:
         )
     except pa.ArrowInvalid as err:
         raise InputFormatError(f"{name}: not a readable CSV file ({err})") from None
-    return table.to_pandas()
+    return arrow_to_frame(table)
 
 
 OUTPUT_SUFFIXES = (".csv", ".parquet")

@@ -11,6 +11,18 @@ import pytest
 from shared.data.synthetic import generate
 
 SMALL_ZIPS = 60
+SLOW_MODULE = "\npytestmark = pytest.mark.slow\n"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The fast lane (`-m "not slow"`) does not even import the modules whose every test is slow: their
+    imports (the CDK's jsii runtime, schemathesis and hypothesis, moto's server) cost seconds of a
+    one-minute lane."""
+    if config.getoption("markexpr") != "not slow" or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix == ".py" and SLOW_MODULE in collection_path.read_text():
+        return True
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from packaging.markers import Marker
 
-from infra_cdk.images import API_HANDLER
 from stepfunctions.graph import TRAINING_PIPELINE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,8 +73,11 @@ def test_base_images_are_pinned(name):
                 stages.add(rest[1])
 
 
+@pytest.mark.slow  # imports the CDK (its jsii runtime takes seconds) and every handler module
 def test_lambda_image_commands_import():
     default_cmds = [json.loads(args) for kind, args in instructions("Dockerfile.lambda") if kind == "CMD"]
+    from infra_cdk.images import API_HANDLER  # the CDK's import takes seconds: only where it is used
+
     names = {cmd[0] for cmd in default_cmds} | {API_HANDLER, "lambdas.triggers.start_training", "lambdas.score.handler"}
     names |= {s.handler.replace(":", ".") for s in TRAINING_PIPELINE.stages}
     for name in sorted(names):

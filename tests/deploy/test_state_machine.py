@@ -184,7 +184,7 @@ def moto_runs_our_code(monkeypatch, synthesized, executor):
             raise LambdaClientError("TooManyRequestsException", "Rate exceeded")
         faults.invocations.append(name)
         try:
-            if faults.fail_stage and name.startswith(f"lambdas.{faults.fail_stage}."):
+            if faults.fail_stage and name.startswith(f"lambdas.stages.{faults.fail_stage}."):
                 raise HandlerFailed("RuntimeError", f"injected failure in {faults.fail_stage}")
             result = executor.invoke(logical_id, json.loads(body))
         except HandlerFailed as exc:

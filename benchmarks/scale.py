@@ -87,11 +87,7 @@ def main() -> None:
             results.append((stage, peak, seconds))
             if name == args.until:
                 break
-            if name == TRAINING_PIPELINE.gate.after:
-                gate = TRAINING_PIPELINE.gate
-                name = gate.on_pass if gate.passed(event) else gate.on_fail
-            else:
-                name = TRAINING_PIPELINE.next_of(name)
+            name = TRAINING_PIPELINE.following(name, event)
     print(f"\n{n_rows:,} rows, {zips:,} zip codes, CSV {csv_mib:,.0f} MiB (factor {args.factor:g}, {args.trials} trials)\n")
     print("| stage | runs on | memory (MiB) | peak RSS (MiB) | peak / memory | time (s) | timeout (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

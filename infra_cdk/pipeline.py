@@ -189,7 +189,6 @@ class Pipeline(Construct):
                     findings=[f"Resource::{_task_family_arn(self.task_definition)}:*"])
         return machine
 
-
     def _made(self, graph: PipelineGraph, stage: Stage) -> sfn.Pass:
         """After a Fargate stage, the event's artifacts with what it made added at their keys (the run id fixes
         them, `stepfunctions.graph.with_made`): the ones before it carried over, the new ones formatted."""
@@ -197,6 +196,7 @@ class Pipeline(Construct):
         made = {f"{a.value}.$": f"States.Format('{artifact_key('{}', a)}', $.run_id)" for a in stage.makes}
         return sfn.Pass(self, f"{state_name(stage)}Made", parameters={**earlier, **made},
                         result_path=f"$.{ARTIFACTS_FIELD}")
+
 
 
 def _task_family_arn(task: ecs.TaskDefinition) -> str:

@@ -22,7 +22,7 @@ from lambdas.logs import structured
 from lambdas.stage_event import StageEvent
 from shared.layout import CATALOG, Artifact, Codec
 from shared.store import ArtifactStore, read_json, read_table, write_json, write_table
-from stepfunctions.graph import TRAINING_PIPELINE, PipelineGraph
+from stepfunctions.graph import TRAINING_PIPELINE, PipelineGraph, with_made
 
 CONTEXT = ("run", "store")  # what a stage function may take besides its artifacts
 
@@ -84,6 +84,6 @@ def stage_handler(name: str, function: StageFunction, graph: PipelineGraph = TRA
         after = made.run or run
         for artifact, value in made.values.items():
             _save(store, after.key(artifact), CATALOG[artifact].codec, value)
-        return after.with_artifacts(*stage.makes)
+        return with_made(after.model_dump(mode="json"), stage)
 
     return handler

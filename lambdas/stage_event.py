@@ -51,11 +51,6 @@ class StageEvent(BaseModel):
                                   f"(made so far: {', '.join(self.artifacts) or 'nothing'})")
         return self.artifacts[artifact]
 
-    def with_artifacts(self, *made: Artifact) -> dict[str, Any]:
-        """The event for the next stage: this one plus the artifacts this stage made (at `key`)."""
-        keys = {artifact: self.key(artifact) for artifact in made}
-        return self.model_copy(update={"artifacts": {**self.artifacts, **keys}}).model_dump(mode="json")
-
 
 class MissingArtifact(KeyError):
     """A stage asked for an artifact no earlier stage made (the graph's declarations catch this first)."""

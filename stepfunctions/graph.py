@@ -89,9 +89,9 @@ ARTIFACTS_FIELD = "artifacts"  # where the event keeps what the stages made (Sta
 
 
 def with_made(event: dict, stage: Stage) -> dict:
-    """The event with the artifacts `stage` makes recorded at their keys (the run id fixes them). A Lambda
-    stage's adapter returns this itself; for a Fargate task, whose result is no event, the executor adds it
-    (the local runner here, the state machine with a Pass state)."""
+    """The event with the artifacts `stage` makes recorded at their keys (the run id fixes them): what a
+    Lambda stage's adapter returns; for a Fargate task, whose result is no event, the executor adds it (the
+    local runner, and the state machine with a Pass state)."""
     made = {a.value: artifact_key(event["run_id"], a) for a in stage.makes}
     return {**event, ARTIFACTS_FIELD: {**event.get(ARTIFACTS_FIELD, {}), **made}}
 
@@ -178,6 +178,12 @@ class PipelineGraph:
             return None
         i = names.index(name) + 1
         return names[i] if i < len(names) else None
+
+    def following(self, name: str, event: dict) -> str | None:
+        """The stage to run after `name` returned `event`: the gate's choice after its stage, else the next."""
+        if name == self.gate.after:
+            return self.gate.on_pass if self.gate.passed(event) else self.gate.on_fail
+        return self.next_of(name)
 
 
 TRAINING_PIPELINE = PipelineGraph(

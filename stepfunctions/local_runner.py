@@ -80,8 +80,5 @@ def run_graph(
             raise StageFailed(name, err) from err
         if on_stage:
             on_stage(name, time.monotonic() - started)
-        if name == graph.gate.after:
-            name = graph.gate.on_pass if graph.gate.passed(event) else graph.gate.on_fail
-        else:
-            name = graph.next_of(name)
+        name = graph.following(name, event)
     return event

@@ -5,7 +5,8 @@ month of the split up to MAX_HORIZON months ahead is predicted from what was kno
 index value after it, under the history rule), by the model and by each naive forecaster on the same
 rows. Nowcast mode predicts every month of the split with the index up to the month before, as
 `housing predict` does. The result is one row per prediction (mode, origin, horizon, the actual price,
-the model's anchor and booster correction, each naive forecaster's price), so the figures per horizon
+the model's anchor and booster correction, each market measure's move since the last index value, each
+naive forecaster's price), so the figures per horizon
 bucket, the skill and the intervals' calibration all come from one table.
 """
 
@@ -18,7 +19,7 @@ import pandas as pd
 
 from shared import schema
 from shared.data.history import ZipHistory, month_numbers
-from shared.model.calibration import MAX_HORIZON, horizon_bucket
+from shared.model.calibration import MARKET_SOURCES, MAX_HORIZON, horizon_bucket
 from shared.model.features import Features
 
 ORIGIN_STEP = 3
@@ -38,7 +39,8 @@ def backtest(rows: pd.DataFrame, seen: ZipHistory, predict: Predictor,
              baselines: Callable[[Features], dict[str, np.ndarray]], step: int = ORIGIN_STEP) -> pd.DataFrame:
     """One row per prediction: its row in `rows`, its month (number), mode, origin, group (the origin whose
     window a nowcast month lies in), horizon, bucket, age (of the last index value used), actual, anchor and
-    correction (log), and each `baselines` forecaster's price (NaN where the zip had no index value)."""
+    correction (log), each market measure's metro move since the last index value (MARKET_SOURCES, log), and
+    each `baselines` forecaster's price (NaN where the zip had no index value)."""
     months = month_numbers(rows[schema.DATE])
     starts = origins(months, step)
     known = seen.extended(rows)  # the split's own prices count too, each only as the rule allows
@@ -57,6 +59,8 @@ def backtest(rows: pd.DataFrame, seen: ZipHistory, predict: Predictor,
             "age": feats.past.age if feats.past is not None else np.nan,
             "actual": part[schema.TARGET].to_numpy(dtype="float64"), "anchor": feats.anchor, "correction": correction,
         })
+        for name in MARKET_SOURCES:
+            frame[name] = feats.past.columns[name] if feats.past is not None else np.nan
         for name, log_price in baselines(feats).items():
             frame[name] = np.exp(log_price)
         parts.append(frame)

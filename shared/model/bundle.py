@@ -25,7 +25,7 @@ from shared.data.preprocess import CleaningReport, clean_for_scoring
 from shared.data.validation import ensure_valid, validate_housing
 from shared.layout import bundle_prefix
 from shared.model.backtest import ORIGIN_STEP, backtest
-from shared.model.calibration import Calibration, Forecast
+from shared.model.calibration import MARKET_SOURCES, Calibration, Forecast, Parts
 from shared.model.drift import DriftReference
 from shared.model.explain import Explanation, explanations
 from shared.model.features import FeatureBuilder, Features, FeatureSchema
@@ -59,11 +59,15 @@ class FittedModel:
         # passed in the schema's order, the order the booster was trained on.
         return self.booster.inplace_predict(feats.X[names].to_numpy(dtype="float32"))
 
+    def parts(self, feats: Features, names: list[str]) -> Parts:
+        """What the calibration makes these rows' predictions of."""
+        past = feats.history
+        return Parts(anchor=feats.anchor, correction=self.correction(feats, names), naive=self.features.baselines(past),
+                     age=past.age, markets={name: past.columns[name] for name in MARKET_SOURCES})
+
     def predict(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration,
                 known_through: int | None = None) -> Forecast:
-        feats = self.features.transform(cleaned, seen, known_through)
-        return calibration.apply(feats.anchor, self.correction(feats, names), self.features.baselines(feats.history),
-                                 feats.history.age)
+        return calibration.apply(self.parts(self.features.transform(cleaned, seen, known_through), names))
 
     def explain(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration,
                 exact: bool = True) -> list[Explanation]:
@@ -74,8 +78,7 @@ class FittedModel:
         feats = self.features.transform(cleaned, seen)
         matrix = xgb.DMatrix(feats.X[names].to_numpy(dtype="float32"), feature_names=names)
         contributions = self.booster.predict(matrix, pred_contribs=True, approx_contribs=not exact)
-        shrink, blend, naive_name, naive = calibration.terms(feats.history.age, self.features.baselines(feats.history))
-        return explanations(feats.anchor, contributions, names, shrink, blend, naive_name, naive)
+        return explanations(feats.anchor, contributions, names, calibration.terms(self.parts(feats, names)))
 
     def backtest(self, rows: pd.DataFrame, seen: ZipHistory, names: list[str], step: int = ORIGIN_STEP) -> pd.DataFrame:
         """This model's rolling-origin backtest over `rows` (shared.model.backtest), with the naive forecasters."""

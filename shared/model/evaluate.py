@@ -30,7 +30,7 @@ from shared import schema
 from shared.data.history import ZipHistory
 from shared.model.backtest import HORIZON, NOWCAST_MODE
 from shared.model.bundle import ModelBundle
-from shared.model.calibration import CALIBRATION_SPLIT, Forecast, cross_fitted, parts
+from shared.model.calibration import CALIBRATION_SPLIT, Forecast, Parts, cross_fitted
 from shared.model.metrics import metrics_by_group, regression_metrics
 from shared.model.statistical import theta_forecasts
 from shared.reports import (
@@ -58,7 +58,7 @@ def _forecast(bundle: ModelBundle, table: pd.DataFrame, split: str, cross_fit: b
     calibration was fitted on)."""
     if cross_fit and split == CALIBRATION_SPLIT:
         return cross_fitted(table, bundle.calibration.level)
-    return bundle.calibration.apply(*parts(table))
+    return bundle.calibration.apply(Parts.of_table(table))
 
 
 def evaluate_models(

@@ -1,12 +1,13 @@
 """Why this price: a prediction taken apart into what it is made of, in the log price where the parts add up.
 
-A prediction's log price is (1 - w) * (anchor + s * booster output) + w * naive, where the anchor is the
-zip's last known index value (else its price-level reference), s the calibration's booster weight and w
-the weight of the naive forecaster blended in for the row's horizon bucket (`shared.model.calibration`). The
-booster output splits exactly into one contribution per feature and a bias (XGBoost's own SHAP values,
-`pred_contribs`). Written as anchor + w * (naive - anchor) + (1 - w) * s * (contributions + bias), the
-parts are the anchor (the level) and moves away from it, and they sum to the log of the prediction:
-exp(part) is the factor each multiplies the price by.
+A prediction's log price is (1 - w) * (base + s * booster output) + w * naive, where the base is the
+anchor (the zip's last known index value moved by the extrapolation, else its price-level reference)
+moved part of the way to the market's move for the row's horizon bucket, s the calibration's booster
+weight and w the weight of the naive forecaster blended in (`shared.model.calibration`). The booster
+output splits exactly into one contribution per feature and a bias (XGBoost's own SHAP values,
+`pred_contribs`). Written as anchor + (1 - w) * (base - anchor) + w * (naive - anchor) + (1 - w) * s *
+(contributions + bias), the parts are the anchor (the level) and moves away from it, and they sum to the
+log of the prediction: exp(part) is the factor each multiplies the price by.
 One contribution costs about as much as a hundred predictions, so the API bounds how many records ask.
 """
 
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared.model.calibration import Terms
 from shared.reports import LABELS
 
-ANCHOR, BIAS, OTHERS = "anchor", "bias", "other features"
+ANCHOR, BIAS, OTHERS, MARKET = "anchor", "bias", "other features", "market move"
 TOP_PARTS = 10  # the largest parts shown per prediction (the rest summed as OTHERS)
 
 _MARKETS = {"median_ppsf": "median sale price per sq ft", "median_list_ppsf": "median list price per sq ft",
@@ -28,6 +30,7 @@ _WHAT = {"since_index": "move since the last known index value", "change_3": "ch
 DESCRIPTIONS = {
     ANCHOR: "the price level it starts from: the zip's last known index value (else its price-level reference)",
     BIAS: "the booster's average correction",
+    MARKET: "the market's move since the last known index value, at the weight calibrated for this horizon",
     OTHERS: "every other feature's contribution, summed",
     "extrapolated_move": "the index's move since its last known value, extrapolated (its momentum and the market's)",
     "reference_vs_anchor": "how the market's price level compares with the anchor",
@@ -66,17 +69,20 @@ class Explanation:
         return [(ANCHOR, self.parts[ANCHOR]), *moves[:n], *([(OTHERS, rest)] if len(moves) > n else [])]
 
 
-def explanations(anchor: np.ndarray, contributions: np.ndarray, names: list[str], shrink: np.ndarray,
-                 blend: np.ndarray, naive_name: list[str | None], naive: np.ndarray) -> list[Explanation]:
-    """Per row, from the anchor, the booster's contributions (rows x (features + bias), XGBoost's order),
-    the row's calibration (booster weight, blend weight, the naive forecaster blended and its log price)."""
+def explanations(anchor: np.ndarray, contributions: np.ndarray, names: list[str], terms: Terms) -> list[Explanation]:
+    """Per row, from the anchor, the booster's contributions (rows x (features + bias), XGBoost's order)
+    and the row's calibration terms (its base, booster weight, blend weight, the naive forecaster blended
+    and its log price)."""
     out = []
     for i in range(len(anchor)):
-        booster = (1 - blend[i]) * shrink[i]
+        blend = terms.blend[i]
+        booster = (1 - blend) * terms.shrink[i]
         parts = {ANCHOR: anchor[i]}
+        if terms.base[i] != anchor[i]:  # the market's move from the anchor, at its weight
+            parts[MARKET] = (1 - blend) * (terms.base[i] - anchor[i])
         parts.update({name: booster * c for name, c in zip(names, contributions[i, :-1])})
         parts[BIAS] = booster * contributions[i, -1]
-        if blend[i] > 0:  # the naive forecaster's move from the anchor, at its weight
-            parts[f"naive {naive_name[i]}"] = blend[i] * (naive[i] - anchor[i])
+        if blend > 0:  # the naive forecaster's move from the anchor, at its weight
+            parts[f"naive {terms.names[i]}"] = blend * (terms.other[i] - anchor[i])
         out.append(Explanation(log_price=float(sum(parts.values())), parts={k: float(v) for k, v in parts.items()}))
     return out

@@ -143,6 +143,8 @@ def calibrate(judged: FittedModel, splits: dict[str, pd.DataFrame], level: float
     table = judged.backtest(rows, ZipHistory(splits["train"]), feature_schema().names)
     calibration = Calibration.fit(table, level)
     for bucket, fitted in calibration.buckets.items():
-        log.info("calibration, horizon %s: booster weight %.2f, %s weight %.2f, %.0f%% interval +-%.1f%%", bucket,
-                 fitted.shrink, fitted.naive or "no naive forecaster", fitted.blend, 100 * level, 100 * np.expm1(fitted.spread))
+        log.info("calibration, horizon %s: market move weight %.2f (%s), booster weight %.2f, %s weight %.2f, "
+                 "%.0f%% interval +-%.1f%% where the market agrees with momentum", bucket, fitted.market,
+                 ", ".join(f"{name} {w:.2f}" for name, w in fitted.mix.items() if w) or "none", fitted.shrink,
+                 fitted.naive or "no naive forecaster", fitted.blend, 100 * level, 100 * np.expm1(fitted.spread * fitted.scale))
     return calibration

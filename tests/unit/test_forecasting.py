@@ -10,7 +10,7 @@ import pytest
 from shared.data.history import FEATURES, GROWTH_LAGS, HistoryFeatures, ZipHistory, month_numbers
 from shared.model import baselines
 from shared.model.backtest import HORIZON, NOWCAST_MODE, backtest, origins
-from shared.model.calibration import NO_INDEX, Calibration, bucket_of, cross_fitted, horizon_bucket
+from shared.model.calibration import NO_INDEX, Calibration, Parts, bucket_of, cross_fitted, horizon_bucket
 from shared.model.extrapolation import AUTOREGRESSION_INPUTS, LAGS, SHORT_HORIZON, Extrapolation
 from shared.model.features import FeatureBuilder
 from shared.model.seal import OutdatedBundle
@@ -129,9 +129,7 @@ def test_the_calibration_finds_the_booster_s_weight_and_intervals_that_hold():
     bucket = fitted.buckets["1"]
     assert bucket.shrink == pytest.approx(0.4, abs=0.05) and bucket.blend == 0.0
     fresh = _table(20_000, rng, shrink=0.4, noise=0.01)
-    forecast = fitted.apply(fresh["anchor"].to_numpy(), fresh["correction"].to_numpy(),
-                            {k: np.log(fresh[k].to_numpy()) for k in (PERSISTENCE, MOMENTUM, DAMPED, SEASONAL)},
-                            fresh["age"].to_numpy())
+    forecast = fitted.apply(Parts.of_table(fresh))
     inside = ((forecast.low <= fresh["actual"]) & (fresh["actual"] <= forecast.high)).mean()
     assert 0.78 <= inside <= 0.82
     assert Calibration.from_dict(fitted.to_dict()) == fitted

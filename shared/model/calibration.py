@@ -122,9 +122,8 @@ class Parts:
         NaN where none of the weighted ones is known."""
         total, weights = np.zeros(len(self.anchor)), np.zeros(len(self.anchor))
         for name, weight in mix.items():
-            move = self.markets.get(name, np.full(len(self.anchor), np.nan))
-            known = ~np.isnan(move) & (weight > 0)
-            total += np.where(known, weight * np.where(known, move, 0.0), 0.0)
+            known = ~np.isnan(self._of(self.markets, name)) & (weight > 0)
+            total += weight * np.where(known, self._of(self.markets, name), 0.0)
             weights += np.where(known, weight, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(weights > 0, total / weights, np.nan)
@@ -134,14 +133,17 @@ class Parts:
         moved by the market mix (the anchor alone where there is no index value or no market move)."""
         if market == 0 or not mix:
             return self.anchor
-        moved = self.naive.get(PERSISTENCE, np.full(len(self.anchor), np.nan)) + self.market_move(mix)
+        moved = self._of(self.naive, PERSISTENCE) + self.market_move(mix)
         return np.where(np.isnan(moved), self.anchor, (1 - market) * self.anchor + market * moved)
 
     def gap(self, mix: dict[str, float]) -> np.ndarray:
         """How far the market's move lies from the index's momentum (log; 0 where either is unknown)."""
-        momentum = self.naive.get(MOMENTUM, np.full(len(self.anchor), np.nan)) - self.naive.get(
-            PERSISTENCE, np.full(len(self.anchor), np.nan))
+        momentum = self._of(self.naive, MOMENTUM) - self._of(self.naive, PERSISTENCE)
         return np.nan_to_num(np.abs(self.market_move(mix) - momentum))
+
+    def _of(self, values: dict[str, np.ndarray], name: str) -> np.ndarray:
+        """values[name], or NaN for every row where these parts have none."""
+        return values[name] if name in values else np.full(len(self.anchor), np.nan)
 
 
 @dataclass(frozen=True)

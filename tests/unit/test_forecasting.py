@@ -10,7 +10,15 @@ import pytest
 from shared.data.history import FEATURES, GROWTH_LAGS, HistoryFeatures, ZipHistory, month_numbers
 from shared.model import baselines
 from shared.model.backtest import HORIZON, NOWCAST_MODE, backtest, origins
-from shared.model.calibration import NO_INDEX, Calibration, Parts, bucket_of, cross_fitted, horizon_bucket
+from shared.model.calibration import (
+    MARKET_SOURCES,
+    NO_INDEX,
+    Calibration,
+    Parts,
+    bucket_of,
+    cross_fitted,
+    horizon_bucket,
+)
 from shared.model.extrapolation import AUTOREGRESSION_INPUTS, LAGS, SHORT_HORIZON, Extrapolation
 from shared.model.features import FeatureBuilder
 from shared.model.seal import OutdatedBundle
@@ -151,6 +159,78 @@ def test_cross_fitting_calibrates_each_origin_on_the_others_only():
     forecast = cross_fitted(table, level=0.8)
     inside = (forecast.low <= table["actual"]) & (table["actual"] <= forecast.high)
     assert inside[~far].mean() > 0.7 and inside[far].mean() < 0.05
+
+
+def _turn(n: int, rng, premium: float) -> pd.DataFrame:
+    """Backtest rows 13-24 months ahead across a turn: the index moved by the sale-based market measure
+    (plus noise), while the list-based ones also carry a premium change of `premium` and momentum carries
+    the old regime's growth forward. The model's anchor follows the list-based move."""
+    age = rng.integers(13, 25, n).astype("float64")
+    last = np.log(rng.uniform(1e5, 1e6, n))
+    sale = rng.normal(0.05, 0.08, n)  # some zips' metros rose, some fell
+    truth = last + sale + rng.normal(0, 0.01, n)
+    table = pd.DataFrame({"actual": np.exp(truth), "anchor": last + sale + premium, "correction": np.zeros(n),
+                          "age": age, "group": rng.integers(0, 6, n), PERSISTENCE: np.exp(last),
+                          MOMENTUM: np.exp(last + 0.01 * age), DAMPED: np.exp(last), SEASONAL: np.exp(last)})
+    table[MARKET_SOURCES[0]] = sale
+    table[MARKET_SOURCES[1]] = table[MARKET_SOURCES[2]] = sale + premium
+    return table
+
+
+def test_the_calibration_follows_the_market_measure_that_tracked_the_index_through_a_turn():
+    rng = np.random.default_rng(6)
+    bucket = Calibration.fit(_turn(5_000, rng, premium=0.05), level=0.8).buckets["13-24"]
+    assert bucket.mix == dict(zip(MARKET_SOURCES, (1.0, 0.0, 0.0))) and bucket.market == 1.0
+    fresh = _turn(5_000, rng, premium=-0.05)  # the premium moves the other way in the next regime
+    forecast = Calibration.fit(_turn(5_000, rng, premium=0.05), level=0.8).apply(Parts.of_table(fresh))
+    error = np.abs(np.log(forecast.price) - np.log(fresh["actual"]))
+    assert np.median(error) < 0.01  # the list-based anchor would err by the premium, 0.05
+    # A measure a store lacks is left out of the mixes tried; with none, the anchor stands.
+    alone = Calibration.fit(_turn(2_000, rng, 0.05).drop(columns=list(MARKET_SOURCES)), level=0.8).buckets["13-24"]
+    assert alone.market == 0.0 and alone.mix == {}
+
+
+def test_intervals_widen_where_the_market_parts_from_momentum():
+    """Errors twice as large where the market's move is far from momentum: a plain interval would cover
+    the calm rows too often and the parted rows too rarely; the scaled one covers both near its level."""
+    rng = np.random.default_rng(7)
+
+    def rows(n):
+        table = _turn(n, rng, premium=0.0)
+        gap = np.abs(table[MARKET_SOURCES[0]] - 0.01 * table["age"])
+        table["actual"] = np.exp(table["anchor"] + rng.normal(0, 0.01 + 0.25 * gap))
+        return table, gap > np.median(gap)
+
+    fitted = Calibration.fit(rows(20_000)[0], level=0.8)
+    fresh, parted = rows(20_000)
+    forecast = fitted.apply(Parts.of_table(fresh))
+    inside = (forecast.low <= fresh["actual"]) & (fresh["actual"] <= forecast.high)
+    assert 0.74 <= inside[parted].mean() <= 0.86 and 0.74 <= inside[~parted].mean() <= 0.86
+    width = np.log(forecast.high / forecast.low)
+    assert np.median(width[parted]) > 1.5 * np.median(width[~parted])
+
+
+def test_a_calibration_sealed_before_the_market_mix_predicts_as_it_did():
+    old = Calibration.from_dict({"level": 0.8, "buckets": {"1": {"shrink": 0.5, "naive": MOMENTUM, "blend": 0.2,
+                                                                  "spread": 0.03}}})
+    table = _turn(50, np.random.default_rng(8), premium=0.0).assign(age=1.0, correction=0.1)
+    forecast = old.apply(Parts.of_table(table))
+    expected = 0.8 * (table["anchor"] + 0.05) + 0.2 * np.log(table[MOMENTUM])
+    np.testing.assert_allclose(np.log(forecast.price), expected)
+    np.testing.assert_allclose(np.log(forecast.high / forecast.price), 0.03)
+
+
+def test_an_explanation_adds_up_with_the_market_move_in_it():
+    from shared.model.calibration import Terms
+    from shared.model.explain import MARKET, explanations
+
+    contributions = np.array([[0.02, -0.01, 0.005]])
+    terms = Terms(base=np.array([12.1]), shrink=np.array([0.5]), blend=np.array([0.25]), names=[MOMENTUM],
+                  other=np.array([12.3]))
+    [explained] = explanations(np.array([12.0]), contributions, ["a", "b"], terms)
+    expected = 0.75 * (12.1 + 0.5 * 0.015) + 0.25 * 12.3
+    assert explained.log_price == pytest.approx(expected)
+    assert explained.parts[MARKET] == pytest.approx(0.75 * 0.1)
 
 
 def test_buckets_follow_the_horizon_and_a_zip_without_index_has_its_own():

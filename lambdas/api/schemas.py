@@ -148,7 +148,9 @@ class ModelInfo(BaseModel):
                                           "of the rolling-origin backtest) of the judged model, the naive forecasters "
                                           "and the previous champion")
     calibration: dict[str, Any] = Field(
-        default_factory=dict, description="per horizon bucket: the booster's weight and the interval's log bounds")
+        default_factory=dict, description="per horizon bucket: the market measures' mix and its weight, the booster's "
+                                          "weight, the naive forecaster blended in, and the interval's log half-width "
+                                          "(spread x (scale + adapt x the market's gap from momentum))")
     feature_schema: dict[str, Any]
 
 

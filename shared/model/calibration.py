@@ -19,8 +19,8 @@ The interval is split conformal on locally scaled residuals: each row's absolute
 `scale + adapt * gap`, where `gap` is how far the market's move lies from the index's own momentum. Where
 the two agree the interval is the bucket's usual one; where they part, which is a turn under way (a boom
 or a fall that the index has not shown yet), the interval widens with the disagreement. With `adapt` 0
-(plain split conformal) the intervals fitted on a boom covered 0.37-0.67 of the next two years' prices
-months ahead on the synthetic data sets whose market turned; with ADAPT they covered 0.78-0.91 (README).
+(plain split conformal) the intervals fitted on a boom covered 0.38-0.71 of the next two years' prices
+4-24 months ahead on the full-size synthetic data sets whose market turned; with ADAPT, 0.77-0.91 (README).
 It is symmetric in log price on purpose: the backtest's months may all have erred one way (a boom the
 model under-called), and the next regime may err the other.
 

@@ -59,11 +59,13 @@ class FittedModel:
         # passed in the schema's order, the order the booster was trained on.
         return self.booster.inplace_predict(feats.X[names].to_numpy(dtype="float32"))
 
-    def parts(self, feats: Features, names: list[str]) -> Parts:
-        """What the calibration makes these rows' predictions of."""
+    def parts(self, feats: Features, names: list[str], correction: np.ndarray | None = None) -> Parts:
+        """What the calibration makes these rows' predictions of (`correction`: the booster's output where
+        the caller has it already)."""
         past = feats.history
-        return Parts(anchor=feats.anchor, correction=self.correction(feats, names), naive=self.features.baselines(past),
-                     age=past.age, markets={name: past.columns[name] for name in MARKET_SOURCES})
+        return Parts(anchor=feats.anchor, correction=self.correction(feats, names) if correction is None else correction,
+                     naive=self.features.baselines(past), age=past.age,
+                     markets={name: past.columns[name] for name in MARKET_SOURCES})
 
     def predict(self, cleaned: pd.DataFrame, names: list[str], seen: ZipHistory, calibration: Calibration,
                 known_through: int | None = None) -> Forecast:
@@ -78,7 +80,8 @@ class FittedModel:
         feats = self.features.transform(cleaned, seen)
         matrix = xgb.DMatrix(feats.X[names].to_numpy(dtype="float32"), feature_names=names)
         contributions = self.booster.predict(matrix, pred_contribs=True, approx_contribs=not exact)
-        return explanations(feats.anchor, contributions, names, calibration.terms(self.parts(feats, names)))
+        terms = calibration.terms(self.parts(feats, names, correction=contributions.sum(axis=1)))
+        return explanations(feats.anchor, contributions, names, terms)
 
     def backtest(self, rows: pd.DataFrame, seen: ZipHistory, names: list[str], step: int = ORIGIN_STEP) -> pd.DataFrame:
         """This model's rolling-origin backtest over `rows` (shared.model.backtest), with the naive forecasters."""

@@ -122,19 +122,23 @@ class Parts:
         NaN where none of the weighted ones is known."""
         total, weights = np.zeros(len(self.anchor)), np.zeros(len(self.anchor))
         for name, weight in mix.items():
-            known = ~np.isnan(self._of(self.markets, name)) & (weight > 0)
-            total += weight * np.where(known, self._of(self.markets, name), 0.0)
+            move = self._of(self.markets, name)
+            known = ~np.isnan(move) & (weight > 0)
+            total += weight * np.where(known, move, 0.0)
             weights += np.where(known, weight, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(weights > 0, total / weights, np.nan)
+
+    def moved(self, mix: dict[str, float]) -> np.ndarray:
+        """The last index value moved by the market mix (log; NaN where either is unknown)."""
+        return self._of(self.naive, PERSISTENCE) + self.market_move(mix)
 
     def base(self, mix: dict[str, float], market: float) -> np.ndarray:
         """The level the booster corrects: the anchor, moved `market` of the way to the last index value
         moved by the market mix (the anchor alone where there is no index value or no market move)."""
         if market == 0 or not mix:
             return self.anchor
-        moved = self._of(self.naive, PERSISTENCE) + self.market_move(mix)
-        return np.where(np.isnan(moved), self.anchor, (1 - market) * self.anchor + market * moved)
+        return _towards(self.anchor, self.moved(mix), market)
 
     def gap(self, mix: dict[str, float]) -> np.ndarray:
         """How far the market's move lies from the index's momentum (log; 0 where either is unknown)."""
@@ -172,6 +176,11 @@ class BucketCalibration:
         return self.spread * (self.scale + self.adapt * parts.gap(self.mix))
 
 
+def _towards(anchor: np.ndarray, moved: np.ndarray, market: float) -> np.ndarray:
+    """The anchor moved `market` of the way to `moved`, where that is known."""
+    return np.where(np.isnan(moved), anchor, (1 - market) * anchor + market * moved)
+
+
 def combine(base: np.ndarray, correction: np.ndarray, shrink, blend: np.ndarray, other: np.ndarray) -> np.ndarray:
     """The log price from its parts: the base plus the booster's correction at weight `shrink`, blended
     with the naive forecaster's log price `other` at weight `blend` where that is above 0. The one rule:
@@ -192,13 +201,14 @@ def _best(grid: np.ndarray, error) -> float:
 class Terms:
     """Per row, what `Calibration.apply` weighs the parts with: the base the booster corrects, the
     booster's weight, the blended naive forecaster's weight (0 where none is blended, or it has no
-    forecast), its name and its log price."""
+    forecast), its name and its log price; and the interval's half-width (log price)."""
 
     base: np.ndarray
     shrink: np.ndarray
     blend: np.ndarray
     names: list[str | None]
     other: np.ndarray
+    half: np.ndarray
 
 
 @dataclass
@@ -211,23 +221,21 @@ class Calibration:
         the anchor, the full booster and the widest interval fitted."""
         terms = self.terms(parts)
         log_price = combine(terms.base, parts.correction, terms.shrink, terms.blend, terms.other)
-        half = np.full(len(log_price), max((b.spread * b.scale for b in self.buckets.values()), default=0.0))
-        buckets = bucket_of(parts.age)
-        for name, fitted in self.buckets.items():
-            rows = np.flatnonzero(buckets == name)
-            half[rows] = fitted.half_width(parts.take(rows))
-        return Forecast(price=np.exp(log_price), low=np.exp(log_price - half), high=np.exp(log_price + half),
+        return Forecast(price=np.exp(log_price), low=np.exp(log_price - terms.half), high=np.exp(log_price + terms.half),
                         naive={name: np.exp(values) for name, values in parts.naive.items()})
 
     def terms(self, parts: Parts) -> Terms:
         n = len(parts.anchor)
         buckets = bucket_of(parts.age)
         terms = Terms(base=parts.anchor.astype("float64").copy(), shrink=np.ones(n), blend=np.zeros(n), names=[None] * n,
-                      other=np.full(n, np.nan))
+                      other=np.full(n, np.nan),
+                      half=np.full(n, max((b.spread * b.scale for b in self.buckets.values()), default=0.0)))
         for name, fitted in self.buckets.items():
             rows = np.flatnonzero(buckets == name)
+            mine = parts.take(rows)
             terms.shrink[rows] = fitted.shrink
-            terms.base[rows] = parts.take(rows).base(fitted.mix, fitted.market)
+            terms.base[rows] = mine.base(fitted.mix, fitted.market)
+            terms.half[rows] = fitted.half_width(mine)
             if fitted.naive is not None and fitted.blend > 0 and fitted.naive in parts.naive:
                 other = parts.naive[fitted.naive]
                 rows = rows[~np.isnan(other[rows])]
@@ -269,7 +277,8 @@ def _fit_bucket(parts: Parts, actual: np.ndarray, level: float) -> BucketCalibra
         mixes = [dict(zip(MARKET_SOURCES, weights)) for weights in MIXES]
         mixes = [m for m in mixes if all(m[name] == 0 for name in MARKET_SOURCES if name not in known)]
         mix = min(mixes, key=lambda m: _mae(parts.base(m, 1.0), actual))
-        market = _best(SHRINK_GRID, lambda w: _mae(parts.base(mix, w), actual))
+        moved = parts.moved(mix)
+        market = _best(SHRINK_GRID, lambda w: _mae(_towards(parts.anchor, moved, w), actual))
     base = parts.base(mix, market)
     correction = parts.correction
     shrink = _best(SHRINK_GRID, lambda s: _mae(base + s * correction, actual))

@@ -15,6 +15,7 @@ MEANS = {"mae": "abs_err", "rmse": "sq_err", "mean_pct_error": "pct_err", "mean_
          "mean_predicted": "predicted", "mean_low": "low", "mean_high": "high", "coverage": "inside", "lat": "lat",
          "lng": "lng", "comparable_mae": "comparable_err"}
 
+
 def summarize(predictions: pd.DataFrame) -> pd.DataFrame:
     """Per (metro, year, month) and per (All regions, year, month): count, MAE, RMSE, mean % error, means
     (of the interval's bounds too), the interval's coverage of the actual prices, and the skill: the model's

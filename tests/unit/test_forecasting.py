@@ -226,7 +226,7 @@ def test_an_explanation_adds_up_with_the_market_move_in_it():
 
     contributions = np.array([[0.02, -0.01, 0.005]])
     terms = Terms(base=np.array([12.1]), shrink=np.array([0.5]), blend=np.array([0.25]), names=[MOMENTUM],
-                  other=np.array([12.3]))
+                  other=np.array([12.3]), half=np.array([0.01]))
     [explained] = explanations(np.array([12.0]), contributions, ["a", "b"], terms)
     expected = 0.75 * (12.1 + 0.5 * 0.015) + 0.25 * 12.3
     assert explained.log_price == pytest.approx(expected)

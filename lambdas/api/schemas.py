@@ -149,7 +149,8 @@ class ModelInfo(BaseModel):
                                           "and the previous champion")
     calibration: dict[str, Any] = Field(
         default_factory=dict, description="per horizon bucket: the market measures' mix and its weight, the booster's "
-                                          "weight, the naive forecaster blended in, and the interval's log half-width "
+                                          "weight and the range its correction is trusted in (bounds), the naive forecaster "
+                                          "blended in, and the interval's log half-width "
                                           "(spread x (scale + adapt x the market's gap from momentum))")
     feature_schema: dict[str, Any]
 

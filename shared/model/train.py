@@ -143,8 +143,10 @@ def calibrate(judged: FittedModel, splits: dict[str, pd.DataFrame], level: float
     table = judged.backtest(rows, ZipHistory(splits["train"]), feature_schema().names)
     calibration = Calibration.fit(table, level)
     for bucket, fitted in calibration.buckets.items():
-        log.info("calibration, horizon %s: market move weight %.2f (%s), booster weight %.2f, %s weight %.2f, "
-                 "%.0f%% interval +-%.1f%% where the market agrees with momentum", bucket, fitted.market,
+        log.info("calibration, horizon %s: market move weight %.2f (%s), booster weight %.2f (its correction "
+                 "trusted within %+.1f%%..%+.1f%%), %s weight %.2f, %.0f%% interval +-%.1f%% where the market agrees "
+                 "with momentum", bucket, fitted.market,
                  ", ".join(f"{name} {w:.2f}" for name, w in fitted.mix.items() if w) or "none", fitted.shrink,
+                 *(100 * np.expm1(b) for b in fitted.bounds or (-np.inf, np.inf)),
                  fitted.naive or "no naive forecaster", fitted.blend, 100 * level, 100 * np.expm1(fitted.spread * fitted.scale))
     return calibration

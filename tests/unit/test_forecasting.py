@@ -210,6 +210,31 @@ def test_intervals_widen_where_the_market_parts_from_momentum():
     assert np.median(width[parted]) > 1.5 * np.median(width[~parted])
 
 
+def test_a_correction_beyond_the_range_it_took_on_the_calibration_months_counts_only_up_to_it():
+    """The booster helped on the calibration months (corrections within +-0.1); after a turn its inputs
+    leave what it saw and it corrects by 0.5 the wrong way. Bounded, the prediction stays near the anchor,
+    and an explanation still adds up to it."""
+    from shared.model.explain import explanations
+
+    rng = np.random.default_rng(9)
+    fitted = Calibration.fit(_table(5_000, rng, shrink=1.0, noise=0.01), level=0.8)
+    bucket = fitted.buckets["1"]
+    low, high = bucket.bounds
+    assert -0.1 < low < -0.05 and 0.05 < high < 0.1 and bucket.shrink == pytest.approx(1.0, abs=0.05)
+    turned = _table(200, rng, shrink=0.0, noise=0.01).assign(correction=0.5)  # the truth: the anchor
+    forecast = fitted.apply(Parts.of_table(turned))
+    error = np.log(forecast.price) - turned["anchor"]
+    np.testing.assert_allclose(error, bucket.shrink * high)  # not 0.5: the correction at the bound
+    within = turned.assign(correction=0.5 * low)  # inside the range: the full correction, as before
+    np.testing.assert_allclose(np.log(fitted.apply(Parts.of_table(within)).price) - within["anchor"],
+                               bucket.shrink * 0.5 * low)
+    contributions = np.tile([0.3, 0.15, 0.05], (len(turned), 1))  # they sum to the correction, 0.5
+    terms = fitted.terms(Parts.of_table(turned))
+    explained = explanations(turned["anchor"].to_numpy(), contributions, ["a", "b"], terms)
+    np.testing.assert_allclose([e.log_price for e in explained], np.log(forecast.price))
+    assert Calibration.from_dict(fitted.to_dict()) == fitted
+
+
 def test_a_calibration_sealed_before_the_market_mix_predicts_as_it_did():
     old = Calibration.from_dict({"level": 0.8, "buckets": {"1": {"shrink": 0.5, "naive": MOMENTUM, "blend": 0.2,
                                                                   "spread": 0.03}}})

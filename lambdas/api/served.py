@@ -62,7 +62,7 @@ class ServedChampion:
             else:
                 missing = None
             if pointer is not None and (bundle is None or pointer.run_id != bundle.run_id):
-                bundle = load_bundle(self.store, pointer.run_id)
+                bundle = load_bundle(self.store, pointer.run_id, threads=1)  # requests are small; Lambda serves one at a time
             scored = self.store.tags(PREDICTIONS_PREFIX)  # one listing: has any month been scored since?
             promoted = self.pointer
             if bundle is not None and (bundle is not self.bundle or scored != self._scored):

@@ -202,12 +202,16 @@ class ModelBundle:
         return files
 
 
-def load_bundle(store: ArtifactStore, run_id: str) -> ModelBundle:
+def load_bundle(store: ArtifactStore, run_id: str, threads: int = 0) -> ModelBundle:
+    """The sealed bundle of `run_id`, checked against its manifest. `threads`: XGBoost's prediction threads
+    (0: every core, for batches). A server answering small requests wants 1: a row costs a fraction of a
+    millisecond, and OpenMP's threads wait for a free core (one row on 2 cores: 0.31 ms against 0.17 with
+    both busy, 24 ms against 0.24 while another process trained XGBoost)."""
     files = verify_bundle(store, run_id)
     state = {name: json.loads(files[name]) for name in JSON_FILES}
 
     def fitted(model_file: str, features_file: str, through: str) -> FittedModel:
-        booster = xgb.Booster()
+        booster = xgb.Booster({"nthread": threads})
         booster.load_model(bytearray(files[model_file]))
         return FittedModel(booster, FeatureBuilder.from_dict(state[features_file]), state["metadata.json"][through])
 

@@ -189,7 +189,7 @@ class _Grid:
         metro_of_row = np.unique(cells[METRO], return_inverse=True)[1]  # integer codes, made dense
         self.metro = np.zeros(len(self.zips), dtype="int64")
         self.metro[zip_codes] = metro_of_row  # a zip's metro: the last one its rows name
-        self.metros = Metros(self.metro)
+        self.zips_of_metro = [np.flatnonzero(self.metro == m) for m in range(int(self.metro.max(initial=-1)) + 1)]
         self.first = int(months.min()) if len(months) else 0
         width = int(months.max()) - self.first + 1 if len(months) else 1
         at = (zip_codes, months - self.first)
@@ -233,7 +233,8 @@ class _Grid:
                 out[rows] = self._medians_at(functools.partial(_moved, layer, g), ends, metro[rows], t[rows])
                 continue
             if (column, g) not in self._moves:  # (metros x months) medians, computed once per gap
-                self._moves[column, g] = self.metros.medians(layer[:, g:] - layer[:, :-g])
+                self._moves[column, g] = np.vstack([_median_over_zips(layer[zips, g:] - layer[zips, :-g])
+                                                    for zips in self.zips_of_metro])
             out[rows] = self._moves[column, g][metro[rows], t[rows] - g]
         return out
 
@@ -241,7 +242,10 @@ class _Grid:
                     t: np.ndarray) -> np.ndarray:
         """Per row, the median over its metro's zips of `values_at(columns)` (zips x columns) at its column t:
         the same figure the whole (metros x months) table gives, computed at the few columns asked for."""
-        medians = self.metros.medians(values_at(columns))
+        values = values_at(columns)
+        medians = np.full((len(self.zips_of_metro), len(columns)), np.nan)
+        for m in np.unique(metro):  # only the metros asked for: one for a one-record request
+            medians[m] = _median_over_zips(values[self.zips_of_metro[m]])
         return medians[metro, np.searchsorted(columns, t)]
 
     def _metro_index_growth(self, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -257,7 +261,8 @@ class _Grid:
             return out
         if self._metro_growth is None:  # (metros x months), computed once
             growth = np.diff(self.index, axis=1, prepend=np.nan)
-            self._metro_growth = self.metros.medians(growth)
+            self._metro_growth = np.vstack([_median_over_zips(growth[zips]) for zips in self.zips_of_metro]
+                                           or [np.full(self.index.shape[1], np.nan)])
         inside = (metro >= 0) & (t >= 0) & (t < self._metro_growth.shape[1])
         return np.where(inside, self._metro_growth[np.maximum(metro, 0), np.clip(t, 0, self._metro_growth.shape[1] - 1)],
                         np.nan)
@@ -296,31 +301,16 @@ class _Grid:
                                metro_growth=metro_growth)
 
 
-class Metros:
-    """Which zips make up each metro, for medians over a metro's zips in one vectorized pass: a loop over
-    the metros cost a Python call each, which dominated a one-record request and the small stores."""
-
-    def __init__(self, metro_of_zip: np.ndarray):
-        self.of_zip = metro_of_zip
-        self.count = max(int(metro_of_zip.max(initial=-1)) + 1, 1)  # at least one row: rows of no metro read it
-        self.starts = np.searchsorted(np.sort(metro_of_zip), np.arange(self.count + 1))
-
-    def medians(self, values: np.ndarray) -> np.ndarray:
-        """(metros x columns): per column, the median of the known values of each metro's zips (the rows of
-        `values`); NaN where a metro has none."""
-        by_value = np.argsort(values, axis=0, kind="stable")  # NaN sorts last
-        grouped = np.take_along_axis(by_value, np.argsort(self.of_zip[by_value], axis=0, kind="stable"), 0)
-        ordered = np.take_along_axis(values, grouped, 0)  # by metro, then by value, NaN last in each metro
-        known = np.vstack([np.zeros((1, values.shape[1]), dtype="int64"), np.cumsum(~np.isnan(ordered), axis=0)])
-        start = self.starts[:-1, None]
-        count = known[self.starts[1:]] - known[self.starts[:-1]]
-        last = max(len(values) - 1, 0)
-        low = np.minimum(start + np.maximum((count - 1) // 2, 0), last)
-        high = np.minimum(start + np.maximum(count // 2, 0), last)
-        if not len(values):
-            return np.full((self.count, values.shape[1]), np.nan)
-        middle = (np.take_along_axis(ordered, low, 0) + np.take_along_axis(ordered, high, 0)) / 2
-        return np.where(count > 0, middle, np.nan)
+def _median_over_zips(moves: np.ndarray) -> np.ndarray:
+    """Per month (column), the median of the known values (NaN where none): np.nanmedian's result, without
+    its per-call cost, which dominated a one-record request."""
+    if not len(moves):  # a metro whose zips all name another metro in later rows
+        return np.full(moves.shape[1], np.nan)
+    known = (~np.isnan(moves)).sum(axis=0)
+    ordered = np.sort(moves, axis=0)  # NaN sorts last
+    low, high = np.maximum((known - 1) // 2, 0), np.maximum(known // 2, 0)
+    middle = (np.take_along_axis(ordered, low[None], 0)[0] + np.take_along_axis(ordered, high[None], 0)[0]) / 2
+    return np.where(known > 0, middle, np.nan)
 
 
 def trailing_mean(layer: np.ndarray, window: int) -> np.ndarray:

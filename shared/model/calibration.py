@@ -184,9 +184,8 @@ class BucketCalibration:
         `bounds` so that it counts only up to the bound."""
         if self.bounds is None:
             return np.full(len(correction), self.shrink)
-        low, high = self.bounds
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inside = np.where(correction > high, high / correction, np.where(correction < low, low / correction, 1.0))
+        with np.errstate(invalid="ignore", divide="ignore"):  # a correction of 0 keeps the full weight
+            inside = np.where(correction == 0, 1.0, np.clip(correction, *self.bounds) / correction)
         return self.shrink * inside
 
     def log_price(self, parts: Parts) -> np.ndarray:

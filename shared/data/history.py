@@ -88,22 +88,18 @@ class HistoryFeatures:
 class ZipHistory:
     """The months the system has seen, per zip: index values and market medians (`COLUMNS`)."""
 
+    WINDOWS_KEPT = 2  # the grids of the last few windows asked for (a serving process asks for one, month after month)
+
     def __init__(self, *frames: pd.DataFrame):
         """The months of `frames` (cleaned rows or a history's frame); where they overlap, later ones win."""
-        # Kept in metro order with each metro's slice and each zip's metro, so a one-record request reads
-        # its metro's rows instead of scanning a million.
         frame = _compact(*frames)
         codes, metros = pd.factorize(frame[METRO].astype("str"))
-        order = np.argsort(codes, kind="stable")
+        order = np.argsort(codes, kind="stable")  # metro order: the bundle's history file is written from this frame
         self.frame = frame.iloc[order].reset_index(drop=True)
-        codes = codes[order]
-        bounds = np.searchsorted(codes, np.arange(len(metros) + 1))
-        self._slices = {name: (bounds[i], bounds[i + 1]) for i, name in enumerate(metros)}
-        zips, first = np.unique(self.frame[schema.ZIPCODE].to_numpy(), return_index=True)
-        self._metro_of_zip = dict(zip(zips, metros[codes[first]]))
         self._metro_code = {name: i for i, name in enumerate(metros)}
-        # As arrays, metros as integer codes: a request takes its metros' part without pandas or strings.
-        self._cells = _cells(self.frame, codes.astype("int64"))
+        # As arrays, metros as integer codes: a request's rows are laid over them without pandas or strings.
+        self._cells = _cells(self.frame, codes[order].astype("int64"))
+        self._windows: dict[tuple[int, int], _Layers] = {}
 
     def extended(self, *frames: pd.DataFrame) -> ZipHistory:
         """This history with more months; a later frame's row replaces an earlier one of the same zip and month."""
@@ -121,17 +117,23 @@ class ZipHistory:
                                    columns={name: np.full(len(rows), np.nan) for name in FEATURES},
                                    growth=np.full((len(rows), GROWTH_LAGS), np.nan),
                                    metro_growth=np.full((len(rows), GROWTH_LAGS), np.nan))
-        # The rows' zips and every zip of their metros (for the metro's market moves), over the months the
-        # rows can look back to.
-        start, end = months[usable].min() - LOOKBACK, months[usable].max()
-        metros = {str(m) for m in rows.loc[usable, METRO].unique()}
-        metros |= {self._metro_of_zip[z] for z in np.unique(zips[~np.isnan(zips)]) if z in self._metro_of_zip}
-        parts = [np.arange(*self._slices[m]) for m in sorted(metros) if m in self._slices]
-        at = np.concatenate(parts) if parts else np.array([], dtype=int)
-        at = at[(self._cells[MONTH][at] >= start) & (self._cells[MONTH][at] <= end)]
-        known = {name: values[at] for name, values in self._cells.items()}
+        # The months the rows can look back to, every zip's; the rows' cells laid over the zips of their metros.
+        window = months[usable].min() - LOOKBACK, months[usable].max()
         given = rows.loc[usable]
-        return _Grid(known, _cells(given, _metro_codes(given[METRO], self._metro_code))).features(zips, months, known_through)
+        layers = self._window(*window).laid_over(_cells(given, _metro_codes(given[METRO], self._metro_code)))
+        return _Grid(layers).features(zips, months, known_through)
+
+    def _window(self, start: int, end: int) -> _Layers:
+        """The history's months start..end as layers, built once per window: a serving process's requests
+        all ask for the same one, and lay their few rows over it instead of building it again."""
+        layers = self._windows.get((start, end))
+        if layers is None:  # two threads may both build it: the same layers, no lock on the request path
+            inside = (self._cells[MONTH] >= start) & (self._cells[MONTH] <= end)
+            layers = _Layers.empty(start, end).laid_over({name: values[inside] for name, values in self._cells.items()})
+            for oldest in list(self._windows)[:max(len(self._windows) + 1 - self.WINDOWS_KEPT, 0)]:
+                self._windows.pop(oldest, None)
+            self._windows[start, end] = layers
+        return layers
 
 
 def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
@@ -178,34 +180,61 @@ def log_positive(values: np.ndarray) -> np.ndarray:
         return np.log(np.where(values > 0, values, np.nan))
 
 
+@dataclass(frozen=True)
+class _Layers:
+    """History on a dense zip x month grid of months first..first + width - 1: the log index and log market
+    medians as given (not smoothed), each zip's metro (an integer code), zips sorted."""
+
+    first: int
+    zips: np.ndarray
+    metro: np.ndarray
+    index: np.ndarray
+    markets: dict[str, np.ndarray]
+
+    @classmethod
+    def empty(cls, first: int, last: int) -> _Layers:
+        width = max(last - first + 1, 1)
+        return cls(first, np.empty(0), np.empty(0, dtype="int64"), np.empty((0, width)),
+                   {c: np.empty((0, width)) for c in MARKET_LEVELS})
+
+    def laid_over(self, cells: dict[str, np.ndarray]) -> _Layers:
+        """The zips of the metros `cells` name and the zips they give, with their values laid over these
+        (`_cells` arrays within the months): a value given twice, the later one wins, a missing one never; a
+        zip's metro is the last one named. A request's few rows copy a metro's zips; a training set, all."""
+        given = np.unique(cells[schema.ZIPCODE])
+        kept = np.flatnonzero(np.isin(self.metro, cells[METRO]) | np.isin(self.zips, given))
+        zips = np.union1d(self.zips[kept], given)
+        known = np.searchsorted(zips, self.zips[kept])  # where each kept zip's row goes
+        metro = np.full(len(zips), -1, dtype="int64")
+        metro[known] = self.metro[kept]
+        z, t = np.searchsorted(zips, cells[schema.ZIPCODE]), cells[MONTH] - self.first
+        metro[z] = cells[METRO]  # numpy assigns repeated cells in order: the last one named wins
+
+        def laid(layer: np.ndarray, values: np.ndarray) -> np.ndarray:
+            out = np.full((len(zips), layer.shape[1]), np.nan)
+            out[known] = layer[kept]
+            at = ~np.isnan(values)
+            out[z[at], t[at]] = log_positive(values[at])
+            return out
+
+        return _Layers(self.first, zips, metro, laid(self.index, cells[schema.TARGET]),
+                       {c: laid(layer, cells[c]) for c, layer in self.markets.items()})
+
+
 class _Grid:
     """History on a dense zip x month grid, so windows and "last known" are array operations."""
 
-    def __init__(self, *parts: dict[str, np.ndarray]):
-        """From `_cells` arrays; where they give a cell twice, a later part's value wins (a missing one never)."""
-        cells = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-        months = cells[MONTH]
-        self.zips, zip_codes = np.unique(cells[schema.ZIPCODE], return_inverse=True)
-        metro_of_row = np.unique(cells[METRO], return_inverse=True)[1]  # integer codes, made dense
-        self.metro = np.zeros(len(self.zips), dtype="int64")
-        self.metro[zip_codes] = metro_of_row  # a zip's metro: the last one its rows name
+    def __init__(self, layers: _Layers):
+        self.zips, self.first, self.index = layers.zips, layers.first, layers.index
+        self.metro = np.unique(layers.metro, return_inverse=True)[1].reshape(-1)  # integer codes, made dense
         self.zips_of_metro = [np.flatnonzero(self.metro == m) for m in range(int(self.metro.max(initial=-1)) + 1)]
-        self.first = int(months.min()) if len(months) else 0
-        width = int(months.max()) - self.first + 1 if len(months) else 1
-        at = (zip_codes, months - self.first)
-        self.index = self._layer(at, cells[schema.TARGET], width)
-        self.markets = {c: trailing_mean(self._layer(at, cells[c], width), SMOOTHING) for c in MARKET_LEVELS}
+        self.markets = {c: trailing_mean(layer, SMOOTHING) for c, layer in layers.markets.items()}
         self._moves: dict[tuple[str, int], np.ndarray] = {}
         self._metro_growth: np.ndarray | None = None
         # For every cell, the column of the zip's latest known index value at or before it (-1: none yet).
+        width = self.index.shape[1]
         known = np.where(~np.isnan(self.index), np.arange(width), -1)
         self.last_known = np.maximum.accumulate(known, axis=1)
-
-    def _layer(self, cells, values: np.ndarray, width: int) -> np.ndarray:
-        layer = np.full((len(self.zips), width), np.nan)
-        given = ~np.isnan(values)  # numpy assigns repeated cells in order: the last value given wins
-        layer[cells[0][given], cells[1][given]] = log_positive(values[given])
-        return layer
 
     @staticmethod
     def _at(layer: np.ndarray, z: np.ndarray, t: np.ndarray) -> np.ndarray:

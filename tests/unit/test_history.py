@@ -176,3 +176,25 @@ def test_a_request_s_few_months_get_the_metro_medians_the_whole_table_gives(pane
         for name in FEATURES:
             np.testing.assert_allclose(few.columns[name], whole.columns[name], rtol=0, atol=1e-12, err_msg=name)
         np.testing.assert_allclose(few.metro_growth, whole.metro_growth, rtol=0, atol=1e-12)
+
+
+def test_requests_laid_over_a_kept_window_see_only_their_own_rows(panel):
+    """A history keeps the grid of the window its requests ask for and lays each request's rows over a copy:
+    a request's medians and metro names must not reach the next request of the same month, which gets what a
+    fresh history gives it."""
+    cleaned, _ = panel
+    newest = cleaned[schema.DATE].max()
+    last = cleaned.loc[cleaned[schema.DATE] == newest].reset_index(drop=True)
+    ahead = last.assign(**{schema.DATE: newest + pd.offsets.MonthEnd(1), schema.TARGET: np.nan})
+    first = ahead.iloc[:3].assign(median_ppsf=ahead["median_ppsf"].iloc[:3] * 4, metro="elsewhere")
+    second = ahead.iloc[:5]
+    kept = ZipHistory(cleaned)
+    moved = kept.features(first)
+    again = kept.features(second)
+    fresh = ZipHistory(cleaned).features(second)
+    assert not np.allclose(moved.columns["median_ppsf_change_3"],
+                           fresh.columns["median_ppsf_change_3"][:3])  # the first request's rows did count
+    for name in FEATURES:
+        np.testing.assert_array_equal(again.columns[name], fresh.columns[name], err_msg=name)
+    np.testing.assert_array_equal(again.last_index, fresh.last_index)
+    np.testing.assert_array_equal(again.metro_growth, fresh.metro_growth)

@@ -153,13 +153,12 @@ def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
 
 
 def _metro_codes(names: pd.Series, known: dict[str, int]) -> np.ndarray:
-    """Each row's metro as the history's integer code; a metro the history lacks gets a code after its own."""
-    text = names.astype("str")
-    codes = text.map(known)
-    unknown = codes.isna().to_numpy()
-    if unknown.any():
-        codes[unknown] = pd.factorize(text[unknown])[0] + len(known)
-    return codes.to_numpy(dtype="int64")
+    """Each row's metro as the history's integer code; a metro the history lacks gets a code after its own.
+    Looked up once per distinct name (a request names one or two)."""
+    codes, distinct = pd.factorize(names.astype("str"))
+    unknown = iter(range(len(known), len(known) + len(distinct)))
+    return np.array([known[name] if name in known else next(unknown) for name in distinct] + [-1],
+                    dtype="int64")[codes]
 
 
 def _cells(frame: pd.DataFrame, metros: np.ndarray) -> dict[str, np.ndarray]:
@@ -182,20 +181,25 @@ def log_positive(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Layers:
-    """History on a dense zip x month grid of months first..first + width - 1: the log index and log market
-    medians as given (not smoothed), each zip's metro (an integer code), zips sorted."""
+    """History on a dense zip x month grid of months first..first + width - 1, zips sorted: each zip's metro
+    (an integer code), the log index and log market medians as given, and what is derived from them row by
+    row (so a row given anew is derived again alone): the medians' trailing means (SMOOTHING), and per cell
+    the column of the zip's latest known index value at or before it (-1: none yet)."""
 
     first: int
     zips: np.ndarray
     metro: np.ndarray
     index: np.ndarray
     markets: dict[str, np.ndarray]
+    smoothed: dict[str, np.ndarray]
+    last_known: np.ndarray
 
     @classmethod
     def empty(cls, first: int, last: int) -> _Layers:
         width = max(last - first + 1, 1)
         return cls(first, np.empty(0), np.empty(0, dtype="int64"), np.empty((0, width)),
-                   {c: np.empty((0, width)) for c in MARKET_LEVELS})
+                   {c: np.empty((0, width)) for c in MARKET_LEVELS}, {c: np.empty((0, width)) for c in MARKET_LEVELS},
+                   np.empty((0, width), dtype="int64"))
 
     def laid_over(self, cells: dict[str, np.ndarray]) -> _Layers:
         """The zips of the metros `cells` name and the zips they give, with their values laid over these
@@ -205,36 +209,43 @@ class _Layers:
         kept = np.flatnonzero(np.isin(self.metro, cells[METRO]) | np.isin(self.zips, given))
         zips = np.union1d(self.zips[kept], given)
         known = np.searchsorted(zips, self.zips[kept])  # where each kept zip's row goes
-        metro = np.full(len(zips), -1, dtype="int64")
-        metro[known] = self.metro[kept]
         z, t = np.searchsorted(zips, cells[schema.ZIPCODE]), cells[MONTH] - self.first
-        metro[z] = cells[METRO]  # numpy assigns repeated cells in order: the last one named wins
+        touched = np.unique(z)
+
+        def carried(layer: np.ndarray, missing) -> np.ndarray:
+            out = np.full((len(zips), layer.shape[1]), missing, dtype=layer.dtype)
+            out[known] = layer[kept]
+            return out
 
         def laid(layer: np.ndarray, values: np.ndarray) -> np.ndarray:
-            out = np.full((len(zips), layer.shape[1]), np.nan)
-            out[known] = layer[kept]
+            out = carried(layer, np.nan)
             at = ~np.isnan(values)
             out[z[at], t[at]] = log_positive(values[at])
             return out
 
-        return _Layers(self.first, zips, metro, laid(self.index, cells[schema.TARGET]),
-                       {c: laid(layer, cells[c]) for c, layer in self.markets.items()})
+        metro = carried(self.metro[:, None], -1)[:, 0]
+        metro[z] = cells[METRO]  # numpy assigns repeated cells in order: the last one named wins
+        index = laid(self.index, cells[schema.TARGET])
+        markets = {c: laid(layer, cells[c]) for c, layer in self.markets.items()}
+        smoothed = {c: carried(layer, np.nan) for c, layer in self.smoothed.items()}
+        for c, layer in smoothed.items():
+            layer[touched] = trailing_mean(markets[c][touched], SMOOTHING)
+        last_known = carried(self.last_known, -1)
+        columns = np.where(~np.isnan(index[touched]), np.arange(index.shape[1]), -1)
+        last_known[touched] = np.maximum.accumulate(columns, axis=1)
+        return _Layers(self.first, zips, metro, index, markets, smoothed, last_known)
 
 
 class _Grid:
     """History on a dense zip x month grid, so windows and "last known" are array operations."""
 
     def __init__(self, layers: _Layers):
-        self.zips, self.first, self.index = layers.zips, layers.first, layers.index
+        self.zips, self.first, self.index, self.last_known = layers.zips, layers.first, layers.index, layers.last_known
         self.metro = np.unique(layers.metro, return_inverse=True)[1].reshape(-1)  # integer codes, made dense
         self.zips_of_metro = [np.flatnonzero(self.metro == m) for m in range(int(self.metro.max(initial=-1)) + 1)]
-        self.markets = {c: trailing_mean(layer, SMOOTHING) for c, layer in layers.markets.items()}
+        self.markets = layers.smoothed
         self._moves: dict[tuple[str, int], np.ndarray] = {}
         self._metro_growth: np.ndarray | None = None
-        # For every cell, the column of the zip's latest known index value at or before it (-1: none yet).
-        width = self.index.shape[1]
-        known = np.where(~np.isnan(self.index), np.arange(width), -1)
-        self.last_known = np.maximum.accumulate(known, axis=1)
 
     @staticmethod
     def _at(layer: np.ndarray, z: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -271,11 +282,11 @@ class _Grid:
                     t: np.ndarray) -> np.ndarray:
         """Per row, the median over its metro's zips of `values_at(columns)` (zips x columns) at its column t:
         the same figure the whole (metros x months) table gives, computed at the few columns asked for."""
-        values = values_at(columns)
-        medians = np.full((len(self.zips_of_metro), len(columns)), np.nan)
-        for m in np.unique(metro):  # only the metros asked for: one for a one-record request
-            medians[m] = _median_over_zips(values[self.zips_of_metro[m]])
-        return medians[metro, np.searchsorted(columns, t)]
+        asked = np.unique(metro)  # only the metros asked for: one for a one-record request
+        zips = np.concatenate([self.zips_of_metro[m] for m in asked])
+        medians = _medians_by_group(values_at(columns)[zips], np.repeat(np.arange(len(asked)),
+                                                                       [len(self.zips_of_metro[m]) for m in asked]))
+        return medians[np.searchsorted(asked, metro), np.searchsorted(columns, t)]
 
     def _metro_index_growth(self, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Per row, the median over its metro's zips of the index's log growth in the month ending at column t
@@ -340,6 +351,17 @@ def _median_over_zips(moves: np.ndarray) -> np.ndarray:
     low, high = np.maximum((known - 1) // 2, 0), np.maximum(known // 2, 0)
     middle = (np.take_along_axis(ordered, low[None], 0)[0] + np.take_along_axis(ordered, high[None], 0)[0]) / 2
     return np.where(known > 0, middle, np.nan)
+
+
+def _medians_by_group(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per group (0, 1, ... ; rows sorted by group) and column, the median of its rows' known values: each
+    group's rows laid side by side (NaN-padded) and `_median_over_zips` taken once over all of them."""
+    count = int(groups.max(initial=-1)) + 1
+    sizes = np.bincount(groups, minlength=count)
+    within = np.arange(len(groups)) - np.searchsorted(groups, groups)  # a row's place in its group
+    padded = np.full((max(int(sizes.max(initial=0)), 1), count, values.shape[1]), np.nan)
+    padded[within, groups] = values
+    return _median_over_zips(padded.reshape(len(padded), -1)).reshape(count, values.shape[1])
 
 
 def trailing_mean(layer: np.ndarray, window: int) -> np.ndarray:

@@ -110,18 +110,16 @@ def _lookup(metros: pd.DataFrame) -> tuple[dict[str, tuple[float, float, str]], 
 
 
 def _attach_metro(frame: pd.DataFrame, metros: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
-    out = frame.copy()
-    out[schema.METRO] = normalize_metro_name(out[schema.CITY_FULL])
-    coords = metro_coordinates(metros, out[schema.METRO])
-    out["lat"] = coords["lat"].to_numpy()
-    out["lng"] = coords["lng"].to_numpy()
-    out[schema.METRO_NAME] = coords[schema.METRO_NAME].to_numpy()
+    names = normalize_metro_name(frame[schema.CITY_FULL])
+    coords = metro_coordinates(metros, names)
     # No coordinates stays missing (XGBoost routes missing values down a learned branch); it is reported,
     # never filled with a fake place and never passed on to JSON.
-    lost = out["lat"].isna()
+    lost = np.isnan(coords["lat"].to_numpy())
     report.rows_without_coordinates = int(lost.sum())
-    report.metros_without_coordinates = sorted(out.loc[lost, schema.METRO].dropna().unique().tolist())
-    return out
+    report.metros_without_coordinates = sorted(names[lost].dropna().unique().tolist()) if lost.any() else []
+    # One new frame with the four columns (assigning them one by one costs a small request more).
+    return frame.assign(**{schema.METRO: names, "lat": coords["lat"].to_numpy(), "lng": coords["lng"].to_numpy(),
+                           schema.METRO_NAME: coords[schema.METRO_NAME].to_numpy()})
 
 
 def _stale_copies(frame: pd.DataFrame) -> pd.Series:
@@ -156,9 +154,11 @@ def clean_for_scoring(frame: pd.DataFrame, metros: pd.DataFrame) -> tuple[pd.Dat
     out = _attach_metro(frame, metros, report)
     stale = _stale_copies(out).to_numpy()
     report.stale_copies_ignored = int(stale.sum())
-    out.loc[stale, [schema.TARGET, *schema.MARKET_LEVELS]] = np.nan
+    if stale.any():
+        out.loc[stale, [schema.TARGET, *schema.MARKET_LEVELS]] = np.nan
     for column, (low, high) in PLAUSIBLE_MARKET.items():
-        outside = (out[column] < low) | (out[column] > high)
+        values = out[column].to_numpy()
+        outside = (values < low) | (values > high)
         if outside.any():
             report.implausible_ignored[column] = int(outside.sum())
             out.loc[outside, column] = np.nan

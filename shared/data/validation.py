@@ -147,11 +147,12 @@ def _has_the_columns(checks: _Checks, required: list[str]) -> bool:
 
 def _numeric_block(checks: _Checks) -> np.ndarray:
     """Every numeric column as float64 (NaN where absent or not a number), rows x columns."""
-    frame, dtypes = checks.frame, checks.frame.dtypes
+    frame = checks.frame
+    dtypes = dict(zip(frame.columns, frame.dtypes))  # a dict: looking up a Series of dtypes 80 times cost a request more
     # Column-major (a transposed C array: numpy fills that fast), since it is filled column by column.
     block = np.full((len(schema.NUMERIC), len(frame)), np.nan).T
     for i, col in enumerate(schema.NUMERIC):
-        if col not in dtypes.index:
+        if col not in dtypes:
             continue
         raw = frame[col]
         if pd.api.types.is_bool_dtype(dtypes[col]):

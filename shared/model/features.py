@@ -130,7 +130,9 @@ def feature_schema() -> FeatureSchema:
 
 def _keys(frame: pd.DataFrame) -> pd.DataFrame:
     """The columns the encoders are keyed on (a small frame: copying every row's 40 columns is not needed)."""
-    return pd.DataFrame({ZIP_KEY: frame[schema.ZIPCODE].round().astype("Int64").astype("str"), METRO: frame[METRO]})
+    codes, zips = pd.factorize(frame[schema.ZIPCODE].round())  # each distinct zip written out once
+    keys = np.array([str(int(z)) for z in zips] + [np.nan], dtype=object)[codes]  # a missing zip stays missing
+    return pd.DataFrame({ZIP_KEY: pd.Series(keys, index=frame.index, dtype="str"), METRO: frame[METRO]})
 
 
 def _log(values: pd.Series) -> pd.Series:

@@ -123,6 +123,17 @@ class ZipHistory:
         layers = self._window(*window).laid_over(_cells(given, _metro_codes(given[METRO], self._metro_code)))
         return _Grid(layers).features(zips, months, known_through)
 
+    def index_values(self, zips: np.ndarray, months: np.ndarray) -> np.ndarray:
+        """The history's index value (price) of each zip and month (month numbers); NaN where it has none."""
+        known = ~np.isnan(self._cells[schema.TARGET])
+        keys = self._cells[schema.ZIPCODE][known] * 10**5 + self._cells[MONTH][known]  # exact in float64
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], self._cells[schema.TARGET][known][order]
+        wanted = np.round(np.asarray(zips, dtype="float64")) * 10**5 + months
+        at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+        found = (keys[at] == wanted) if len(keys) else np.zeros(len(wanted), dtype=bool)
+        return np.where(found, values[at] if len(keys) else np.nan, np.nan)
+
     def _window(self, start: int, end: int) -> _Layers:
         """The history's months start..end as layers, built once per window: a serving process's requests
         all ask for the same one, and lay their few rows over it instead of building it again."""

@@ -24,6 +24,7 @@ from shared.data.history import ZipHistory, month_number, month_numbers
 from shared.data.preprocess import CleaningReport, clean_for_scoring
 from shared.data.validation import ensure_valid, validate_housing
 from shared.layout import bundle_prefix
+from shared.model.adaptation import adapted
 from shared.model.backtest import ORIGIN_STEP, backtest
 from shared.model.calibration import MARKET_SOURCES, Calibration, Forecast, Parts
 from shared.model.drift import DriftReference
@@ -41,7 +42,7 @@ from shared.model.seal import (
     verify_bundle,
 )
 from shared.model.smoke import SmokeSet
-from shared.schema import DATE
+from shared.schema import DATE, TARGET, ZIPCODE
 from shared.store import ArtifactStore, frame_of, json_bytes, parquet_bytes
 
 
@@ -139,13 +140,26 @@ class ModelBundle:
         judged = self.scorers(cleaned)
         if judged.all() or not judged.any():
             model = self.judged if judged.any() else self.served
-            return model.predict(cleaned, self.schema.names, seen, self.calibration, known_through)
-        # Both models: each predicts every row, so the history each sees has all the rows' months (a
-        # smaller part alone would miss the other's), and each row keeps its own model's price. Rebuilding
-        # the history with the rows instead costs a second per request on a full-size store.
-        mine, other = (model.predict(cleaned, self.schema.names, seen, self.calibration, known_through)
-                       for model in (self.judged, self.served))
-        return mine.where(judged, other)
+            forecast = model.predict(cleaned, self.schema.names, seen, self.calibration, known_through)
+        else:
+            # Both models: each predicts every row, so the history each sees has all the rows' months (a
+            # smaller part alone would miss the other's), and each row keeps its own model's price. Rebuilding
+            # the history with the rows instead costs a second per request on a full-size store.
+            mine, other = (model.predict(cleaned, self.schema.names, seen, self.calibration, known_through)
+                           for model in (self.judged, self.served))
+            forecast = mine.where(judged, other)
+        return forecast if known_through is not None else self._adapted(forecast, cleaned, seen, judged)
+
+    def _adapted(self, forecast: Forecast, cleaned: pd.DataFrame, seen: ZipHistory, judged: np.ndarray) -> Forecast:
+        """Nowcast intervals adapted over the rows' months (shared.model.adaptation): a month's price counts
+        where it is known (the row's own, else the history's) and the model scoring the row did not learn it."""
+        months = month_numbers(cleaned[DATE])
+        if len(np.unique(months)) < 2:  # nothing earlier to learn from
+            return forecast
+        given = cleaned[TARGET].to_numpy(dtype="float64")
+        actual = np.where(np.isnan(given), seen.index_values(cleaned[ZIPCODE].to_numpy(dtype="float64"), months), given)
+        learned = np.where(judged, self.judged.learned(cleaned), self.served.learned(cleaned))
+        return adapted(forecast, months, np.where(learned, np.nan, actual), self.calibration.level)
 
     def explain(self, cleaned: pd.DataFrame, seen: ZipHistory | None = None, exact: bool = True) -> list[Explanation]:
         """Why each row's price (cleaned rows, as `predict_clean` takes them): its parts, by the model that

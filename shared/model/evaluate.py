@@ -28,6 +28,7 @@ from sklearn.dummy import DummyRegressor
 
 from shared import schema
 from shared.data.history import ZipHistory
+from shared.model.adaptation import adapted
 from shared.model.backtest import HORIZON, NOWCAST_MODE
 from shared.model.bundle import ModelBundle
 from shared.model.calibration import CALIBRATION_SPLIT, Forecast, Parts, cross_fitted
@@ -55,10 +56,13 @@ SIGNIFICANCE = 0.05  # the gate's one-sided test: a candidate worse than a naive
 
 def _forecast(bundle: ModelBundle, table: pd.DataFrame, split: str, cross_fit: bool) -> Forecast:
     """The bundle's calibrated forecast of each backtest row (cross-fitted over origins on the months its
-    calibration was fitted on)."""
-    if cross_fit and split == CALIBRATION_SPLIT:
-        return cross_fitted(table, bundle.calibration.level)
-    return bundle.calibration.apply(Parts.of_table(table))
+    calibration was fitted on), the nowcast rows' intervals adapted month by month as `housing predict`
+    adapts a file's (shared.model.adaptation)."""
+    level = bundle.calibration.level
+    forecast = (cross_fitted(table, level) if cross_fit and split == CALIBRATION_SPLIT
+                else bundle.calibration.apply(Parts.of_table(table)))
+    return adapted(forecast, table["month"].to_numpy(), table["actual"].to_numpy(dtype="float64"), level,
+                   nowcast=(table["mode"] == NOWCAST_MODE).to_numpy())
 
 
 def evaluate_models(

@@ -72,3 +72,28 @@ def test_serving_path_imports_no_training_stack():
             "bad = [m for m in ('mlflow', 'optuna') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_nowcast_of_several_months_widens_the_later_months_intervals_by_the_earlier_months_misses(trained):
+    """`predict_clean` of the holdout's first three months without their price: the first month's intervals are
+    the calibration's, each later month's are scaled by the misses of the months before it, measured against
+    the prices the history knows (shared.model.adaptation)."""
+    from shared.model.adaptation import LIMIT, RATE
+
+    store, final = trained
+    bundle = load_bundle(store, final["run_id"])
+    holdout = read_table(store, artifact_key(final["run_id"], Artifact.of_split("clean", "holdout")))
+    first = sorted(holdout[schema.DATE].unique())[:3]
+    rows = holdout.loc[holdout[schema.DATE].isin(first)].assign(**{schema.TARGET: np.nan}).reset_index(drop=True)
+    together = bundle.predict_clean(rows)
+    width = 0.0
+    for month in first:
+        mine = (rows[schema.DATE] == month).to_numpy()
+        alone = bundle.predict_clean(rows.loc[mine].reset_index(drop=True))
+        np.testing.assert_allclose(together.price[mine], alone.price, rtol=1e-9)
+        np.testing.assert_allclose(np.log(together.high[mine] / together.price[mine]),
+                                   np.exp(width) * np.log(alone.high / alone.price), rtol=1e-9)
+        actual = holdout.loc[holdout[schema.DATE] == month, schema.TARGET].to_numpy()
+        missed = np.mean((actual < together.low[mine]) | (actual > together.high[mine]))
+        width = float(np.clip(width + RATE * (missed - (1 - bundle.calibration.level)), -LIMIT, LIMIT))
+    assert width != 0.0  # the months did teach something

@@ -380,6 +380,7 @@ def predict(
     from shared.data.tables import check_output, write_frame
     from shared.model.bundle import load_bundle
     from shared.serving.caveats import caveats
+    from shared.serving.monitoring import live_misses
     from shared.serving.system_history import history_for
 
     try:
@@ -392,7 +393,8 @@ def predict(
         raise _fail(f"no champion yet: train one first with `{_command(store, 'run')}`")
     bundle = load_bundle(store, pointer.run_id)
     raw = read_frame(input_file.read_bytes(), str(input_file))
-    forecast, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=history_for(store, bundle, raw))
+    forecast, report, cleaned = bundle.predict_raw(raw, source=str(input_file), seen=history_for(store, bundle, raw),
+                                                   live=live_misses(store))
     notes = caveats(raw, cleaned, forecast.price, report, bundle.supported_range())
     per_row = pd.Series("", index=range(len(cleaned)), dtype="object")
     for i, message in notes:

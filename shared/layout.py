@@ -20,6 +20,9 @@ PROMOTIONS_PREFIX = "models/promotions/"  # every promotion's pointer, create-on
 CARDS_PREFIX = "models/cards/"  # a model card per promoted bundle
 PREDICTIONS_PREFIX = "predictions/"
 LIVE_PREFIX = "monitoring/live/"  # per month and champion, how it did once the month's prices arrived
+# Per live month, the share of its prices outside the intervals served then (all regions): one small file the
+# API and scoring read to adapt the next months' intervals (shared.model.adaptation).
+LIVE_MISSES_KEY = f"{LIVE_PREFIX}interval_misses.json"
 DRIFT_PREFIX = "monitoring/drift/"  # per month, its inputs and predictions against the champion's training data
 SERVING_PREFIX = "serving/"  # per champion, what serving recent months needs of the zips' history
 # Every run's sealed model bundle (bundle_prefix), as a pattern for grants: runs/<any run id>/model/.
@@ -50,8 +53,9 @@ COMPONENTS = {
     # The predictions' listing tells it when the serving state is behind; it folds missing months in itself.
     "api": Access(reads=(CHAMPION_KEY, PROMOTIONS_PREFIX, CARDS_PREFIX, BUNDLES, PREDICTIONS_PREFIX, SERVING_PREFIX, LIVE_PREFIX,
                          DRIFT_PREFIX)),
-    # CodeDeploy's pre-traffic hook: the champion and its bundle's smoke set (lambdas/api/rollout_check.py).
-    "rollout-check": Access(reads=(CHAMPION_KEY, BUNDLES)),
+    # CodeDeploy's pre-traffic hook: the champion, its bundle's smoke set (lambdas/api/rollout_check.py), and the
+    # live misses that adapt the smoke answers' intervals as the API adapts them.
+    "rollout-check": Access(reads=(CHAMPION_KEY, BUNDLES, LIVE_MISSES_KEY)),
     # The batch results, the champion pointer for its metrics and backtest, and the monitoring records.
     "dashboard": Access(reads=(PREDICTIONS_PREFIX, CHAMPION_KEY, CARDS_PREFIX, LIVE_PREFIX, DRIFT_PREFIX)),
 }

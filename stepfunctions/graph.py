@@ -15,6 +15,7 @@ from shared.layout import (
     COMPONENTS,
     DRIFT_PREFIX,
     INCOMING_PREFIX,
+    LIVE_MISSES_KEY,
     PREDICTIONS_PREFIX,
     PROMOTIONS_PREFIX,
     QUARANTINE_PREFIX,
@@ -214,7 +215,8 @@ TRAINING_PIPELINE = PipelineGraph(
               also_reads=(PREDICTIONS_PREFIX,), also_writes=(PROMOTIONS_PREFIX, CARDS_PREFIX, SERVING_PREFIX)),
         Stage("batch", "lambdas.stages.batch:handler", memory_mb=3008, timeout_s=300,
               needs=(Artifact.SPLIT_HOLDOUT, Artifact.CHAMPION), makes=(Artifact.PREDICTIONS,),
-              also_reads=(BUNDLES,), also_writes=(SERVING_PREFIX, DRIFT_PREFIX)),  # the champion's bundle
+              # the champion's bundle, and the live months' misses its intervals adapt to
+              also_reads=(BUNDLES, LIVE_MISSES_KEY), also_writes=(SERVING_PREFIX, DRIFT_PREFIX)),
         # record runs after any failure too, so it needs nothing: it records what the event has.
         Stage("record", "lambdas.stages.record:handler", memory_mb=512, timeout_s=60, makes=(Artifact.RUN_RECORD,),
               also_reads=(RUNS_PREFIX,)),

@@ -19,6 +19,7 @@ from shared.lambda_http import FunctionFailed, Invoke, ask, lambda_invoker
 from shared.model.seal import SMOKE_FILE, sealed_file
 from shared.model.smoke import SmokeSet
 from shared.serving.champion import read_champion
+from shared.serving.monitoring import live_misses
 from shared.settings import ApiSettings, get_settings
 from shared.store import ArtifactStore, open_store
 
@@ -58,7 +59,8 @@ def _conversation(invoke: Invoke, store: ArtifactStore, api_key: str | None) -> 
     status, answer = ask(invoke, "POST", "/predict", {"records": smoke.records}, api_key)
     if status != 200:
         return [*problems, f"POST /predict of the {len(smoke.records)} smoke records answered {status}: {answer}"]
-    return problems + smoke.differences(answer["predictions"], answer["intervals"])
+    return problems + smoke.differences(answer["predictions"], answer["intervals"], answer["interval_level"],
+                                        live_misses(store))
 
 
 @structured

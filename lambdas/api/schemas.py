@@ -108,7 +108,9 @@ class PredictResponse(BaseModel):
     model_run_id: str
     predictions: list[float] = Field(description="predicted price per record, in request order")
     intervals: list[PredictionInterval] = Field(
-        default_factory=list, description="per record, in request order: the prediction interval at `interval_level`")
+        default_factory=list, description="per record, in request order: the prediction interval at `interval_level`; "
+                                          "in a request of several months, a later month's is widened or narrowed by "
+                                          "how many of the earlier months' known prices fell outside theirs")
     interval_level: float = Field(0.8, description="the intervals' nominal coverage (calibrated on the backtest)")
     warnings: list[RecordWarning] = Field(default_factory=list)
     explanations: list[RecordExplanation] | None = Field(

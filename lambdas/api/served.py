@@ -3,7 +3,8 @@
 The pointer (`models/champion.json`) is one small read; the bundle is only reloaded when the pointer names
 another run, and a bundle that fails its manifest check is refused while the previous model keeps serving.
 What the zips' history lets a request see comes from the champion's serving state (`shared.serving.serving_state`:
-one read, caught up whenever the scored months change, which one listing per refresh tells); a request for
+one read, caught up whenever the scored months change, which one listing per refresh tells), read again then
+with the live months' interval misses the intervals adapt to (one small file); a request for
 months before the state's reach takes the full history, built on first need and kept until either changes.
 """
 
@@ -19,6 +20,7 @@ from shared.data.history import ZipHistory
 from shared.layout import CHAMPION_KEY, PREDICTIONS_PREFIX
 from shared.model.bundle import ModelBundle, load_bundle
 from shared.serving.champion import ChampionPointer, promotion_history, read_champion
+from shared.serving.monitoring import live_misses
 from shared.serving.serving_state import ServingState
 from shared.serving.system_history import champion_state, history_for, seen_history
 from shared.store import ArtifactStore
@@ -39,6 +41,7 @@ class ServedChampion:
         self.promotions: list[ChampionPointer] = []  # the newest promotions, read when the champion changes
         self._full: tuple[ServingState, ZipHistory] | None = None  # for requests before the state's reach
         self._scored: dict[str, str] | None = None  # the predictions' keys and version tags last loaded
+        self.live: dict[int, float] = {}  # the live months' interval misses (shared.serving.monitoring.live_misses)
         self.last_error: str | None = None
 
     def current(self) -> ModelBundle | None:
@@ -68,9 +71,11 @@ class ServedChampion:
             if bundle is not None and (bundle is not self.bundle or scored != self._scored):
                 state = champion_state(self.store, bundle, scored)
                 _ = state.history  # built here, in init or a refresh, not in the first request it serves
+                live = live_misses(self.store)  # a month scored with its prices may have added one
                 if bundle is not self.bundle:
                     log.info("serving champion %s", bundle.run_id)
                 self.pointer, self.bundle, self.state, self._full, self._scored = pointer, bundle, state, None, scored
+                self.live = live
             if bundle is not None and pointer != promoted:  # a promotion since (a rollback to the same run too)
                 self.pointer, self.promotions = pointer, promotion_history(self.store)
             self.last_error = missing

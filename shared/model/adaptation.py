@@ -10,14 +10,16 @@ a += RATE * (e_j - (1 - level)) kept within +-LIMIT. More misses than the level 
 that follow, fewer narrow them back, so over a run of months the share covered tends to the level whatever
 the regime.
 
-It runs over the months of one prediction (a file or request of several months, an evaluation split),
-from a = 0 at its first month: a month's price counts once it is known (the input's own, else the
-history's) for a month the scoring model did not learn. A single month's prediction is left as it is: there
-is no earlier month to learn from. Carrying `a` from one scored month to the next (the live accuracy
-series) is not built.
+It runs from a = 0 over every month before the one predicted that the system has judged: the live series
+(shared.serving.monitoring: each month sent in with its prices, the share of them outside the intervals
+served then), and the months of the prediction itself (a file or request of several months, an evaluation
+split) where a price is known (the input's own, else the history's) for a month the scoring model did not
+learn. So a month scored alone gets the widths the months before it taught, whichever champion served them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -31,22 +33,30 @@ LIMIT = float(np.log(4))  # at most 4x, or a quarter of, the calibrated width
 
 
 def adapted(forecast: Forecast, months: np.ndarray, actual: np.ndarray, level: float,
-            nowcast: np.ndarray | None = None) -> Forecast:
+            nowcast: np.ndarray | None = None, recorded: Mapping[int, float] | None = None) -> Forecast:
     """`forecast` (rows in any order) with each month's intervals scaled by what the misses of the months
     before it say. `actual`: the price known for each row, NaN where none is or it must not count;
-    `nowcast`: the rows in nowcast mode (default all), the only ones scaled and counted."""
+    `nowcast`: the rows in nowcast mode (default all), the only ones scaled and counted; `recorded`: months
+    (month numbers) whose miss rate is known already (the live series: the share of their prices outside
+    the intervals served then), counted instead of the rows' own."""
     low, high = forecast.low.astype("float64").copy(), forecast.high.astype("float64").copy()
     nowcast = np.ones(len(months), dtype=bool) if nowcast is None else nowcast
     known = nowcast & np.isfinite(actual) & (actual > 0)
+    asked = np.unique(months[nowcast])
+    recorded = {m: rate for m, rate in (recorded or {}).items() if len(asked) and m < asked.max()}
     width = 0.0  # the log of the factor in force
-    for month in np.unique(months[nowcast]):
+    for month in sorted({*asked.tolist(), *recorded}):
         rows = nowcast & (months == month)
         price, factor = forecast.price[rows], np.exp(width)
         with np.errstate(invalid="ignore", divide="ignore"):
             low[rows] = price * (forecast.low[rows] / price) ** factor
             high[rows] = price * (forecast.high[rows] / price) ** factor
         counted = rows & known
-        if counted.any():
-            missed = np.mean((actual[counted] < low[counted]) | (actual[counted] > high[counted]))
-            width = float(np.clip(width + RATE * (missed - (1 - level)), -LIMIT, LIMIT))
+        if month in recorded:
+            missed = recorded[month]
+        elif counted.any():
+            missed = float(np.mean((actual[counted] < low[counted]) | (actual[counted] > high[counted])))
+        else:
+            continue
+        width = float(np.clip(width + RATE * (missed - (1 - level)), -LIMIT, LIMIT))
     return Forecast(price=forecast.price, low=low, high=high, naive=forecast.naive)

@@ -12,6 +12,7 @@ with a SHA-256 of each; the manifest is written last, so a bundle without one is
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -133,9 +134,11 @@ class ModelBundle:
         return np.where(self.scorers(cleaned), self.judged.trained_through, self.served.trained_through)
 
     def predict_clean(self, cleaned: pd.DataFrame, seen: ZipHistory | None = None,
-                      known_through: int | None = None) -> Forecast:
+                      known_through: int | None = None, live: Mapping[int, float] | None = None) -> Forecast:
         """Prices for rows that went through cleaning, with what the system has seen (by default the months
-        the run saw) and, in horizon mode, the last month whose index may be used (a month number)."""
+        the run saw) and, in horizon mode, the last month whose index may be used (a month number). In
+        nowcast mode the intervals adapt to the misses of the months before (`live`: the live series' per
+        month, shared.serving.monitoring.live_misses; and the rows' own earlier months)."""
         seen = self.history if seen is None else seen
         judged = self.scorers(cleaned)
         if judged.all() or not judged.any():
@@ -148,18 +151,23 @@ class ModelBundle:
             mine, other = (model.predict(cleaned, self.schema.names, seen, self.calibration, known_through)
                            for model in (self.judged, self.served))
             forecast = mine.where(judged, other)
-        return forecast if known_through is not None else self._adapted(forecast, cleaned, seen, judged)
+        return forecast if known_through is not None else self._adapted(forecast, cleaned, seen, judged, live or {})
 
-    def _adapted(self, forecast: Forecast, cleaned: pd.DataFrame, seen: ZipHistory, judged: np.ndarray) -> Forecast:
-        """Nowcast intervals adapted over the rows' months (shared.model.adaptation): a month's price counts
-        where it is known (the row's own, else the history's) and the model scoring the row did not learn it."""
+    def _adapted(self, forecast: Forecast, cleaned: pd.DataFrame, seen: ZipHistory, judged: np.ndarray,
+                 live: Mapping[int, float]) -> Forecast:
+        """Nowcast intervals adapted to the months before (shared.model.adaptation): the live ones, and the
+        rows' own earlier months, whose price counts where it is known (the row's own, else the history's)
+        and the model scoring the row did not learn it."""
         months = month_numbers(cleaned[DATE])
-        if len(np.unique(months)) < 2:  # nothing earlier to learn from
-            return forecast
-        given = cleaned[TARGET].to_numpy(dtype="float64")
-        actual = np.where(np.isnan(given), seen.index_values(cleaned[ZIPCODE].to_numpy(dtype="float64"), months), given)
-        learned = np.where(judged, self.judged.learned(cleaned), self.served.learned(cleaned))
-        return adapted(forecast, months, np.where(learned, np.nan, actual), self.calibration.level)
+        if not len(months) or (months.min() == months.max() and not any(m < months.min() for m in live)):
+            return forecast  # nothing earlier to learn from
+        actual = np.full(len(months), np.nan)
+        if months.min() < months.max():
+            given = cleaned[TARGET].to_numpy(dtype="float64")
+            known = seen.index_values(cleaned[ZIPCODE].to_numpy(dtype="float64"), months)
+            learned = np.where(judged, self.judged.learned(cleaned), self.served.learned(cleaned))
+            actual = np.where(learned, np.nan, np.where(np.isnan(given), known, given))
+        return adapted(forecast, months, actual, self.calibration.level, recorded=live)
 
     def explain(self, cleaned: pd.DataFrame, seen: ZipHistory | None = None, exact: bool = True) -> list[Explanation]:
         """Why each row's price (cleaned rows, as `predict_clean` takes them): its parts, by the model that
@@ -178,13 +186,14 @@ class ModelBundle:
         return low / 10, high * 10
 
     def predict_raw(self, raw: pd.DataFrame, source: str = "input", seen: ZipHistory | None = None,
-                    ) -> tuple[Forecast, CleaningReport, pd.DataFrame]:
-        """Validate, clean and score HouseTS-shaped rows: one prediction (with its interval) per input row,
-        in order. Returns the forecast, the cleaning report, and the cleaned rows (metro names, coordinates)."""
+                    live: Mapping[int, float] | None = None) -> tuple[Forecast, CleaningReport, pd.DataFrame]:
+        """Validate, clean and score HouseTS-shaped rows: one prediction (with its interval, adapted to the
+        `live` misses, see `predict_clean`) per input row, in order. Returns the forecast, the cleaning
+        report, and the cleaned rows (metro names, coordinates)."""
         typed = ensure_valid(validate_housing(raw, source=source, for_prediction=True))
         cleaned, report = clean_for_scoring(typed, self.metros)
         low, high = self.supported_range()
-        forecast = self.predict_clean(cleaned, seen)
+        forecast = self.predict_clean(cleaned, seen, live=live)
         clipped = Forecast(price=np.clip(forecast.price, low, high), low=np.clip(forecast.low, low, high),
                            high=np.clip(forecast.high, low, high), naive=forecast.naive)
         return clipped, report, cleaned

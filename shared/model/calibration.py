@@ -29,7 +29,8 @@ or a fall that the index has not shown yet), the interval widens with the disagr
 (plain split conformal) the intervals fitted on a boom covered 0.38-0.71 of the next two years' prices
 4-24 months ahead on the full-size synthetic data sets whose market turned; with ADAPT, 0.77-0.91 (README).
 It is symmetric in log price on purpose: the backtest's months may all have erred one way (a boom the
-model under-called), and the next regime may err the other.
+model under-called), and the next regime may err the other. In nowcast mode a prediction of several months
+then scales each month's interval by the misses of the months before it (shared.model.adaptation).
 
 A row's bucket is the age of its last allowed index value (the horizon: 1 is a nowcast), or NO_INDEX for a
 zip without one (the model anchors it on the price-level reference). Figures reported for the months the

@@ -4,12 +4,14 @@ Before a new API version takes any traffic, the rollout check (lambdas/api/rollo
 records to it and compares its answers with the recorded ones: the same bundle must give the same prices
 whatever image serves it. The records are the newest labelled month's rows without their price, which a
 nowcast predicts from the months before: the bundle alone fixes what they may see, so months scored after
-the promotion do not change their answer.
+the promotion do not change their prices; their intervals adapt to the live months' misses
+(shared.model.adaptation), which the check applies to the recorded ones.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,9 @@ import pandas as pd
 from pydantic import BaseModel
 
 from shared import schema
+from shared.data.history import month_numbers
+from shared.model.adaptation import adapted
+from shared.model.calibration import Forecast
 
 SMOKE_RECORDS = 20  # few enough for one request, spread over the zips
 SMOKE_TOLERANCE = 1e-6  # relative: a cent on a $10,000 home; JSON carries the floats exactly
@@ -30,14 +35,19 @@ class SmokeSet(BaseModel):
     low: list[float]
     high: list[float]
 
-    def differences(self, predicted: list[float], intervals: list[dict[str, float]]) -> list[str]:
-        """What an answer (a /predict response's `predictions` and `intervals`) gets wrong, per record."""
+    def differences(self, predicted: list[float], intervals: list[dict[str, float]], level: float,
+                    live: Mapping[int, float] | None = None) -> list[str]:
+        """What an answer (a /predict response's `predictions` and `intervals`) gets wrong, per record: the
+        recorded intervals adapted to the `live` months' misses as the API adapts them (shared.model.adaptation)."""
         if len(predicted) != len(self.records) or len(intervals) != len(self.records):
             return [f"{len(predicted)} predictions and {len(intervals)} intervals for {len(self.records)} records"]
+        months = month_numbers(pd.to_datetime(pd.Series([record[schema.DATE] for record in self.records])))
+        expected = adapted(Forecast(np.asarray(self.predicted), np.asarray(self.low), np.asarray(self.high)), months,
+                           np.full(len(months), np.nan), level, recorded=live)
         wrong = []
         for i, record in enumerate(self.records):
-            for name, want, got in (("price", self.predicted[i], predicted[i]), ("low", self.low[i], intervals[i]["low"]),
-                                    ("high", self.high[i], intervals[i]["high"])):
+            for name, want, got in (("price", self.predicted[i], predicted[i]), ("low", expected.low[i], intervals[i]["low"]),
+                                    ("high", expected.high[i], intervals[i]["high"])):
                 if not math.isclose(got, want, rel_tol=SMOKE_TOLERANCE):
                     wrong.append(f"zip {record[schema.ZIPCODE]} {record[schema.DATE]}: {name} {got:,.2f}, "
                                  f"the bundle recorded {want:,.2f}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from shared.model.bundle import ModelBundle, load_bundle
 from shared.model.explain import TOP_PARTS
 from shared.schema import METRO_NAME
 from shared.serving.champion import read_champion
+from shared.serving.monitoring import live_misses
 from shared.serving.predictions import write_scored_months
 from shared.serving.serving_state import update_state
 from shared.serving.summary import NAIVE_COLUMNS
@@ -32,14 +34,15 @@ from shared.store import ArtifactChanged, ArtifactStore, json_bytes
 log = logging.getLogger(__name__)
 
 
-def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str,
-               seen: ZipHistory | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def score_rows(bundle: ModelBundle, raw: pd.DataFrame, source: str, seen: ZipHistory | None = None,
+               live: Mapping[int, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One prediction row per input row: zipcode, metro, coordinates, date, actual (where known), predicted
     with its interval (low, high), the naive forecasters' prices, and the market medians the zips' history
     keeps (a scored month joins what the system has seen), and for the newest month's rows why (`why`,
-    `explained_newest`); and the cleaned rows. A file that breaks
+    `explained_newest`); and the cleaned rows. The intervals adapt to the `live` months' misses
+    (shared.model.adaptation). A file that breaks
     `shared.data.plausibility`'s rules is refused (InvalidInput)."""
-    forecast, _, cleaned = bundle.predict_raw(raw, source=source, seen=seen)
+    forecast, _, cleaned = bundle.predict_raw(raw, source=source, seen=seen, live=live)
     report = ValidationReport(source=source, rows=len(raw), columns=raw.shape[1])
     ensure_valid((check_scored_file(report, cleaned, seen), cleaned))
     return pd.DataFrame({
@@ -98,7 +101,7 @@ def batch_score(store: ArtifactStore, raw: pd.DataFrame, source: str,
             raise ValueError(f"{source} has no rows for {wanted}")
     bundle = load_bundle(store, pointer.run_id)
     log.info("scoring %s: %d rows of %d month(s) with %s", source, len(raw), row_months(raw).nunique(), bundle.run_id)
-    predictions, cleaned = score_rows(bundle, raw, source, history_for(store, bundle, raw))
+    predictions, cleaned = score_rows(bundle, raw, source, history_for(store, bundle, raw), live_misses(store))
     written = write_scored_months(store, predictions)
     write_drift_reports(store, bundle, cleaned, predictions, source)
     try:

@@ -12,21 +12,23 @@ the same champion scoring more of the month's rows replaces its record (compare-
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pandas as pd
 
 from shared.clock import utc_now
 from shared.data.history import month_number, month_of
-from shared.layout import LIVE_PREFIX, live_accuracy_key, month_predictions_key
+from shared.layout import LIVE_MISSES_KEY, LIVE_PREFIX, live_accuracy_key, month_predictions_key
 from shared.model.drift import drift_reports
 from shared.schema import ALL_REGIONS
 from shared.serving.summary import summarize
-from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, parquet_bytes, read_table
+from shared.store import ArtifactChanged, ArtifactNotFound, ArtifactStore, json_bytes, parquet_bytes, read_table
 
 log = logging.getLogger(__name__)
 
 RECORDED_AT = "recorded_at"
+WRITE_ATTEMPTS = 5
 
 # What the score function publishes after each scoring (CloudWatch embedded metric format), and what the
 # stack's alarms watch. Months arrive one a month, but an alarm evaluates at most 7 days of data: so the
@@ -73,7 +75,45 @@ def record_live(store: ArtifactStore, run_id: str, months: list[tuple[int, int]]
             log.info("%s was recorded meanwhile by another scoring", key)
             continue
         written.append(key)
+        _record_misses(store, month_of(int(year), int(month)), figures)
     return written
+
+
+def _record_misses(store: ArtifactStore, month: int, figures: pd.DataFrame) -> None:
+    """Keep the month's share of prices outside their interval (all regions) in LIVE_MISSES_KEY, which the
+    next months' intervals adapt to (shared.model.adaptation). Compare-and-swap: a concurrent scoring of
+    another month is read again and kept."""
+    coverage = figures.loc[figures["metro"] == ALL_REGIONS, "coverage"].dropna()
+    if coverage.empty:  # predictions made before intervals: nothing to learn from
+        return
+    for _ in range(WRITE_ATTEMPTS):
+        misses, tag = _misses_and_tag(store)
+        misses[month] = round(1.0 - float(coverage.iloc[0]), 6)
+        try:
+            store.replace(LIVE_MISSES_KEY, json_bytes({str(m): rate for m, rate in sorted(misses.items())}), tag)
+            return
+        except ArtifactChanged:
+            continue
+    log.warning("%s kept changing while it was written: month %d left out until it is scored again", LIVE_MISSES_KEY, month)
+
+
+def live_misses(store: ArtifactStore) -> dict[int, float]:
+    """Per live month (month number), the share of its prices that fell outside the intervals served then;
+    empty before any (or if the file cannot be read: intervals then go unadapted, which is said)."""
+    return _misses_and_tag(store)[0]
+
+
+def _misses_and_tag(store: ArtifactStore) -> tuple[dict[int, float], str | None]:
+    try:
+        data, tag = store.read_tagged(LIVE_MISSES_KEY)
+    except ArtifactNotFound:
+        return {}, None
+    try:
+        return {int(month): float(rate) for month, rate in json.loads(data).items()}, tag
+    except (ValueError, TypeError, AttributeError) as err:
+        log.warning("%s cannot be read (%s): intervals are not adapted to the live months until it is rewritten",
+                    LIVE_MISSES_KEY, type(err).__name__)
+        return {}, tag
 
 
 def live_accuracy(store: ArtifactStore, metro: str | None = None) -> pd.DataFrame:

@@ -249,7 +249,8 @@ def test_a_new_api_version_takes_traffic_only_after_its_check_and_rolls_back_on_
     invoke = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
     assert invoke == [{"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": {"Ref": version}}]
     reads = next(s for s in statements if s["Action"] == "s3:GetObject")["Resource"]
-    assert sorted(r["Fn::Join"][1][1] for r in reads) == ["/models/champion.json", "/runs/*/model/*"]
+    assert sorted(r["Fn::Join"][1][1] for r in reads) == ["/models/champion.json", "/monitoring/live/interval_misses.json",
+                                                          "/runs/*/model/*"]
     assert not any("s3:PutObject" in s["Action"] for s in statements)
     assert any(s["Action"] == "codedeploy:PutLifecycleEventHookExecutionStatus" for s in statements)
 

@@ -1,6 +1,7 @@
 """Live accuracy: a month sent in with its prices records how the serving model did on it, equal to a
 computation straight from the scored rows; a month without prices, or rescored by a later model's batch
-stage, records nothing; `housing status` and GET /monitoring show the series."""
+stage, records nothing; `housing status` and GET /monitoring show the series; and the months after a live
+month adapt their intervals to its misses, in scoring, the API and the rollout check alike."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ from shared.schema import ALL_REGIONS
 from shared.serving.batch import batch_score
 from shared.serving.champion import read_champion
 from shared.serving.incoming import score_incoming
-from shared.serving.monitoring import live_accuracy
+from shared.serving.monitoring import live_accuracy, live_misses
 from shared.serving.summary import NAIVE_COLUMNS
 from shared.store import LocalStore, read_table, write_table
-from tests.support.api import serving
+from tests.support.api import records_from, serving
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +68,7 @@ def test_a_month_s_prices_record_the_serving_model_s_live_accuracy(store, small_
 
     # The batch stage's rescoring of the holdout (months the champion learned or judged) is no live record.
     batch_score(store, read_table(store, f"runs/{champion}/splits/holdout.parquet"), source="holdout")
-    assert store.list(LIVE_PREFIX) == result["live"]
+    assert [k for k in store.list(LIVE_PREFIX) if k.endswith(".parquet")] == result["live"]
 
 
 def test_status_and_the_api_show_the_live_series(store, small_data):
@@ -116,3 +117,39 @@ def test_a_month_with_shifted_inputs_raises_drift_and_names_unseen_zips(store, s
     with serving(create_app(store.url)) as url:
         body = json.load(urllib.request.urlopen(f"{url}/monitoring/drift?month=2024-02"))
     assert body["alerts"] == report.alerts and body["features"]["homes_sold"]["level"] == "alert"
+
+
+def test_the_months_after_a_live_month_adapt_their_intervals_to_its_misses(store, small_data):
+    """2024-01 arrives with its prices: the share of them outside the intervals served is kept
+    (LIVE_MISSES_KEY), and 2024-02, scored alone, gets the bundle's intervals scaled by what 2024-01 taught
+    (shared.model.adaptation); the API answers a 2024-02 record with the same interval, and the rollout check
+    expects it."""
+    from lambdas.api.rollout_check import check_version
+    from shared.data.history import month_of
+    from shared.model.adaptation import RATE
+    from shared.serving.system_history import history_for
+    from tests.integration.test_rollout_check import version
+
+    write_table(store, "incoming/2024-01.parquet", _next_month(small_data, priced=True))
+    score_incoming(store, "incoming/2024-01.parquet")
+    coverage = live_accuracy(store, metro=ALL_REGIONS).loc[0, "coverage"]
+    assert live_misses(store) == {month_of(2024, 1): pytest.approx(1 - coverage, abs=1e-6)}
+
+    february = _next_month(small_data, priced=False).assign(date="2024-02-29").reset_index(drop=True)
+    write_table(store, "incoming/2024-02.parquet", february)
+    score_incoming(store, "incoming/2024-02.parquet")
+    scored = read_table(store, month_predictions_key(2024, 2))
+    bundle = load_bundle(store, read_champion(store).run_id)
+    plain, _, _ = bundle.predict_raw(february, seen=history_for(store, bundle, february))  # nothing live
+    factor = np.exp(RATE * ((1 - coverage) - (1 - bundle.calibration.level)))
+    assert abs(factor - 1) > 1e-3
+    np.testing.assert_allclose(scored["predicted"], plain.price, rtol=1e-9)
+    np.testing.assert_allclose(np.log(scored["high"] / scored["predicted"]), factor * np.log(plain.high / plain.price),
+                               rtol=1e-6)
+
+    with serving(create_app(store.url)) as url:
+        request = urllib.request.Request(f"{url}/predict", json.dumps({"records": records_from(february.head(3))}).encode(),
+                                         {"content-type": "application/json"})
+        answer = json.load(urllib.request.urlopen(request))
+    np.testing.assert_allclose([i["high"] for i in answer["intervals"]], scored["high"].head(3), rtol=1e-6)
+    assert check_version(version(store.url), store) == []

@@ -64,7 +64,8 @@ def test_rows_in_any_order_and_horizon_rows_beside_them():
 
 
 def test_the_history_knows_each_zip_s_index_value_by_month():
-    frame = pd.DataFrame({schema.ZIPCODE: [6007.0, 6007.0, 30301.0], schema.DATE: pd.to_datetime(["2020-01-31", "2020-02-29", "2020-01-31"]),
+    frame = pd.DataFrame({schema.ZIPCODE: [6007.0, 6007.0, 30301.0],
+                          schema.DATE: pd.to_datetime(["2020-01-31", "2020-02-29", "2020-01-31"]),
                           schema.METRO: ["a", "a", "b"], schema.TARGET: [100.0, np.nan, 300.0],
                           **{c: [1.0, 1.0, 1.0] for c in schema.MARKET_LEVELS}})
     history = ZipHistory(frame)
@@ -72,3 +73,17 @@ def test_the_history_knows_each_zip_s_index_value_by_month():
     found = history.index_values(np.array([6007.0, 6007.0, 30301.0, 30301.0]), months)
     np.testing.assert_array_equal(found, [100.0, np.nan, 300.0, np.nan])
     assert np.isnan(ZipHistory().index_values(np.array([6007.0]), months[:1])).all()
+
+
+def test_months_judged_live_before_a_prediction_adapt_it_and_count_instead_of_its_own():
+    forecast, months = _forecast(1)
+    months = months + 10  # one month, the 10th
+    recorded = {8: 0.5, 9: 0.0, 10: 0.9, 12: 1.0}  # the 10th's own and later ones cannot teach it
+    alone = adapted(forecast, months, np.full(len(months), np.nan), level=0.8, recorded=recorded)
+    width = RATE * (0.5 - 0.2)
+    width += RATE * (0.0 - 0.2)
+    assert _log_half(alone, months) == [pytest.approx(0.1 * np.exp(width))]
+    two, months2 = _forecast(2)
+    actual = np.full(len(months2), 100.0)  # the first month's own prices all inside ...
+    both = adapted(two, months2, actual, level=0.8, recorded={0: 0.5})  # ... but judged live with half outside
+    assert _log_half(both, months2)[1] == pytest.approx(0.1 * np.exp(RATE * (0.5 - 0.2)))

@@ -75,7 +75,7 @@ def predict(body: PredictRequest, bundle: Champion, served: Served,
     frame["date"] = frame["date"].astype("str")
     seen = served.history_for(frame)
     try:
-        forecast, report, cleaned = bundle.predict_raw(frame, source="request", seen=seen)
+        forecast, report, cleaned = bundle.predict_raw(frame, source="request", seen=seen, live=served.live)
     except InvalidInput as exc:
         raise ApiError(422, str(exc), [
             ErrorDetail(field=f"body.records.{p.column}" if p.column else "body.records", problem=p.message)

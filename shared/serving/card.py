@@ -13,8 +13,9 @@ from shared.reports import CANDIDATE, LABELS, EvaluationReport, Metrics, backtes
 # Measured on the project's synthetic data sets (README, "What the model still cannot do"); true of every
 # bundle this code trains, whatever its data.
 KNOWN_LIMITS = [
-    "A month or two ahead, right at a market turn after the months the calibration learned from, its intervals "
-    "cover less than their level (0.71-0.73 for a nominal 0.8 on a synthetic downturn); two years ahead they "
+    "Forecasting a month or two past the last index value it was given, right at a market turn after the months "
+    "the calibration learned from, its intervals cover less than their level (0.71-0.73 for a nominal 0.8 on a "
+    "synthetic downturn); nowcasts adapt to each month's misses (0.79 there), and two years ahead the intervals "
     "widen with the gap between the market's move and the index's momentum, and can cover more than it.",
     "A month ahead it is close to momentum (last month's growth carried forward) on an index that does not lag "
     "the market (0.92-0.95 of its error on synthetic data, a downturn it never saw included).",

@@ -81,16 +81,21 @@ def record_live(store: ArtifactStore, run_id: str, months: list[tuple[int, int]]
 
 def _record_misses(store: ArtifactStore, month: int, figures: pd.DataFrame) -> None:
     """Keep the month's share of prices outside their interval (all regions) in LIVE_MISSES_KEY, which the
-    next months' intervals adapt to (shared.model.adaptation). Compare-and-swap: a concurrent scoring of
-    another month is read again and kept."""
+    next months' intervals adapt to (shared.model.adaptation). A missing or unreadable file is rebuilt from
+    the live records (a store whose live months predate the file gets it here). Compare-and-swap: a
+    concurrent scoring of another month is read again and kept."""
     coverage = figures.loc[figures["metro"] == ALL_REGIONS, "coverage"].dropna()
     if coverage.empty:  # predictions made before intervals: nothing to learn from
         return
     for _ in range(WRITE_ATTEMPTS):
         misses, tag = _misses_and_tag(store)
-        misses[month] = round(1.0 - float(coverage.iloc[0]), 6)
+        if misses is None:
+            live = live_accuracy(store, metro=ALL_REGIONS).dropna(subset=["coverage"])
+            misses = {month_of(int(y), int(m)): 1.0 - float(c) for y, m, c in zip(live["year"], live["month"], live["coverage"])}
+        misses[month] = 1.0 - float(coverage.iloc[0])
+        payload = {f"{m // 12:04d}-{m % 12 + 1:02d}": round(rate, 6) for m, rate in sorted(misses.items())}
         try:
-            store.replace(LIVE_MISSES_KEY, json_bytes({str(m): rate for m, rate in sorted(misses.items())}), tag)
+            store.replace(LIVE_MISSES_KEY, json_bytes(payload), tag)
             return
         except ArtifactChanged:
             continue
@@ -99,21 +104,23 @@ def _record_misses(store: ArtifactStore, month: int, figures: pd.DataFrame) -> N
 
 def live_misses(store: ArtifactStore) -> dict[int, float]:
     """Per live month (month number), the share of its prices that fell outside the intervals served then;
-    empty before any (or if the file cannot be read: intervals then go unadapted, which is said)."""
-    return _misses_and_tag(store)[0]
+    empty before any, or when the file cannot be read (intervals then go unadapted until the next month
+    scored with its prices rewrites it; said in the log)."""
+    return _misses_and_tag(store)[0] or {}
 
 
-def _misses_and_tag(store: ArtifactStore) -> tuple[dict[int, float], str | None]:
+def _misses_and_tag(store: ArtifactStore) -> tuple[dict[int, float] | None, str | None]:
+    """LIVE_MISSES_KEY's months (None if it is missing or unreadable) and its version tag."""
     try:
         data, tag = store.read_tagged(LIVE_MISSES_KEY)
     except ArtifactNotFound:
-        return {}, None
+        return None, None
     try:
-        return {int(month): float(rate) for month, rate in json.loads(data).items()}, tag
+        return {month_number(month): float(rate) for month, rate in json.loads(data).items()}, tag
     except (ValueError, TypeError, AttributeError) as err:
         log.warning("%s cannot be read (%s): intervals are not adapted to the live months until it is rewritten",
                     LIVE_MISSES_KEY, type(err).__name__)
-        return {}, tag
+        return None, tag
 
 
 def live_accuracy(store: ArtifactStore, metro: str | None = None) -> pd.DataFrame:

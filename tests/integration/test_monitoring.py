@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from housing.cli import app as cli
 from lambdas.api.app import create_app
-from shared.layout import LIVE_PREFIX, month_predictions_key
+from shared.layout import LIVE_MISSES_KEY, LIVE_PREFIX, month_predictions_key
 from shared.model.bundle import load_bundle
 from shared.model.drift import read_drift_report
 from shared.schema import ALL_REGIONS
@@ -153,3 +153,11 @@ def test_the_months_after_a_live_month_adapt_their_intervals_to_its_misses(store
         answer = json.load(urllib.request.urlopen(request))
     np.testing.assert_allclose([i["high"] for i in answer["intervals"]], scored["high"].head(3), rtol=1e-6)
     assert check_version(version(store.url), store) == []
+
+    # An unreadable file adapts nothing, and the next month scored with its prices rebuilds it from the live records.
+    store.write_bytes(LIVE_MISSES_KEY, b"not json")
+    assert live_misses(store) == {}
+    write_table(store, "incoming/2024-03.parquet", _next_month(small_data, priced=True).assign(date="2024-03-31"))
+    score_incoming(store, "incoming/2024-03.parquet")
+    assert set(live_misses(store)) == {month_of(2024, 1), month_of(2024, 3)}
+    assert live_misses(store)[month_of(2024, 1)] == pytest.approx(1 - coverage, abs=1e-6)

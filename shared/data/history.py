@@ -31,6 +31,7 @@ MARKET_LEVELS = schema.MARKET_LEVELS
 COLUMNS = [schema.ZIPCODE, METRO, schema.DATE, schema.TARGET, *MARKET_LEVELS]
 MONTH = "month_number"  # the date as `month_numbers` gives it, in the arrays a grid is built from
 FEW_MONTHS = 12  # a metro median asked at no more distinct months than this is computed at those months only
+FEW_ROWS = 500  # rows to predict laid over a kept window of the history (an API request's most)
 SMOOTHING = 3  # months in the trailing mean of a market median (one month's median rests on few sales)
 # How far back the history loaded for a prediction reaches: an index value up to MAX_INDEX_AGE months old,
 # and the longest window before it. An older last index value is not used (the reference anchors the row).
@@ -118,10 +119,19 @@ class ZipHistory:
                                    growth=np.full((len(rows), GROWTH_LAGS), np.nan),
                                    metro_growth=np.full((len(rows), GROWTH_LAGS), np.nan))
         # The months the rows can look back to, every zip's; the rows' cells laid over the zips of their metros.
-        window = months[usable].min() - LOOKBACK, months[usable].max()
+        start, end = months[usable].min() - LOOKBACK, months[usable].max()
         given = rows.loc[usable]
-        layers = self._window(*window).laid_over(_cells(given, _metro_codes(given[METRO], self._metro_code)))
+        cells = _cells(given, _metro_codes(given[METRO], self._metro_code))
+        if (start, end) in self._windows or len(given) <= FEW_ROWS:  # a request: the window kept, its rows laid over it
+            layers = self._window(start, end).laid_over(cells)
+        else:  # a training set or a month's file: nothing to reuse, so the window's cells and the rows at once
+            inside = self._in_window(start, end)
+            layers = _Layers.empty(start, end).laid_over(
+                {name: np.concatenate([values[inside], cells[name]]) for name, values in self._cells.items()})
         return _Grid(layers).features(zips, months, known_through)
+
+    def _in_window(self, start: int, end: int) -> np.ndarray:
+        return (self._cells[MONTH] >= start) & (self._cells[MONTH] <= end)
 
     def index_values(self, zips: np.ndarray, months: np.ndarray) -> np.ndarray:
         """The history's index value (price) of each zip and month (month numbers); NaN where it has none."""
@@ -139,7 +149,7 @@ class ZipHistory:
         all ask for the same one, and lay their few rows over it instead of building it again."""
         layers = self._windows.get((start, end))
         if layers is None:  # two threads may both build it: the same layers, no lock on the request path
-            inside = (self._cells[MONTH] >= start) & (self._cells[MONTH] <= end)
+            inside = self._in_window(start, end)
             layers = _Layers.empty(start, end).laid_over({name: values[inside] for name, values in self._cells.items()})
             for oldest in list(self._windows)[:max(len(self._windows) + 1 - self.WINDOWS_KEPT, 0)]:
                 self._windows.pop(oldest, None)

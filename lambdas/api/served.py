@@ -3,8 +3,8 @@
 The pointer (`models/champion.json`) is one small read; the bundle is only reloaded when the pointer names
 another run, and a bundle that fails its manifest check is refused while the previous model keeps serving.
 What the zips' history lets a request see comes from the champion's serving state (`shared.serving.serving_state`:
-one read, caught up whenever the scored months change, which one listing per refresh tells), read again then
-with the live months' interval misses the intervals adapt to (one small file); a request for
+one read, caught up whenever the scored months change, which one listing per refresh tells); each refresh also
+reads the live months' interval misses the intervals adapt to (one small file); a request for
 months before the state's reach takes the full history, built on first need and kept until either changes.
 """
 
@@ -67,15 +67,16 @@ class ServedChampion:
             if pointer is not None and (bundle is None or pointer.run_id != bundle.run_id):
                 bundle = load_bundle(self.store, pointer.run_id, threads=1)  # requests are small; Lambda serves one at a time
             scored = self.store.tags(PREDICTIONS_PREFIX)  # one listing: has any month been scored since?
+            # One small read: a month scored with its prices adds its misses just after its predictions.
+            live = live_misses(self.store)
             promoted = self.pointer
             if bundle is not None and (bundle is not self.bundle or scored != self._scored):
                 state = champion_state(self.store, bundle, scored)
                 _ = state.history  # built here, in init or a refresh, not in the first request it serves
-                live = live_misses(self.store)  # a month scored with its prices may have added one
                 if bundle is not self.bundle:
                     log.info("serving champion %s", bundle.run_id)
                 self.pointer, self.bundle, self.state, self._full, self._scored = pointer, bundle, state, None, scored
-                self.live = live
+            self.live = live
             if bundle is not None and pointer != promoted:  # a promotion since (a rollback to the same run too)
                 self.pointer, self.promotions = pointer, promotion_history(self.store)
             self.last_error = missing

@@ -1,15 +1,16 @@
 """Each pipeline stage in its own process, as Lambda and Fargate run them, at 1x, 3x or 10x the HouseTS
 panel; prints a Markdown table of peak memory and time against each stage's configured memory and timeout.
 
-    uv run python benchmarks/scale.py [--factor 1] [--trials 2] [--until STAGE] [--store DIR]
+    uv run python benchmarks/scale.py [--factor 1] [--trials 2] [--until STAGE] [--store DIR] [--deploy JSON]
 
 The synthetic set has FULL_SIZE_ZIPS x factor zip codes (884,092 rows at 1x) and goes in as a CSV under
-raw/, as users upload it. Memory is the graph's default for the stage (the deployment's
-`function_memory_mb` context raises it). Every stage is a fresh `python3` running the stage's handler on the event the one
-before it returned (the training task's event passes on with what it made, as on AWS), so its peak
-resident set is that of one invocation: the figure Lambda's memory setting must cover. Its time includes
-the process's start and imports (a cold start). `--until` stops after
-a stage (the ones before training fit at 10x in minutes; training does not).
+raw/, as users upload it. Memory, timeout and where a stage runs are the deployment's: the graph's defaults,
+or those of the `housing` context given with --deploy (`function_memory_mb`, `fargate_stages`, `train_cpu`,
+`train_memory_mb`: e.g. the sizes the README gives for 10x). Every stage is a fresh `python3` running the
+stage's handler on the event the one before it returned, so its peak resident set is that of one
+invocation: the figure a function's or task's memory must cover. Its time includes the process's start and
+imports (a cold start). `--until` stops after a stage (the ones before training fit at 10x in minutes;
+training does not).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from infra_cdk.config import load_config  # noqa: E402
 from lambdas.stage_event import new_run_event  # noqa: E402
 from shared.data.metros import FULL_SIZE_ZIPS  # noqa: E402
 from shared.data.synthetic import generate  # noqa: E402
 from shared.layout import METROS_KEY, raw_key  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store import LocalStore, write_table  # noqa: E402
-from stepfunctions.graph import FARGATE, TRAINING_PIPELINE, with_made  # noqa: E402
+from stepfunctions.graph import FARGATE, TRAINING_PIPELINE  # noqa: E402
 
 # One invocation: the handler on the event in argv[1]; its returned event and the process's peak resident set
 # (VmHWM: this process image's own, after exec; a child's rusage would count the parent's pages at the fork)
@@ -61,7 +63,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2, help="tuning trials (the training task's time grows with them)")
     parser.add_argument("--until", choices=[s.name for s in TRAINING_PIPELINE.stages], default=None)
     parser.add_argument("--store", type=Path, default=None, help="a folder to keep the store in (default: a temporary one)")
+    parser.add_argument("--deploy", type=json.loads, default={}, help="the deployment's `housing` context (JSON) whose sizes "
+                                                                     "the table compares with")
     args = parser.parse_args()
+    deployment = load_config(args.deploy)
+    graph = deployment.pipeline_graph()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.store or Path(tmp) / "store"
         store, work = LocalStore(root), Path(tmp)
@@ -78,22 +84,29 @@ def main() -> None:
         config = Settings(store=store.url).run_config(trials=args.trials)
         event = new_run_event(store.url, key, METROS_KEY, config, f"scale-{args.factor:g}")
         results = []
-        name: str | None = TRAINING_PIPELINE.stages[0].name
+        name: str | None = graph.stages[0].name
         while name:
-            stage = TRAINING_PIPELINE.stage(name)
+            stage = graph.stage(name)
             print(f"{name}...", file=sys.stderr)
-            returned, peak, seconds = invoke(stage.handler, event, work)
-            event = with_made(event, stage) if stage.compute == FARGATE else returned
+            event, peak, seconds = invoke(stage.handler, event, work)
             results.append((stage, peak, seconds))
             if name == args.until:
                 break
-            name = TRAINING_PIPELINE.following(name, event)
+            name = graph.following(name, event)
     print(f"\n{n_rows:,} rows, {zips:,} zip codes, CSV {csv_mib:,.0f} MiB (factor {args.factor:g}, {args.trials} trials)\n")
     print("| stage | runs on | memory (MiB) | peak RSS (MiB) | peak / memory | time (s) | timeout (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for stage, peak, seconds in results:
-        print(f"| {stage.name} | {stage.compute} | {stage.memory_mb:,} | {peak:,.0f} | {peak / stage.memory_mb:.2f} | "
+        memory = memory_of(stage, deployment)
+        print(f"| {stage.name} | {stage.compute} | {memory:,} | {peak:,.0f} | {peak / memory:.2f} | "
               f"{seconds:,.0f} | {stage.timeout_s:,} |")
+
+
+def memory_of(stage, deployment) -> int:
+    """The memory the deployment gives the stage's function or task."""
+    if stage.compute == FARGATE:
+        return stage.memory_mb
+    return deployment.function_memory_mb.get(stage.name, stage.memory_mb)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,17 @@ from shared.settings import CONSUMERS, Settings
 CONTEXT_KEY = "housing"
 
 
+class FargateStage(BaseModel):
+    """A pipeline stage run as a Fargate task instead of a Lambda function: for data past what one invocation
+    holds (10,240 MB) or finishes in (15 minutes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu: int = Field(description="CPU units, 1024 a vCPU: 256 to 16384")
+    memory_mb: int = Field(description="memory, a size Fargate offers with that CPU (at most 122,880 MB)")
+    timeout_s: int = Field(3600, ge=60, le=6 * 3600, description="the stage's timeout (the run's is 6 hours)")
+
+
 class DashboardHours(BaseModel):
     """When the dashboard task runs: scheduled scaling starts it (1 task) and stops it (0 tasks)."""
 
@@ -78,6 +89,11 @@ class DeployConfig(BaseModel):
                                                                 "exceeds this for 2 minutes in a row")
     api_rollback_5xx: int = Field(5, ge=1, description="roll a rollout back at this many 5xx answers in a minute (503s "
                                                         "before any champion count too)")
+    fargate_stages: dict[str, FargateStage] = Field(
+        default_factory=dict,
+        description='pipeline stages to run as Fargate tasks of this size instead of Lambda functions, e.g. {"features": '
+                    '{"cpu": 4096, "memory_mb": 30720}} for 10x the full-size data (benchmarks/scale.py); not `record`, '
+                    "which the failure path invokes as a function, nor `train`, already a task (train_cpu, train_memory_mb)")
     function_memory_mb: dict[str, int] = Field(
         default_factory=dict,
         description="memory of a pipeline stage's function or of `score`, above its default (3008 MB at most: a new "
@@ -106,6 +122,18 @@ class DeployConfig(BaseModel):
         "none", description="'api_key': the API asks every caller but the health check for an x-api-key header "
                             "(keys in a generated Secrets Manager secret); 'none' warns at synth time when open to all")
 
+    def pipeline_graph(self):
+        """The training pipeline as this deployment runs it: the graph's stages, `fargate_stages` on Fargate,
+        and the training task sized by `train_cpu` / `train_memory_mb` where given."""
+        from stepfunctions.graph import TRAINING_PIPELINE
+
+        tasks: dict[str, dict[str, float | int]] = {
+            name: {"vcpu": task.cpu / 1024, "memory_mb": task.memory_mb, "timeout_s": task.timeout_s}
+            for name, task in self.fargate_stages.items()}
+        train = {**({"vcpu": self.train_cpu / 1024} if self.train_cpu else {}),
+                 **({"memory_mb": self.train_memory_mb} if self.train_memory_mb else {})}
+        return TRAINING_PIPELINE.on_fargate({**tasks, **({"train": train} if train else {})})
+
     @field_validator("store_prefix")
     @classmethod
     def _folder(cls, value: str) -> str:
@@ -133,6 +161,7 @@ def load_config(context: dict[str, Any] | str | None) -> DeployConfig:
     _check_function_memory(config.function_memory_mb)
     _check_settings(config.settings)
     _check_fargate_size(config.train_cpu, config.train_memory_mb)
+    _check_fargate_stages(config.fargate_stages, config.function_memory_mb)
     if config.cognito_login and not config.certificate_arn:
         raise ValueError("cognito_login needs certificate_arn: the ALB authenticates only on HTTPS listeners")
     if config.certificate_arn and not config.domain_name:
@@ -202,10 +231,27 @@ def _check_fargate_size(cpu: int | None, memory_mb: int | None) -> None:
     from stepfunctions.graph import TRAINING_PIPELINE
 
     train = TRAINING_PIPELINE.stage("train")
-    cpu, memory_mb = cpu or int(train.vcpu * 1024), memory_mb or train.memory_mb
+    _check_fargate_pair(cpu or int(train.vcpu * 1024), memory_mb or train.memory_mb, "train_cpu", "train_memory_mb")
+
+
+def _check_fargate_stages(stages: dict[str, FargateStage], function_memory_mb: dict[str, int]) -> None:
+    from stepfunctions.graph import FARGATE, TRAINING_PIPELINE
+
+    movable = {s.name for s in TRAINING_PIPELINE.stages if s.compute != FARGATE} - {TRAINING_PIPELINE.finish}
+    unknown = sorted(set(stages) - movable)
+    if unknown:
+        raise ValueError(f"fargate_stages names {unknown}: the stages it can move are {sorted(movable)}")
+    both = sorted(set(stages) & set(function_memory_mb))
+    if both:
+        raise ValueError(f"{both} in both fargate_stages and function_memory_mb: a stage is a task or a function")
+    for name, task in stages.items():
+        _check_fargate_pair(task.cpu, task.memory_mb, f"fargate_stages.{name}.cpu", f"fargate_stages.{name}.memory_mb")
+
+
+def _check_fargate_pair(cpu: int, memory_mb: int, cpu_key: str, memory_key: str) -> None:
     if cpu not in FARGATE_SIZES:
-        raise ValueError(f"train_cpu {cpu}: Fargate offers {sorted(FARGATE_SIZES)} CPU units")
+        raise ValueError(f"{cpu_key} {cpu}: Fargate offers {sorted(FARGATE_SIZES)} CPU units")
     low, high, step = FARGATE_SIZES[cpu]
     if not (low <= memory_mb <= high and (memory_mb - low) % step == 0):
-        raise ValueError(f"train_memory_mb {memory_mb} with train_cpu {cpu}: Fargate takes {low} to {high} MB "
+        raise ValueError(f"{memory_key} {memory_mb} with {cpu_key} {cpu}: Fargate takes {low} to {high} MB "
                          f"in steps of {step}")

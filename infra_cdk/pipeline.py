@@ -1,8 +1,11 @@
 """The training pipeline on AWS, generated from `stepfunctions.graph.TRAINING_PIPELINE`: one container
-Lambda per light stage, one Fargate task for train+tune, and the state machine that runs them.
+Lambda per Lambda stage, one Fargate task definition per Fargate stage (train+tune, and any stage the
+`fargate_stages` context moves there), and the state machine that runs them.
 
 Each stage becomes a task state with the graph's retry policy and a Catch that records the failure and
 ends in a Fail state; the graph's gate becomes a Choice. Payloads carry the stage event (S3 keys, never data).
+A Fargate stage's event goes through the store (`lambdas.task`): a state puts it, the task runs the stage on
+it and puts the event the stage returns, and a state reads that back as the next state.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -23,11 +27,10 @@ from infra_cdk.config import DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge, arn_of
 from infra_cdk.storage import Storage
-from lambdas.stage_event import TASK_FIELDS, task_variable
-from shared.layout import artifact_key
-from stepfunctions.graph import ARTIFACTS_FIELD, ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, GATE_PASSED_PATH, PipelineGraph, Stage
+from lambdas.task import RUN_ID_VARIABLE
+from shared.layout import STAGE_EVENTS, stage_event_key
+from stepfunctions.graph import ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, GATE_PASSED_PATH, PipelineGraph, Stage
 
-TRAIN_CONTAINER = "train"
 FAILED = "RecordFailure"
 
 
@@ -40,17 +43,11 @@ class UndeployableGraph(ValueError):
 
 
 def check_deployable(graph: PipelineGraph) -> None:
-    """Refuse graphs the state machine would not run faithfully: the deployment has one training task
-    definition (one Fargate stage), and a Fargate task returns no event, so neither the gate's stage nor the
-    finishing stage may be one. Nor may a stage need an artifact no earlier stage makes."""
-    fargate = [s.name for s in graph.stages if s.compute == FARGATE]
-    if len(fargate) != 1:
-        raise UndeployableGraph(f"the deployment runs exactly one Fargate stage (the training task); the graph has "
-                                f"{len(fargate)}: {fargate}. Make the others Lambda stages or add a task definition per stage.")
-    for role, name in (("gate", graph.gate.after), ("finishing", graph.finish)):
-        if graph.stage(name).compute == FARGATE:
-            raise UndeployableGraph(f"the {role} stage {name!r} runs on Fargate, whose task returns no event to the "
-                                    "state machine; it must be a Lambda stage")
+    """Refuse graphs the state machine would not run faithfully: the failure path invokes the finishing
+    stage's function, so that stage must be a Lambda; nor may a stage need an artifact no earlier stage makes."""
+    if graph.stage(graph.finish).compute == FARGATE:
+        raise UndeployableGraph(f"the finishing stage {graph.finish!r} runs on Fargate, but the failure path invokes it "
+                                "as a function; it must be a Lambda stage")
     graph.check_artifacts()
 
 
@@ -62,12 +59,20 @@ class Pipeline(Construct):
         self.config, self.storage, self.environment = config, storage, environment
         self.log_retention = logs.RetentionDays[config.log_retention]
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
+        self.task_definitions: dict[str, ecs.FargateTaskDefinition] = {}
+        self.task_security_group = ec2.SecurityGroup(
+            self, "task-sg", vpc=cluster.vpc, allow_all_outbound=True,
+            description="pipeline tasks: no inbound traffic, outbound to S3/ECR/MLflow")
         for stage in graph.stages:
-            if stage.compute != FARGATE:
+            if stage.compute == FARGATE:
+                self.task_definitions[stage.name] = self._task_definition(stage, images)
+            else:
                 self.functions[stage.name] = self._function(stage, images)
-        train = next(s for s in graph.stages if s.compute == FARGATE)
-        self.task_definition, self.train_security_group = self._training_task(train, images, cluster)
         self.state_machine = self._state_machine(graph, cluster)
+
+    def role_of(self, stage: str) -> iam.IRole:
+        """The role stage `stage` runs with: its function's, or its task's."""
+        return self.functions[stage].role if stage in self.functions else self.task_definitions[stage].task_role
 
     def _function(self, stage: Stage, images: Images) -> lambda_.DockerImageFunction:
         return store_function(
@@ -76,51 +81,46 @@ class Pipeline(Construct):
             memory_size=self.config.function_memory_mb.get(stage.name, stage.memory_mb),
             timeout=Duration.seconds(stage.timeout_s), description=f"housing pipeline stage '{stage.name}' ({stage.handler})")
 
-    def _training_task(self, stage: Stage, images: Images, cluster: ecs.ICluster):
+    def _task_definition(self, stage: Stage, images: Images) -> ecs.FargateTaskDefinition:
         task = ecs.FargateTaskDefinition(
-            self, "train-task", cpu=self.config.train_cpu or int(stage.vcpu * 1024),
-            memory_limit_mib=self.config.train_memory_mb or stage.memory_mb,
+            self, f"{stage.name}-task", cpu=int(stage.vcpu * 1024), memory_limit_mib=stage.memory_mb,
             runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64,
                                                  operating_system_family=ecs.OperatingSystemFamily.LINUX))
-        log_group = logs.LogGroup(self, "train-logs", retention=self.log_retention, removal_policy=RemovalPolicy.DESTROY)
+        log_group = logs.LogGroup(self, f"{stage.name}-logs", retention=self.log_retention,
+                                  removal_policy=RemovalPolicy.DESTROY)
         task.add_container(
-            TRAIN_CONTAINER,
+            stage.name,
             image=images.pipeline_container(),
             # The Lambda base image's entrypoint is the Lambda runtime; the task runs the stage as a program.
-            entry_point=["python3", "-m", stage.handler.split(":")[0]],
+            entry_point=["python3", "-m", "lambdas.task"],
+            command=[stage.name],
             environment=self.environment,
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="train", log_group=log_group),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=stage.name, log_group=log_group),
         )
         grant_store(task.task_role, self.storage.bucket, self.config.store_prefix, stage.reads, stage.writes, task)
-        acknowledge(task, "AwsSolutions-ECS2", "the environment holds only the store URL and tuning settings, no secrets")
+        acknowledge(task, "AwsSolutions-ECS2", "the environment holds only the store URL and pipeline settings, no secrets")
         acknowledge(task, "AwsSolutions-IAM5", "ecr:GetAuthorizationToken accepts no resource-level permission",
                     findings=["Resource::*"])
-        security_group = ec2.SecurityGroup(self, "train-sg", vpc=cluster.vpc, allow_all_outbound=True,
-                                           description="training task: no inbound traffic, outbound to S3/ECR/MLflow")
-        return task, security_group
+        return task
 
     def _task_state(self, stage: Stage, cluster: ecs.ICluster) -> sfn.TaskStateBase:
         timeout = sfn.Timeout.duration(Duration.seconds(stage.timeout_s))
         if stage.compute == FARGATE:
-            container = self.task_definition.find_container(TRAIN_CONTAINER)
+            task = self.task_definitions[stage.name]
             return tasks.EcsRunTask(
                 self, state_name(stage),
                 integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-                cluster=cluster, task_definition=self.task_definition,
+                cluster=cluster, task_definition=task,
                 launch_target=tasks.EcsFargateLaunchTarget(platform_version=ecs.FargatePlatformVersion.LATEST),
                 assign_public_ip=True,
                 subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
-                security_groups=[self.train_security_group],
+                security_groups=[self.task_security_group],
                 container_overrides=[tasks.ContainerOverride(
-                    container_definition=container,
-                    environment=[tasks.TaskEnvironmentVariable(
-                        name=task_variable(field),
-                        value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(f"$.{field}")) if is_object
-                        else sfn.JsonPath.string_at(f"$.{field}"))
-                        for field, is_object in TASK_FIELDS.items()],
+                    container_definition=task.find_container(stage.name),
+                    environment=[tasks.TaskEnvironmentVariable(name=RUN_ID_VARIABLE,
+                                                               value=sfn.JsonPath.string_at("$.run_id"))],
                 )],
-                # The task's own output is the ECS description; the stage event flows on, and the next
-                # state records what the task made (`_made`; the local runner does the same).
+                # The task's own output is the ECS description; the stage's event comes back through the store.
                 result_path=sfn.JsonPath.DISCARD,
                 task_timeout=timeout,
             )
@@ -129,6 +129,27 @@ class Pipeline(Construct):
             self, state_name(stage), lambda_function=self.functions[stage.name], payload_response_only=True,
             retry_on_service_exceptions=False, task_timeout=timeout,
         )
+
+    def _event_states(self, stage: Stage) -> tuple[sfn.TaskStateBase, sfn.TaskStateBase]:
+        """Around a Fargate stage: the state that puts its event in the store, and the one that reads back the
+        event the task put (`lambdas.task`) as the next state."""
+        bucket, prefix = self.storage.bucket, self.config.store_prefix
+        events = [bucket.arn_for_objects(f"{prefix}{STAGE_EVENTS}*")]
+
+        def key(part: str) -> str:
+            return sfn.JsonPath.format(prefix + stage_event_key("{}", stage.name, part), sfn.JsonPath.string_at("$.run_id"))
+
+        put = tasks.CallAwsService(
+            self, f"{state_name(stage)}Input", service="s3", action="putObject", iam_resources=events,
+            parameters={"Bucket": bucket.bucket_name, "Key": key("in"), "ContentType": "application/json",
+                        "Body": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$"))},
+            result_path=sfn.JsonPath.DISCARD)
+        get = tasks.CallAwsService(
+            self, f"{state_name(stage)}Output", service="s3", action="getObject", iam_resources=events,
+            parameters={"Bucket": bucket.bucket_name, "Key": key("out")},
+            result_selector={"event": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.Body"))},
+            output_path="$.event")
+        return put, get
 
     def _state_machine(self, graph: PipelineGraph, cluster: ecs.ICluster) -> sfn.StateMachine:
         finish = graph.stage(graph.finish)
@@ -143,11 +164,12 @@ class Pipeline(Construct):
         record_failure.next(failed)
 
         states = {stage.name: self._task_state(stage, cluster) for stage in graph.stages}
-        exits: dict[str, sfn.INextable] = dict(states)  # the state the next stage follows
+        entries: dict[str, sfn.TaskStateBase] = dict(states)  # the state a stage starts with
+        exits: dict[str, sfn.TaskStateBase] = dict(states)  # the state the next stage follows
         for stage in graph.stages:
-            if stage.compute == FARGATE and stage.makes:
-                exits[stage.name] = self._made(graph, stage)
-                states[stage.name].next(exits[stage.name])
+            if stage.compute == FARGATE:
+                entries[stage.name], exits[stage.name] = self._event_states(stage)
+                entries[stage.name].next(states[stage.name]).next(exits[stage.name])
         for stage in graph.stages:
             state = states[stage.name]
             if stage.retry.attempts:
@@ -157,23 +179,24 @@ class Pipeline(Construct):
             named = sfn.Pass(self, f"{state_name(stage)}Failed", result=sfn.Result.from_string(stage.name),
                              result_path=f"$.{FAILED_STAGE_FIELD}")
             named.next(record_failure)
-            state.add_catch(named, errors=["States.ALL"], result_path=f"$.{ERROR_FIELD}")
+            for part in dict.fromkeys((entries[stage.name], state, exits[stage.name])):
+                part.add_catch(named, errors=["States.ALL"], result_path=f"$.{ERROR_FIELD}")
         for stage in graph.stages:
             if stage.name == graph.gate.after:
                 gate = sfn.Choice(self, "Gate", comment="promote only a candidate that passed the gate")
-                gate.when(sfn.Condition.boolean_equals(GATE_PASSED_PATH, True), states[graph.gate.on_pass])
-                gate.otherwise(states[graph.gate.on_fail])
+                gate.when(sfn.Condition.boolean_equals(GATE_PASSED_PATH, True), entries[graph.gate.on_pass])
+                gate.otherwise(entries[graph.gate.on_fail])
                 exits[stage.name].next(gate)
             elif stage.name == graph.finish:
                 exits[stage.name].next(sfn.Succeed(self, "Done"))
             else:
-                exits[stage.name].next(states[graph.next_of(stage.name)])
+                exits[stage.name].next(entries[graph.next_of(stage.name)])
 
         log_group = logs.LogGroup(self, "state-machine-logs", retention=self.log_retention,
                                   removal_policy=RemovalPolicy.DESTROY)
         machine = sfn.StateMachine(
             self, "Training",
-            definition_body=sfn.DefinitionBody.from_chainable(states[graph.stages[0].name]),
+            definition_body=sfn.DefinitionBody.from_chainable(entries[graph.stages[0].name]),
             timeout=Duration.hours(6),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
@@ -185,18 +208,14 @@ class Pipeline(Construct):
                     "each stage function is named; ':*' only adds its own versions and aliases",
                     findings=[f"Resource::{arn_of(fn)}:*" for fn in self.functions.values()])
         acknowledge(machine, "AwsSolutions-IAM5",
-                    "ecs:RunTask is granted on the training task definition's own family; ':*' covers its revisions",
-                    findings=[f"Resource::{_task_family_arn(self.task_definition)}:*"])
+                    "ecs:RunTask is granted on each task definition's own family; ':*' covers its revisions",
+                    findings=[f"Resource::{_task_family_arn(task)}:*" for task in self.task_definitions.values()])
+        if self.task_definitions:
+            acknowledge(machine, "AwsSolutions-IAM5",
+                        "the Fargate stages' events are put and read under runs/*/events/: a run's id is known only "
+                        "at run time", findings=[f"Resource::{arn_of(self.storage.bucket)}/{self.config.store_prefix}"
+                                                 f"{STAGE_EVENTS}*"])
         return machine
-
-    def _made(self, graph: PipelineGraph, stage: Stage) -> sfn.Pass:
-        """After a Fargate stage, the event's artifacts with what it made added at their keys (the run id fixes
-        them, `stepfunctions.graph.with_made`): the ones before it carried over, the new ones formatted."""
-        earlier = {f"{a.value}.$": f"$.{ARTIFACTS_FIELD}.{a.value}" for a in graph.made_before(stage.name)}
-        made = {f"{a.value}.$": f"States.Format('{artifact_key('{}', a)}', $.run_id)" for a in stage.makes}
-        return sfn.Pass(self, f"{state_name(stage)}Made", parameters={**earlier, **made},
-                        result_path=f"$.{ARTIFACTS_FIELD}")
-
 
 
 def _task_family_arn(task: ecs.TaskDefinition) -> str:

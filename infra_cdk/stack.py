@@ -18,7 +18,6 @@ from infra_cdk.pipeline import Pipeline
 from infra_cdk.storage import Storage
 from infra_cdk.tracking import Tracking
 from infra_cdk.triggers import Triggers
-from stepfunctions.graph import TRAINING_PIPELINE
 
 
 class HousingStack(Stack):
@@ -33,10 +32,10 @@ class HousingStack(Stack):
                                 server_name=f"{config.stack_name.lower()}-mlflow", size=config.mlflow_server_size)
         environment = self._environment(config, storage, tracking.arn if tracking else config.mlflow_tracking_uri)
 
-        pipeline = Pipeline(self, "Pipeline", graph=TRAINING_PIPELINE, config=config, storage=storage, images=images,
+        pipeline = Pipeline(self, "Pipeline", graph=config.pipeline_graph(), config=config, storage=storage, images=images,
                             cluster=network.cluster, environment=environment)
         if tracking:
-            tracking.allow(pipeline.task_definition.task_role, pipeline.functions["promote"].role)
+            tracking.allow(pipeline.role_of("train"), pipeline.role_of("promote"))
         triggers = Triggers(self, "Triggers", config=config, storage=storage, images=images,
                             training=pipeline.state_machine, environment=environment)
         entry = Entry(self, "Entry", vpc=network.cluster.vpc, access_logs=storage.logs, allowed_cidr=config.allowed_cidr,

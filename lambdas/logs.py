@@ -52,9 +52,9 @@ def structured(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 
 
 def task_logging() -> None:
-    """For a process that is not a Lambda (the Fargate training task): `housing.*` INFO lines on stderr,
-    which the task's awslogs driver sends to CloudWatch (stdout keeps the event it prints at the end).
-    Without it Python drops INFO lines: the trials and "bundle sealed" would never reach the log group."""
+    """For a process that is not a Lambda (a stage's Fargate task): `housing.*` INFO lines on stderr, which
+    the task's awslogs driver sends to CloudWatch. Without it Python drops INFO lines: the trials and
+    "bundle sealed" would never reach the log group."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger(ROOT_LOGGER)

@@ -3,7 +3,6 @@ data never travels here: only the run id, the store URL and artifact keys)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -57,23 +56,6 @@ class MissingArtifact(KeyError):
 
     def __str__(self) -> str:
         return self.args[0]
-
-
-# What the training task reads of its event, one environment variable a field (True: a JSON object). An ECS
-# RunTask override is capped at 8,192 characters and `incoming_keys` grows with every labelled month sent in,
-# so the task is not given it (it does not read it; the event flows on to the next state unchanged).
-TASK_FIELDS = {"run_id": False, "store": False, "input_key": False, "metros_key": False, "config": True, "artifacts": True}
-
-
-def task_variable(field: str) -> str:
-    """The environment variable that carries `field` of the stage event to the training task."""
-    return f"STAGE_{field.upper()}"
-
-
-def task_event(environ: Mapping[str, str]) -> dict:
-    """The training task's stage event, from its environment (TASK_FIELDS)."""
-    return {field: json.loads(environ[task_variable(field)]) if is_object else environ[task_variable(field)]
-            for field, is_object in TASK_FIELDS.items()}
 
 
 class NoMetrosTable(NotReady):

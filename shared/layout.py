@@ -27,6 +27,8 @@ DRIFT_PREFIX = "monitoring/drift/"  # per month, its inputs and predictions agai
 SERVING_PREFIX = "serving/"  # per champion, what serving recent months needs of the zips' history
 # Every run's sealed model bundle (bundle_prefix), as a pattern for grants: runs/<any run id>/model/.
 BUNDLES = f"{RUNS_PREFIX}*/model/"
+# The events a Fargate stage is handed and hands back (stage_event_key), as a pattern for grants.
+STAGE_EVENTS = f"{RUNS_PREFIX}*/events/"
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,13 @@ def synthetic_key(zips: int, seed: int) -> str:
 
 def run_key(run_id: str, name: str) -> str:
     return f"{RUNS_PREFIX}{run_id}/{name}"
+
+
+def stage_event_key(run_id: str, stage: str, part: str) -> str:
+    """Where the state machine puts the event a Fargate stage starts from (`part` "in") and where the task
+    puts the event it returns ("out"): an ECS task takes no payload and returns none, and RunTask's overrides
+    are capped at 8,192 characters, which an event listing many incoming/ files passes."""
+    return run_key(run_id, f"events/{stage}.{part}.json")
 
 
 def bundle_prefix(run_id: str) -> str:

@@ -4,8 +4,11 @@ Catch). Nothing here runs anything."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.layout import (
     BUNDLES,
@@ -23,6 +26,7 @@ from shared.layout import (
     REFERENCE_PREFIX,
     RUNS_PREFIX,
     SERVING_PREFIX,
+    STAGE_EVENTS,
     Access,
     Artifact,
     artifact_key,
@@ -49,6 +53,10 @@ class RetryPolicy:
     backoff: float = 2.0
 
 
+# RunTask's own failures, capacity among them (AmazonECS.Unknown), with back-off.
+FARGATE_RETRY = RetryPolicy(errors=("ECS.AmazonECSException", "AmazonECS.Unknown"), attempts=3, interval_s=60)
+
+
 @dataclass(frozen=True)
 class Stage:
     """One step of the graph, declared once: what runs it, with what resources, the artifacts it needs from
@@ -71,13 +79,15 @@ class Stage:
     def writes(self) -> tuple[str, ...]:
         """The keys and prefixes it writes: where its artifacts live, and its extras. The deployment grants
         exactly these (least privilege); BUNDLES among them marks the stage that makes the bundle, the only
-        one allowed to write a sealed model bundle (create-only)."""
-        return tuple(dict.fromkeys([CATALOG[a].grant for a in self.makes] + list(self.also_writes)))
+        one allowed to write a sealed model bundle (create-only). A Fargate task also puts the event it returns."""
+        events = [STAGE_EVENTS] if self.compute == FARGATE else []
+        return tuple(dict.fromkeys([CATALOG[a].grant for a in self.makes] + list(self.also_writes) + events))
 
     @property
     def reads(self) -> tuple[str, ...]:
         """The keys and prefixes it reads beyond its writes: where its needs live, and its extras."""
-        wanted = [CATALOG[a].grant for a in self.needs] + list(self.also_reads)
+        wanted = [CATALOG[a].grant for a in self.needs] + list(self.also_reads) + (
+            [STAGE_EVENTS] if self.compute == FARGATE else [])  # the event it is handed
         return tuple(g for g in dict.fromkeys(wanted) if not covered(g, self.writes) and not covered(g, [
             other for other in wanted if other != g]))
 
@@ -91,8 +101,7 @@ ARTIFACTS_FIELD = "artifacts"  # where the event keeps what the stages made (Sta
 
 def with_made(event: dict, stage: Stage) -> dict:
     """The event with the artifacts `stage` makes recorded at their keys (the run id fixes them): what a
-    Lambda stage's adapter returns; for a Fargate task, whose result is no event, the executor adds it (the
-    local runner, and the state machine with a Pass state)."""
+    stage's adapter returns."""
     made = {a.value: artifact_key(event["run_id"], a) for a in stage.makes}
     return {**event, ARTIFACTS_FIELD: {**event.get(ARTIFACTS_FIELD, {}), **made}}
 
@@ -172,6 +181,17 @@ class PipelineGraph:
                 made = before if made is None else [a for a in made if a in before]
         return tuple(made or ())
 
+    def on_fargate(self, tasks: Mapping[str, Mapping[str, Any]]) -> PipelineGraph:
+        """This graph with the stages named in `tasks` run as Fargate tasks, each with its fields replaced
+        ({"vcpu": 2, "memory_mb": 16384, "timeout_s": 3600}): for data that outgrows a Lambda's memory or its
+        15 minutes. The stages, their order and what they read and make are unchanged."""
+        unknown = sorted(set(tasks) - {s.name for s in self.stages})
+        if unknown:
+            raise ValueError(f"no stage named {unknown}: the stages are {[s.name for s in self.stages]}")
+        return dataclasses.replace(self, stages=tuple(
+            dataclasses.replace(s, compute=FARGATE, retry=FARGATE_RETRY, **tasks[s.name]) if s.name in tasks else s
+            for s in self.stages))
+
     def next_of(self, name: str) -> str | None:
         """The stage after `name` on the straight path (the gate decides after its own stage)."""
         names = [s.name for s in self.stages]
@@ -200,8 +220,7 @@ TRAINING_PIPELINE = PipelineGraph(
         Stage("features", "lambdas.stages.features:handler", memory_mb=3008, timeout_s=300, needs=(Artifact.CLEAN_TRAIN,),
               makes=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.FEATURE_SCHEMA)),
         Stage("train", "lambdas.stages.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
-              # RunTask's own failures, capacity among them (AmazonECS.Unknown), with back-off.
-              retry=RetryPolicy(errors=("ECS.AmazonECSException", "AmazonECS.Unknown"), attempts=3, interval_s=60),
+              retry=FARGATE_RETRY,
               needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.METROS,
                      Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.SPLIT_HOLDOUT),
               makes=(Artifact.BUNDLE,)),

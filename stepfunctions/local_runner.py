@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from stepfunctions.graph import FARGATE, PipelineGraph, Stage, caught, with_made
+from stepfunctions.graph import PipelineGraph, Stage, caught
 
 log = logging.getLogger("housing.runner")
 # Local stand-ins for the faults Step Functions retries (throttling, lost connections).
@@ -42,8 +42,6 @@ def _call(stage: Stage, event: dict, sleep: Callable[[float], None]) -> dict:
     for attempt in range(stage.retry.attempts + 1):
         try:
             result = handler(event, None)
-            if stage.compute == FARGATE:  # Step Functions gets the ECS task's description, not an event: the
-                return with_made(event, stage)  # event flows on, with what the task made recorded at its keys
             missing = [a.value for a in stage.makes if a.value not in result.get("artifacts", {})]
             if missing:
                 raise RuntimeError(f"stage {stage.name!r} declares that it makes {missing} but its event lacks them")

@@ -116,6 +116,8 @@ ALL_OPTIONS = {"alarm_drift_months": 3, "alarm_skill_months": 4,
                "store_prefix": "env",  # no trailing slash: normalized to the folder env/
                "api_auth": "api_key", "settings": {"gate_vs_baseline": 0.4, "train_end": "2021-01-01"},
                "function_memory_mb": {"validate": 6144, "score": 4096}, "api_provisioned_concurrency": 2,
+               "fargate_stages": {"features": {"cpu": 4096, "memory_mb": 30720},
+                                  "evaluate": {"cpu": 2048, "memory_mb": 16384, "timeout_s": 5400}},
                "api_rollout": "linear", "api_rollback_p99_ms": 900,
                "dashboard_hours": {"start": "cron(0 7 ? * MON-FRI *)", "stop": "cron(0 19 ? * MON-FRI *)",
                                    "time_zone": "Europe/Berlin"}}

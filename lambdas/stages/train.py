@@ -1,24 +1,19 @@
 """train: Optuna tuning tracked in MLflow, the judged model (fitted on the training split: evaluation and the
 gate judge it), the served model (refitted with the chosen parameters on every labelled month), and the
-sealed model bundle holding both. The refit runs here, before the gate, because the deployment has one
-Fargate task; a run the gate rejects is never served, so its refit is simply never used. Runs as that ECS
-Fargate task on AWS (`python -m lambdas.stages.train` reads the event from its environment: `task_event`), as a
-plain call locally."""
+sealed model bundle holding both. The refit runs here, before the gate, while the tuning's data is loaded; a
+run the gate rejects is never served, so its refit is simply never used. Runs as an ECS Fargate task on AWS
+(`python3 -m lambdas.task train`), as a plain call locally."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 
-from lambdas.logs import task_logging
 from lambdas.stage import stage_handler
-from lambdas.stage_event import StageEvent, log, task_event, task_variable
+from lambdas.stage_event import StageEvent, log
 from shared import schema
 from shared.layout import bundle_prefix
 from shared.model.bundle import FittedModel
@@ -77,8 +72,3 @@ def _log_bundle(tracking_uri: str, mlflow_run_id: str, files: dict[str, bytes]) 
             (Path(tmp) / name).write_bytes(data)
         mlflow.MlflowClient(tracking_uri).log_artifacts(mlflow_run_id, tmp, artifact_path="bundle")
 
-
-if __name__ == "__main__":  # the Fargate task's entrypoint
-    task_logging()
-    given = task_event(os.environ) if task_variable("run_id") in os.environ else json.loads(sys.argv[1])
-    print(json.dumps(handler(given, None)))

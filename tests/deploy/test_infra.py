@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from lambdas.stage_event import TASK_FIELDS, task_variable
+from lambdas.task import RUN_ID_VARIABLE
 from shared.layout import CHAMPION_KEY
-from stepfunctions.graph import FARGATE, TRAINING_PIPELINE
-from tests.support.infra import cdk_context, resolve_definition
+from stepfunctions.graph import FARGATE, FARGATE_RETRY, TRAINING_PIPELINE
+from tests.conftest import ALL_OPTIONS
+from tests.support.infra import cdk_context, image_functions, resolve_definition
 
 pytestmark = pytest.mark.slow
 
@@ -113,30 +114,67 @@ def test_training_runs_as_a_fargate_task(synthesized):
               if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train"]
     assert task["Cpu"] == str(int(train.vcpu * 1024)) and task["Memory"] == str(train.memory_mb)
     assert task["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
-    assert task["ContainerDefinitions"][0]["EntryPoint"] == ["python3", "-m", "lambdas.stages.train"]
+    assert task["ContainerDefinitions"][0]["EntryPoint"] == ["python3", "-m", "lambdas.task"]
+    assert task["ContainerDefinitions"][0]["Command"] == ["train"]
 
 
-def test_state_machine_follows_the_graph(synthesized):
-    _, _, tj = synthesized
+def test_fargate_stages_move_stages_onto_tasks_of_their_size(synthesized_with_options):
+    from infra_cdk.config import load_config
+
+    _, _, tj = synthesized_with_options
+    tasks = {r["Properties"]["ContainerDefinitions"][0]["Name"]: r["Properties"]
+             for r in resources(tj, "AWS::ECS::TaskDefinition").values()}
+    for name, size in ALL_OPTIONS["fargate_stages"].items():
+        assert (tasks[name]["Cpu"], tasks[name]["Memory"]) == (str(size["cpu"]), str(size["memory_mb"]))
+        assert tasks[name]["ContainerDefinitions"][0]["Command"] == [name]
+    commands = {p["ImageConfig"]["Command"][0] for p in image_functions(tj).values()}
+    assert not {f"lambdas.stages.{name}.handler" for name in ALL_OPTIONS["fargate_stages"]} & commands
+    states = resolve_definition(tj)["States"]
+    assert states["Evaluate"]["TimeoutSeconds"] == ALL_OPTIONS["fargate_stages"]["evaluate"]["timeout_s"]
+    assert states["Evaluate"]["Retry"][0]["ErrorEquals"] == list(FARGATE_RETRY.errors)
+    # The store's prefix is in the keys of the events the state machine puts and reads.
+    assert states["FeaturesInput"]["Parameters"]["Key.$"] == "States.Format('env/runs/{}/events/features.in.json', $.run_id)"
+    train = load_config({"train_cpu": 8192, "train_memory_mb": 32768}).pipeline_graph().stage("train")
+    assert (train.vcpu, train.memory_mb, train.timeout_s) == (8, 32768, TRAINING_PIPELINE.stage("train").timeout_s)
+    with pytest.raises(ValueError, match="the stages it can move are"):
+        load_config({"fargate_stages": {"record": {"cpu": 1024, "memory_mb": 2048}}})
+    with pytest.raises(ValueError, match="in both fargate_stages and function_memory_mb"):
+        load_config({"fargate_stages": {"validate": {"cpu": 1024, "memory_mb": 2048}}, "function_memory_mb": {"validate": 4096}})
+    with pytest.raises(ValueError, match="fargate_stages.features.memory_mb 40000 with fargate_stages.features.cpu 4096"):
+        load_config({"fargate_stages": {"features": {"cpu": 4096, "memory_mb": 40000}}})
+
+
+@pytest.mark.parametrize("which", ["synthesized", "synthesized_with_options"])
+def test_state_machine_follows_the_graph(which, request):
+    from infra_cdk.config import DeployConfig
+
+    _, _, tj = request.getfixturevalue(which)
+    graph = DeployConfig(fargate_stages=ALL_OPTIONS["fargate_stages"] if "options" in which else {}).pipeline_graph()
     asl = resolve_definition(tj)
     states = asl["States"]
-    names = [s.name.capitalize() for s in TRAINING_PIPELINE.stages]
-    assert asl["StartAt"] == names[0]
-    assert set(states) == {*names, *(f"{n}Failed" for n in names), "TrainMade", "Gate", "RecordFailure", "Failed", "Done"}
-    path = ["Validate", "Split", "Preprocess", "Features", "Train", "TrainMade", "Evaluate"]
+    names = [s.name.capitalize() for s in graph.stages]
+    tasks = [s.name.capitalize() for s in graph.stages if s.compute == FARGATE]
+    entry = {name: f"{name}Input" if name in tasks else name for name in names}
+    exit_ = {name: f"{name}Output" if name in tasks else name for name in names}
+    assert asl["StartAt"] == entry[names[0]]
+    assert set(states) == {*names, *(f"{n}Failed" for n in names), *(f"{t}Input" for t in tasks),
+                           *(f"{t}Output" for t in tasks), "Gate", "RecordFailure", "Failed", "Done"}
+    path = ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate"]
     for here, after in zip(path, path[1:]):
-        assert states[here]["Next"] == after
-    assert states["Evaluate"]["Next"] == "Gate"
-    assert states["Gate"]["Choices"] == [{"Variable": "$.gate.passed", "BooleanEquals": True, "Next": "Promote"}]
+        assert states[exit_[here]]["Next"] == entry[after]
+    assert states[exit_["Evaluate"]]["Next"] == "Gate"
+    assert states["Gate"]["Choices"] == [{"Variable": "$.gate.passed", "BooleanEquals": True, "Next": entry["Promote"]}]
     assert states["Gate"]["Default"] == "Record"
-    assert states["Promote"]["Next"] == "Batch" and states["Batch"]["Next"] == "Record" and states["Record"]["Next"] == "Done"
+    assert states[exit_["Promote"]]["Next"] == entry["Batch"] and states[exit_["Batch"]]["Next"] == "Record"
+    assert states["Record"]["Next"] == "Done"
     assert states["RecordFailure"]["Next"] == "Failed" and states["Failed"]["Type"] == "Fail"
-    for stage in TRAINING_PIPELINE.stages:
-        state = states[stage.name.capitalize()]
-        named = f"{stage.name.capitalize()}Failed"
-        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": named}]
-        assert states[named] == {"Type": "Pass", "Result": stage.name, "ResultPath": "$.failed_stage",
-                                 "Next": "RecordFailure"}
+    for stage in graph.stages:
+        name = stage.name.capitalize()
+        state = states[name]
+        catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"{name}Failed"}]
+        assert state["Catch"] == states[entry[name]]["Catch"] == states[exit_[name]]["Catch"] == catch
+        assert states[f"{name}Failed"] == {"Type": "Pass", "Result": stage.name, "ResultPath": "$.failed_stage",
+                                           "Next": "RecordFailure"}
         [retry] = state["Retry"]
         assert retry["ErrorEquals"] == list(stage.retry.errors) and retry["MaxAttempts"] == stage.retry.attempts
         assert retry["BackoffRate"] == stage.retry.backoff and state["TimeoutSeconds"] == stage.timeout_s
@@ -145,21 +183,17 @@ def test_state_machine_follows_the_graph(synthesized):
         if stage.compute == "lambda":  # the errors AWS recommends retrying for Lambda tasks
             assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                     "Lambda.ClientExecutionTimeoutException", "Lambda.TooManyRequestsException"} <= set(retry["ErrorEquals"])
-    assert "AmazonECS.Unknown" in states["Train"]["Retry"][0]["ErrorEquals"]
-    train = states["Train"]
-    assert train["Resource"].endswith(":states:::ecs:runTask.sync")
-    [override] = train["Parameters"]["Overrides"]["ContainerOverrides"]
-    # The fields the task reads, not the whole event: incoming_keys would outgrow RunTask's 8,192 characters.
-    assert override["Environment"] == [
-        {"Name": task_variable(field), "Value.$": f"States.JsonToString($.{field})" if is_object else f"$.{field}"}
-        for field, is_object in TASK_FIELDS.items()]
-    assert train["ResultPath"] is None  # the ECS description is dropped; the stage event flows on
-    # ... and the next state records the bundle the task made, at its key, beside what earlier stages made.
-    made = states["TrainMade"]
-    assert made["Type"] == "Pass" and made["ResultPath"] == "$.artifacts"
-    assert made["Parameters"]["bundle.$"] == "States.Format('runs/{}/model/', $.run_id)"
-    assert {k.removesuffix(".$") for k in made["Parameters"]} == {
-        a.value for s in TRAINING_PIPELINE.stages[:4] for a in s.makes} | {"bundle"}
+            continue
+        # A task takes no payload and returns none: its event is put in the store before it and read back after.
+        assert "AmazonECS.Unknown" in retry["ErrorEquals"]
+        assert state["Resource"].endswith(":states:::ecs:runTask.sync") and state["ResultPath"] is None
+        [override] = state["Parameters"]["Overrides"]["ContainerOverrides"]
+        assert override["Environment"] == [{"Name": RUN_ID_VARIABLE, "Value.$": "$.run_id"}]
+        put, get = states[entry[name]], states[exit_[name]]
+        assert put["Resource"].endswith(":states:::aws-sdk:s3:putObject") and put["ResultPath"] is None
+        assert put["Parameters"]["Body.$"] == "States.JsonToString($)"
+        assert get["Resource"].endswith(":states:::aws-sdk:s3:getObject")
+        assert get["ResultSelector"] == {"event.$": "States.StringToJson($.Body)"} and get["OutputPath"] == "$.event"
 
 
 def test_state_machine_logs_and_traces(synthesized):
@@ -460,16 +494,12 @@ def test_graphs_the_deployment_cannot_run_faithfully_are_refused():
     import dataclasses
 
     from infra_cdk.pipeline import UndeployableGraph, check_deployable
-    from stepfunctions.graph import FARGATE, TRAINING_PIPELINE
+    from stepfunctions.graph import TRAINING_PIPELINE
 
     check_deployable(TRAINING_PIPELINE)
-    two = dataclasses.replace(TRAINING_PIPELINE, stages=tuple(
-        dataclasses.replace(s, compute=FARGATE) if s.name in ("train", "features") else s for s in TRAINING_PIPELINE.stages))
-    with pytest.raises(UndeployableGraph, match="exactly one Fargate stage.*features.*train"):
-        check_deployable(two)
-    gate_on_fargate = dataclasses.replace(TRAINING_PIPELINE, gate=dataclasses.replace(TRAINING_PIPELINE.gate, after="train"))
-    with pytest.raises(UndeployableGraph, match="gate stage 'train' runs on Fargate"):
-        check_deployable(gate_on_fargate)
+    check_deployable(TRAINING_PIPELINE.on_fargate({"evaluate": {}, "features": {}}))  # the gate's stage on a task too
+    with pytest.raises(UndeployableGraph, match="finishing stage 'record' runs on Fargate"):
+        check_deployable(TRAINING_PIPELINE.on_fargate({"record": {}}))
     from shared.layout import Artifact
     from stepfunctions.graph import ArtifactOrderError
 

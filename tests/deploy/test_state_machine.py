@@ -17,13 +17,14 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from lambdas.stage_event import new_run_event, task_event
+from lambdas.stage_event import new_run_event
+from lambdas.task import RUN_ID_VARIABLE, run_task
 from shared.layout import METROS_KEY
 from shared.runs import Failure, read_run_record
 from shared.serving.champion import read_champion
 from shared.serving.predictions import read_summary
 from shared.settings import Settings, get_settings
-from shared.store import LocalStore, S3Store, read_table, write_table
+from shared.store import LocalStore, S3Store, open_store, read_table, write_table
 from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import StageFailed, resolve, run_graph
 from tests.support.containers import IMAGES, Container, LambdaFunction, build_images, moto_s3_server
@@ -77,9 +78,9 @@ class InProcess:
             raise HandlerFailed(type(exc).__name__, str(exc)) from exc
 
     def run_task(self, container: dict, overrides: dict[str, str]) -> None:
-        entry = container["EntryPoint"]
-        program = entry[entry.index("-m") + 1]
-        resolve(f"{program}:handler")(task_event(overrides))
+        assert container["EntryPoint"] == ["python3", "-m", "lambdas.task"]
+        [stage] = container["Command"]
+        run_task(stage, overrides[RUN_ID_VARIABLE], open_store(get_settings().store))
 
     def close(self) -> None:
         pass
@@ -116,9 +117,10 @@ class InContainers:
         argv = [*container["EntryPoint"], *container.get("Command", [])]
         code, output = self.box.run(argv, {**env, **overrides, **self.aws, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"})
         if code != 0:
-            raise RuntimeError(f"the training container exited with code {code}: {output[-1500:]}")
+            raise RuntimeError(f"the {container['Name']} container exited with code {code}: {output[-1500:]}")
         # What the awslogs driver would send to CloudWatch: the task's progress, not only its final event.
-        assert "trial 1/" in output and "bundle sealed" in output, f"the training task logged nothing: {output[-1500:]}"
+        if container["Name"] == "train":
+            assert "trial 1/" in output and "bundle sealed" in output, f"the training task logged nothing: {output[-1500:]}"
 
     def close(self) -> None:
         for function in self.functions.values():
@@ -127,24 +129,43 @@ class InContainers:
 
 
 @pytest.fixture()
-def executor(request, synthesized):
+def template(request) -> dict:
+    """The synthesized template whose state machine runs: the default deployment's, or (parametrized
+    indirectly with a fixture's name) another's."""
+    _, _, synthesized = request.getfixturevalue(getattr(request, "param", "synthesized"))
+    return synthesized
+
+
+@pytest.fixture(scope="session")
+def synthesized_on_fargate():
+    """The app with the `fargate_stages` context moving features and evaluate (the gate's stage) onto tasks."""
+    from tests.support.infra import cdk_context, synthesize
+
+    context = cdk_context()
+    context["housing"] = {**context["housing"], "fargate_stages": {"features": {"cpu": 1024, "memory_mb": 4096},
+                                                                   "evaluate": {"cpu": 1024, "memory_mb": 4096}}}
+    stack, synthesized = synthesize(context)
+    return stack, synthesized, synthesized.to_json()
+
+
+@pytest.fixture()
+def executor(request, template):
     """Where handlers run: in this process, or (parametrized indirectly with "containers") in the images."""
-    _, _, template = synthesized
     runner = InContainers(template) if getattr(request, "param", None) == "containers" else InProcess(template)
     yield runner
     runner.close()
 
 
 @pytest.fixture()
-def moto_runs_our_code(monkeypatch, synthesized, executor):
+def moto_runs_our_code(monkeypatch, template, executor):
     """Every patch of moto lives here, written against moto 5.2.5 (checked below):
 
     1. moto cannot run image-based Lambdas without Docker: `LambdaBackend.invoke` is replaced by the
        executor's invocation of the synthesized function (the handler its ImageConfig.Command names),
        answering exactly as Lambda does (an uncaught exception becomes FunctionError "Unhandled" with
        errorType/errorMessage).
-    2. moto's ECS tasks never stop, so `ecs:runTask.sync` would wait forever: `run_task` runs the training
-       container (the template's task definition) through the executor with the containerOverrides
+    2. moto's ECS tasks never stop, so `ecs:runTask.sync` would wait forever: `run_task` runs the stage's
+       container (its task definition's in the template) through the executor with the containerOverrides
        environment, then marks the task STOPPED; and a task whose program failed fails the state with
        States.TaskFailed, as Step Functions does for a non-zero exit code.
     3. moto reports every Lambda API error as "Exception"; Step Functions names it `Lambda.<Code>` (e.g.
@@ -155,6 +176,8 @@ def moto_runs_our_code(monkeypatch, synthesized, executor):
     5. moto's Fargate task asks its network interface for `private_dns_name`, which moto's NetworkInterface
        lacks; it is given the name EC2 would use.
     6. Retry back-off sleeps are recorded instead of slept.
+    7. moto's aws-sdk integration puts S3 GetObject's Body in the state as boto3's stream; Step Functions
+       gives it as text (what `States.StringToJson($.Body)` reads): the stream is read into text.
     """
     assert moto.__version__ == MOTO_VERSION, f"the moto patches below were written for moto {MOTO_VERSION}"
     from botocore.exceptions import ClientError
@@ -168,12 +191,13 @@ def moto_runs_our_code(monkeypatch, synthesized, executor):
     from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_ecs
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+        state_task_service_ecs,
+    )
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
-    _, _, template = synthesized
     commands = {lid: props["ImageConfig"]["Command"][0] for lid, props in image_functions(template).items()}
-    train_container = task_container(template, "train")
     faults = Faults()
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
@@ -200,13 +224,15 @@ def moto_runs_our_code(monkeypatch, synthesized, executor):
         for task in tasks:
             faults.task_overrides.append(task.overrides)
             env = {e["name"]: e["value"] for o in task.overrides.get("containerOverrides", []) for e in o.get("environment", [])}
+            [override] = task.overrides["containerOverrides"]
+            stage_container = task_container(template, override["name"])
             try:
-                if faults.fail_stage == "train":
-                    raise RuntimeError("injected failure in train")
-                faults.invocations.append(" ".join(train_container["EntryPoint"]))
-                executor.run_task(train_container, env)
+                if faults.fail_stage == override["name"]:
+                    raise RuntimeError(f"injected failure in {override['name']}")
+                faults.invocations.append(" ".join(stage_container["EntryPoint"] + stage_container["Command"]))
+                executor.run_task(stage_container, env)
             except Exception:  # the container exits non-zero (its output goes to the task's log stream)
-                failed_tasks[task.task_arn] = 1
+                failed_tasks[task.task_arn] = override["name"]
                 task.stopped_reason = "Essential container in task exited"
             task.last_status = "STOPPED"
             task.desired_status = "STOPPED"
@@ -221,7 +247,7 @@ def moto_runs_our_code(monkeypatch, synthesized, executor):
             task = resolver()
             if task and task.get("TaskArn") in failed_tasks:
                 # As Step Functions reports a failed task: its description, with the container's exit code.
-                cause = json.dumps({**task, "Containers": [{"Name": "train", "ExitCode": failed_tasks[task["TaskArn"]],
+                cause = json.dumps({**task, "Containers": [{"Name": failed_tasks[task["TaskArn"]], "ExitCode": 1,
                                                             "LastStatus": "STOPPED"}]})
                 raise FailureEventException(FailureEvent(
                     env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
@@ -253,6 +279,15 @@ def moto_runs_our_code(monkeypatch, synthesized, executor):
         response.clear()
         response.update(converted)
 
+    original_sdk_task = state_task_service_aws_sdk.StateTaskServiceAwsSdk._eval_service_task
+
+    def sdk_task(self, env, *args, **kwargs):
+        original_sdk_task(self, env, *args, **kwargs)
+        response = env.stack[-1]
+        if hasattr(response.get("Body"), "read"):
+            response["Body"] = response["Body"].read().decode()
+
+    monkeypatch.setattr(state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", sdk_task)
     monkeypatch.setattr(state_task_service_ecs.StateTaskServiceEcs, "_normalise_parameters", ecs_parameters)
     monkeypatch.setattr(state_task_service_ecs.StateTaskServiceEcs, "_normalise_response", ecs_response)
     monkeypatch.setattr(NetworkInterface, "private_dns_name", property(
@@ -286,10 +321,9 @@ class _TimeWithoutSleep:
 
 
 @pytest.fixture()
-def aws_world(monkeypatch, moto_runs_our_code, executor, synthesized, small_data, tmp_path):
-    """moto with the bucket (data and metros uploaded), the ECS cluster, task definition and network the
+def aws_world(monkeypatch, moto_runs_our_code, executor, template, small_data, tmp_path):
+    """moto with the bucket (data and metros uploaded), the ECS cluster, task definitions and network the
     definition names, and the state machine created from the synthesized definition."""
-    _, _, template = synthesized
     for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
                        "HOUSING_STORE": f"s3://{BUCKET}",
                        "HOUSING_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}.items():
@@ -313,17 +347,19 @@ def aws_world(monkeypatch, moto_runs_our_code, executor, synthesized, small_data
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
         group = ec2.create_security_group(GroupName="train", Description="train", VpcId=vpc)["GroupId"]
         ecs = boto3.client("ecs")
-        # RunTask names the task definition by family (latest revision), as CDK writes it into the definition.
-        family = resolve_definition(template)["States"]["Train"]["Parameters"]["TaskDefinition"]
+        # RunTask names each task definition by family (latest revision), as CDK writes it into the definition.
+        families = {state["Parameters"]["Overrides"]["ContainerOverrides"][0]["Name"]: state["Parameters"]["TaskDefinition"]
+                    for state in resolve_definition(template)["States"].values()
+                    if state.get("Resource", "").endswith("ecs:runTask.sync")}
         names = {}
         for logical_id, resource in template["Resources"].items():
             kind, props = resource["Type"], resource.get("Properties", {})
             if kind == "AWS::ECS::Cluster":
                 names[logical_id] = ecs.create_cluster(clusterName=logical_id)["cluster"]["clusterArn"]
-            elif kind == "AWS::ECS::TaskDefinition" and props["ContainerDefinitions"][0]["Name"] == "train":
+            elif kind == "AWS::ECS::TaskDefinition" and props["ContainerDefinitions"][0]["Name"] in families:
                 container = props["ContainerDefinitions"][0]
                 ecs.register_task_definition(
-                    family=family,
+                    family=families[container["Name"]],
                     requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu=props["Cpu"], memory=props["Memory"],
                     containerDefinitions=[{"name": container["Name"], "image": "pipeline:latest",
                                            "entryPoint": container["EntryPoint"], "essential": True,
@@ -368,10 +404,13 @@ def training_event(store, trials: int = 2) -> dict:
     return new_run_event(store.url, "raw/housets.parquet", METROS_KEY, config, "sfn-test")
 
 
-def assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path):
+PROMOTED_PATH = ["Validate", "Split", "Preprocess", "Features", "TrainInput", "Train", "TrainOutput", "Evaluate", "Gate",
+                 "Promote", "Batch", "Record", "Done"]
+
+
+def assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path, path=tuple(PROMOTED_PATH)):
     assert execution["status"] == "SUCCEEDED", (visited(execution), read_run_record(store, event["run_id"]).error)
-    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "TrainMade", "Evaluate", "Gate",
-                                  "Promote", "Batch", "Record", "Done"]
+    assert visited(execution) == list(path)
     assert read_champion(store).run_id == event["run_id"]
     assert read_run_record(store, event["run_id"]).status == "promoted"
 
@@ -394,6 +433,24 @@ def test_definition_runs_end_to_end_like_the_local_runner(aws_world, small_data,
     store, sfn, machine = aws_world
     event = training_event(store)
     assert_ends_like_the_local_runner(store, run_execution(sfn, machine, event), event, small_data, tmp_path)
+
+
+@pytest.mark.parametrize("template", ["synthesized_on_fargate"], indirect=True)
+def test_stages_moved_onto_fargate_hand_their_events_on_through_the_store(aws_world, moto_runs_our_code, small_data,
+                                                                          tmp_path):
+    """With `fargate_stages`, features and evaluate (whose event carries the gate's decision) run as tasks: the
+    state machine puts each one's event in the store, the task runs the stage on it and puts the event it
+    returns, which the next state reads back. The run ends where the local runner ends."""
+    store, sfn, machine = aws_world
+    event = training_event(store)
+    execution = run_execution(sfn, machine, event)
+    path = [name for state in PROMOTED_PATH for name in (
+        [f"{state}Input", state, f"{state}Output"] if state in ("Features", "Evaluate") else [state])]
+    assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path, path)
+    assert moto_runs_our_code.invocations.count("python3 -m lambdas.task evaluate") == 1
+    assert "lambdas.stages.evaluate.handler" not in moto_runs_our_code.invocations
+    returned = json.loads(store.read_bytes(f"runs/{event['run_id']}/events/evaluate.out.json"))
+    assert returned["gate"]["passed"] is True and returned["artifacts"]["evaluation"].endswith("evaluation.json")
 
 
 @pytest.mark.containers
@@ -422,8 +479,7 @@ def test_rejected_candidate_skips_promote_and_a_throttle_is_retried(aws_world, m
     [overrides] = moto_runs_our_code.task_overrides
     assert len(json.dumps(overrides)) < 4096 < 8192 < len(json.dumps(event))
     assert execution["status"] == "SUCCEEDED"
-    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "TrainMade", "Evaluate", "Gate",
-                                  "Record", "Done"]
+    assert visited(execution) == [*PROMOTED_PATH[:PROMOTED_PATH.index("Gate") + 1], "Record", "Done"]
     assert moto_runs_our_code.sleeps == [TRAINING_PIPELINE.stage("validate").retry.interval_s]
     assert moto_runs_our_code.invocations.count("lambdas.stages.validate.handler") == 1
     assert read_champion(store) is None
@@ -466,7 +522,7 @@ def test_failed_training_ends_in_the_failure_path_with_the_champion_untouched(aw
     second = training_event(store, trials=3)  # another config: another run
     execution = run_execution(sfn, machine, second)
     assert execution["status"] == "FAILED"
-    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "Train", "TrainFailed",
+    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "TrainInput", "Train", "TrainFailed",
                                   "RecordFailure", "Failed"]
     record = read_run_record(store, second["run_id"])
     assert record.status == "failed" and (record.error.stage, record.error.type) == ("train", "States.TaskFailed")

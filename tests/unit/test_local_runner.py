@@ -123,12 +123,26 @@ def test_a_failure_whose_record_fails_too_keeps_both_errors():
     assert info.value.unrecorded.errno == 28 and "recording the failure failed" in str(info.value)
 
 
-def test_a_fargate_stage_result_is_not_the_next_event():
-    """As on AWS, where the state machine receives the ECS task's description, not the program's output."""
-    fargate = dataclasses.replace(graph("replaces_the_event"), stages=tuple(
-        dataclasses.replace(s, compute=FARGATE) if s.name == "b" else s for s in graph("replaces_the_event").stages))
-    final = run_graph(fargate, {"pass": True})
-    assert "replaced" not in final and calls == ["step", "replaces", "judge", "step", "finish:ok"]
+def test_a_fargate_stage_hands_on_the_event_it_returns_through_the_store(tmp_path):
+    """On AWS a task's event goes through the store (`lambdas.task`: put, run, put back); the local runner
+    takes the handler's return. Both hand on the event the stage returned, and a failed stage puts none."""
+    from lambdas.task import run_task
+    from shared.layout import stage_event_key
+    from shared.store import LocalStore, read_json, write_json
+
+    on_task = graph("replaces_the_event").on_fargate({"b": {"memory_mb": 4096}})
+    assert on_task.stage("b").compute == FARGATE and on_task.stage("b").retry.errors[0].startswith("ECS.")
+    assert run_graph(on_task, {"pass": True})["replaced"] and calls == ["step", "replaces", "judge", "step", "finish:ok"]
+    store = LocalStore(tmp_path)
+    write_json(store, stage_event_key("r1", "b", "in"), {"pass": True, "run_id": "r1"})
+    assert run_task("b", "r1", store, on_task) == read_json(store, stage_event_key("r1", "b", "out")) == {
+        "pass": True, "replaced": True}
+    write_json(store, stage_event_key("r2", "b", "in"), {"run_id": "r2"})
+    with pytest.raises(ValueError, match="bad data"):
+        run_task("b", "r2", store, graph("broken").on_fargate({"b": {}}))
+    assert not store.exists(stage_event_key("r2", "b", "out"))
+    with pytest.raises(ValueError, match="no stage named"):
+        graph("step").on_fargate({"c": {}})
 
 
 def test_every_stage_handler_of_the_real_graph_resolves():

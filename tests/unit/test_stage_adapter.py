@@ -9,7 +9,18 @@ import pytest
 
 from lambdas.stage import Made, StageDeclarationError, stage_handler
 from lambdas.stage_event import MissingArtifact, new_run_event
-from shared.layout import BUNDLES, CATALOG, CHAMPION_KEY, RUNS_PREFIX, Artifact, Codec, artifact_key, covered
+from shared.layout import (
+    BUNDLES,
+    CATALOG,
+    CHAMPION_KEY,
+    RUNS_PREFIX,
+    STAGE_EVENTS,
+    Artifact,
+    Codec,
+    artifact_key,
+    covered,
+    stage_event_key,
+)
 from shared.settings import Settings
 from shared.store import LocalStore, read_json, read_table, write_table
 from stepfunctions.graph import TRAINING_PIPELINE, Gate, PipelineGraph, Stage, with_made
@@ -71,7 +82,8 @@ def test_every_real_stage_function_takes_only_what_its_stage_needs():
 
 def test_grants_derive_from_what_a_stage_needs_and_makes():
     stage = TRAINING_PIPELINE.stage
-    assert stage("train").writes == (BUNDLES,)  # making the bundle is what lets it write one
+    # Making the bundle is what lets it write one; a task puts the event it returns (lambdas.task).
+    assert stage("train").writes == (BUNDLES, STAGE_EVENTS)
     assert [s.name for s in TRAINING_PIPELINE.stages if BUNDLES in s.writes] == ["train"]
     assert stage("split").reads == () and stage("split").writes == (RUNS_PREFIX,)  # its reads are inside its writes
     assert CHAMPION_KEY in stage("promote").writes and CHAMPION_KEY in stage("batch").reads
@@ -80,6 +92,10 @@ def test_grants_derive_from_what_a_stage_needs_and_makes():
             assert covered(CATALOG[artifact].key("r1"), s.reads + s.writes), (s.name, artifact)
         for artifact in s.makes:
             assert covered(CATALOG[artifact].key("r1"), s.writes), (s.name, artifact)
+    for s in TRAINING_PIPELINE.on_fargate({"validate": {}}).stages:
+        if s.compute == "fargate":
+            assert covered(stage_event_key("r1", s.name, "in"), s.reads + s.writes)
+            assert covered(stage_event_key("r1", s.name, "out"), s.writes)
 
 
 def test_the_catalog_names_every_artifact_once():

@@ -58,3 +58,12 @@ def test_every_documented_option_exists(command):
     missing = [o for o in options if o not in helptext]
     assert "<bool>" not in helptext, "a flag shown as taking a value"
     assert not missing, f"housing {command[0]}: {missing} not in its --help"
+
+
+def test_the_context_for_10x_is_one_the_app_takes():
+    """The Scale section's `housing` context for 10x the data: valid, and it moves what outgrows Lambda."""
+    from infra_cdk.config import load_config
+
+    block = README.split("The `housing`\ncontext for 10x, then:")[1].split("\n\n")[1]
+    graph = load_config(json.loads(block)).pipeline_graph()
+    assert {s.name for s in graph.stages if s.compute == "fargate"} == {"validate", "features", "train", "evaluate"}

@@ -14,6 +14,13 @@ from shared.settings import CONSUMERS, Settings
 CONTEXT_KEY = "housing"
 
 
+# What the training task does after its tuning budget: the judged fit, the eval backtest that calibrates the
+# intervals, the refit on every labelled month. About 100 s at 1x on 4 vCPU (benchmarks/scale.py), growing
+# with the data: this leaves room for 10x and more.
+AFTER_TUNING_S = 1800
+RUN_TIMEOUT_S = 6 * 3600  # the state machine's own timeout (infra_cdk/pipeline.py)
+
+
 class FargateStage(BaseModel):
     """A pipeline stage run as a Fargate task instead of a Lambda function: for data past what one invocation
     holds (10,240 MB) or finishes in (15 minutes)."""
@@ -22,7 +29,7 @@ class FargateStage(BaseModel):
 
     cpu: int = Field(description="CPU units, 1024 a vCPU: 256 to 16384")
     memory_mb: int = Field(description="memory, a size Fargate offers with that CPU (at most 122,880 MB)")
-    timeout_s: int = Field(3600, ge=60, le=6 * 3600, description="the stage's timeout (the run's is 6 hours)")
+    timeout_s: int = Field(3600, ge=60, le=RUN_TIMEOUT_S, description="the stage's timeout (the run's is 6 hours)")
 
 
 class DashboardHours(BaseModel):
@@ -65,7 +72,9 @@ class DeployConfig(BaseModel):
         description="other pipeline settings for every function, as HOUSING_* variables: "
                     '{"gate_vs_baseline": 0.4, "train_end": "2021-01-01"}')
     tune_timeout_s: int = Field(int(Settings.model_fields["tune_timeout"].default), ge=60,
-                                description="seconds the tuning search may take")
+                                le=RUN_TIMEOUT_S - AFTER_TUNING_S - 3600,
+                                description="seconds the tuning search may take (the training state's timeout is "
+                                            "this plus 1,800 s for the fits after it)")
     train_cpu: int | None = Field(None, description="Fargate CPU units for train+tune; default: the graph's (4 vCPU = 4096)")
     train_memory_mb: int | None = Field(None, description="Fargate memory for train+tune; default: the graph's (16 GB)")
     mlflow_tracking_uri: str | None = Field(None, description="an existing MLflow tracking server (http(s):// or SageMaker ARN)")
@@ -124,15 +133,17 @@ class DeployConfig(BaseModel):
 
     def pipeline_graph(self):
         """The training pipeline as this deployment runs it: the graph's stages, `fargate_stages` on Fargate,
-        and the training task sized by `train_cpu` / `train_memory_mb` where given."""
+        and the training task sized by `train_cpu` / `train_memory_mb` where given, its timeout following the
+        tuning budget (`tune_timeout_s` + AFTER_TUNING_S)."""
         from stepfunctions.graph import TRAINING_PIPELINE
 
         tasks: dict[str, dict[str, float | int]] = {
             name: {"vcpu": task.cpu / 1024, "memory_mb": task.memory_mb, "timeout_s": task.timeout_s}
             for name, task in self.fargate_stages.items()}
-        train = {**({"vcpu": self.train_cpu / 1024} if self.train_cpu else {}),
+        train = {"timeout_s": self.tune_timeout_s + AFTER_TUNING_S,
+                 **({"vcpu": self.train_cpu / 1024} if self.train_cpu else {}),
                  **({"memory_mb": self.train_memory_mb} if self.train_memory_mb else {})}
-        return TRAINING_PIPELINE.on_fargate({**tasks, **({"train": train} if train else {})})
+        return TRAINING_PIPELINE.on_fargate({**tasks, "train": train})
 
     @field_validator("store_prefix")
     @classmethod

@@ -23,7 +23,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra_cdk.access import grant_store, store_function
-from infra_cdk.config import DeployConfig
+from infra_cdk.config import RUN_TIMEOUT_S, DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge, arn_of
 from infra_cdk.storage import Storage
@@ -197,7 +197,7 @@ class Pipeline(Construct):
         machine = sfn.StateMachine(
             self, "Training",
             definition_body=sfn.DefinitionBody.from_chainable(entries[graph.stages[0].name]),
-            timeout=Duration.hours(6),
+            timeout=Duration.seconds(RUN_TIMEOUT_S),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )

@@ -134,8 +134,10 @@ def test_fargate_stages_move_stages_onto_tasks_of_their_size(synthesized_with_op
     assert states["Evaluate"]["Retry"][0]["ErrorEquals"] == list(FARGATE_RETRY.errors)
     # The store's prefix is in the keys of the events the state machine puts and reads.
     assert states["FeaturesInput"]["Parameters"]["Key.$"] == "States.Format('env/runs/{}/events/features.in.json', $.run_id)"
-    train = load_config({"train_cpu": 8192, "train_memory_mb": 32768}).pipeline_graph().stage("train")
-    assert (train.vcpu, train.memory_mb, train.timeout_s) == (8, 32768, TRAINING_PIPELINE.stage("train").timeout_s)
+    train = load_config({"train_cpu": 8192, "train_memory_mb": 32768, "tune_timeout_s": 7200}).pipeline_graph().stage("train")
+    assert (train.vcpu, train.memory_mb, train.timeout_s) == (8, 32768, 7200 + 1800)
+    with pytest.raises(ValueError, match="tune_timeout_s"):  # the run's 6 hours must hold the other stages too
+        load_config({"tune_timeout_s": 20000})
     with pytest.raises(ValueError, match="the stages it can move are"):
         load_config({"fargate_stages": {"record": {"cpu": 1024, "memory_mb": 2048}}})
     with pytest.raises(ValueError, match="in both fargate_stages and function_memory_mb"):
@@ -146,10 +148,13 @@ def test_fargate_stages_move_stages_onto_tasks_of_their_size(synthesized_with_op
 
 @pytest.mark.parametrize("which", ["synthesized", "synthesized_with_options"])
 def test_state_machine_follows_the_graph(which, request):
-    from infra_cdk.config import DeployConfig
+    from infra_cdk.config import AFTER_TUNING_S, load_config
 
     _, _, tj = request.getfixturevalue(which)
-    graph = DeployConfig(fargate_stages=ALL_OPTIONS["fargate_stages"] if "options" in which else {}).pipeline_graph()
+    context = {**cdk_context()["housing"], **(ALL_OPTIONS if "options" in which else {})}
+    graph = load_config(context).pipeline_graph()
+    # The training state's timeout follows the tuning budget.
+    assert graph.stage("train").timeout_s == context["tune_timeout_s"] + AFTER_TUNING_S
     asl = resolve_definition(tj)
     states = asl["States"]
     names = [s.name.capitalize() for s in graph.stages]

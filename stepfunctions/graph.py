@@ -79,17 +79,20 @@ class Stage:
     def writes(self) -> tuple[str, ...]:
         """The keys and prefixes it writes: where its artifacts live, and its extras. The deployment grants
         exactly these (least privilege); BUNDLES among them marks the stage that makes the bundle, the only
-        one allowed to write a sealed model bundle (create-only). A Fargate task also puts the event it returns."""
-        events = [STAGE_EVENTS] if self.compute == FARGATE else []
-        return tuple(dict.fromkeys([CATALOG[a].grant for a in self.makes] + list(self.also_writes) + events))
+        one allowed to write a sealed model bundle (create-only)."""
+        return tuple(dict.fromkeys([CATALOG[a].grant for a in self.makes] + list(self.also_writes) + self._events))
 
     @property
     def reads(self) -> tuple[str, ...]:
         """The keys and prefixes it reads beyond its writes: where its needs live, and its extras."""
-        wanted = [CATALOG[a].grant for a in self.needs] + list(self.also_reads) + (
-            [STAGE_EVENTS] if self.compute == FARGATE else [])  # the event it is handed
+        wanted = [CATALOG[a].grant for a in self.needs] + list(self.also_reads) + self._events
         return tuple(g for g in dict.fromkeys(wanted) if not covered(g, self.writes) and not covered(g, [
             other for other in wanted if other != g]))
+
+    @property
+    def _events(self) -> list[str]:
+        """A Fargate task reads the event it is handed and puts the one it returns (lambdas.task)."""
+        return [STAGE_EVENTS] if self.compute == FARGATE else []
 
     @property
     def access(self) -> Access:

@@ -34,7 +34,7 @@ from shared.data.synthetic import generate  # noqa: E402
 from shared.layout import METROS_KEY, raw_key  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store import LocalStore, write_table  # noqa: E402
-from stepfunctions.graph import FARGATE, TRAINING_PIPELINE  # noqa: E402
+from stepfunctions.graph import TRAINING_PIPELINE  # noqa: E402
 
 # One invocation: the handler on the event in argv[1]; its returned event and the process's peak resident set
 # (VmHWM: this process image's own, after exec; a child's rusage would count the parent's pages at the fork)
@@ -66,8 +66,7 @@ def main() -> None:
     parser.add_argument("--deploy", type=json.loads, default={}, help="the deployment's `housing` context (JSON) whose sizes "
                                                                      "the table compares with")
     args = parser.parse_args()
-    deployment = load_config(args.deploy)
-    graph = deployment.pipeline_graph()
+    graph = load_config(args.deploy).pipeline_graph()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.store or Path(tmp) / "store"
         store, work = LocalStore(root), Path(tmp)
@@ -97,16 +96,8 @@ def main() -> None:
     print("| stage | runs on | memory (MiB) | peak RSS (MiB) | peak / memory | time (s) | timeout (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for stage, peak, seconds in results:
-        memory = memory_of(stage, deployment)
-        print(f"| {stage.name} | {stage.compute} | {memory:,} | {peak:,.0f} | {peak / memory:.2f} | "
+        print(f"| {stage.name} | {stage.compute} | {stage.memory_mb:,} | {peak:,.0f} | {peak / stage.memory_mb:.2f} | "
               f"{seconds:,.0f} | {stage.timeout_s:,} |")
-
-
-def memory_of(stage, deployment) -> int:
-    """The memory the deployment gives the stage's function or task."""
-    if stage.compute == FARGATE:
-        return stage.memory_mb
-    return deployment.function_memory_mb.get(stage.name, stage.memory_mb)
 
 
 if __name__ == "__main__":

@@ -132,18 +132,20 @@ class DeployConfig(BaseModel):
                             "(keys in a generated Secrets Manager secret); 'none' warns at synth time when open to all")
 
     def pipeline_graph(self):
-        """The training pipeline as this deployment runs it: the graph's stages, `fargate_stages` on Fargate,
-        and the training task sized by `train_cpu` / `train_memory_mb` where given, its timeout following the
-        tuning budget (`tune_timeout_s` + AFTER_TUNING_S)."""
+        """The training pipeline as this deployment runs it, every stage's size in it: the graph's stages with
+        `function_memory_mb`, `fargate_stages` on Fargate, and the training task sized by `train_cpu` /
+        `train_memory_mb` where given, its timeout following the tuning budget (`tune_timeout_s` + AFTER_TUNING_S)."""
         from stepfunctions.graph import TRAINING_PIPELINE
 
+        names = {s.name for s in TRAINING_PIPELINE.stages}
+        memory = {name: {"memory_mb": mb} for name, mb in self.function_memory_mb.items() if name in names}  # not `score`
         tasks: dict[str, dict[str, float | int]] = {
             name: {"vcpu": task.cpu / 1024, "memory_mb": task.memory_mb, "timeout_s": task.timeout_s}
             for name, task in self.fargate_stages.items()}
         train = {"timeout_s": self.tune_timeout_s + AFTER_TUNING_S,
                  **({"vcpu": self.train_cpu / 1024} if self.train_cpu else {}),
                  **({"memory_mb": self.train_memory_mb} if self.train_memory_mb else {})}
-        return TRAINING_PIPELINE.on_fargate({**tasks, "train": train})
+        return TRAINING_PIPELINE.replaced(memory).on_fargate({**tasks, "train": train})
 
     @field_validator("store_prefix")
     @classmethod

@@ -78,7 +78,7 @@ class Pipeline(Construct):
         return store_function(
             self, stage.name, code=images.pipeline_code(stage.handler), config=self.config, bucket=self.storage.bucket,
             environment=self.environment, reads=stage.reads, writes=stage.writes,
-            memory_size=self.config.function_memory_mb.get(stage.name, stage.memory_mb),
+            memory_size=stage.memory_mb,
             timeout=Duration.seconds(stage.timeout_s), description=f"housing pipeline stage '{stage.name}' ({stage.handler})")
 
     def _task_definition(self, stage: Stage, images: Images) -> ecs.FargateTaskDefinition:

@@ -184,16 +184,20 @@ class PipelineGraph:
                 made = before if made is None else [a for a in made if a in before]
         return tuple(made or ())
 
-    def on_fargate(self, tasks: Mapping[str, Mapping[str, Any]]) -> PipelineGraph:
-        """This graph with the stages named in `tasks` run as Fargate tasks, each with its fields replaced
-        ({"vcpu": 2, "memory_mb": 16384, "timeout_s": 3600}): for data that outgrows a Lambda's memory or its
-        15 minutes. The stages, their order and what they read and make are unchanged."""
-        unknown = sorted(set(tasks) - {s.name for s in self.stages})
+    def replaced(self, changes: Mapping[str, Mapping[str, Any]]) -> PipelineGraph:
+        """This graph with the fields of the stages named in `changes` replaced ({"memory_mb": 6144}); the
+        stages, their order and what they read and make are unchanged."""
+        unknown = sorted(set(changes) - {s.name for s in self.stages})
         if unknown:
             raise ValueError(f"no stage named {unknown}: the stages are {[s.name for s in self.stages]}")
         return dataclasses.replace(self, stages=tuple(
-            dataclasses.replace(s, compute=FARGATE, retry=FARGATE_RETRY, **tasks[s.name]) if s.name in tasks else s
-            for s in self.stages))
+            dataclasses.replace(s, **changes[s.name]) if s.name in changes else s for s in self.stages))
+
+    def on_fargate(self, tasks: Mapping[str, Mapping[str, Any]]) -> PipelineGraph:
+        """This graph with the stages named in `tasks` run as Fargate tasks, each with its fields replaced
+        ({"vcpu": 2, "memory_mb": 16384, "timeout_s": 3600}): for data that outgrows a Lambda's memory or its
+        15 minutes."""
+        return self.replaced({name: {"compute": FARGATE, "retry": FARGATE_RETRY, **fields} for name, fields in tasks.items()})
 
     def next_of(self, name: str) -> str | None:
         """The stage after `name` on the straight path (the gate decides after its own stage)."""

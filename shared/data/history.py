@@ -125,13 +125,14 @@ class ZipHistory:
         if (start, end) in self._windows or len(given) <= FEW_ROWS:  # a request: the window kept, its rows laid over it
             layers = self._window(start, end).laid_over(cells)
         else:  # a training set or a month's file: nothing to reuse, so the window's cells and the rows at once
-            inside = self._in_window(start, end)
             layers = _Layers.empty(start, end).laid_over(
-                {name: np.concatenate([values[inside], cells[name]]) for name, values in self._cells.items()})
+                {name: np.concatenate([values, cells[name]]) for name, values in self._window_cells(start, end).items()})
         return _Grid(layers).features(zips, months, known_through)
 
-    def _in_window(self, start: int, end: int) -> np.ndarray:
-        return (self._cells[MONTH] >= start) & (self._cells[MONTH] <= end)
+    def _window_cells(self, start: int, end: int) -> dict[str, np.ndarray]:
+        """The history's cells of months start..end."""
+        inside = (self._cells[MONTH] >= start) & (self._cells[MONTH] <= end)
+        return {name: values[inside] for name, values in self._cells.items()}
 
     def index_values(self, zips: np.ndarray, months: np.ndarray) -> np.ndarray:
         """The history's index value (price) of each zip and month (month numbers); NaN where it has none."""
@@ -149,8 +150,7 @@ class ZipHistory:
         all ask for the same one, and lay their few rows over it instead of building it again."""
         layers = self._windows.get((start, end))
         if layers is None:  # two threads may both build it: the same layers, no lock on the request path
-            inside = self._in_window(start, end)
-            layers = _Layers.empty(start, end).laid_over({name: values[inside] for name, values in self._cells.items()})
+            layers = _Layers.empty(start, end).laid_over(self._window_cells(start, end))
             for oldest in list(self._windows)[:max(len(self._windows) + 1 - self.WINDOWS_KEPT, 0)]:
                 self._windows.pop(oldest, None)
             self._windows[start, end] = layers

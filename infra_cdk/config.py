@@ -19,6 +19,7 @@ CONTEXT_KEY = "housing"
 # with the data: this leaves room for 10x and more.
 AFTER_TUNING_S = 1800
 RUN_TIMEOUT_S = 6 * 3600  # the state machine's own timeout (infra_cdk/pipeline.py)
+MAX_MEMORY_MB = 122_880  # the largest Fargate task (16 vCPU)
 
 
 class FargateStage(BaseModel):
@@ -98,6 +99,10 @@ class DeployConfig(BaseModel):
                                                                 "exceeds this for 2 minutes in a row")
     api_rollback_5xx: int = Field(5, ge=1, description="roll a rollout back at this many 5xx answers in a minute (503s "
                                                         "before any champion count too)")
+    fargate_max_memory_mb: int = Field(
+        MAX_MEMORY_MB, description="the largest task a Fargate stage (train, and any in fargate_stages) may be given "
+                                   "when the run's rows need more than its configured memory (the task is sized at run "
+                                   "time from the rows validate counted); its own memory: never larger")
     fargate_stages: dict[str, FargateStage] = Field(
         default_factory=dict,
         description='pipeline stages to run as Fargate tasks of this size instead of Lambda functions, e.g. {"features": '
@@ -175,6 +180,9 @@ def load_config(context: dict[str, Any] | str | None) -> DeployConfig:
     _check_settings(config.settings)
     _check_fargate_size(config.train_cpu, config.train_memory_mb)
     _check_fargate_stages(config.fargate_stages, config.function_memory_mb)
+    if not any(fargate_offers(cpu, config.fargate_max_memory_mb) for cpu in FARGATE_SIZES):
+        raise ValueError(f"fargate_max_memory_mb {config.fargate_max_memory_mb}: not a memory Fargate offers (up to "
+                         f"{MAX_MEMORY_MB} MB, e.g. 30720, 61440, 122880)")
     if config.cognito_login and not config.certificate_arn:
         raise ValueError("cognito_login needs certificate_arn: the ALB authenticates only on HTTPS listeners")
     if config.certificate_arn and not config.domain_name:
@@ -234,17 +242,12 @@ def _check_settings(settings: dict[str, Any]) -> None:
         raise ValueError(f"settings has invalid values: {problems}") from None
 
 
-# Fargate's CPU units -> the memory (MB) each allows: (lowest, highest, step).
-FARGATE_SIZES = {256: (512, 2048, 512), 512: (1024, 4096, 1024), 1024: (2048, 8192, 1024), 2048: (4096, 16384, 1024),
-                 4096: (8192, 30720, 1024), 8192: (16384, 61440, 4096), 16384: (32768, 122880, 8192)}
-
-
 def _check_fargate_size(cpu: int | None, memory_mb: int | None) -> None:
     """The training task's CPU and memory must be a pair Fargate offers (defaults: the graph's, 4096 / 16384)."""
     from stepfunctions.graph import TRAINING_PIPELINE
 
     train = TRAINING_PIPELINE.stage("train")
-    _check_fargate_pair(cpu or int(train.vcpu * 1024), memory_mb or train.memory_mb, "train_cpu", "train_memory_mb")
+    check_fargate_pair(cpu or int(train.vcpu * 1024), memory_mb or train.memory_mb, "train_cpu", "train_memory_mb")
 
 
 def _check_fargate_stages(stages: dict[str, FargateStage], function_memory_mb: dict[str, int]) -> None:
@@ -258,13 +261,25 @@ def _check_fargate_stages(stages: dict[str, FargateStage], function_memory_mb: d
     if both:
         raise ValueError(f"{both} in both fargate_stages and function_memory_mb: a stage is a task or a function")
     for name, task in stages.items():
-        _check_fargate_pair(task.cpu, task.memory_mb, f"fargate_stages.{name}.cpu", f"fargate_stages.{name}.memory_mb")
+        check_fargate_pair(task.cpu, task.memory_mb, f"fargate_stages.{name}.cpu", f"fargate_stages.{name}.memory_mb")
 
 
-def _check_fargate_pair(cpu: int, memory_mb: int, cpu_key: str, memory_key: str) -> None:
+# Fargate's CPU units -> the memory (MB) each allows: (lowest, highest, step).
+FARGATE_SIZES = {256: (512, 2048, 512), 512: (1024, 4096, 1024), 1024: (2048, 8192, 1024), 2048: (4096, 16384, 1024),
+                 4096: (8192, 30720, 1024), 8192: (16384, 61440, 4096), 16384: (32768, 122880, 8192)}
+
+
+def fargate_offers(cpu: int, memory_mb: int) -> bool:
+    if cpu not in FARGATE_SIZES:
+        return False
+    low, high, step = FARGATE_SIZES[cpu]
+    return low <= memory_mb <= high and (memory_mb - low) % step == 0
+
+
+def check_fargate_pair(cpu: int, memory_mb: int, cpu_key: str, memory_key: str) -> None:
     if cpu not in FARGATE_SIZES:
         raise ValueError(f"{cpu_key} {cpu}: Fargate offers {sorted(FARGATE_SIZES)} CPU units")
-    low, high, step = FARGATE_SIZES[cpu]
-    if not (low <= memory_mb <= high and (memory_mb - low) % step == 0):
+    if not fargate_offers(cpu, memory_mb):
+        low, high, step = FARGATE_SIZES[cpu]
         raise ValueError(f"{memory_key} {memory_mb} with {cpu_key} {cpu}: Fargate takes {low} to {high} MB "
                          f"in steps of {step}")

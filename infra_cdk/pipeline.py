@@ -27,11 +27,14 @@ from infra_cdk.config import RUN_TIMEOUT_S, DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge, arn_of
 from infra_cdk.storage import Storage
+from infra_cdk.task_sizes import size_ladder
 from lambdas.task import RUN_ID_VARIABLE
 from shared.layout import STAGE_EVENTS, stage_event_key
 from stepfunctions.graph import ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, GATE_PASSED_PATH, PipelineGraph, Stage
 
 FAILED = "RecordFailure"
+ROWS_PATH = "$.rows"  # StageEvent.rows
+SIZE_FIELD = "task_size"  # where a Fargate stage's size is put before its RunTask (not part of StageEvent)
 
 
 def state_name(stage: Stage) -> str:
@@ -115,6 +118,8 @@ class Pipeline(Construct):
                 assign_public_ip=True,
                 subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
                 security_groups=[self.task_security_group],
+                cpu=sfn.JsonPath.string_at(f"$.{SIZE_FIELD}.cpu"),
+                memory_mib=sfn.JsonPath.string_at(f"$.{SIZE_FIELD}.memory"),
                 container_overrides=[tasks.ContainerOverride(
                     container_definition=task.find_container(stage.name),
                     environment=[tasks.TaskEnvironmentVariable(name=RUN_ID_VARIABLE,
@@ -151,6 +156,23 @@ class Pipeline(Construct):
             output_path="$.event")
         return put, get
 
+    def _size_states(self, stage: Stage) -> tuple[sfn.Choice, list[sfn.Pass]]:
+        """Before a Fargate stage: a Choice on the event's row count, and a Pass state per size of its ladder
+        that puts that size at SIZE_FIELD (the first size when no stage has counted the rows yet)."""
+        ladder = size_ladder(stage, self.config.fargate_max_memory_mb)
+        passes = {size: sfn.Pass(self, f"{state_name(stage)}On{size.name}", result_path=f"$.{SIZE_FIELD}",
+                                 result=sfn.Result.from_object({"cpu": str(size.cpu), "memory": str(size.memory_mb)}))
+                  for size in ladder}
+        choice = sfn.Choice(self, f"{state_name(stage)}Size",
+                            comment=f"the {stage.name} task's size from the rows the run learns from")
+        uncounted = sfn.Condition.or_(sfn.Condition.not_(sfn.Condition.is_present(ROWS_PATH)),
+                                      sfn.Condition.not_(sfn.Condition.is_numeric(ROWS_PATH)))  # null before validate
+        choice.when(uncounted, passes[ladder[0]])
+        for size in ladder[:-1]:
+            choice.when(sfn.Condition.number_less_than_equals(ROWS_PATH, size.max_rows), passes[size])
+        choice.otherwise(passes[ladder[-1]])
+        return choice, list(passes.values())
+
     def _state_machine(self, graph: PipelineGraph, cluster: ecs.ICluster) -> sfn.StateMachine:
         finish = graph.stage(graph.finish)
         failed = sfn.Fail(self, "Failed", error="PipelineFailed",
@@ -164,12 +186,17 @@ class Pipeline(Construct):
         record_failure.next(failed)
 
         states = {stage.name: self._task_state(stage, cluster) for stage in graph.stages}
-        entries: dict[str, sfn.TaskStateBase] = dict(states)  # the state a stage starts with
+        entries: dict[str, sfn.IChainable] = dict(states)  # the state a stage starts with
         exits: dict[str, sfn.TaskStateBase] = dict(states)  # the state the next stage follows
+        failing: dict[str, list[sfn.TaskStateBase]] = {name: [state] for name, state in states.items()}  # can fail
         for stage in graph.stages:
             if stage.compute == FARGATE:
-                entries[stage.name], exits[stage.name] = self._event_states(stage)
-                entries[stage.name].next(states[stage.name]).next(exits[stage.name])
+                put, exits[stage.name] = self._event_states(stage)
+                entries[stage.name], sizes = self._size_states(stage)
+                for size in sizes:
+                    size.next(put)
+                put.next(states[stage.name]).next(exits[stage.name])
+                failing[stage.name] = [put, states[stage.name], exits[stage.name]]
         for stage in graph.stages:
             state = states[stage.name]
             if stage.retry.attempts:
@@ -179,7 +206,7 @@ class Pipeline(Construct):
             named = sfn.Pass(self, f"{state_name(stage)}Failed", result=sfn.Result.from_string(stage.name),
                              result_path=f"$.{FAILED_STAGE_FIELD}")
             named.next(record_failure)
-            for part in dict.fromkeys((entries[stage.name], state, exits[stage.name])):
+            for part in failing[stage.name]:
                 part.add_catch(named, errors=["States.ALL"], result_path=f"$.{ERROR_FIELD}")
         for stage in graph.stages:
             if stage.name == graph.gate.after:

@@ -30,6 +30,8 @@ class StageEvent(BaseModel):
         default_factory=list, description="incoming/ files there when the run started: their labelled rows join the input")
     trigger: str | None = Field(None, description="what started the run: an upload, the monthly retraining, a "
                                                   "model-health alarm, `housing run` (not part of its identity)")
+    rows: int | None = Field(None, description="the rows the run learns from (the input with the incoming months "
+                                               "joined), counted by validate: the Fargate stages are sized from it")
     artifacts: dict[Artifact, str] = Field(default_factory=dict, description="what earlier stages made, and where")
     gate: GateDecision | None = None
     error: dict[str, Any] | None = Field(None, description='{"Error", "Cause"}: set by the Catch on failure')

@@ -58,6 +58,25 @@ FARGATE_RETRY = RetryPolicy(errors=("ECS.AmazonECSException", "AmazonECS.Unknown
 
 
 @dataclass(frozen=True)
+class PeakMemory:
+    """How a stage's peak memory grows with the rows a run learns from: `base_mb` plus `per_million_rows_mb`
+    per million rows, fitted on `benchmarks/scale.py`'s 1x and 3x runs (its table in the README; at 10x it
+    over-states the measured peaks by 7-15%). A Fargate stage's task is sized from it at run time."""
+
+    base_mb: int
+    per_million_rows_mb: int
+
+    def mb(self, rows: int) -> float:
+        return self.base_mb + self.per_million_rows_mb * rows / 1e6
+
+    def rows_within(self, memory_mb: float) -> int:
+        """The most rows whose peak stays within `memory_mb` (0 when even the base does not)."""
+        if self.per_million_rows_mb == 0:
+            return 0 if memory_mb < self.base_mb else 10**12
+        return max(0, int((memory_mb - self.base_mb) * 1e6 / self.per_million_rows_mb))
+
+
+@dataclass(frozen=True)
 class Stage:
     """One step of the graph, declared once: what runs it, with what resources, the artifacts it needs from
     earlier stages and the ones it makes (`shared.layout.CATALOG` says where each lives and how it is
@@ -70,6 +89,7 @@ class Stage:
     timeout_s: int = 300
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     vcpu: float | None = None  # Fargate only
+    peak: PeakMemory = PeakMemory(0, 0)
     needs: tuple[Artifact, ...] = ()
     makes: tuple[Artifact, ...] = ()
     also_reads: tuple[str, ...] = ()
@@ -216,35 +236,37 @@ class PipelineGraph:
 
 TRAINING_PIPELINE = PipelineGraph(
     stages=(
-        Stage("validate", "lambdas.stages.validate:handler", memory_mb=3008, timeout_s=300,
+        Stage("validate", "lambdas.stages.validate:handler", memory_mb=3008, timeout_s=300, peak=PeakMemory(150, 1200),
               makes=(Artifact.VALIDATED, Artifact.METROS),
               also_reads=(RAW_PREFIX, REFERENCE_PREFIX, INCOMING_PREFIX), also_writes=(QUARANTINE_PREFIX,)),
-        Stage("split", "lambdas.stages.split:handler", memory_mb=3008, timeout_s=300,
+        Stage("split", "lambdas.stages.split:handler", memory_mb=3008, timeout_s=300, peak=PeakMemory(400, 800),
               needs=(Artifact.VALIDATED,), makes=(Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT)),
-        Stage("preprocess", "lambdas.stages.preprocess:handler", memory_mb=3008, timeout_s=300,
+        Stage("preprocess", "lambdas.stages.preprocess:handler", memory_mb=3008, timeout_s=300, peak=PeakMemory(200, 900),
               needs=(Artifact.METROS, Artifact.SPLIT_TRAIN, Artifact.SPLIT_EVAL, Artifact.SPLIT_HOLDOUT),
               makes=(Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.CLEANING_REPORT)),
-        Stage("features", "lambdas.stages.features:handler", memory_mb=3008, timeout_s=300, needs=(Artifact.CLEAN_TRAIN,),
+        Stage("features", "lambdas.stages.features:handler", memory_mb=3008, timeout_s=300, peak=PeakMemory(250, 2250),
+              needs=(Artifact.CLEAN_TRAIN,),
               makes=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.FEATURE_SCHEMA)),
         Stage("train", "lambdas.stages.train:handler", compute=FARGATE, memory_mb=16384, vcpu=4, timeout_s=3600,
-              retry=FARGATE_RETRY,
+              peak=PeakMemory(600, 3100), retry=FARGATE_RETRY,
               needs=(Artifact.FEATURES_TRAIN, Artifact.FEATURES_TUNING, Artifact.FEATURE_BUILDER, Artifact.METROS,
                      Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT, Artifact.SPLIT_HOLDOUT),
               makes=(Artifact.BUNDLE,)),
         # The backtests and AutoTheta: 129 s at 1x, 440 s at 3x (benchmarks/scale.py); Lambda allows 900 s.
-        Stage("evaluate", "lambdas.stages.evaluate:handler", memory_mb=3008, timeout_s=900,
+        Stage("evaluate", "lambdas.stages.evaluate:handler", memory_mb=3008, timeout_s=900, peak=PeakMemory(450, 1550),
               needs=(Artifact.BUNDLE, Artifact.CLEAN_TRAIN, Artifact.CLEAN_EVAL, Artifact.CLEAN_HOLDOUT),
               makes=(Artifact.EVALUATION,), also_reads=(CHAMPION_KEY,)),  # the champion's bundle is one of BUNDLES
         # The new champion's record in the promotion history, its model card, and its serving state.
-        Stage("promote", "lambdas.stages.promote:handler", memory_mb=1024, timeout_s=120,
+        Stage("promote", "lambdas.stages.promote:handler", memory_mb=1024, timeout_s=120, peak=PeakMemory(250, 225),
               needs=(Artifact.BUNDLE, Artifact.EVALUATION), makes=(Artifact.CHAMPION,),
               also_reads=(PREDICTIONS_PREFIX,), also_writes=(PROMOTIONS_PREFIX, CARDS_PREFIX, SERVING_PREFIX)),
-        Stage("batch", "lambdas.stages.batch:handler", memory_mb=3008, timeout_s=300,
+        Stage("batch", "lambdas.stages.batch:handler", memory_mb=3008, timeout_s=300, peak=PeakMemory(250, 750),
               needs=(Artifact.SPLIT_HOLDOUT, Artifact.CHAMPION), makes=(Artifact.PREDICTIONS,),
               # the champion's bundle, and the live months' misses its intervals adapt to
               also_reads=(BUNDLES, LIVE_MISSES_KEY), also_writes=(SERVING_PREFIX, DRIFT_PREFIX)),
         # record runs after any failure too, so it needs nothing: it records what the event has.
-        Stage("record", "lambdas.stages.record:handler", memory_mb=512, timeout_s=60, makes=(Artifact.RUN_RECORD,),
+        Stage("record", "lambdas.stages.record:handler", memory_mb=512, timeout_s=60, peak=PeakMemory(128, 0),
+              makes=(Artifact.RUN_RECORD,),
               also_reads=(RUNS_PREFIX,)),
     ),
     gate=Gate(after="evaluate", on_pass="promote", on_fail="record"),

@@ -110,7 +110,7 @@ def synthesized():
     return stack, template, template.to_json()
 
 
-ALL_OPTIONS = {"alarm_drift_months": 3, "alarm_skill_months": 4,
+ALL_OPTIONS = {"alarm_drift_months": 3, "alarm_skill_months": 4, "fargate_max_memory_mb": 61440,
                "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc", "domain_name": "housing.example.com",
                "cognito_login": True, "create_mlflow_server": True, "alarm_email": "ops@example.com",
                "store_prefix": "env",  # no trailing slash: normalized to the folder env/

@@ -36,7 +36,7 @@ def validate(run: StageEvent, store: ArtifactStore) -> Made:
         rejected = {key: r for key, r in ((run.input_key, report), (run.metros_key, metros_report)) if not r.ok}
         quarantine(store, run.run_id, rejected, run_id=run.run_id, input_key=run.input_key, metros_key=run.metros_key)
     log.info("validated %s: %d rows", run.input_key, len(typed))
-    return Made({Artifact.VALIDATED: typed, Artifact.METROS: metros}, run=run)
+    return Made({Artifact.VALIDATED: typed, Artifact.METROS: metros}, run=run.model_copy(update={"rows": len(typed)}))
 
 
 handler = stage_handler("validate", validate)

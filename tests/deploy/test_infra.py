@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from infra_cdk.task_sizes import size_ladder
 from lambdas.task import RUN_ID_VARIABLE
 from shared.layout import CHAMPION_KEY
 from stepfunctions.graph import FARGATE, FARGATE_RETRY, TRAINING_PIPELINE
@@ -144,6 +145,8 @@ def test_fargate_stages_move_stages_onto_tasks_of_their_size(synthesized_with_op
         load_config({"fargate_stages": {"validate": {"cpu": 1024, "memory_mb": 2048}}, "function_memory_mb": {"validate": 4096}})
     with pytest.raises(ValueError, match="fargate_stages.features.memory_mb 40000 with fargate_stages.features.cpu 4096"):
         load_config({"fargate_stages": {"features": {"cpu": 4096, "memory_mb": 40000}}})
+    with pytest.raises(ValueError, match="fargate_max_memory_mb 100000: not a memory Fargate offers"):
+        load_config({"fargate_max_memory_mb": 100000})
 
 
 @pytest.mark.parametrize("which", ["synthesized", "synthesized_with_options"])
@@ -152,18 +155,22 @@ def test_state_machine_follows_the_graph(which, request):
 
     _, _, tj = request.getfixturevalue(which)
     context = {**cdk_context()["housing"], **(ALL_OPTIONS if "options" in which else {})}
-    graph = load_config(context).pipeline_graph()
+    config = load_config(context)
+    graph = config.pipeline_graph()
     # The training state's timeout follows the tuning budget.
     assert graph.stage("train").timeout_s == context["tune_timeout_s"] + AFTER_TUNING_S
     asl = resolve_definition(tj)
     states = asl["States"]
     names = [s.name.capitalize() for s in graph.stages]
     tasks = [s.name.capitalize() for s in graph.stages if s.compute == FARGATE]
-    entry = {name: f"{name}Input" if name in tasks else name for name in names}
+    ladders = {s.name.capitalize(): size_ladder(s, config.fargate_max_memory_mb) for s in graph.stages if s.compute == FARGATE}
+    entry = {name: f"{name}Size" if name in tasks else name for name in names}
+    put_of = {name: f"{name}Input" if name in tasks else name for name in names}
     exit_ = {name: f"{name}Output" if name in tasks else name for name in names}
     assert asl["StartAt"] == entry[names[0]]
-    assert set(states) == {*names, *(f"{n}Failed" for n in names), *(f"{t}Input" for t in tasks),
-                           *(f"{t}Output" for t in tasks), "Gate", "RecordFailure", "Failed", "Done"}
+    assert set(states) == {*names, *(f"{n}Failed" for n in names), *(f"{t}{part}" for t in tasks for part in (
+        "Size", "Input", "Output")), *(f"{t}On{size.name}" for t, ladder in ladders.items() for size in ladder),
+        "Gate", "RecordFailure", "Failed", "Done"}
     path = ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate"]
     for here, after in zip(path, path[1:]):
         assert states[exit_[here]]["Next"] == entry[after]
@@ -177,7 +184,7 @@ def test_state_machine_follows_the_graph(which, request):
         name = stage.name.capitalize()
         state = states[name]
         catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"{name}Failed"}]
-        assert state["Catch"] == states[entry[name]]["Catch"] == states[exit_[name]]["Catch"] == catch
+        assert state["Catch"] == states[put_of[name]]["Catch"] == states[exit_[name]]["Catch"] == catch
         assert states[f"{name}Failed"] == {"Type": "Pass", "Result": stage.name, "ResultPath": "$.failed_stage",
                                            "Next": "RecordFailure"}
         [retry] = state["Retry"]
@@ -194,7 +201,20 @@ def test_state_machine_follows_the_graph(which, request):
         assert state["Resource"].endswith(":states:::ecs:runTask.sync") and state["ResultPath"] is None
         [override] = state["Parameters"]["Overrides"]["ContainerOverrides"]
         assert override["Environment"] == [{"Name": RUN_ID_VARIABLE, "Value.$": "$.run_id"}]
-        put, get = states[entry[name]], states[exit_[name]]
+        # The task's size: a Choice on the rows validate counted picks a Pass state that puts it for RunTask.
+        ladder = ladders[name]
+        assert (state["Parameters"]["Overrides"]["Cpu.$"], state["Parameters"]["Overrides"]["Memory.$"]) == (
+            "$.task_size.cpu", "$.task_size.memory")
+        choice = states[entry[name]]
+        assert choice["Type"] == "Choice" and choice["Choices"][0]["Next"] == f"{name}On{ladder[0].name}"
+        assert [(rule["NumericLessThanEquals"], rule["Next"]) for rule in choice["Choices"][1:]] == [
+            (size.max_rows, f"{name}On{size.name}") for size in ladder[:-1]]
+        assert choice["Default"] == f"{name}On{ladder[-1].name}"
+        for size in ladder:
+            assert states[f"{name}On{size.name}"] == {
+                "Type": "Pass", "Result": {"cpu": str(size.cpu), "memory": str(size.memory_mb)},
+                "ResultPath": "$.task_size", "Next": put_of[name]}
+        put, get = states[put_of[name]], states[exit_[name]]
         assert put["Resource"].endswith(":states:::aws-sdk:s3:putObject") and put["ResultPath"] is None
         assert put["Parameters"]["Body.$"] == "States.JsonToString($)"
         assert get["Resource"].endswith(":states:::aws-sdk:s3:getObject")

@@ -29,6 +29,7 @@ from stepfunctions.graph import TRAINING_PIPELINE
 from stepfunctions.local_runner import StageFailed, resolve, run_graph
 from tests.support.containers import IMAGES, Container, LambdaFunction, build_images, moto_s3_server
 from tests.support.infra import (
+    cdk_context,
     data_bucket_id,
     function_environment,
     image_functions,
@@ -139,7 +140,7 @@ def template(request) -> dict:
 @pytest.fixture(scope="session")
 def synthesized_on_fargate():
     """The app with the `fargate_stages` context moving features and evaluate (the gate's stage) onto tasks."""
-    from tests.support.infra import cdk_context, synthesize
+    from tests.support.infra import synthesize
 
     context = cdk_context()
     context["housing"] = {**context["housing"], "fargate_stages": {"features": {"cpu": 1024, "memory_mb": 4096},
@@ -404,8 +405,9 @@ def training_event(store, trials: int = 2) -> dict:
     return new_run_event(store.url, "raw/housets.parquet", METROS_KEY, config, "sfn-test")
 
 
-PROMOTED_PATH = ["Validate", "Split", "Preprocess", "Features", "TrainInput", "Train", "TrainOutput", "Evaluate", "Gate",
-                 "Promote", "Batch", "Record", "Done"]
+# The training task's size for the small data: its configured one (infra_cdk.task_sizes).
+PROMOTED_PATH = ["Validate", "Split", "Preprocess", "Features", "TrainSize", "TrainOn4vCpu16GB", "TrainInput", "Train",
+                 "TrainOutput", "Evaluate", "Gate", "Promote", "Batch", "Record", "Done"]
 
 
 def assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path, path=tuple(PROMOTED_PATH)):
@@ -445,8 +447,14 @@ def test_stages_moved_onto_fargate_hand_their_events_on_through_the_store(aws_wo
     event = training_event(store)
     execution = run_execution(sfn, machine, event)
     path = [name for state in PROMOTED_PATH for name in (
-        [f"{state}Input", state, f"{state}Output"] if state in ("Features", "Evaluate") else [state])]
+        [f"{state}Size", f"{state}On1vCpu4GB", f"{state}Input", state, f"{state}Output"]
+        if state in ("Features", "Evaluate") else [state])]
     assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path, path)
+    # Each task ran with the size the Choice picked for the rows validate counted (a few thousand: the first).
+    rows = len(small_data[0])
+    assert [(o["cpu"], o["memory"]) for o in moto_runs_our_code.task_overrides] == [("1024", "4096"), ("4096", "16384"),
+                                                                                     ("1024", "4096")]
+    assert json.loads(store.read_bytes(f"runs/{event['run_id']}/events/features.in.json"))["rows"] == rows
     assert moto_runs_our_code.invocations.count("python3 -m lambdas.task evaluate") == 1
     assert "lambdas.stages.evaluate.handler" not in moto_runs_our_code.invocations
     returned = json.loads(store.read_bytes(f"runs/{event['run_id']}/events/evaluate.out.json"))
@@ -522,10 +530,40 @@ def test_failed_training_ends_in_the_failure_path_with_the_champion_untouched(aw
     second = training_event(store, trials=3)  # another config: another run
     execution = run_execution(sfn, machine, second)
     assert execution["status"] == "FAILED"
-    assert visited(execution) == ["Validate", "Split", "Preprocess", "Features", "TrainInput", "Train", "TrainFailed",
-                                  "RecordFailure", "Failed"]
+    assert visited(execution) == [*PROMOTED_PATH[:PROMOTED_PATH.index("Train") + 1], "TrainFailed", "RecordFailure",
+                                  "Failed"]
     record = read_run_record(store, second["run_id"])
     assert record.status == "failed" and (record.error.stage, record.error.type) == ("train", "States.TaskFailed")
     assert record.error.message.startswith("Essential container in task exited (exit code 1)")
     assert read_champion(store) == champion
     assert store.exists("raw/housets.parquet")
+
+
+def test_the_size_choice_picks_what_the_ladder_says_for_any_row_count(synthesized):
+    """The synthesized Choice before the training task and its Pass states, run alone on moto's interpreter
+    (ending where they hand on to the put of the event), against infra_cdk.task_sizes for row counts from
+    none (a stage before validate) to past the largest size."""
+    from infra_cdk.config import load_config
+    from infra_cdk.task_sizes import size_for, size_ladder
+
+    _, _, template = synthesized
+    states = resolve_definition(template)["States"]
+    sizing = {name: state for name, state in states.items() if name.startswith(("TrainSize", "TrainOn"))}
+    for state in sizing.values():
+        if state.get("Next") == "TrainInput":
+            state["Next"] = "Sized"
+    definition = {"StartAt": "TrainSize", "States": {**sizing, "Sized": {"Type": "Succeed"}}}
+    config = load_config(cdk_context()["housing"])
+    ladder = size_ladder(config.pipeline_graph().stage("train"), config.fargate_max_memory_mb)
+    counts = [None, 0, 884_092, *(n for size in ladder for n in (size.max_rows, size.max_rows + 1)), 10**9]
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(name="sizing", definition=json.dumps(definition),
+                                           roleArn=f"arn:aws:iam::{ACCOUNT}:role/sizing")["stateMachineArn"]
+        for rows in counts:
+            execution = run_execution(sfn, machine, {"run_id": f"rows-{rows}", "rows": rows}, timeout_s=30)
+            expected = size_for(ladder, rows)
+            assert json.loads(execution["output"])["task_size"] == {"cpu": str(expected.cpu),
+                                                                   "memory": str(expected.memory_mb)}, rows
+        execution = run_execution(sfn, machine, {"run_id": "no-rows"}, timeout_s=30)  # an event without the field
+        assert json.loads(execution["output"])["task_size"]["memory"] == str(ladder[0].memory_mb)

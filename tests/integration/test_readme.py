@@ -65,5 +65,18 @@ def test_the_context_for_10x_is_one_the_app_takes():
     from infra_cdk.config import load_config
 
     block = README.split("The `housing`\ncontext for 10x, then:")[1].split("\n\n")[1]
-    graph = load_config(json.loads(block)).pipeline_graph()
+    from infra_cdk.task_sizes import HEADROOM, size_for, size_ladder
+
+    config = load_config(json.loads(block))
+    graph = config.pipeline_graph()
     assert {s.name for s in graph.stages if s.compute == "fargate"} == {"validate", "features", "train", "evaluate"}
+    # At 10x's rows every stage's modelled peak fits what it runs with: a function's memory, or the task the
+    # state machine sizes (validate runs before the rows are counted: its configured size).
+    rows = 8_840_920
+    for stage in graph.stages:
+        if stage.compute == "fargate":
+            counted = None if stage.name == "validate" else rows
+            memory = size_for(size_ladder(stage, config.fargate_max_memory_mb), counted).memory_mb
+            assert stage.peak.mb(rows) * HEADROOM <= memory, stage.name
+        else:
+            assert stage.peak.mb(rows) <= stage.memory_mb, stage.name

@@ -1,0 +1,55 @@
+"""The ladder of Fargate sizes a Fargate stage picks from at run time by the rows the
+run learns from (the event's `rows`, set by validate): its configured size first, then larger ones up to
+the deployment's `fargate_max_memory_mb`, each taken while the stage's peak at that many rows
+(`stepfunctions.graph.PeakMemory`) stays under HEADROOM of it. Data that grows past what the deployment
+was sized for then gets a larger task instead of an out-of-memory kill hours into a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra_cdk.config import FARGATE_SIZES, fargate_offers
+from stepfunctions.graph import Stage
+
+# A task's memory over the stage's modelled peak: the model is a straight line through two runs, and a
+# task at 0.91 of its memory (features at 10x) leaves too little for another run's data.
+HEADROOM = 1.25
+
+
+@dataclass(frozen=True)
+class TaskSize:
+    cpu: int
+    memory_mb: int
+    max_rows: int  # the most rows this size takes (the stage's modelled peak times HEADROOM within its memory)
+
+    @property
+    def name(self) -> str:
+        return f"{self.cpu // 1024}vCpu{self.memory_mb // 1024}GB" if self.cpu >= 1024 else f"{self.cpu}Cpu{self.memory_mb}MB"
+
+
+def size_ladder(stage: Stage, max_memory_mb: int) -> list[TaskSize]:
+    """The sizes `stage` may run with, smallest first: its own, then for each CPU at least its own the
+    middle and the top of the memory range that CPU allows (steps of 1.3-1.6x, on the smallest CPU that
+    offers each), then `max_memory_mb`; only sizes that take more rows than the one before. One size when
+    the stage's peak does not grow with the data or `max_memory_mb` is at most its own memory."""
+    cpu = int(stage.vcpu * 1024)
+    ladder = [TaskSize(cpu, stage.memory_mb, stage.peak.rows_within(stage.memory_mb / HEADROOM))]
+    if stage.peak.per_million_rows_mb == 0:
+        return ladder
+    ranges = [FARGATE_SIZES[c] for c in FARGATE_SIZES if c >= cpu]
+    memories = {low + round((high - low) / 2 / step) * step for low, high, step in ranges} | {
+        high for _, high, _ in ranges} | {max_memory_mb}
+    for memory in sorted(m for m in memories if stage.memory_mb < m <= max_memory_mb):
+        offering = [c for c in FARGATE_SIZES if c >= cpu and fargate_offers(c, memory)]
+        size = TaskSize(min(offering or [0]), memory, stage.peak.rows_within(memory / HEADROOM))
+        if offering and size.max_rows > ladder[-1].max_rows:
+            ladder.append(size)
+    return ladder
+
+
+def size_for(ladder: list[TaskSize], rows: int | None) -> TaskSize:
+    """The size a run of `rows` gets (the state machine's Choice decides the same): the first that takes
+    them, else the largest; without a row count (a stage before validate), the configured one."""
+    if rows is None:
+        return ladder[0]
+    return next((size for size in ladder if rows <= size.max_rows), ladder[-1])

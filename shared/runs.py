@@ -89,6 +89,8 @@ class RunRecord(BaseModel):
     promoted: bool = Field(False, description="whether the champion names this run (a failure after promote keeps it)")
     input_key: str
     incoming_keys: list[str] = Field(default_factory=list, description="incoming/ files whose labelled rows it could learn")
+    rows: int | None = Field(None, description="the rows it learned from, the incoming months' included (validate's "
+                                               "count, which sized its Fargate tasks); none when validate did not finish")
     trigger: str | None = Field(None, description="what started it (an upload, the schedule, a model-health alarm, the CLI)")
     finished_at: str
     gate: GateDecision | None = None

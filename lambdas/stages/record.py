@@ -30,8 +30,8 @@ def record(run: StageEvent, store: ArtifactStore) -> Made:
     # the run the champion, and the record says so.
     write_run_record(store, RunRecord(
         run_id=run.run_id, status=status, promoted=Artifact.CHAMPION in run.artifacts, input_key=run.input_key,
-        incoming_keys=run.incoming_keys, trigger=run.trigger, finished_at=utc_now(), gate=run.gate, metrics=metrics,
-        error=failure, artifacts=run.artifacts, tuning=tuning))
+        incoming_keys=run.incoming_keys, rows=run.rows, trigger=run.trigger, finished_at=utc_now(), gate=run.gate,
+        metrics=metrics, error=failure, artifacts=run.artifacts, tuning=tuning))
     log.info("run %s %s", run.run_id, status)
     return Made(run=run.model_copy(update={"status": status}))
 

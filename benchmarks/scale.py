@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from infra_cdk.config import load_config  # noqa: E402
-from infra_cdk.task_sizes import size_for, size_ladder  # noqa: E402
+from infra_cdk.task_sizes import fargate_fallbacks, placement  # noqa: E402
 from lambdas.stage_event import new_run_event  # noqa: E402
 from shared.data.metros import FULL_SIZE_ZIPS  # noqa: E402
 from shared.data.synthetic import generate  # noqa: E402
@@ -95,17 +95,18 @@ def main() -> None:
                 break
             name = graph.following(name, event)
     print(f"\n{n_rows:,} rows, {zips:,} zip codes, CSV {csv_mib:,.0f} MiB (factor {args.factor:g}, {args.trials} trials)\n")
-    # The graph's peak model (stepfunctions.graph.PeakMemory) against the measured peak; a Fargate stage
-    # runs with the size the state machine picks for these rows (infra_cdk.task_sizes), not its configured one.
+    # The graph's peak model (stepfunctions.graph.PeakMemory) against the measured peak; each stage where the
+    # state machine runs it for these rows (infra_cdk.task_sizes): its function, its task, or its fallback.
     print("| stage | runs on | memory (MiB) | peak RSS (MiB) | peak / memory | modelled peak (MiB) | time (s) | timeout (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    fallbacks = fargate_fallbacks(graph) if deploy.fargate_fallback else {}
     for stage, peak, seconds in results:
-        memory, where = stage.memory_mb, stage.compute
-        if stage.compute == FARGATE:
-            size = size_for(size_ladder(stage, deploy.fargate_max_memory_mb), n_rows)
-            memory, where = size.memory_mb, f"Fargate, sized {size.cpu // 1024} vCPU / {size.memory_mb:,} MiB"
-        print(f"| {stage.name} | {where} | {memory:,} | {peak:,.0f} | {peak / memory:.2f} | {stage.peak.mb(n_rows):,.0f} | "
-              f"{seconds:,.0f} | {stage.timeout_s:,} |")
+        counted = None if stage.name == graph.stages[0].name else n_rows  # validate counts the rows
+        runs = placement(stage, fallbacks.get(stage.name), counted, deploy.fargate_max_memory_mb)
+        where = "Lambda" if runs.compute != FARGATE else f"Fargate {runs.cpu // 1024} vCPU" + (
+            " (fallback)" if stage.compute != FARGATE else "")
+        print(f"| {stage.name} | {where} | {runs.memory_mb:,} | {peak:,.0f} | {peak / runs.memory_mb:.2f} | "
+              f"{stage.peak.mb(n_rows):,.0f} | {seconds:,.0f} | {runs.timeout_s:,} |")
 
 
 if __name__ == "__main__":

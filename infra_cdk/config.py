@@ -103,6 +103,10 @@ class DeployConfig(BaseModel):
         MAX_MEMORY_MB, description="the largest task a Fargate stage (train, and any in fargate_stages) may be given "
                                    "when the run's rows need more than its configured memory (the task is sized at run "
                                    "time from the rows validate counted); its own memory: never larger")
+    fargate_fallback: bool = Field(
+        True, description="a Lambda stage (after validate, but record) whose run's rows outgrow its function's memory "
+                          "runs as a Fargate task instead, sized from the rows (a task definition per such stage, "
+                          "used only then); false: the functions' sizes are the limit")
     fargate_stages: dict[str, FargateStage] = Field(
         default_factory=dict,
         description='pipeline stages to run as Fargate tasks of this size instead of Lambda functions, e.g. {"features": '

@@ -27,7 +27,7 @@ from infra_cdk.config import RUN_TIMEOUT_S, DeployConfig
 from infra_cdk.images import Images
 from infra_cdk.nag import acknowledge, arn_of
 from infra_cdk.storage import Storage
-from infra_cdk.task_sizes import size_ladder
+from infra_cdk.task_sizes import fargate_fallbacks, function_capacity, size_ladder
 from lambdas.task import RUN_ID_VARIABLE
 from shared.layout import STAGE_EVENTS, stage_event_key
 from stepfunctions.graph import ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, GATE_PASSED_PATH, PipelineGraph, Stage
@@ -66,16 +66,21 @@ class Pipeline(Construct):
         self.task_security_group = ec2.SecurityGroup(
             self, "task-sg", vpc=cluster.vpc, allow_all_outbound=True,
             description="pipeline tasks: no inbound traffic, outbound to S3/ECR/MLflow")
+        # A Lambda stage whose run outgrows its function runs as a Fargate task instead (infra_cdk.task_sizes).
+        self.fallbacks = fargate_fallbacks(graph) if config.fargate_fallback else {}
         for stage in graph.stages:
             if stage.compute == FARGATE:
                 self.task_definitions[stage.name] = self._task_definition(stage, images)
             else:
                 self.functions[stage.name] = self._function(stage, images)
+            if stage.name in self.fallbacks:
+                self.task_definitions[stage.name] = self._task_definition(self.fallbacks[stage.name], images)
         self.state_machine = self._state_machine(graph, cluster)
 
-    def role_of(self, stage: str) -> iam.IRole:
-        """The role stage `stage` runs with: its function's, or its task's."""
-        return self.functions[stage].role if stage in self.functions else self.task_definitions[stage].task_role
+    def roles_of(self, stage: str) -> list[iam.IRole]:
+        """The roles stage `stage` runs with: its function's and its task's (a fallback has both)."""
+        return ([self.functions[stage].role] if stage in self.functions else []) + (
+            [self.task_definitions[stage].task_role] if stage in self.task_definitions else [])
 
     def _function(self, stage: Stage, images: Images) -> lambda_.DockerImageFunction:
         return store_function(
@@ -89,7 +94,7 @@ class Pipeline(Construct):
             self, f"{stage.name}-task", cpu=int(stage.vcpu * 1024), memory_limit_mib=stage.memory_mb,
             runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64,
                                                  operating_system_family=ecs.OperatingSystemFamily.LINUX))
-        log_group = logs.LogGroup(self, f"{stage.name}-logs", retention=self.log_retention,
+        log_group = logs.LogGroup(self, f"{stage.name}-task-logs", retention=self.log_retention,
                                   removal_policy=RemovalPolicy.DESTROY)
         task.add_container(
             stage.name,
@@ -106,36 +111,48 @@ class Pipeline(Construct):
                     findings=["Resource::*"])
         return task
 
-    def _task_state(self, stage: Stage, cluster: ecs.ICluster) -> sfn.TaskStateBase:
-        timeout = sfn.Timeout.duration(Duration.seconds(stage.timeout_s))
-        if stage.compute == FARGATE:
-            task = self.task_definitions[stage.name]
-            return tasks.EcsRunTask(
-                self, state_name(stage),
-                integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-                cluster=cluster, task_definition=task,
-                launch_target=tasks.EcsFargateLaunchTarget(platform_version=ecs.FargatePlatformVersion.LATEST),
-                assign_public_ip=True,
-                subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
-                security_groups=[self.task_security_group],
-                cpu=sfn.JsonPath.string_at(f"$.{SIZE_FIELD}.cpu"),
-                memory_mib=sfn.JsonPath.string_at(f"$.{SIZE_FIELD}.memory"),
-                container_overrides=[tasks.ContainerOverride(
-                    container_definition=task.find_container(stage.name),
-                    environment=[tasks.TaskEnvironmentVariable(name=RUN_ID_VARIABLE,
-                                                               value=sfn.JsonPath.string_at("$.run_id"))],
-                )],
-                # The task's own output is the ECS description; the stage's event comes back through the store.
-                result_path=sfn.JsonPath.DISCARD,
-                task_timeout=timeout,
-            )
-        # The whole state (the stage event) is the payload; the function's return value is the next state.
-        return tasks.LambdaInvoke(
+    def _lambda_state(self, stage: Stage) -> sfn.TaskStateBase:
+        """The whole state (the stage event) is the payload; the function's return value is the next state."""
+        state = tasks.LambdaInvoke(
             self, state_name(stage), lambda_function=self.functions[stage.name], payload_response_only=True,
-            retry_on_service_exceptions=False, task_timeout=timeout,
-        )
+            retry_on_service_exceptions=False, task_timeout=sfn.Timeout.duration(Duration.seconds(stage.timeout_s)))
+        _retried(state, stage)
+        return state
 
-    def _event_states(self, stage: Stage) -> tuple[sfn.TaskStateBase, sfn.TaskStateBase]:
+    def _fargate_path(self, stage: Stage, name: str, cluster: ecs.ICluster
+                      ) -> tuple[sfn.Choice, sfn.TaskStateBase, list[sfn.TaskStateBase]]:
+        """A Fargate stage's states, named from `name`: the Choice that sizes its task (the entry), a Pass
+        state per size, the put of its event, RunTask, and the get of the event the task returns (the exit);
+        and the three that can fail."""
+        size, passes = self._size_states(stage, name)
+        put, get = self._event_states(stage, name)
+        task = self.task_definitions[stage.name]
+        run = tasks.EcsRunTask(
+            self, name,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            cluster=cluster, task_definition=task,
+            launch_target=tasks.EcsFargateLaunchTarget(platform_version=ecs.FargatePlatformVersion.LATEST),
+            assign_public_ip=True,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_groups=[self.task_security_group],
+            cpu=sfn.JsonPath.string_at(f"$.{SIZE_FIELD}.cpu"),
+            memory_mib=sfn.JsonPath.string_at(f"$.{SIZE_FIELD}.memory"),
+            container_overrides=[tasks.ContainerOverride(
+                container_definition=task.find_container(stage.name),
+                environment=[tasks.TaskEnvironmentVariable(name=RUN_ID_VARIABLE,
+                                                           value=sfn.JsonPath.string_at("$.run_id"))],
+            )],
+            # The task's own output is the ECS description; the stage's event comes back through the store.
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(stage.timeout_s)),
+        )
+        _retried(run, stage)
+        for state in passes:
+            state.next(put)
+        put.next(run).next(get)
+        return size, get, [put, run, get]
+
+    def _event_states(self, stage: Stage, name: str) -> tuple[sfn.TaskStateBase, sfn.TaskStateBase]:
         """Around a Fargate stage: the state that puts its event in the store, and the one that reads back the
         event the task put (`lambdas.task`) as the next state."""
         bucket, prefix = self.storage.bucket, self.config.store_prefix
@@ -145,26 +162,25 @@ class Pipeline(Construct):
             return sfn.JsonPath.format(prefix + stage_event_key("{}", stage.name, part), sfn.JsonPath.string_at("$.run_id"))
 
         put = tasks.CallAwsService(
-            self, f"{state_name(stage)}Input", service="s3", action="putObject", iam_resources=events,
+            self, f"{name}Input", service="s3", action="putObject", iam_resources=events,
             parameters={"Bucket": bucket.bucket_name, "Key": key("in"), "ContentType": "application/json",
                         "Body": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$"))},
             result_path=sfn.JsonPath.DISCARD)
         get = tasks.CallAwsService(
-            self, f"{state_name(stage)}Output", service="s3", action="getObject", iam_resources=events,
+            self, f"{name}Output", service="s3", action="getObject", iam_resources=events,
             parameters={"Bucket": bucket.bucket_name, "Key": key("out")},
             result_selector={"event": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.Body"))},
             output_path="$.event")
         return put, get
 
-    def _size_states(self, stage: Stage) -> tuple[sfn.Choice, list[sfn.Pass]]:
+    def _size_states(self, stage: Stage, name: str) -> tuple[sfn.Choice, list[sfn.Pass]]:
         """Before a Fargate stage: a Choice on the event's row count, and a Pass state per size of its ladder
         that puts that size at SIZE_FIELD (the first size when no stage has counted the rows yet)."""
         ladder = size_ladder(stage, self.config.fargate_max_memory_mb)
-        passes = {size: sfn.Pass(self, f"{state_name(stage)}On{size.name}", result_path=f"$.{SIZE_FIELD}",
+        passes = {size: sfn.Pass(self, f"{name}On{size.name}", result_path=f"$.{SIZE_FIELD}",
                                  result=sfn.Result.from_object({"cpu": str(size.cpu), "memory": str(size.memory_mb)}))
                   for size in ladder}
-        choice = sfn.Choice(self, f"{state_name(stage)}Size",
-                            comment=f"the {stage.name} task's size from the rows the run learns from")
+        choice = sfn.Choice(self, f"{name}Size", comment=f"the {stage.name} task's size from the rows the run learns from")
         uncounted = sfn.Condition.or_(sfn.Condition.not_(sfn.Condition.is_present(ROWS_PATH)),
                                       sfn.Condition.not_(sfn.Condition.is_numeric(ROWS_PATH)))  # null before validate
         choice.when(uncounted, passes[ladder[0]])
@@ -172,6 +188,27 @@ class Pipeline(Construct):
             choice.when(sfn.Condition.number_less_than_equals(ROWS_PATH, size.max_rows), passes[size])
         choice.otherwise(passes[ladder[-1]])
         return choice, list(passes.values())
+
+    def _stage_states(self, stage: Stage, cluster: ecs.ICluster
+                      ) -> tuple[sfn.IChainable, list[sfn.TaskStateBase], list[sfn.TaskStateBase]]:
+        """A stage's states: the one it starts with, the ones the next stage follows, the ones that can fail.
+        A Lambda stage with a Fargate fallback starts with a Choice: the function while the run's rows fit
+        its memory (its modelled peak with HEADROOM), else the fallback task, sized from the rows too."""
+        if stage.compute == FARGATE:
+            entry, exit_, failing = self._fargate_path(stage, state_name(stage), cluster)
+            return entry, [exit_], failing
+        function = self._lambda_state(stage)
+        if stage.name not in self.fallbacks:
+            return function, [function], [function]
+        task_entry, task_exit, task_failing = self._fargate_path(self.fallbacks[stage.name], f"{state_name(stage)}Task",
+                                                                 cluster)
+        fits = function_capacity(stage)
+        where = sfn.Choice(self, f"{state_name(stage)}Where",
+                           comment=f"the function while the rows fit its memory ({fits:,} rows), else a Fargate task")
+        where.when(sfn.Condition.and_(sfn.Condition.is_numeric(ROWS_PATH),
+                                      sfn.Condition.number_greater_than(ROWS_PATH, fits)), task_entry)
+        where.otherwise(function)
+        return where, [function, task_exit], [function, *task_failing]
 
     def _state_machine(self, graph: PipelineGraph, cluster: ecs.ICluster) -> sfn.StateMachine:
         finish = graph.stage(graph.finish)
@@ -181,43 +218,31 @@ class Pipeline(Construct):
             self, FAILED, lambda_function=self.functions[finish.name], payload_response_only=True,
             retry_on_service_exceptions=False,
         )
-        record_failure.add_retry(errors=list(finish.retry.errors), max_attempts=finish.retry.attempts,
-                                 interval=Duration.seconds(finish.retry.interval_s), backoff_rate=finish.retry.backoff)
+        _retried(record_failure, finish)
         record_failure.next(failed)
 
-        states = {stage.name: self._task_state(stage, cluster) for stage in graph.stages}
-        entries: dict[str, sfn.IChainable] = dict(states)  # the state a stage starts with
-        exits: dict[str, sfn.TaskStateBase] = dict(states)  # the state the next stage follows
-        failing: dict[str, list[sfn.TaskStateBase]] = {name: [state] for name, state in states.items()}  # can fail
+        entries: dict[str, sfn.IChainable] = {}  # the state a stage starts with
+        exits: dict[str, list[sfn.TaskStateBase]] = {}  # the states the next stage follows
         for stage in graph.stages:
-            if stage.compute == FARGATE:
-                put, exits[stage.name] = self._event_states(stage)
-                entries[stage.name], sizes = self._size_states(stage)
-                for size in sizes:
-                    size.next(put)
-                put.next(states[stage.name]).next(exits[stage.name])
-                failing[stage.name] = [put, states[stage.name], exits[stage.name]]
-        for stage in graph.stages:
-            state = states[stage.name]
-            if stage.retry.attempts:
-                state.add_retry(errors=list(stage.retry.errors), max_attempts=stage.retry.attempts,
-                                interval=Duration.seconds(stage.retry.interval_s), backoff_rate=stage.retry.backoff)
+            entries[stage.name], exits[stage.name], failing = self._stage_states(stage, cluster)
             # Which stage failed travels beside the Catch's {"Error", "Cause"}: one failure record from both executors.
             named = sfn.Pass(self, f"{state_name(stage)}Failed", result=sfn.Result.from_string(stage.name),
                              result_path=f"$.{FAILED_STAGE_FIELD}")
             named.next(record_failure)
-            for part in failing[stage.name]:
+            for part in failing:
                 part.add_catch(named, errors=["States.ALL"], result_path=f"$.{ERROR_FIELD}")
         for stage in graph.stages:
             if stage.name == graph.gate.after:
                 gate = sfn.Choice(self, "Gate", comment="promote only a candidate that passed the gate")
                 gate.when(sfn.Condition.boolean_equals(GATE_PASSED_PATH, True), entries[graph.gate.on_pass])
                 gate.otherwise(entries[graph.gate.on_fail])
-                exits[stage.name].next(gate)
+                following: sfn.IChainable = gate
             elif stage.name == graph.finish:
-                exits[stage.name].next(sfn.Succeed(self, "Done"))
+                following = sfn.Succeed(self, "Done")
             else:
-                exits[stage.name].next(entries[graph.next_of(stage.name)])
+                following = entries[graph.next_of(stage.name)]
+            for state in exits[stage.name]:
+                state.next(following)
 
         log_group = logs.LogGroup(self, "state-machine-logs", retention=self.log_retention,
                                   removal_policy=RemovalPolicy.DESTROY)
@@ -253,3 +278,10 @@ def _task_family_arn(task: ecs.TaskDefinition) -> str:
     names = [{"Fn::Select": [i, {"Fn::Split": ["/", family]}]} for i in range(2)]
     return "arn:" + ":".join(json.dumps(p, separators=(",", ":")) for p in parts) + ":" + "/".join(
         json.dumps(n, separators=(",", ":")) for n in names)
+
+
+def _retried(state: sfn.TaskStateBase, stage: Stage) -> None:
+    """The stage's retry policy on the state that runs it."""
+    if stage.retry.attempts:
+        state.add_retry(errors=list(stage.retry.errors), max_attempts=stage.retry.attempts,
+                        interval=Duration.seconds(stage.retry.interval_s), backoff_rate=stage.retry.backoff)

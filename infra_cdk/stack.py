@@ -35,7 +35,7 @@ class HousingStack(Stack):
         pipeline = Pipeline(self, "Pipeline", graph=config.pipeline_graph(), config=config, storage=storage, images=images,
                             cluster=network.cluster, environment=environment)
         if tracking:
-            tracking.allow(pipeline.role_of("train"), pipeline.role_of("promote"))
+            tracking.allow(*pipeline.roles_of("train"), *pipeline.roles_of("promote"))
         triggers = Triggers(self, "Triggers", config=config, storage=storage, images=images,
                             training=pipeline.state_machine, environment=environment)
         entry = Entry(self, "Entry", vpc=network.cluster.vpc, access_logs=storage.logs, allowed_cidr=config.allowed_cidr,

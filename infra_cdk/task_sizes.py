@@ -1,19 +1,25 @@
-"""The ladder of Fargate sizes a Fargate stage picks from at run time by the rows the
-run learns from (the event's `rows`, set by validate): its configured size first, then larger ones up to
-the deployment's `fargate_max_memory_mb`, each taken while the stage's peak at that many rows
-(`stepfunctions.graph.PeakMemory`) stays under HEADROOM of it. Data that grows past what the deployment
-was sized for then gets a larger task instead of an out-of-memory kill hours into a run."""
+"""How a stage's compute follows the rows a run learns from (the event's `rows`, set by validate), so data
+that grows past what the deployment was sized for gets a larger task instead of an out-of-memory kill
+hours into a run:
+
+- a Fargate stage picks from a ladder of sizes: its configured one first, then larger ones up to the
+  deployment's `fargate_max_memory_mb`, each taken while the stage's modelled peak at that many rows
+  (`stepfunctions.graph.PeakMemory`) stays under HEADROOM of it;
+- a Lambda stage whose modelled peak outgrows its function runs as a Fargate task instead (its fallback,
+  `fargate_fallback`), sized the same way."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from infra_cdk.config import FARGATE_SIZES, fargate_offers
-from stepfunctions.graph import Stage
+from stepfunctions.graph import FARGATE, PipelineGraph, Stage
 
 # A task's memory over the stage's modelled peak: the model is a straight line through two runs, and a
 # task at 0.91 of its memory (features at 10x) leaves too little for another run's data.
 HEADROOM = 1.25
+# The smallest task a Lambda stage's fallback starts from (its ladder climbs from here by the rows).
+FALLBACK = {"vcpu": 2, "memory_mb": 8192, "timeout_s": 3600}
 
 
 @dataclass(frozen=True)
@@ -53,3 +59,36 @@ def size_for(ladder: list[TaskSize], rows: int | None) -> TaskSize:
     if rows is None:
         return ladder[0]
     return next((size for size in ladder if rows <= size.max_rows), ladder[-1])
+
+
+def function_capacity(stage: Stage) -> int:
+    """The most rows a Lambda stage's function takes: its modelled peak with HEADROOM within its memory."""
+    return stage.peak.rows_within(stage.memory_mb / HEADROOM)
+
+
+def fargate_fallbacks(graph: PipelineGraph) -> dict[str, Stage]:
+    """The Lambda stages that run as a Fargate task (of FALLBACK's size, then sized by the rows) when a run's
+    rows outgrow their function: each one whose peak grows with the data, after the first stage (validate:
+    no stage has counted the rows before it) and but the finishing one (the failure path invokes it)."""
+    names = [s.name for s in graph.stages[1:] if s.compute != FARGATE and s.name != graph.finish
+             and s.peak.per_million_rows_mb]
+    moved = graph.on_fargate({name: FALLBACK for name in names})
+    return {name: moved.stage(name) for name in names}
+
+
+@dataclass(frozen=True)
+class Placement:
+    compute: str  # "lambda" or "fargate"
+    memory_mb: int
+    timeout_s: int
+    cpu: int | None = None  # Fargate only
+
+
+def placement(stage: Stage, fallback: Stage | None, rows: int | None, max_memory_mb: int) -> Placement:
+    """Where and with what the state machine runs `stage` for a run of `rows` (None: not counted yet): its
+    task sized from the rows, its function while they fit, else its fallback task (`fargate_fallbacks`)."""
+    if stage.compute != FARGATE and (fallback is None or rows is None or rows <= function_capacity(stage)):
+        return Placement(stage.compute, stage.memory_mb, stage.timeout_s)
+    task = stage if stage.compute == FARGATE else fallback
+    size = size_for(size_ladder(task, max_memory_mb), rows)
+    return Placement(FARGATE, size.memory_mb, task.timeout_s, size.cpu)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from infra_cdk.task_sizes import size_ladder
+from infra_cdk.task_sizes import fargate_fallbacks, function_capacity, size_ladder
 from lambdas.task import RUN_ID_VARIABLE
 from shared.layout import CHAMPION_KEY
 from stepfunctions.graph import FARGATE, FARGATE_RETRY, TRAINING_PIPELINE
@@ -157,68 +157,94 @@ def test_state_machine_follows_the_graph(which, request):
     context = {**cdk_context()["housing"], **(ALL_OPTIONS if "options" in which else {})}
     config = load_config(context)
     graph = config.pipeline_graph()
+    fallbacks = fargate_fallbacks(graph)
+    # The default deployment gives every Lambda stage after validate but record a fallback task.
+    assert set(fallbacks) == {s.name for s in graph.stages[1:-1] if s.compute != FARGATE}
     # The training state's timeout follows the tuning budget.
     assert graph.stage("train").timeout_s == context["tune_timeout_s"] + AFTER_TUNING_S
     asl = resolve_definition(tj)
     states = asl["States"]
-    names = [s.name.capitalize() for s in graph.stages]
-    tasks = [s.name.capitalize() for s in graph.stages if s.compute == FARGATE]
-    ladders = {s.name.capitalize(): size_ladder(s, config.fargate_max_memory_mb) for s in graph.stages if s.compute == FARGATE}
-    entry = {name: f"{name}Size" if name in tasks else name for name in names}
-    put_of = {name: f"{name}Input" if name in tasks else name for name in names}
-    exit_ = {name: f"{name}Output" if name in tasks else name for name in names}
-    assert asl["StartAt"] == entry[names[0]]
-    assert set(states) == {*names, *(f"{n}Failed" for n in names), *(f"{t}{part}" for t in tasks for part in (
-        "Size", "Input", "Output")), *(f"{t}On{size.name}" for t, ladder in ladders.items() for size in ladder),
-        "Gate", "RecordFailure", "Failed", "Done"}
+    names = {s.name: s.name.capitalize() for s in graph.stages}
+    entry, exits, expected = {}, {}, {"Gate", "RecordFailure", "Failed", "Done"}
+    for stage in graph.stages:
+        name = names[stage.name]
+        expected.add(f"{name}Failed")
+        if stage.compute == FARGATE:
+            entry[name], exits[name] = f"{name}Size", [f"{name}Output"]
+            expected |= _fargate_states(states, stage, name, config.fargate_max_memory_mb)
+        elif stage.name in fallbacks:
+            # The function while the run's rows fit its memory, else the fallback task, sized from the rows.
+            entry[name], exits[name] = f"{name}Where", [name, f"{name}TaskOutput"]
+            task = f"{name}Task"
+            expected |= {entry[name], name, *_fargate_states(states, fallbacks[stage.name], task,
+                                                               config.fargate_max_memory_mb)}
+            assert states[entry[name]]["Choices"] == [{"And": [
+                {"Variable": "$.rows", "IsNumeric": True},
+                {"Variable": "$.rows", "NumericGreaterThan": function_capacity(stage)}], "Next": f"{task}Size"}]
+            assert states[entry[name]]["Default"] == name
+            assert states[task]["TimeoutSeconds"] == fallbacks[stage.name].timeout_s
+        else:
+            entry[name], exits[name] = name, [name]
+            expected.add(name)
+    assert asl["StartAt"] == entry["Validate"]
+    assert set(states) == expected
     path = ["Validate", "Split", "Preprocess", "Features", "Train", "Evaluate"]
     for here, after in zip(path, path[1:]):
-        assert states[exit_[here]]["Next"] == entry[after]
-    assert states[exit_["Evaluate"]]["Next"] == "Gate"
+        assert {states[state]["Next"] for state in exits[here]} == {entry[after]}
+    assert {states[state]["Next"] for state in exits["Evaluate"]} == {"Gate"}
     assert states["Gate"]["Choices"] == [{"Variable": "$.gate.passed", "BooleanEquals": True, "Next": entry["Promote"]}]
-    assert states["Gate"]["Default"] == "Record"
-    assert states[exit_["Promote"]]["Next"] == entry["Batch"] and states[exit_["Batch"]]["Next"] == "Record"
+    assert states["Gate"]["Default"] == entry["Record"]
+    assert {states[state]["Next"] for state in exits["Promote"]} == {entry["Batch"]}
+    assert {states[state]["Next"] for state in exits["Batch"]} == {entry["Record"]}
     assert states["Record"]["Next"] == "Done"
     assert states["RecordFailure"]["Next"] == "Failed" and states["Failed"]["Type"] == "Fail"
     for stage in graph.stages:
-        name = stage.name.capitalize()
-        state = states[name]
+        name = names[stage.name]
         catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"{name}Failed"}]
-        assert state["Catch"] == states[put_of[name]]["Catch"] == states[exit_[name]]["Catch"] == catch
+        runs = [(stage, name)] if stage.name not in fallbacks else [(stage, name), (fallbacks[stage.name], f"{name}Task")]
+        for runner, state_name in runs:  # every state that runs the stage, and the puts and gets around a task
+            state = states[state_name]
+            parts = [state_name] if runner.compute != FARGATE else [f"{state_name}Input", state_name, f"{state_name}Output"]
+            assert all(states[part]["Catch"] == catch for part in parts)
+            [retry] = state["Retry"]
+            assert retry["ErrorEquals"] == list(runner.retry.errors) and retry["MaxAttempts"] == runner.retry.attempts
+            assert retry["BackoffRate"] == runner.retry.backoff and state["TimeoutSeconds"] == runner.timeout_s
+            # A stage that timed out is not run again: it is deterministic, and would only time out twice more.
+            assert "States.Timeout" not in retry["ErrorEquals"] and "States.ALL" not in retry["ErrorEquals"]
+            if runner.compute == "lambda":  # the errors AWS recommends retrying for Lambda tasks
+                assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                        "Lambda.ClientExecutionTimeoutException", "Lambda.TooManyRequestsException"} <= set(retry["ErrorEquals"])
+            else:
+                assert "AmazonECS.Unknown" in retry["ErrorEquals"]
         assert states[f"{name}Failed"] == {"Type": "Pass", "Result": stage.name, "ResultPath": "$.failed_stage",
                                            "Next": "RecordFailure"}
-        [retry] = state["Retry"]
-        assert retry["ErrorEquals"] == list(stage.retry.errors) and retry["MaxAttempts"] == stage.retry.attempts
-        assert retry["BackoffRate"] == stage.retry.backoff and state["TimeoutSeconds"] == stage.timeout_s
-        # A stage that timed out is not run again: it is deterministic, and would only time out twice more.
-        assert "States.Timeout" not in retry["ErrorEquals"] and "States.ALL" not in retry["ErrorEquals"]
-        if stage.compute == "lambda":  # the errors AWS recommends retrying for Lambda tasks
-            assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                    "Lambda.ClientExecutionTimeoutException", "Lambda.TooManyRequestsException"} <= set(retry["ErrorEquals"])
-            continue
-        # A task takes no payload and returns none: its event is put in the store before it and read back after.
-        assert "AmazonECS.Unknown" in retry["ErrorEquals"]
-        assert state["Resource"].endswith(":states:::ecs:runTask.sync") and state["ResultPath"] is None
-        [override] = state["Parameters"]["Overrides"]["ContainerOverrides"]
-        assert override["Environment"] == [{"Name": RUN_ID_VARIABLE, "Value.$": "$.run_id"}]
-        # The task's size: a Choice on the rows validate counted picks a Pass state that puts it for RunTask.
-        ladder = ladders[name]
-        assert (state["Parameters"]["Overrides"]["Cpu.$"], state["Parameters"]["Overrides"]["Memory.$"]) == (
-            "$.task_size.cpu", "$.task_size.memory")
-        choice = states[entry[name]]
-        assert choice["Type"] == "Choice" and choice["Choices"][0]["Next"] == f"{name}On{ladder[0].name}"
-        assert [(rule["NumericLessThanEquals"], rule["Next"]) for rule in choice["Choices"][1:]] == [
-            (size.max_rows, f"{name}On{size.name}") for size in ladder[:-1]]
-        assert choice["Default"] == f"{name}On{ladder[-1].name}"
-        for size in ladder:
-            assert states[f"{name}On{size.name}"] == {
-                "Type": "Pass", "Result": {"cpu": str(size.cpu), "memory": str(size.memory_mb)},
-                "ResultPath": "$.task_size", "Next": put_of[name]}
-        put, get = states[put_of[name]], states[exit_[name]]
-        assert put["Resource"].endswith(":states:::aws-sdk:s3:putObject") and put["ResultPath"] is None
-        assert put["Parameters"]["Body.$"] == "States.JsonToString($)"
-        assert get["Resource"].endswith(":states:::aws-sdk:s3:getObject")
-        assert get["ResultSelector"] == {"event.$": "States.StringToJson($.Body)"} and get["OutputPath"] == "$.event"
+
+
+def _fargate_states(states: dict, stage, name: str, max_memory_mb: int) -> set[str]:
+    """A Fargate stage's states named from `name`, checked: the Choice that sizes the task from the rows
+    validate counted, a Pass state per size of its ladder, the put of its event, RunTask with the size as
+    its overrides, and the get of the event the task returns."""
+    ladder = size_ladder(stage, max_memory_mb)
+    run, put, get, choice = states[name], states[f"{name}Input"], states[f"{name}Output"], states[f"{name}Size"]
+    # A task takes no payload and returns none: its event is put in the store before it and read back after.
+    assert run["Resource"].endswith(":states:::ecs:runTask.sync") and run["ResultPath"] is None
+    [override] = run["Parameters"]["Overrides"]["ContainerOverrides"]
+    assert override["Environment"] == [{"Name": RUN_ID_VARIABLE, "Value.$": "$.run_id"}]
+    assert (run["Parameters"]["Overrides"]["Cpu.$"], run["Parameters"]["Overrides"]["Memory.$"]) == (
+        "$.task_size.cpu", "$.task_size.memory")
+    assert put["Resource"].endswith(":states:::aws-sdk:s3:putObject") and put["ResultPath"] is None
+    assert put["Parameters"]["Body.$"] == "States.JsonToString($)" and put["Next"] == name and run["Next"] == f"{name}Output"
+    assert get["Resource"].endswith(":states:::aws-sdk:s3:getObject")
+    assert get["ResultSelector"] == {"event.$": "States.StringToJson($.Body)"} and get["OutputPath"] == "$.event"
+    assert choice["Type"] == "Choice" and choice["Choices"][0]["Next"] == f"{name}On{ladder[0].name}"
+    assert [(rule["NumericLessThanEquals"], rule["Next"]) for rule in choice["Choices"][1:]] == [
+        (size.max_rows, f"{name}On{size.name}") for size in ladder[:-1]]
+    assert choice["Default"] == f"{name}On{ladder[-1].name}"
+    for size in ladder:
+        assert states[f"{name}On{size.name}"] == {
+            "Type": "Pass", "Result": {"cpu": str(size.cpu), "memory": str(size.memory_mb)},
+            "ResultPath": "$.task_size", "Next": f"{name}Input"}
+    return {name, f"{name}Size", f"{name}Input", f"{name}Output", *(f"{name}On{size.name}" for size in ladder)}
 
 
 def test_state_machine_logs_and_traces(synthesized):
@@ -360,6 +386,19 @@ def test_every_role_gets_only_its_stages_prefixes(synthesized):
         assert object_grants(statements, "s3:PutObject") == wanted_writes, stage.name
         assert object_grants(statements, "s3:GetObject") == wanted_reads, stage.name
         assert not any("s3:*" in json.dumps(s["Action"]) or s["Action"] == "*" for s in statements)
+    # Each task's role (training, and every fallback) gets its stage's prefixes and the events it is handed.
+    graph = TRAINING_PIPELINE
+    tasks = {**fargate_fallbacks(graph), **{s.name: s for s in graph.stages if s.compute == FARGATE}}
+    task_roles = {r["Properties"]["ContainerDefinitions"][0]["Name"]: r["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+                  for r in resources(tj, "AWS::ECS::TaskDefinition").values()}
+    assert set(tasks) <= set(task_roles)
+    for name, stage in tasks.items():
+        statements = statements_of(tj, task_roles[name])
+        wanted_writes = {k + ("*" if k.endswith("/") else "") for k in stage.writes}
+        assert "runs/*/events/*" in wanted_writes
+        assert object_grants(statements, "s3:PutObject") == wanted_writes, name
+        assert object_grants(statements, "s3:GetObject") == wanted_writes | {
+            k + ("*" if k.endswith("/") else "") for k in stage.reads}, name
     promote = statements_of(tj, roles["lambdas.stages.promote.handler"])
     # The pointer, its record in the promotion history, its model card, and the new champion's serving state.
     assert object_grants(promote, "s3:PutObject") == {"models/champion.json", "models/promotions/*", "models/cards/*",
@@ -386,6 +425,10 @@ def test_only_training_writes_bundles_and_only_once_and_the_api_reads_no_trainin
                  if r["Properties"]["ContainerDefinitions"][0]["Name"] == "train")
     assert denies(statements_of(tj, train["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])) == \
         [({"Null": {"s3:if-none-match": "true"}}, {"runs/*/model/*"})]
+    # promote's fallback task moves the pointer under the same compare-and-swap condition as its function.
+    promote = next(r for r in resources(tj, "AWS::ECS::TaskDefinition").values()
+                   if r["Properties"]["ContainerDefinitions"][0]["Name"] == "promote")
+    assert denies(statements_of(tj, promote["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0])) == [pointer_cas]
     api = statements_of(tj, roles["lambdas.api.handler.handler"])
     assert object_grants(api, "s3:GetObject") == {"models/champion.json", "models/promotions/*", "models/cards/*",
                                                   "runs/*/model/*", "predictions/*", "serving/*", "monitoring/live/*",

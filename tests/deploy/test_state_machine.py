@@ -149,6 +149,18 @@ def synthesized_on_fargate():
     return stack, synthesized, synthesized.to_json()
 
 
+@pytest.fixture(scope="session")
+def synthesized_with_fallbacks():
+    """The app with features' and evaluate's functions too small for any rows (128 MB), so every run sends
+    them to their Fargate fallback tasks."""
+    from tests.support.infra import synthesize
+
+    context = cdk_context()
+    context["housing"] = {**context["housing"], "function_memory_mb": {"features": 128, "evaluate": 128}}
+    stack, synthesized = synthesize(context)
+    return stack, synthesized, synthesized.to_json()
+
+
 @pytest.fixture()
 def executor(request, template):
     """Where handlers run: in this process, or (parametrized indirectly with "containers") in the images."""
@@ -406,8 +418,10 @@ def training_event(store, trials: int = 2) -> dict:
 
 
 # The training task's size for the small data: its configured one (infra_cdk.task_sizes).
-PROMOTED_PATH = ["Validate", "Split", "Preprocess", "Features", "TrainSize", "TrainOn4vCpu16GB", "TrainInput", "Train",
-                 "TrainOutput", "Evaluate", "Gate", "Promote", "Batch", "Record", "Done"]
+# Each stage after validate but record first asks whether the run's rows fit its function (they do here).
+PROMOTED_PATH = ["Validate", "SplitWhere", "Split", "PreprocessWhere", "Preprocess", "FeaturesWhere", "Features",
+                 "TrainSize", "TrainOn4vCpu16GB", "TrainInput", "Train", "TrainOutput", "EvaluateWhere", "Evaluate",
+                 "Gate", "PromoteWhere", "Promote", "BatchWhere", "Batch", "Record", "Done"]
 
 
 def assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path, path=tuple(PROMOTED_PATH)):
@@ -437,23 +451,35 @@ def test_definition_runs_end_to_end_like_the_local_runner(aws_world, small_data,
     assert_ends_like_the_local_runner(store, run_execution(sfn, machine, event), event, small_data, tmp_path)
 
 
-@pytest.mark.parametrize("template", ["synthesized_on_fargate"], indirect=True)
-def test_stages_moved_onto_fargate_hand_their_events_on_through_the_store(aws_world, moto_runs_our_code, small_data,
-                                                                          tmp_path):
-    """With `fargate_stages`, features and evaluate (whose event carries the gate's decision) run as tasks: the
-    state machine puts each one's event in the store, the task runs the stage on it and puts the event it
-    returns, which the next state reads back. The run ends where the local runner ends."""
+# Features' and evaluate's states on Fargate: moved there by `fargate_stages` (1 vCPU, 4 GB), or sent to their
+# fallback tasks (2 vCPU, 8 GB) by a Choice on the rows.
+ON_FARGATE = {
+    "synthesized_on_fargate": lambda s: [f"{s}Size", f"{s}On1vCpu4GB", f"{s}Input", s, f"{s}Output"],
+    "synthesized_with_fallbacks": lambda s: [f"{s}Where", f"{s}TaskSize", f"{s}TaskOn2vCpu8GB", f"{s}TaskInput",
+                                             f"{s}Task", f"{s}TaskOutput"],
+}
+TASK_SIZES = {"synthesized_on_fargate": ("1024", "4096"), "synthesized_with_fallbacks": ("2048", "8192")}
+
+
+@pytest.mark.parametrize("template", list(ON_FARGATE), indirect=True)
+def test_stages_on_fargate_hand_their_events_on_through_the_store(aws_world, moto_runs_our_code, small_data, tmp_path,
+                                                                  request):
+    """Features and evaluate (whose event carries the gate's decision) run as tasks, moved there by the
+    context or sent to their fallback by the rows: the state machine puts each one's event in the store, the
+    task runs the stage on it and puts the event it returns, which the next state reads back. The run ends
+    where the local runner ends."""
+    which = request.node.callspec.params["template"]
     store, sfn, machine = aws_world
     event = training_event(store)
     execution = run_execution(sfn, machine, event)
-    path = [name for state in PROMOTED_PATH for name in (
-        [f"{state}Size", f"{state}On1vCpu4GB", f"{state}Input", state, f"{state}Output"]
-        if state in ("Features", "Evaluate") else [state])]
+    moved = ("Features", "Evaluate")
+    path = [name for state in PROMOTED_PATH if state not in {f"{s}Where" for s in moved} for name in (
+        ON_FARGATE[which](state) if state in moved else [state])]
     assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path, path)
     # Each task ran with the size the Choice picked for the rows validate counted (a few thousand: the first).
     rows = len(small_data[0])
-    assert [(o["cpu"], o["memory"]) for o in moto_runs_our_code.task_overrides] == [("1024", "4096"), ("4096", "16384"),
-                                                                                     ("1024", "4096")]
+    assert [(o["cpu"], o["memory"]) for o in moto_runs_our_code.task_overrides] == [
+        TASK_SIZES[which], ("4096", "16384"), TASK_SIZES[which]]
     assert json.loads(store.read_bytes(f"runs/{event['run_id']}/events/features.in.json"))["rows"] == rows
     assert moto_runs_our_code.invocations.count("python3 -m lambdas.task evaluate") == 1
     assert "lambdas.stages.evaluate.handler" not in moto_runs_our_code.invocations

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from infra_cdk.config import fargate_offers, load_config
-from infra_cdk.task_sizes import HEADROOM, size_for, size_ladder
+from infra_cdk.task_sizes import HEADROOM, fargate_fallbacks, function_capacity, size_for, size_ladder
 from stepfunctions.graph import TRAINING_PIPELINE, PeakMemory
 
 # benchmarks/scale.py (README): rows and each stage's measured peak (MiB)
@@ -68,3 +68,22 @@ def test_the_deployment_s_graph_is_what_gets_sized():
     assert size_ladder(graph.stage("train"), config.fargate_max_memory_mb)[0].memory_mb == 32_768
     features = size_ladder(graph.stage("features"), config.fargate_max_memory_mb)
     assert [(s.cpu, s.memory_mb) for s in features] == [(4096, 30_720), (8192, 40_960), (8192, 61_440)]
+
+
+def test_a_lambda_stage_outgrowing_its_function_has_a_fargate_fallback():
+    """Every Lambda stage after validate (which counts the rows) but record (the failure path invokes it)
+    has a fallback task, sized by the rows like any Fargate stage; the function takes a run while its
+    modelled peak with HEADROOM fits its memory."""
+    graph = load_config({"fargate_stages": {"evaluate": {"cpu": 4096, "memory_mb": 30_720}}}).pipeline_graph()
+    fallbacks = fargate_fallbacks(graph)
+    assert set(fallbacks) == {"split", "preprocess", "features", "promote", "batch"}  # evaluate is a task already
+    for name, task in fallbacks.items():
+        function = graph.stage(name)
+        assert task.compute == "fargate" and task.peak == function.peak and task.timeout_s >= function.timeout_s
+        fits = function_capacity(function)
+        assert function.peak.mb(fits) * HEADROOM <= function.memory_mb < function.peak.mb(fits + 1000) * HEADROOM
+    # The full-size data stays on the functions; at 3x features (6.2 GB measured) leaves its 3,008 MB one.
+    features = graph.stage("features")
+    assert function_capacity(features) > 884_092 and function_capacity(features) < 2_652_276
+    ladder = size_ladder(fallbacks["features"], 122_880)
+    assert size_for(ladder, 2_652_276).memory_mb >= 6159 * HEADROOM  # its measured peak at 3x, with the headroom

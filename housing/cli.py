@@ -476,7 +476,8 @@ def status(store_url: StoreOption = None,
             "promoted (since replaced)" if record.status == "promoted" else record.status)
         out.print(f"  {record.run_id:<22} {state:<17} {record.finished_at.replace('T', ' ')[:16]}  eval MAE {_fmt(mae)}")
         learned = f" + {len(record.incoming_keys)} incoming/ file(s)" if record.incoming_keys else ""
-        out.print(f"      data: {record.input_key}{learned}" + (f"; started by {record.trigger}" if record.trigger else ""))
+        rows = f" ({record.rows:,} rows)" if record.rows is not None else ""
+        out.print(f"      data: {record.input_key}{learned}{rows}" + (f"; started by {record.trigger}" if record.trigger else ""))
         if record.tuning:
             out.print("      tuning: " + _tuning_line(record.tuning))
         if record.error:

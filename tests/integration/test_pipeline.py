@@ -91,7 +91,7 @@ def test_a_labelled_month_scored_through_incoming_is_learned_by_the_next_run(sto
     assert latest.rows == len(validated) == len(raw) + len(january)  # the count its Fargate tasks are sized from
     assert load_bundle(store, latest.run_id).served.trained_through == "2024-01"
     assert "already ran" in housing("run", "--store", store_dir, "--trials", 2).output
-    assert f"data: {raw_key} + 1 incoming/ file(s)" in housing("status", "--store", store_dir).output
+    assert f"data: {raw_key} + 1 incoming/ file(s) ({latest.rows:,} rows)" in housing("status", "--store", store_dir).output
 
 
 def test_seeded_runs_are_reproducible(tmp_path, naive_margin_reported_only):

@@ -1,11 +1,14 @@
 """The training pipeline on AWS, generated from `stepfunctions.graph.TRAINING_PIPELINE`: one container
 Lambda per Lambda stage, one Fargate task definition per Fargate stage (train+tune, and any stage the
-`fargate_stages` context moves there), and the state machine that runs them.
+`fargate_stages` context moves there) and per Lambda stage's fallback, and the state machine that runs them.
 
 Each stage becomes a task state with the graph's retry policy and a Catch that records the failure and
 ends in a Fail state; the graph's gate becomes a Choice. Payloads carry the stage event (S3 keys, never data).
 A Fargate stage's event goes through the store (`lambdas.task`): a state puts it, the task runs the stage on
-it and puts the event the stage returns, and a state reads that back as the next state.
+it and puts the event the stage returns, and a state reads that back as the next state. Before it, a Choice
+sizes the task from the rows validate counted (`infra_cdk.task_sizes`): a Pass state per size puts its CPU
+and memory at SIZE_FIELD, which RunTask's overrides read. A Lambda stage with a Fargate fallback starts with
+a Choice too: its function while the rows fit it, else the states of a Fargate stage, named <Stage>Task*.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def size_ladder(stage: Stage, max_memory_mb: int) -> list[TaskSize]:
     offers each), then `max_memory_mb`; only sizes that take more rows than the one before. One size when
     the stage's peak does not grow with the data or `max_memory_mb` is at most its own memory."""
     cpu = int(stage.vcpu * 1024)
-    ladder = [TaskSize(cpu, stage.memory_mb, stage.peak.rows_within(stage.memory_mb / HEADROOM))]
+    ladder = [TaskSize(cpu, stage.memory_mb, _rows_within(stage, stage.memory_mb))]
     if stage.peak.per_million_rows_mb == 0:
         return ladder
     ranges = [FARGATE_SIZES[c] for c in FARGATE_SIZES if c >= cpu]
@@ -47,9 +47,8 @@ def size_ladder(stage: Stage, max_memory_mb: int) -> list[TaskSize]:
         high for _, high, _ in ranges} | {max_memory_mb}
     for memory in sorted(m for m in memories if stage.memory_mb < m <= max_memory_mb):
         offering = [c for c in FARGATE_SIZES if c >= cpu and fargate_offers(c, memory)]
-        size = TaskSize(min(offering or [0]), memory, stage.peak.rows_within(memory / HEADROOM))
-        if offering and size.max_rows > ladder[-1].max_rows:
-            ladder.append(size)
+        if offering and _rows_within(stage, memory) > ladder[-1].max_rows:
+            ladder.append(TaskSize(min(offering), memory, _rows_within(stage, memory)))
     return ladder
 
 
@@ -62,8 +61,13 @@ def size_for(ladder: list[TaskSize], rows: int | None) -> TaskSize:
 
 
 def function_capacity(stage: Stage) -> int:
-    """The most rows a Lambda stage's function takes: its modelled peak with HEADROOM within its memory."""
-    return stage.peak.rows_within(stage.memory_mb / HEADROOM)
+    """The most rows a Lambda stage's function takes."""
+    return _rows_within(stage, stage.memory_mb)
+
+
+def _rows_within(stage: Stage, memory_mb: int) -> int:
+    """The most rows whose modelled peak, with HEADROOM, stays within `memory_mb`."""
+    return stage.peak.rows_within(memory_mb / HEADROOM)
 
 
 def fargate_fallbacks(graph: PipelineGraph) -> dict[str, Stage]:

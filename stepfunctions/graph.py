@@ -61,7 +61,7 @@ FARGATE_RETRY = RetryPolicy(errors=("ECS.AmazonECSException", "AmazonECS.Unknown
 class PeakMemory:
     """How a stage's peak memory grows with the rows a run learns from: `base_mb` plus `per_million_rows_mb`
     per million rows, fitted on `benchmarks/scale.py`'s 1x and 3x runs (its table in the README; at 10x it
-    over-states the measured peaks by 7-15%). A Fargate stage's task is sized from it at run time."""
+    over-states the measured peaks by 8-16%). A Fargate stage's task is sized from it at run time."""
 
     base_mb: int
     per_million_rows_mb: int

@@ -15,8 +15,6 @@ trained with: the earliest training rows have none), and the price-level referen
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +28,11 @@ INDEX_DELAY = 1  # months between a month and the first month its index value ma
 MARKET_LEVELS = schema.MARKET_LEVELS
 COLUMNS = [schema.ZIPCODE, METRO, schema.DATE, schema.TARGET, *MARKET_LEVELS]
 MONTH = "month_number"  # the date as `month_numbers` gives it, in the arrays a grid is built from
+INDEX = schema.TARGET
+LAYERS = [INDEX, *MARKET_LEVELS]  # what a metro move is of (`_Grid._metro_moves`), by place: the log index, the smoothed medians
+MAX_GAP, MAX_COLUMNS = 1 << 12, 1 << 20  # bounds of a move's gap and end column, to key a move by one integer
+AGE = 0  # a move's gap that is the row's index age (since the last allowed index value)
+MOVES_AT_ONCE = 1 << 16  # metro moves computed in one call: all of a request's, one kind of a training set's
 FEW_MONTHS = 12  # a metro median asked at no more distinct months than this is computed at those months only
 FEW_ROWS = 500  # rows to predict laid over a kept window of the history (an API request's most)
 SMOOTHING = 3  # months in the trailing mean of a market median (one month's median rests on few sales)
@@ -100,7 +103,7 @@ class ZipHistory:
         self._metro_code = {name: i for i, name in enumerate(metros)}
         # As arrays, metros as integer codes: a request's rows are laid over them without pandas or strings.
         self._cells = _cells(self.frame, codes[order].astype("int64"))
-        self._windows: dict[tuple[int, int], _Layers] = {}
+        self._windows: dict[tuple[int, int], _Grid] = {}
 
     def extended(self, *frames: pd.DataFrame) -> ZipHistory:
         """This history with more months; a later frame's row replaces an earlier one of the same zip and month."""
@@ -123,11 +126,11 @@ class ZipHistory:
         given = rows.loc[usable]
         cells = _cells(given, _metro_codes(given[METRO], self._metro_code))
         if (start, end) in self._windows or len(given) <= FEW_ROWS:  # a request: the window kept, its rows laid over it
-            layers = self._window(start, end).laid_over(cells)
+            grid: _Grid = _Overlay(self._window(start, end), cells)
         else:  # a training set or a month's file: nothing to reuse, so the window's cells and the rows at once
-            layers = _Layers.empty(start, end).laid_over(
-                {name: np.concatenate([values, cells[name]]) for name, values in self._window_cells(start, end).items()})
-        return _Grid(layers).features(zips, months, known_through)
+            grid = _Grid(_Layers.empty(start, end).laid_over(
+                {name: np.concatenate([values, cells[name]]) for name, values in self._window_cells(start, end).items()}))
+        return grid.features(zips, months, known_through)
 
     def _window_cells(self, start: int, end: int) -> dict[str, np.ndarray]:
         """The history's cells of months start..end."""
@@ -145,16 +148,17 @@ class ZipHistory:
         found = (keys[at] == wanted) if len(keys) else np.zeros(len(wanted), dtype=bool)
         return np.where(found, values[at] if len(keys) else np.nan, np.nan)
 
-    def _window(self, start: int, end: int) -> _Layers:
-        """The history's months start..end as layers, built once per window: a serving process's requests
-        all ask for the same one, and lay their few rows over it instead of building it again."""
-        layers = self._windows.get((start, end))
-        if layers is None:  # two threads may both build it: the same layers, no lock on the request path
-            layers = _Layers.empty(start, end).laid_over(self._window_cells(start, end))
+    def _window(self, start: int, end: int) -> _Grid:
+        """The history's months start..end as a grid, built once per window (its metro tables as they are
+        first asked for): a serving process's requests all ask for the same one, and lay their few rows over
+        it instead of building it again."""
+        grid = self._windows.get((start, end))
+        if grid is None:  # two threads may both build it: the same grid, no lock on the request path
+            grid = _Grid(_Layers.empty(start, end).laid_over(self._window_cells(start, end)))
             for oldest in list(self._windows)[:max(len(self._windows) + 1 - self.WINDOWS_KEPT, 0)]:
                 self._windows.pop(oldest, None)
-            self._windows[start, end] = layers
-        return layers
+            self._windows[start, end] = grid
+        return grid
 
 
 def _compact(*frames: pd.DataFrame) -> pd.DataFrame:
@@ -222,6 +226,13 @@ class _Layers:
                    {c: np.empty((0, width)) for c in MARKET_LEVELS}, {c: np.empty((0, width)) for c in MARKET_LEVELS},
                    np.empty((0, width), dtype="int64"))
 
+    def of_zips(self, zips: np.ndarray) -> _Layers:
+        """The rows of these zips only."""
+        rows = np.flatnonzero(np.isin(self.zips, zips))
+        return _Layers(self.first, self.zips[rows], self.metro[rows], self.index[rows],
+                       {c: layer[rows] for c, layer in self.markets.items()},
+                       {c: layer[rows] for c, layer in self.smoothed.items()}, self.last_known[rows])
+
     def laid_over(self, cells: dict[str, np.ndarray]) -> _Layers:
         """The zips of the metros `cells` name and the zips they give, with their values laid over these
         (`_cells` arrays within the months): a value given twice, the later one wins, a missing one never; a
@@ -261,12 +272,13 @@ class _Grid:
     """History on a dense zip x month grid, so windows and "last known" are array operations."""
 
     def __init__(self, layers: _Layers):
+        self.layers = layers
         self.zips, self.first, self.index, self.last_known = layers.zips, layers.first, layers.index, layers.last_known
-        self.metro = np.unique(layers.metro, return_inverse=True)[1].reshape(-1)  # integer codes, made dense
-        self.zips_of_metro = [np.flatnonzero(self.metro == m) for m in range(int(self.metro.max(initial=-1)) + 1)]
+        self.codes = np.unique(layers.metro[layers.metro >= 0])  # the metros' codes, made dense (none stays -1)
+        self.metro = np.where(layers.metro >= 0, np.searchsorted(self.codes, layers.metro), -1)
+        self.zips_of_metro = [np.flatnonzero(self.metro == m) for m in range(len(self.codes))]
         self.markets = layers.smoothed
-        self._moves: dict[tuple[str, int], np.ndarray] = {}
-        self._metro_growth: np.ndarray | None = None
+        self._tables: dict[tuple[int, int], np.ndarray] = {}  # (metros x months) medians per (layer, gap)
 
     @staticmethod
     def _at(layer: np.ndarray, z: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -280,53 +292,60 @@ class _Grid:
         col = np.where(inside, self.last_known[np.where(z >= 0, z, 0), np.clip(t, 0, self.last_known.shape[1] - 1)], -1)
         return np.where(col >= 0, self._at(self.index, z, col), np.nan), col
 
-    def _metro_move(self, column: str, gap: np.ndarray, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Per row, the median over its metro's zips of how far the (smoothed, log) market median moved in
-        the `gap` months to month t; NaN for a gap of 0 or beyond the grid, or where no zip has both."""
-        out = np.full(len(t), np.nan)
-        width = self.markets[column].shape[1]
-        ok = (gap >= 1) & (gap < width) & (metro >= 0) & (t - gap >= 0) & (t < width)
-        layer = self.markets[column]
-        for g in np.unique(gap[ok]):
-            rows = ok & (gap == g)
-            ends = np.unique(t[rows])
-            if len(ends) <= FEW_MONTHS:  # a request's months: the medians at those months only
-                out[rows] = self._medians_at(functools.partial(_moved, layer, g), ends, metro[rows], t[rows])
-                continue
-            if (column, g) not in self._moves:  # (metros x months) medians, computed once per gap
-                self._moves[column, g] = np.vstack([_median_over_zips(layer[zips, g:] - layer[zips, :-g])
-                                                    for zips in self.zips_of_metro])
-            out[rows] = self._moves[column, g][metro[rows], t[rows] - g]
+    def _layer(self, layer: int) -> np.ndarray:
+        """Layer `layer` of LAYERS: the log index, or a smoothed market median."""
+        return self.index if layer == 0 else self.markets[LAYERS[layer]]
+
+    def _inside(self, gap: np.ndarray, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Which moves exist: a gap of at least a month, both ends on the grid, a metro."""
+        width = self.index.shape[1]
+        return (gap >= 1) & (gap < width) & (metro >= 0) & (t - gap >= 0) & (t < width)
+
+    def _moves_of(self, zips: np.ndarray, layer: np.ndarray, gap: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """(zips x moves): how far each zip's layer moved in each move's `gap` months to its column t."""
+        out = np.empty((len(zips), len(t)))
+        for one in np.unique(layer):
+            these = layer == one
+            values = self._layer(int(one))
+            out[:, these] = (values[:, t[these]] - values[:, t[these] - gap[these]])[zips]  # columns first: few
         return out
 
-    def _medians_at(self, values_at: Callable[[np.ndarray], np.ndarray], columns: np.ndarray, metro: np.ndarray,
-                    t: np.ndarray) -> np.ndarray:
-        """Per row, the median over its metro's zips of `values_at(columns)` (zips x columns) at its column t:
-        the same figure the whole (metros x months) table gives, computed at the few columns asked for."""
-        asked = np.unique(metro)  # only the metros asked for: one for a one-record request
-        zips = np.concatenate([self.zips_of_metro[m] for m in asked])
-        medians = _medians_by_group(values_at(columns)[zips], np.repeat(np.arange(len(asked)),
-                                                                       [len(self.zips_of_metro[m]) for m in asked]))
-        return medians[np.searchsorted(asked, metro), np.searchsorted(columns, t)]
+    def _metro_moves(self, layer: np.ndarray, gap: np.ndarray, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Per move asked (layer of LAYERS, gap, the grid's metro code, end column t), the median over the
+        metro's zips of how far the layer moved in `gap` months to column t; NaN for a gap of 0 or beyond the
+        grid, or where no zip has both. A (layer, gap) asked at a few months (a request) is computed at
+        those months and metros only, all in one sort; asked at many, from its (metros x months) table."""
+        out = np.full(len(t), np.nan)
+        ok = self._inside(gap, metro, t)
+        pair = layer * MAX_GAP + gap
+        if ok.sum() > MOVES_AT_ONCE:  # a training set's: every month
+            by_table = ok
+        else:
+            pairs, ends = np.unique(np.unique(pair[ok] * MAX_COLUMNS + t[ok]) // MAX_COLUMNS, return_counts=True)
+            by_table = ok & np.isin(pair, pairs[(ends > FEW_MONTHS) | np.isin(pairs, list(self._tables))])
+        out[by_table] = self._tabled(layer[by_table], gap[by_table], metro[by_table], t[by_table])
+        few = ok & ~by_table
+        if few.any():
+            asked = np.unique(metro[few])
+            out[few] = _medians_of_moves([(self, [self.zips_of_metro[m] for m in asked])], asked,
+                                         layer[few], gap[few], metro[few], t[few])
+        return out
 
-    def _metro_index_growth(self, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Per row, the median over its metro's zips of the index's log growth in the month ending at column t
-        (NaN beyond the grid or where no zip has both months)."""
-        inside = (metro >= 0) & (t >= 1) & (t < self.index.shape[1])
-        ends = np.unique(t[inside])
-        if self._metro_growth is None and len(ends) <= FEW_MONTHS:  # a request's months: those columns only
-            out = np.full(len(t), np.nan)
-            if len(ends):
-                out[inside] = self._medians_at(lambda cols: self.index[:, cols] - self.index[:, cols - 1], ends,
-                                               metro[inside], t[inside])
-            return out
-        if self._metro_growth is None:  # (metros x months), computed once
-            growth = np.diff(self.index, axis=1, prepend=np.nan)
-            self._metro_growth = np.vstack([_median_over_zips(growth[zips]) for zips in self.zips_of_metro]
-                                           or [np.full(self.index.shape[1], np.nan)])
-        inside = (metro >= 0) & (t >= 0) & (t < self._metro_growth.shape[1])
-        return np.where(inside, self._metro_growth[np.maximum(metro, 0), np.clip(t, 0, self._metro_growth.shape[1] - 1)],
-                        np.nan)
+    def _tabled(self, layer: np.ndarray, gap: np.ndarray, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The moves' medians read from the (metros x end columns) tables, each computed once."""
+        if not len(t):
+            return np.empty(0)
+        pair = layer * MAX_GAP + gap
+        pairs = np.flatnonzero(np.bincount(pair))
+        for one, g in (divmod(int(p), MAX_GAP) for p in pairs):
+            if (one, g) not in self._tables:
+                values = self._layer(one)
+                moves = np.full_like(values, np.nan)
+                moves[:, g:] = values[:, g:] - values[:, :-g]
+                self._tables[one, g] = np.vstack([_median_over_zips(moves[zips]) for zips in self.zips_of_metro]
+                                                 or [np.full(values.shape[1], np.nan)])
+        tables = np.stack([self._tables[divmod(int(p), MAX_GAP)] for p in pairs])
+        return tables[np.searchsorted(pairs, pair), metro, t]
 
     def features(self, zips: np.ndarray, months: np.ndarray, known_through) -> HistoryFeatures:
         pos = np.minimum(np.searchsorted(self.zips, zips), len(self.zips) - 1)
@@ -340,26 +359,117 @@ class _Grid:
             before, _ = self._last_index(z, np.where(has, at - window, -1))
             out[f"index_trend_{window}"] = (last - before) / window
         metro = np.where(z >= 0, self.metro[np.maximum(z, 0)], -1)
+        origin = np.where(has, at, -1)
+        # Every metro move: each market median's since the index and over 3 and 12 months, and the index's
+        # over each of the GROWTH_LAGS months up to its last allowed value. A request's are computed at once,
+        # a training set's a kind at a time (MOVES_AT_ONCE), each kind's arrays made only then.
+        kinds = [(layer, gap, 0) for layer in range(1, len(LAYERS)) for gap in (AGE, 3, 12)]
+        kinds += [(0, 1, lag) for lag in range(GROWTH_LAGS)]
+
+        def moves_of(layer: int, gap: int, lag: int) -> tuple[np.ndarray, np.ndarray]:  # (gaps, end columns)
+            ends = np.where(has, origin - lag, -1) if layer == 0 else t
+            return (age if gap == AGE else np.full_like(t, gap)), ends
+
+        names = [f"metro_{column}_{what}" for column in self.markets for what in ("since_index", "change_3", "change_12")]
+        metro_growth = np.empty((len(t), GROWTH_LAGS))
+        step = max(MOVES_AT_ONCE // max(len(t), 1), 1)
+        for i in range(0, len(kinds), step):
+            part = kinds[i:i + step]
+            gaps, ends = zip(*(moves_of(*kind) for kind in part))
+            moves = self._metro_moves(np.repeat([layer for layer, _, _ in part], len(t)), np.concatenate(gaps),
+                                      np.tile(metro, len(part)), np.concatenate(ends)).reshape(len(part), len(t))
+            for k, values in enumerate(moves, start=i):
+                if k < len(names):
+                    out[names[k]] = values
+                else:
+                    metro_growth[:, k - len(names)] = values
         for column, smooth in self.markets.items():
             now = self._at(smooth, z, t)
             out[f"{column}_since_index"] = np.where(has, now - self._at(smooth, z, np.where(has, at, -1)), np.nan)
             out[f"{column}_change_3"] = now - self._at(smooth, z, t - 3)
             out[f"{column}_change_12"] = now - self._at(smooth, z, t - 12)
-            out[f"metro_{column}_since_index"] = self._metro_move(column, np.where(has, age, 0), metro, t)
-            out[f"metro_{column}_change_3"] = self._metro_move(column, np.full_like(t, 3), metro, t)
-            out[f"metro_{column}_change_12"] = self._metro_move(column, np.full_like(t, 12), metro, t)
-        level = [self._at(self.index, z, np.where(has, at - lag, -1)) for lag in range(GROWTH_LAGS + 1)]
-        growth = np.column_stack([level[lag] - level[lag + 1] for lag in range(GROWTH_LAGS)])
+        growth = np.empty((len(t), GROWTH_LAGS))
+        newer = self._at(self.index, z, np.where(has, at, -1))
+        for lag in range(GROWTH_LAGS):  # a lag at a time: a training set's thirteen levels would be 100s of MB
+            older = self._at(self.index, z, np.where(has, at - lag - 1, -1))
+            growth[:, lag], newer = newer - older, older
         out["index_trend_1"] = growth[:, 0]
-        origin = np.where(has, at, -1)
-        metro_growth = np.column_stack([self._metro_index_growth(metro, np.where(has, origin - lag, -1))
-                                        for lag in range(GROWTH_LAGS)])
         with np.errstate(all="ignore"):
             stacked = np.vstack([out[f"metro_{c}_since_index"] for c in MARKET_LEVELS])
             known = ~np.isnan(stacked)
             out["metro_since_index"] = np.where(known.any(axis=0), np.nansum(stacked, axis=0) / known.sum(axis=0), np.nan)
         return HistoryFeatures(last_index=last, columns={name: out[name] for name in FEATURES}, growth=growth,
                                metro_growth=metro_growth)
+
+
+class _Overlay(_Grid):
+    """A request's rows laid over a window's grid (`base`) without copying it: the zips they give are a
+    small grid of their own (their base rows with the rows laid over), and a metro move's median comes from
+    the base's table unless one of those zips changes it (a value it moves between, or the metro's zips),
+    in which case it is computed over the metro's zips, the given ones' own rows in place of the base's.
+    The figures are those of the base's layers with the rows laid over (`_Layers.laid_over`)."""
+
+    def __init__(self, base: _Grid, cells: dict[str, np.ndarray]):
+        super().__init__(base.layers.of_zips(cells[schema.ZIPCODE]).laid_over(cells))
+        self.base = base
+        self.metro = self.layers.metro  # the history's codes (`_metro_moves` looks them up in the base)
+        pos = np.minimum(np.searchsorted(base.zips, self.zips), max(len(base.zips) - 1, 0))
+        found = (base.zips[pos] == self.zips) if len(base.zips) else np.zeros(len(self.zips), dtype=bool)
+        self._in_base = np.where(found, pos, -1)
+        before = np.where(found, base.codes[base.metro[pos]] if len(base.zips) else -1, -1)
+        # The metros whose medians may differ from the base's: any a given zip is in, before or after; all of
+        # a metro's months where a zip joined or left it, else the months where a given zip's value changed.
+        self._touched = np.unique(np.concatenate([before[before >= 0], self.metro[self.metro >= 0]]))
+        rejoined = np.isin(self._touched, np.concatenate([before, self.metro])[np.tile(self.metro != before, 2)])
+        members = ((before == self._touched[:, None]) | (self.metro == self._touched[:, None])).astype("float64")
+        self._changed = np.empty((len(LAYERS), len(self._touched), self.index.shape[1]), dtype=bool)
+        for layer in range(len(LAYERS)):
+            mine = self._layer(layer)
+            theirs = np.full_like(mine, np.nan)
+            theirs[found] = base._layer(layer)[pos[found]]
+            differs = ~((mine == theirs) | (np.isnan(mine) & np.isnan(theirs)))
+            self._changed[layer] = (members @ differs) > 0  # per metro, any of its given zips'
+        self._changed |= rejoined[None, :, None]
+
+    def _metro_moves(self, layer: np.ndarray, gap: np.ndarray, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
+        out = np.full(len(t), np.nan)
+        ok = self._inside(gap, metro, t)
+        at = np.minimum(np.searchsorted(self._touched, metro), max(len(self._touched) - 1, 0))
+        changed = ok & (self._touched[at] == metro) if len(self._touched) else np.zeros(len(t), dtype=bool)
+        rows = np.flatnonzero(changed)
+        changed[rows] = (self._changed[layer[rows], at[rows], t[rows]]
+                         | self._changed[layer[rows], at[rows], t[rows] - gap[rows]])
+        code = np.minimum(np.searchsorted(self.base.codes, metro), max(len(self.base.codes) - 1, 0))
+        same = ok & ~changed  # a metro the base has (any other is a given zip's, and changed)
+        out[same] = self.base._tabled(layer[same], gap[same], code[same], t[same])
+        if changed.any():
+            asked = np.unique(metro[changed])
+            i = np.minimum(np.searchsorted(self.base.codes, asked), max(len(self.base.codes) - 1, 0))
+            known = (self.base.codes[i] == asked) if len(self.base.codes) else np.zeros(len(asked), dtype=bool)
+            # The base's zips of each metro but the given ones (their own rows count instead).
+            base_zips = [zips[~np.isin(zips, self._in_base)] for zips in
+                         (self.base.zips_of_metro[j] if k else np.empty(0, dtype="int64") for j, k in zip(i, known))]
+            out[changed] = _medians_of_moves([(self.base, base_zips), (self, [np.flatnonzero(self.metro == m)
+                                                                              for m in asked])],
+                                             asked, layer[changed], gap[changed], metro[changed], t[changed])
+        return out
+
+
+def _medians_of_moves(sources: list[tuple[_Grid, list[np.ndarray]]], asked: np.ndarray, layer: np.ndarray,
+                      gap: np.ndarray, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Per move (layer, gap, metro, end column t; every metro in `asked`), the median over the metro's zips
+    of the move: each source grid gives, per asked metro, its rows of the metro's zips. One sort for all."""
+    key = (layer * MAX_GAP + gap) * MAX_COLUMNS + t
+    combos = np.unique(key)
+    pair, end = combos // MAX_COLUMNS, combos % MAX_COLUMNS
+    blocks, groups = [], []
+    for grid, zips_of in sources:
+        blocks.append(grid._moves_of(np.concatenate(zips_of).astype("int64"), pair // MAX_GAP, pair % MAX_GAP, end))
+        groups.append(np.repeat(np.arange(len(asked)), [len(z) for z in zips_of]))
+    group = np.concatenate(groups)
+    order = np.argsort(group, kind="stable")
+    medians = _medians_by_group(np.vstack(blocks)[order], group[order])
+    return medians[np.searchsorted(asked, metro), np.searchsorted(combos, key)]
 
 
 def _median_over_zips(moves: np.ndarray) -> np.ndarray:
@@ -394,8 +504,3 @@ def trailing_mean(layer: np.ndarray, window: int) -> np.ndarray:
     counts[:, window:] -= counts[:, :-window].copy()
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-
-def _moved(layer: np.ndarray, gap: int, columns: np.ndarray) -> np.ndarray:
-    """How far each zip's (smoothed, log) market median moved in the `gap` months to each of `columns`."""
-    return layer[:, columns] - layer[:, columns - gap]

@@ -198,3 +198,50 @@ def test_requests_laid_over_a_kept_window_see_only_their_own_rows(panel):
         np.testing.assert_array_equal(again.columns[name], fresh.columns[name], err_msg=name)
     np.testing.assert_array_equal(again.last_index, fresh.last_index)
     np.testing.assert_array_equal(again.metro_growth, fresh.metro_growth)
+
+
+def _requests(cleaned: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Requests of every kind a serving process meets, each laid over the kept window of its months."""
+    newest = cleaned[schema.DATE].max()
+    last = cleaned.loc[cleaned[schema.DATE] == newest].reset_index(drop=True)
+    ahead = last.assign(**{schema.DATE: newest + pd.offsets.MonthEnd(1), schema.TARGET: np.nan})
+    metros = ahead["metro"].unique()
+    other = ahead.loc[ahead["metro"] == metros[1], "metro"].iloc[0]
+    earlier = last.assign(**{schema.DATE: newest - pd.offsets.MonthEnd(2)})
+    return {
+        "one record": ahead.iloc[[0]],
+        "a metro's zips and another's": ahead.loc[ahead["metro"].isin(metros[:2])],
+        "a zip twice, its preceding month with a price": pd.concat([ahead.iloc[[3]], last.iloc[[3]].assign(
+            **{schema.TARGET: last[schema.TARGET].iloc[3] * 1.2})]),
+        "months already seen, prices and medians changed": earlier.iloc[:6].assign(
+            **{schema.TARGET: earlier[schema.TARGET].iloc[:6] * 0.8, "median_ppsf": earlier["median_ppsf"].iloc[:6] * 3}),
+        "a zip named in another metro": ahead.iloc[[0, 1]].assign(metro=other),
+        "a metro the history lacks": ahead.iloc[[2]].assign(metro="nowhere"),
+        "a zip the history lacks": ahead.iloc[[4]].assign(**{schema.ZIPCODE: 501.0}),
+        "no metro": ahead.iloc[[5]].assign(metro=None),
+        "no market medians": ahead.iloc[[6]].assign(**{c: np.nan for c in MARKET_LEVELS}),
+    }
+
+
+@pytest.mark.parametrize("kind", ["one record", "a metro's zips and another's", "a zip twice, its preceding month with a price",
+                                  "months already seen, prices and medians changed", "a zip named in another metro",
+                                  "a metro the history lacks", "a zip the history lacks", "no metro", "no market medians"])
+def test_a_request_laid_over_the_kept_window_gets_what_the_whole_grid_gives(panel, monkeypatch, kind):
+    """Requests are laid over the window's grid without copying it (history._Overlay), reading the base's
+    metro tables where they do not change them; each must get exactly the features of a grid built from the
+    window and the request's rows at once (the batch path), in both modes."""
+    import shared.data.history as history
+
+    cleaned, _ = panel
+    rows = _requests(cleaned)[kind].reset_index(drop=True)
+    kept = ZipHistory(cleaned)
+    for known_through in (None, int(month_numbers(rows[schema.DATE]).min()) - 3):
+        laid = kept.features(rows, known_through)
+        monkeypatch.setattr(history, "FEW_ROWS", 0)
+        whole = ZipHistory(cleaned).features(rows, known_through)
+        monkeypatch.undo()
+        for name in FEATURES:
+            np.testing.assert_array_equal(laid.columns[name], whole.columns[name], err_msg=name)
+        np.testing.assert_array_equal(laid.last_index, whole.last_index)
+        np.testing.assert_array_equal(laid.growth, whole.growth)
+        np.testing.assert_array_equal(laid.metro_growth, whole.metro_growth)

@@ -7,6 +7,8 @@ training row's value is computed from the other folds, so no row ever sees its o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,15 +17,31 @@ import pandas as pd
 FOLDS = 5
 
 
+@dataclass(frozen=True)
+class Keyed:
+    """A column the encoders are keyed on, factorized once for all of them: each row's code (-1: missing)
+    and the distinct values as text."""
+
+    codes: np.ndarray
+    values: list[str]
+
+    @classmethod
+    def of(cls, column: pd.Series) -> Keyed:
+        codes, distinct = pd.factorize(column)
+        return cls(codes, [str(value) for value in distinct])
+
+
+Keys = Mapping[str, Keyed]
+
+
 def _fold_ids(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n) % FOLDS
 
 
-def _lookup(keys: pd.Series, table: dict[str, float], default: float) -> np.ndarray:
+def _lookup(keys: Keyed, table: dict[str, float], default: float) -> np.ndarray:
     """The table's value per key (default for unseen or missing keys), looked up once per distinct key."""
-    codes, distinct = pd.factorize(keys.astype("str"))
-    values = np.array([table.get(key, default) for key in distinct] + [default], dtype="float64")
-    return values[codes]  # code -1 (missing) picks the trailing default
+    values = np.array([table.get(key, default) for key in keys.values] + [default], dtype="float64")
+    return values[keys.codes]  # code -1 (missing) picks the trailing default
 
 
 class FrequencyEncoder:
@@ -33,13 +51,14 @@ class FrequencyEncoder:
         self.column = column
         self.frequencies_: dict[str, float] = {}
 
-    def fit(self, frame: pd.DataFrame) -> FrequencyEncoder:
-        shares = frame[self.column].astype("str").value_counts(normalize=True)
-        self.frequencies_ = {str(k): float(v) for k, v in shares.items()}
+    def fit(self, keys: Keys) -> FrequencyEncoder:
+        keyed = keys[self.column]
+        counts = np.bincount(keyed.codes[keyed.codes >= 0], minlength=len(keyed.values))
+        self.frequencies_ = {key: float(n / max(counts.sum(), 1)) for key, n in zip(keyed.values, counts)}
         return self
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        return _lookup(frame[self.column], self.frequencies_, 0.0)
+    def transform(self, keys: Keys) -> np.ndarray:
+        return _lookup(keys[self.column], self.frequencies_, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"column": self.column, "frequencies": self.frequencies_}
@@ -78,13 +97,13 @@ class GroupStatisticEncoder:
         medians = pd.Series(values).groupby(codes).median()
         return medians.reindex(range(n)).to_numpy(), default
 
-    def fit_transform(self, frame: pd.DataFrame, values: pd.Series, seed: int = 0) -> np.ndarray:
+    def fit_transform(self, keys: Keys, values: pd.Series | np.ndarray, seed: int = 0) -> np.ndarray:
         """Fit on all rows; return each row's out-of-fold encoding."""
-        codes, categories = pd.factorize(frame[self.column].astype("str"))
+        codes, categories = keys[self.column].codes, keys[self.column].values
         values = np.asarray(values, dtype="float64")
         known = ~np.isnan(values) & (codes >= 0)
-        folds = _fold_ids(len(frame), seed)
-        out = np.empty(len(frame))
+        folds = _fold_ids(len(codes), seed)
+        out = np.empty(len(codes))
         for fold in range(FOLDS):
             held = folds == fold
             fit = known & ~held
@@ -95,8 +114,8 @@ class GroupStatisticEncoder:
         self.encoding_ = {str(c): float(v) for c, v in zip(categories, table) if not np.isnan(v)}
         return out
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        return _lookup(frame[self.column], self.encoding_, self.default_)
+    def transform(self, keys: Keys) -> np.ndarray:
+        return _lookup(keys[self.column], self.encoding_, self.default_)
 
     def to_dict(self) -> dict[str, Any]:
         return {"column": self.column, "statistic": self.statistic, "smoothing": self.smoothing,

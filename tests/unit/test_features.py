@@ -5,18 +5,22 @@ import pandas as pd
 
 from shared.data.preprocess import clean_for_training
 from shared.data.validation import ensure_valid, validate_housing
-from shared.model.encoders import FrequencyEncoder, GroupStatisticEncoder
+from shared.model.encoders import FrequencyEncoder, GroupStatisticEncoder, Keyed
 from shared.model.features import DROPPED, FEATURES, FeatureBuilder
 
 
 def test_frequency_encoder_unseen_is_zero():
-    enc = FrequencyEncoder("k").fit(pd.DataFrame({"k": ["a", "a", "b", "c"]}))
-    assert enc.transform(pd.DataFrame({"k": ["a", "z"]})).tolist() == [0.5, 0.0]
+    enc = FrequencyEncoder("k").fit(_keyed(["a", "a", "b", "c", None]))
+    assert enc.transform(_keyed(["a", "z", None])).tolist() == [0.5, 0.0, 0.0]  # shares of the rows with a key
+
+
+def _keyed(values) -> dict[str, Keyed]:
+    return {"k": Keyed.of(pd.Series(values, dtype="str"))}
 
 
 def test_target_encoding_never_sees_a_rows_own_target():
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"k": rng.choice(list("abc"), 300)})
+    frame = _keyed(rng.choice(list("abc"), 300))
     values = pd.Series(rng.normal(size=300))
     before = GroupStatisticEncoder("k").fit_transform(frame, values, seed=1)
     changed = values.copy()
@@ -27,7 +31,7 @@ def test_target_encoding_never_sees_a_rows_own_target():
 
 
 def test_encoders_round_trip_through_json():
-    frame = pd.DataFrame({"k": ["a", "b", "a"]})
+    frame = _keyed(["a", "b", "a"])
     enc = GroupStatisticEncoder("k", statistic="median")
     enc.fit_transform(frame, pd.Series([1.0, 2.0, 3.0]))
     again = GroupStatisticEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))

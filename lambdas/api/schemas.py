@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+import numpy as np
+import pandas as pd
 from annotated_types import Interval
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
@@ -77,6 +79,17 @@ class PredictRequest(BaseModel):
     model_config = _STRICT
     records: list[HouseRecord] = Field(  # type: ignore[valid-type]
         min_length=1, description=f"1 to {MAX_RECORDS} records; more is answered with 413")
+
+    def typed(self) -> pd.DataFrame:
+        """The records as file validation types a file's rows (`shared.data.validation.validate_housing`,
+        for prediction): HouseRecord holds validation's rules, so nothing is left to check, and the frame
+        is built at once (validating a frame of the records again cost a one-record request 3 ms)."""
+        rows = [record.model_dump(by_alias=True) for record in self.records]
+        numbers = np.array([[row[c] for c in schema.NUMERIC] for row in rows], dtype="float64")  # None: NaN
+        columns: dict[str, Any] = {c: numbers[:, i] for i, c in enumerate(schema.NUMERIC)}
+        columns[schema.DATE] = np.array([row[schema.DATE] for row in rows], dtype="datetime64[us]")
+        columns.update({c: pd.array([row[c] for row in rows], dtype="str") for c in schema.TEXT})
+        return pd.DataFrame({c: columns[c] for c in schema.COLUMNS})
 
 
 class RecordWarning(BaseModel):

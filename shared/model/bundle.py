@@ -190,7 +190,11 @@ class ModelBundle:
         """Validate, clean and score HouseTS-shaped rows: one prediction (with its interval, adapted to the
         `live` misses, see `predict_clean`) per input row, in order. Returns the forecast, the cleaning
         report, and the cleaned rows (metro names, coordinates)."""
-        typed = ensure_valid(validate_housing(raw, source=source, for_prediction=True))
+        return self.predict_typed(ensure_valid(validate_housing(raw, source=source, for_prediction=True)), seen, live)
+
+    def predict_typed(self, typed: pd.DataFrame, seen: ZipHistory | None = None,
+                      live: Mapping[int, float] | None = None) -> tuple[Forecast, CleaningReport, pd.DataFrame]:
+        """`predict_raw` of rows that passed validation already (as `validate_housing` types them)."""
         cleaned, report = clean_for_scoring(typed, self.metros)
         low, high = self.supported_range()
         forecast = self.predict_clean(cleaned, seen, live=live)

@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lambdas.api.app import create_app
-from lambdas.api.schemas import MAX_BODY_BYTES, MAX_RECORDS
+from lambdas.api.schemas import MAX_BODY_BYTES, MAX_RECORDS, PredictRequest
+from shared.data.validation import validate_housing
 from shared.layout import bundle_prefix
 from shared.model.bundle import load_bundle
 from shared.serving.champion import promote, read_champion
@@ -333,6 +334,20 @@ def test_api_agrees_with_bundle_on_raw_rows(store, holdout_month):
     np.testing.assert_allclose([i["high"] for i in answer["intervals"]], forecast.high, rtol=1e-9)
     assert all(i["low"] < p < i["high"] for i, p in zip(answer["intervals"], answer["predictions"]))
     assert answer["interval_level"] == bundle.calibration.level
+
+
+def test_records_are_typed_as_file_validation_types_the_same_rows(holdout_month):
+    """The API takes its records' types from HouseRecord (which carries file validation's rules) instead of
+    validating a frame of them again: the frame must be the one validation makes of the same JSON rows."""
+    raw, _ = holdout_month
+    records = records_from(raw.head(20)) + [
+        {"date": "2023-06-01", "zipcode": 30301, "city_full": "Atlanta-Sandy Springs-Alpharetta"},
+        {"date": "2024-01-31", "zipcode": 501, "city_full": "Atlantis", "city": None, "median_ppsf": 0,
+         "price": 1.5, "year": 2024, "Total Population": 0.0},
+    ]
+    report, typed = validate_housing(pd.DataFrame(json.loads(json.dumps(records))), for_prediction=True)
+    assert report.ok, report.problems
+    pd.testing.assert_frame_equal(PredictRequest(records=records).typed(), typed)
 
 
 def test_api_keys_guard_everything_but_health_and_docs(store, holdout_month):

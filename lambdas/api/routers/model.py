@@ -6,7 +6,6 @@ import math
 from typing import Annotated
 
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Query
 
 from lambdas.api.dependencies import NO_CHAMPION, Champion, Served
@@ -25,7 +24,6 @@ from lambdas.api.schemas import (
     RecordExplanation,
     RecordWarning,
 )
-from shared.data.validation import InvalidInput
 from shared.layout import model_card_key
 from shared.model.explain import TOP_PARTS, Explanation, describe
 from shared.serving.card import ModelCard
@@ -71,16 +69,9 @@ def predict(body: PredictRequest, bundle: Champion, served: Served,
     if explain and len(body.records) > MAX_EXPLAINED:
         raise ApiError(422, f"{len(body.records)} records sent with explain=true; at most {MAX_EXPLAINED} (an "
                             "explanation costs about a hundred predictions): send them in smaller requests")
-    frame = pd.DataFrame([r.model_dump(by_alias=True) for r in body.records])
-    frame["date"] = frame["date"].astype("str")
+    frame = body.typed()  # the records passed validation's rules as they were read (HouseRecord)
     seen = served.history_for(frame)
-    try:
-        forecast, report, cleaned = bundle.predict_raw(frame, source="request", seen=seen, live=served.live)
-    except InvalidInput as exc:
-        raise ApiError(422, str(exc), [
-            ErrorDetail(field=f"body.records.{p.column}" if p.column else "body.records", problem=p.message)
-            for p in exc.report.problems
-        ]) from None
+    forecast, report, cleaned = bundle.predict_typed(frame, seen=seen, live=served.live)
     prices = forecast.price
     bad = np.flatnonzero(~(np.isfinite(prices) & np.isfinite(forecast.low) & np.isfinite(forecast.high)))
     if len(bad):

@@ -66,7 +66,7 @@ def test_a_version_that_cannot_predict_fails(store, monkeypatch):
 
     def broken(*args, **kwargs):
         raise RuntimeError("a missing native library")
-    monkeypatch.setattr(shared.model.bundle.ModelBundle, "predict_raw", broken)
+    monkeypatch.setattr(shared.model.bundle.ModelBundle, "predict_typed", broken)  # what /predict calls
     problems = check_version(version(store.url), store)
     assert problems == [f"POST /predict of the {SMOKE_RECORDS} smoke records answered 500: Internal Server Error"]
 

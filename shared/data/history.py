@@ -113,9 +113,11 @@ class ZipHistory:
         """History features of `rows` (cleaned rows; they join the history first, see the module docstring).
         Rows dated outside the data's possible range (schema.FIRST_DATE..LAST_DATE) get none."""
         months = month_numbers(rows[schema.DATE])
-        dated = (rows[schema.DATE] >= schema.FIRST_DATE) & (rows[schema.DATE] <= schema.LAST_DATE)
-        usable = dated & rows[schema.ZIPCODE].notna()
-        zips = np.where(usable, rows[schema.ZIPCODE].round(), np.nan).astype("float64")
+        dates = rows[schema.DATE].to_numpy(dtype="datetime64[us]")  # arrays: pandas' per-call cost is a request's
+        zip_codes = rows[schema.ZIPCODE].to_numpy(dtype="float64")
+        usable = ((dates >= np.datetime64(schema.FIRST_DATE)) & (dates <= np.datetime64(schema.LAST_DATE))
+                  & ~np.isnan(zip_codes))
+        zips = np.where(usable, np.round(zip_codes), np.nan)
         if not usable.any():
             return HistoryFeatures(last_index=np.full(len(rows), np.nan),
                                    columns={name: np.full(len(rows), np.nan) for name in FEATURES},
@@ -123,7 +125,7 @@ class ZipHistory:
                                    metro_growth=np.full((len(rows), GROWTH_LAGS), np.nan))
         # The months the rows can look back to, every zip's; the rows' cells laid over the zips of their metros.
         start, end = months[usable].min() - LOOKBACK, months[usable].max()
-        given = rows.loc[usable]
+        given = rows if usable.all() else rows.loc[usable]
         cells = _cells(given, _metro_codes(given[METRO], self._metro_code))
         if (start, end) in self._windows or len(given) <= FEW_ROWS:  # a request: the window kept, its rows laid over it
             grid: _Grid = _Overlay(self._window(start, end), cells)

@@ -187,10 +187,11 @@ class FeatureBuilder:
 
     def _assemble(self, frame: pd.DataFrame, keys: Keys, metro_enc, offsets, zip_level,
                   past: HistoryFeatures) -> Features:
-        dates = frame[schema.DATE]
         # Columns gathered as arrays and framed once, as one block: inserting 40 columns one by one, or
         # framing 60 separate ones, costs more than the model itself on a one-row API request.
-        out = {"quarter": dates.dt.quarter.to_numpy(dtype="float64"), "month": dates.dt.month.to_numpy(dtype="float64")}
+        months = frame[schema.DATE].to_numpy(dtype="datetime64[M]")
+        month = np.where(np.isnat(months), np.nan, months.astype("int64") % 12 + 1.0)
+        out = {"quarter": (month - 1) // 3 + 1, "month": month}
         out.update(zip(PASSTHROUGH, frame[PASSTHROUGH].to_numpy(dtype="float64").T))
         out["zipcode_freq"] = self.zip_freq.transform(keys)
         out["metro_target_enc"] = np.asarray(metro_enc, dtype="float64")
@@ -200,8 +201,9 @@ class FeatureBuilder:
         weights = np.zeros(len(frame))
         levels = {}
         for name, column, volume in LEVEL_SOURCES:
-            level = (_log(frame[column]) + offsets[name]).to_numpy()
-            weight = np.maximum(frame[volume].fillna(1).to_numpy(), 1)
+            level = history.log_positive(frame[column].to_numpy(dtype="float64")) + offsets[name]
+            volumes = frame[volume].to_numpy(dtype="float64")
+            weight = np.maximum(np.where(np.isnan(volumes), 1, volumes), 1)
             known = ~np.isnan(level)
             weighted_sum += np.where(known, level * weight, 0)
             weights += np.where(known, weight, 0)

@@ -60,4 +60,6 @@ def row_month_numbers(raw: pd.DataFrame) -> np.ndarray:
     """The month numbers (`history.month_numbers`) of the raw rows' dates that parse."""
     if schema.DATE not in raw:
         return np.array([], dtype="int64")
-    return history.month_numbers(parse_dates(raw[schema.DATE]).dropna())
+    dates = raw[schema.DATE]
+    dates = dates if pd.api.types.is_datetime64_dtype(dates) else parse_dates(dates)  # typed rows: dates already
+    return history.month_numbers(dates.dropna())

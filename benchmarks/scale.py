@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from infra_cdk.config import load_config  # noqa: E402
 from infra_cdk.task_sizes import fargate_fallbacks, placement  # noqa: E402
 from lambdas.stage_event import new_run_event  # noqa: E402
+from shared.data.input_rows import input_rows  # noqa: E402
 from shared.data.metros import FULL_SIZE_ZIPS  # noqa: E402
 from shared.data.synthetic import generate  # noqa: E402
 from shared.layout import METROS_KEY, raw_key  # noqa: E402
@@ -84,6 +85,7 @@ def main() -> None:
         del rows, metros
         config = Settings(store=store.url).run_config(trials=args.trials)
         event = new_run_event(store.url, key, METROS_KEY, config, f"scale-{args.factor:g}")
+        told = input_rows(store, [key])  # what the run's first event says (lambdas.stage_event.prepare_run)
         results = []
         name: str | None = graph.stages[0].name
         while name:
@@ -101,7 +103,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     fallbacks = fargate_fallbacks(graph) if deploy.fargate_fallback else {}
     for stage, peak, seconds in results:
-        counted = None if stage.name == graph.stages[0].name else n_rows  # validate counts the rows
+        counted = told if stage.name == graph.stages[0].name else n_rows  # validate: the input's rows, told before it
         runs = placement(stage, fallbacks.get(stage.name), counted, deploy.fargate_max_memory_mb)
         where = "Lambda" if runs.compute != FARGATE else f"Fargate {runs.cpu // 1024} vCPU" + (
             " (fallback)" if stage.compute != FARGATE else "")

@@ -104,7 +104,8 @@ class DeployConfig(BaseModel):
                                    "when the run's rows need more than its configured memory (the task is sized at run "
                                    "time from the rows validate counted); its own memory: never larger")
     fargate_fallback: bool = Field(
-        True, description="a Lambda stage (after validate, but record) whose run's rows outgrow its function's memory "
+        True, description="a Lambda stage (but record) whose run's rows outgrow its function's memory (validate: the "
+                          "input files' rows, told when the run starts) "
                           "runs as a Fargate task instead, sized from the rows (a task definition per such stage, "
                           "used only then); false: the functions' sizes are the limit")
     fargate_stages: dict[str, FargateStage] = Field(

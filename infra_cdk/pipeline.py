@@ -6,7 +6,8 @@ Each stage becomes a task state with the graph's retry policy and a Catch that r
 ends in a Fail state; the graph's gate becomes a Choice. Payloads carry the stage event (S3 keys, never data).
 A Fargate stage's event goes through the store (`lambdas.task`): a state puts it, the task runs the stage on
 it and puts the event the stage returns, and a state reads that back as the next state. Before it, a Choice
-sizes the task from the rows validate counted (`infra_cdk.task_sizes`): a Pass state per size puts its CPU
+sizes the task from the rows validate counted, or for validate from the input files' rows told when the run
+started (`infra_cdk.task_sizes`): a Pass state per size puts its CPU
 and memory at SIZE_FIELD, which RunTask's overrides read. A Lambda stage with a Fargate fallback starts with
 a Choice too: its function while the rows fit it, else the states of a Fargate stage, named <Stage>Task*.
 """
@@ -36,7 +37,8 @@ from shared.layout import STAGE_EVENTS, stage_event_key
 from stepfunctions.graph import ERROR_FIELD, FAILED_STAGE_FIELD, FARGATE, GATE_PASSED_PATH, PipelineGraph, Stage
 
 FAILED = "RecordFailure"
-ROWS_PATH = "$.rows"  # StageEvent.rows
+ROWS_PATH = "$.rows"  # StageEvent.rows: what the stages after validate are sized from
+INPUT_ROWS_PATH = "$.input_rows"  # StageEvent.input_rows: what validate, the first stage, is sized from
 SIZE_FIELD = "task_size"  # where a Fargate stage's size is put before its RunTask (not part of StageEvent)
 
 
@@ -71,6 +73,7 @@ class Pipeline(Construct):
             description="pipeline tasks: no inbound traffic, outbound to S3/ECR/MLflow")
         # A Lambda stage whose run outgrows its function runs as a Fargate task instead (infra_cdk.task_sizes).
         self.fallbacks = fargate_fallbacks(graph) if config.fargate_fallback else {}
+        self.first = graph.stages[0].name
         for stage in graph.stages:
             if stage.compute == FARGATE:
                 self.task_definitions[stage.name] = self._task_definition(stage, images)
@@ -183,14 +186,19 @@ class Pipeline(Construct):
         passes = {size: sfn.Pass(self, f"{name}On{size.name}", result_path=f"$.{SIZE_FIELD}",
                                  result=sfn.Result.from_object({"cpu": str(size.cpu), "memory": str(size.memory_mb)}))
                   for size in ladder}
+        rows = self._rows_path(stage)
         choice = sfn.Choice(self, f"{name}Size", comment=f"the {stage.name} task's size from the rows the run learns from")
-        uncounted = sfn.Condition.or_(sfn.Condition.not_(sfn.Condition.is_present(ROWS_PATH)),
-                                      sfn.Condition.not_(sfn.Condition.is_numeric(ROWS_PATH)))  # null before validate
+        uncounted = sfn.Condition.or_(sfn.Condition.not_(sfn.Condition.is_present(rows)),
+                                      sfn.Condition.not_(sfn.Condition.is_numeric(rows)))  # null: not told
         choice.when(uncounted, passes[ladder[0]])
         for size in ladder[:-1]:
-            choice.when(sfn.Condition.number_less_than_equals(ROWS_PATH, size.max_rows), passes[size])
+            choice.when(sfn.Condition.number_less_than_equals(rows, size.max_rows), passes[size])
         choice.otherwise(passes[ladder[-1]])
         return choice, list(passes.values())
+
+    def _rows_path(self, stage: Stage) -> str:
+        """Where the rows `stage` is sized from are: the input files' for the first stage, else validate's count."""
+        return INPUT_ROWS_PATH if stage.name == self.first else ROWS_PATH
 
     def _stage_states(self, stage: Stage, cluster: ecs.ICluster
                       ) -> tuple[sfn.IChainable, list[sfn.TaskStateBase], list[sfn.TaskStateBase]]:
@@ -208,8 +216,9 @@ class Pipeline(Construct):
         fits = function_capacity(stage)
         where = sfn.Choice(self, f"{state_name(stage)}Where",
                            comment=f"the function while the rows fit its memory ({fits:,} rows), else a Fargate task")
-        where.when(sfn.Condition.and_(sfn.Condition.is_numeric(ROWS_PATH),
-                                      sfn.Condition.number_greater_than(ROWS_PATH, fits)), task_entry)
+        rows = self._rows_path(stage)
+        where.when(sfn.Condition.and_(sfn.Condition.is_present(rows), sfn.Condition.is_numeric(rows),
+                                      sfn.Condition.number_greater_than(rows, fits)), task_entry)
         where.otherwise(function)
         return where, [function, task_exit], [function, *task_failing]
 

@@ -1,4 +1,5 @@
-"""How a stage's compute follows the rows a run learns from (the event's `rows`, set by validate), so data
+"""How a stage's compute follows the rows a run learns from (the event's `rows`, set by validate; for
+validate itself `input_rows`, the input files' rows told when the run starts), so data
 that grows past what the deployment was sized for gets a larger task instead of an out-of-memory kill
 hours into a run:
 
@@ -54,7 +55,7 @@ def size_ladder(stage: Stage, max_memory_mb: int) -> list[TaskSize]:
 
 def size_for(ladder: list[TaskSize], rows: int | None) -> TaskSize:
     """The size a run of `rows` gets (the state machine's Choice decides the same): the first that takes
-    them, else the largest; without a row count (a stage before validate), the configured one."""
+    them, else the largest; without a row count (none told: an input that is no table), the configured one."""
     if rows is None:
         return ladder[0]
     return next((size for size in ladder if rows <= size.max_rows), ladder[-1])
@@ -72,9 +73,10 @@ def _rows_within(stage: Stage, memory_mb: int) -> int:
 
 def fargate_fallbacks(graph: PipelineGraph) -> dict[str, Stage]:
     """The Lambda stages that run as a Fargate task (of FALLBACK's size, then sized by the rows) when a run's
-    rows outgrow their function: each one whose peak grows with the data, after the first stage (validate:
-    no stage has counted the rows before it) and but the finishing one (the failure path invokes it)."""
-    names = [s.name for s in graph.stages[1:] if s.compute != FARGATE and s.name != graph.finish
+    rows outgrow their function: each one whose peak grows with the data but the finishing one (the failure
+    path invokes it). The first stage (validate) goes by the input files' rows, told before it runs
+    (`StageEvent.input_rows`), the others by the rows it counted."""
+    names = [s.name for s in graph.stages if s.compute != FARGATE and s.name != graph.finish
              and s.peak.per_million_rows_mb]
     moved = graph.on_fargate({name: FALLBACK for name in names})
     return {name: moved.stage(name) for name in names}

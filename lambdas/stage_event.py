@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.data.input_rows import input_rows
 from shared.errors import NotReady
 from shared.layout import REFERENCE_PREFIX, Artifact, artifact_key
 from shared.reports import GateDecision
@@ -30,8 +31,11 @@ class StageEvent(BaseModel):
         default_factory=list, description="incoming/ files there when the run started: their labelled rows join the input")
     trigger: str | None = Field(None, description="what started the run: an upload, the monthly retraining, a "
                                                   "model-health alarm, `housing run` (not part of its identity)")
+    input_rows: int | None = Field(None, description="the rows of the input and incoming files, told before they "
+                                                     "are read (shared.data.input_rows: an upper estimate for CSV): "
+                                                     "validate is sized from it")
     rows: int | None = Field(None, description="the rows the run learns from (the input with the incoming months "
-                                               "joined), counted by validate: the Fargate stages are sized from it")
+                                               "joined), counted by validate: the stages after it are sized from it")
     artifacts: dict[Artifact, str] = Field(default_factory=dict, description="what earlier stages made, and where")
     gate: GateDecision | None = None
     error: dict[str, Any] | None = Field(None, description='{"Error", "Cause"}: set by the Catch on failure')
@@ -77,7 +81,8 @@ def prepare_run(store: ArtifactStore, input_key: str, config: RunConfig, metros_
                             "lat, lng)")
     incoming = labelled_incoming(store)
     inputs = input_identity(store, [input_key, metros_key, *incoming], tags)
-    return {**new_run_event(store.url, input_key, metros_key, config, inputs, incoming_keys=incoming), "trigger": trigger}
+    return {**new_run_event(store.url, input_key, metros_key, config, inputs, incoming_keys=incoming), "trigger": trigger,
+            "input_rows": input_rows(store, [input_key, *incoming])}
 
 
 def new_run_event(store_url: str, input_key: str, metros_key: str, config: RunConfig, input_fingerprint: str,

@@ -78,6 +78,14 @@ class ArtifactStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def size(self, key: str) -> int:
+        """The object's length in bytes, without reading it."""
+        ...
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes start..end - 1 of the object (fewer where it is shorter), without reading the rest."""
+        ...
+
     def tag(self, key: str) -> str:
         """The object's version tag, as `read_tagged` gives it, without reading the object where the store
         can (an S3 ETag; a content digest locally): what a run's input identity is made of."""
@@ -162,6 +170,20 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise ArtifactNotFound(self.url, key) from None
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as file:
+                file.seek(start)
+                return file.read(max(end - start, 0))
+        except FileNotFoundError:
+            raise ArtifactNotFound(self.url, key) from None
 
     def tag(self, key: str) -> str:
         return self.read_tagged(key)[1]
@@ -290,6 +312,24 @@ class S3Store:
 
     def tag(self, key: str) -> str:
         return self._head(key)["ETag"]
+
+    def size(self, key: str) -> int:
+        return int(self._head(key)["ContentLength"])
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        from botocore.exceptions import ClientError
+
+        if end <= start:
+            return b""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}")
+        except self.client.exceptions.NoSuchKey:
+            raise ArtifactNotFound(self.url, key) from None
+        except ClientError as err:
+            if denied := self._denied(err, key):
+                raise denied from None
+            raise
+        return response["Body"].read()
 
     def list(self, prefix: str) -> list[str]:
         return sorted(self.tags(prefix))

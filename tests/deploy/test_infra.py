@@ -158,8 +158,8 @@ def test_state_machine_follows_the_graph(which, request):
     config = load_config(context)
     graph = config.pipeline_graph()
     fallbacks = fargate_fallbacks(graph)
-    # The default deployment gives every Lambda stage after validate but record a fallback task.
-    assert set(fallbacks) == {s.name for s in graph.stages[1:-1] if s.compute != FARGATE}
+    # The default deployment gives every Lambda stage but record a fallback task.
+    assert set(fallbacks) == {s.name for s in graph.stages[:-1] if s.compute != FARGATE}
     # The training state's timeout follows the tuning budget.
     assert graph.stage("train").timeout_s == context["tune_timeout_s"] + AFTER_TUNING_S
     asl = resolve_definition(tj)
@@ -169,18 +169,20 @@ def test_state_machine_follows_the_graph(which, request):
     for stage in graph.stages:
         name = names[stage.name]
         expected.add(f"{name}Failed")
+        # Validate is sized from the input files' rows, told when the run starts; the others from its count.
+        rows = "$.input_rows" if stage is graph.stages[0] else "$.rows"
         if stage.compute == FARGATE:
             entry[name], exits[name] = f"{name}Size", [f"{name}Output"]
-            expected |= _fargate_states(states, stage, name, config.fargate_max_memory_mb)
+            expected |= _fargate_states(states, stage, name, config.fargate_max_memory_mb, rows)
         elif stage.name in fallbacks:
             # The function while the run's rows fit its memory, else the fallback task, sized from the rows.
             entry[name], exits[name] = f"{name}Where", [name, f"{name}TaskOutput"]
             task = f"{name}Task"
             expected |= {entry[name], name, *_fargate_states(states, fallbacks[stage.name], task,
-                                                               config.fargate_max_memory_mb)}
+                                                               config.fargate_max_memory_mb, rows)}
             assert states[entry[name]]["Choices"] == [{"And": [
-                {"Variable": "$.rows", "IsNumeric": True},
-                {"Variable": "$.rows", "NumericGreaterThan": function_capacity(stage)}], "Next": f"{task}Size"}]
+                {"Variable": rows, "IsPresent": True}, {"Variable": rows, "IsNumeric": True},
+                {"Variable": rows, "NumericGreaterThan": function_capacity(stage)}], "Next": f"{task}Size"}]
             assert states[entry[name]]["Default"] == name
             assert states[task]["TimeoutSeconds"] == fallbacks[stage.name].timeout_s
         else:
@@ -220,10 +222,10 @@ def test_state_machine_follows_the_graph(which, request):
                                            "Next": "RecordFailure"}
 
 
-def _fargate_states(states: dict, stage, name: str, max_memory_mb: int) -> set[str]:
-    """A Fargate stage's states named from `name`, checked: the Choice that sizes the task from the rows
-    validate counted, a Pass state per size of its ladder, the put of its event, RunTask with the size as
-    its overrides, and the get of the event the task returns."""
+def _fargate_states(states: dict, stage, name: str, max_memory_mb: int, rows: str) -> set[str]:
+    """A Fargate stage's states named from `name`, checked: the Choice that sizes the task from the rows at
+    `rows`, a Pass state per size of its ladder, the put of its event, RunTask with the size as its
+    overrides, and the get of the event the task returns."""
     ladder = size_ladder(stage, max_memory_mb)
     run, put, get, choice = states[name], states[f"{name}Input"], states[f"{name}Output"], states[f"{name}Size"]
     # A task takes no payload and returns none: its event is put in the store before it and read back after.
@@ -237,8 +239,10 @@ def _fargate_states(states: dict, stage, name: str, max_memory_mb: int) -> set[s
     assert get["Resource"].endswith(":states:::aws-sdk:s3:getObject")
     assert get["ResultSelector"] == {"event.$": "States.StringToJson($.Body)"} and get["OutputPath"] == "$.event"
     assert choice["Type"] == "Choice" and choice["Choices"][0]["Next"] == f"{name}On{ladder[0].name}"
-    assert [(rule["NumericLessThanEquals"], rule["Next"]) for rule in choice["Choices"][1:]] == [
-        (size.max_rows, f"{name}On{size.name}") for size in ladder[:-1]]
+    assert choice["Choices"][0]["Or"] == [{"Not": {"Variable": rows, "IsPresent": True}},
+                                          {"Not": {"Variable": rows, "IsNumeric": True}}]  # not told: the first size
+    assert [(rule["Variable"], rule["NumericLessThanEquals"], rule["Next"]) for rule in choice["Choices"][1:]] == [
+        (rows, size.max_rows, f"{name}On{size.name}") for size in ladder[:-1]]
     assert choice["Default"] == f"{name}On{ladder[-1].name}"
     for size in ladder:
         assert states[f"{name}On{size.name}"] == {

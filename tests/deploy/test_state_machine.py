@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from lambdas.stage_event import new_run_event
+from lambdas.stage_event import prepare_run
 from lambdas.task import RUN_ID_VARIABLE, run_task
 from shared.layout import METROS_KEY
 from shared.runs import Failure, read_run_record
@@ -151,12 +151,12 @@ def synthesized_on_fargate():
 
 @pytest.fixture(scope="session")
 def synthesized_with_fallbacks():
-    """The app with features' and evaluate's functions too small for any rows (128 MB), so every run sends
-    them to their Fargate fallback tasks."""
+    """The app with validate's, features' and evaluate's functions too small for any rows (128 MB), so every
+    run sends them to their Fargate fallback tasks."""
     from tests.support.infra import synthesize
 
     context = cdk_context()
-    context["housing"] = {**context["housing"], "function_memory_mb": {"features": 128, "evaluate": 128}}
+    context["housing"] = {**context["housing"], "function_memory_mb": {"validate": 128, "features": 128, "evaluate": 128}}
     stack, synthesized = synthesize(context)
     return stack, synthesized, synthesized.to_json()
 
@@ -413,13 +413,14 @@ def visited(execution: dict) -> list[str]:
 
 
 def training_event(store, trials: int = 2) -> dict:
+    """The event a run starts with, as the trigger makes it (the input's rows told from its footer)."""
     config = Settings(store=store.url, trials=trials).run_config()
-    return new_run_event(store.url, "raw/housets.parquet", METROS_KEY, config, "sfn-test")
+    return prepare_run(store, "raw/housets.parquet", config, METROS_KEY)
 
 
 # The training task's size for the small data: its configured one (infra_cdk.task_sizes).
-# Each stage after validate but record first asks whether the run's rows fit its function (they do here).
-PROMOTED_PATH = ["Validate", "SplitWhere", "Split", "PreprocessWhere", "Preprocess", "FeaturesWhere", "Features",
+# Each stage but record first asks whether the run's rows fit its function (they do here).
+PROMOTED_PATH = ["ValidateWhere", "Validate", "SplitWhere", "Split", "PreprocessWhere", "Preprocess", "FeaturesWhere", "Features",
                  "TrainSize", "TrainOn4vCpu16GB", "TrainInput", "Train", "TrainOutput", "EvaluateWhere", "Evaluate",
                  "Gate", "PromoteWhere", "Promote", "BatchWhere", "Batch", "Record", "Done"]
 
@@ -452,7 +453,9 @@ def test_definition_runs_end_to_end_like_the_local_runner(aws_world, small_data,
 
 
 # Features' and evaluate's states on Fargate: moved there by `fargate_stages` (1 vCPU, 4 GB), or sent to their
-# fallback tasks (2 vCPU, 8 GB) by a Choice on the rows.
+# fallback tasks (2 vCPU, 8 GB) by a Choice on the rows, validate's too by the input's rows.
+MOVED = {"synthesized_on_fargate": ("Features", "Evaluate"),
+         "synthesized_with_fallbacks": ("Validate", "Features", "Evaluate")}
 ON_FARGATE = {
     "synthesized_on_fargate": lambda s: [f"{s}Size", f"{s}On1vCpu4GB", f"{s}Input", s, f"{s}Output"],
     "synthesized_with_fallbacks": lambda s: [f"{s}Where", f"{s}TaskSize", f"{s}TaskOn2vCpu8GB", f"{s}TaskInput",
@@ -465,21 +468,22 @@ TASK_SIZES = {"synthesized_on_fargate": ("1024", "4096"), "synthesized_with_fall
 def test_stages_on_fargate_hand_their_events_on_through_the_store(aws_world, moto_runs_our_code, small_data, tmp_path,
                                                                   request):
     """Features and evaluate (whose event carries the gate's decision) run as tasks, moved there by the
-    context or sent to their fallback by the rows: the state machine puts each one's event in the store, the
-    task runs the stage on it and puts the event it returns, which the next state reads back. The run ends
-    where the local runner ends."""
+    context or sent to their fallback by the rows (and validate, the first stage, by the input's rows): the
+    state machine puts each one's event in the store, the task runs the stage on it and puts the event it
+    returns, which the next state reads back. The run ends where the local runner ends."""
     which = request.node.callspec.params["template"]
     store, sfn, machine = aws_world
     event = training_event(store)
     execution = run_execution(sfn, machine, event)
-    moved = ("Features", "Evaluate")
+    moved = MOVED[which]
     path = [name for state in PROMOTED_PATH if state not in {f"{s}Where" for s in moved} for name in (
         ON_FARGATE[which](state) if state in moved else [state])]
     assert_ends_like_the_local_runner(store, execution, event, small_data, tmp_path, path)
-    # Each task ran with the size the Choice picked for the rows validate counted (a few thousand: the first).
+    # Each task ran with the size the Choice picked for the rows (a few thousand: the first).
     rows = len(small_data[0])
+    assert event["input_rows"] == rows  # the Parquet file's footer
     assert [(o["cpu"], o["memory"]) for o in moto_runs_our_code.task_overrides] == [
-        TASK_SIZES[which], ("4096", "16384"), TASK_SIZES[which]]
+        *([TASK_SIZES[which]] * (len(moved) - 2)), TASK_SIZES[which], ("4096", "16384"), TASK_SIZES[which]]
     assert json.loads(store.read_bytes(f"runs/{event['run_id']}/events/features.in.json"))["rows"] == rows
     assert moto_runs_our_code.invocations.count("python3 -m lambdas.task evaluate") == 1
     assert "lambdas.stages.evaluate.handler" not in moto_runs_our_code.invocations

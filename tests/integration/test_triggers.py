@@ -82,7 +82,8 @@ def test_raw_upload_starts_one_run_named_after_it(aws, state_machine, small_data
     assert sent["input_key"] == "raw/housets.csv" and sent["metros_key"] == "reference/usmetros.csv"
     assert sent["store"] == f"s3://{BUCKET}" and sent["run_id"] == first["run_id"]
     assert sent == {**new_run_event(sent["store"], sent["input_key"], sent["metros_key"], get_settings().run_config(), "x"),
-                    "run_id": first["run_id"], "trigger": "upload of raw/housets.csv"}
+                    "run_id": first["run_id"], "trigger": "upload of raw/housets.csv",
+                    "input_rows": 50}  # told before validate, which is sized from it (a short CSV: counted)
 
     again = start_training(s3_event("raw/housets.csv"))  # EventBridge delivers at least once
     assert again == {"started": False, "run_id": first["run_id"], "reason": "already started"}

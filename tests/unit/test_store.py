@@ -94,3 +94,14 @@ def test_access_denied_is_its_own_clear_error(operation, monkeypatch):
                               http_status_code=403)
         with pytest.raises(ArtifactAccessDenied, match="access denied to s3://bkt/env/models/champion.json.*COMPONENTS"):
             getattr(S3Store("s3://bkt/env", client=client), operation)("models/champion.json")
+
+
+def test_size_and_ranges_read_only_what_is_asked(store):
+    store.write_bytes("raw/data.csv", b"0123456789")
+    assert store.size("raw/data.csv") == 10
+    assert store.read_range("raw/data.csv", 2, 5) == b"234"
+    assert store.read_range("raw/data.csv", 8, 20) == b"89"  # past the end: what there is
+    assert store.read_range("raw/data.csv", 4, 4) == b""
+    for read in (lambda: store.size("raw/nope"), lambda: store.read_range("raw/nope", 0, 1)):
+        with pytest.raises(ArtifactNotFound, match="raw/nope"):
+            read()

@@ -71,12 +71,12 @@ def test_the_deployment_s_graph_is_what_gets_sized():
 
 
 def test_a_lambda_stage_outgrowing_its_function_has_a_fargate_fallback():
-    """Every Lambda stage after validate (which counts the rows) but record (the failure path invokes it)
-    has a fallback task, sized by the rows like any Fargate stage; the function takes a run while its
-    modelled peak with HEADROOM fits its memory."""
+    """Every Lambda stage but record (the failure path invokes it) has a fallback task, sized by the rows
+    like any Fargate stage (validate by the input files' rows, told before it runs); the function takes a
+    run while its modelled peak with HEADROOM fits its memory."""
     graph = load_config({"fargate_stages": {"evaluate": {"cpu": 4096, "memory_mb": 30_720}}}).pipeline_graph()
     fallbacks = fargate_fallbacks(graph)
-    assert set(fallbacks) == {"split", "preprocess", "features", "promote", "batch"}  # evaluate is a task already
+    assert set(fallbacks) == {"validate", "split", "preprocess", "features", "promote", "batch"}  # evaluate: a task
     for name, task in fallbacks.items():
         function = graph.stage(name)
         assert task.compute == "fargate" and task.peak == function.peak and task.timeout_s >= function.timeout_s

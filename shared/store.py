@@ -264,17 +264,21 @@ class S3Store:
             raise
 
     def read_tagged(self, key: str) -> tuple[bytes, str]:
+        response = self._get(key)
+        return response["Body"].read(), response["ETag"]
+
+    def _get(self, key: str, **options: Any) -> dict[str, Any]:
+        """GetObject of `key`; a missing key is ArtifactNotFound, a 403 ArtifactAccessDenied."""
         from botocore.exceptions import ClientError
 
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key), **options)
         except self.client.exceptions.NoSuchKey:
             raise ArtifactNotFound(self.url, key) from None
         except ClientError as err:
             if denied := self._denied(err, key):
                 raise denied from None
             raise
-        return response["Body"].read(), response["ETag"]
 
     def replace(self, key: str, data: bytes, tag: str | None) -> str:
         from botocore.exceptions import ClientError
@@ -317,19 +321,9 @@ class S3Store:
         return int(self._head(key)["ContentLength"])
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
-        from botocore.exceptions import ClientError
-
         if end <= start:
             return b""
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}")
-        except self.client.exceptions.NoSuchKey:
-            raise ArtifactNotFound(self.url, key) from None
-        except ClientError as err:
-            if denied := self._denied(err, key):
-                raise denied from None
-            raise
-        return response["Body"].read()
+        return self._get(key, Range=f"bytes={start}-{end - 1}")["Body"].read()
 
     def list(self, prefix: str) -> list[str]:
         return sorted(self.tags(prefix))

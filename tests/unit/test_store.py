@@ -78,7 +78,7 @@ def test_open_store_by_url(tmp_path):
         open_store("gs://bucket/x")
 
 
-@pytest.mark.parametrize("operation", ["read_bytes", "exists"])
+@pytest.mark.parametrize("operation", ["read_bytes", "exists", "size", "read_range"])
 def test_access_denied_is_its_own_clear_error(operation, monkeypatch):
     """S3's 403 (a missing grant) is not a missing file: it says so and where the grants come from."""
     import boto3
@@ -89,11 +89,12 @@ def test_access_denied_is_its_own_clear_error(operation, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     client = boto3.client("s3", aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(client) as stub:
-        method = "get_object" if operation == "read_bytes" else "head_object"
+        method = "get_object" if operation.startswith("read") else "head_object"
         stub.add_client_error(method, service_error_code="AccessDenied" if method == "get_object" else "403",
                               http_status_code=403)
+        store, arguments = S3Store("s3://bkt/env", client=client), (0, 8) if operation == "read_range" else ()
         with pytest.raises(ArtifactAccessDenied, match="access denied to s3://bkt/env/models/champion.json.*COMPONENTS"):
-            getattr(S3Store("s3://bkt/env", client=client), operation)("models/champion.json")
+            getattr(store, operation)("models/champion.json", *arguments)
 
 
 def test_size_and_ranges_read_only_what_is_asked(store):

@@ -280,7 +280,7 @@ class _Grid:
         self.metro = np.where(layers.metro >= 0, np.searchsorted(self.codes, layers.metro), -1)
         self.zips_of_metro = [np.flatnonzero(self.metro == m) for m in range(len(self.codes))]
         self.markets = layers.smoothed
-        self._tables: dict[tuple[int, int], np.ndarray] = {}  # (metros x months) medians per (layer, gap)
+        self._tables: dict[int, np.ndarray] = {}  # (metros x months) medians per (layer, gap), keyed as `_pair` keys
 
     @staticmethod
     def _at(layer: np.ndarray, z: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -322,7 +322,7 @@ class _Grid:
         those months and metros only, all in one sort; asked at many, from its (metros x months) table."""
         out = np.full(len(t), np.nan)
         ok = self._inside(gap, metro, t)
-        pair = layer * MAX_GAP + gap
+        pair = _pair(layer, gap)
         if ok.sum() > MOVES_AT_ONCE:  # a training set's: every month
             by_table = ok
         else:
@@ -340,16 +340,17 @@ class _Grid:
         """The moves' medians read from the (metros x end columns) tables, each computed once."""
         if not len(t):
             return np.empty(0)
-        pair = layer * MAX_GAP + gap
+        pair = _pair(layer, gap)
         pairs = np.flatnonzero(np.bincount(pair))
-        for one, g in (divmod(int(p), MAX_GAP) for p in pairs):
-            if (one, g) not in self._tables:
+        for key in pairs.tolist():
+            if key not in self._tables:
+                one, g = divmod(key, MAX_GAP)
                 values = self._layer(one)
                 moves = np.full_like(values, np.nan)
                 moves[:, g:] = values[:, g:] - values[:, :-g]
-                self._tables[one, g] = np.vstack([_median_over_zips(moves[zips]) for zips in self.zips_of_metro]
-                                                 or [np.full(values.shape[1], np.nan)])
-        tables = np.stack([self._tables[divmod(int(p), MAX_GAP)] for p in pairs])
+                self._tables[key] = np.vstack([_median_over_zips(moves[zips]) for zips in self.zips_of_metro]
+                                              or [np.full(values.shape[1], np.nan)])
+        tables = np.stack([self._tables[key] for key in pairs.tolist()])
         return tables[np.searchsorted(pairs, pair), metro, t]
 
     def features(self, zips: np.ndarray, months: np.ndarray, known_through) -> HistoryFeatures:
@@ -464,7 +465,7 @@ def _medians_of_moves(sources: list[tuple[_Grid, list[np.ndarray]]], asked: np.n
                       gap: np.ndarray, metro: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Per move (layer, gap, metro, end column t; every metro in `asked`), the median over the metro's zips
     of the move: each source grid gives, per asked metro, its rows of the metro's zips. One sort for all."""
-    key = (layer * MAX_GAP + gap) * MAX_COLUMNS + t
+    key = _pair(layer, gap) * MAX_COLUMNS + t
     combos = np.unique(key)
     pair, end = combos // MAX_COLUMNS, combos % MAX_COLUMNS
     blocks, groups = [], []
@@ -475,6 +476,11 @@ def _medians_of_moves(sources: list[tuple[_Grid, list[np.ndarray]]], asked: np.n
     order = np.argsort(group, kind="stable")
     medians = _medians_by_group(np.vstack(blocks)[order], group[order])
     return medians[np.searchsorted(asked, metro), np.searchsorted(combos, key)]
+
+
+def _pair(layer: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """A move's layer and gap as one integer (its table's key)."""
+    return layer * MAX_GAP + gap
 
 
 def _median_over_zips(moves: np.ndarray) -> np.ndarray:

@@ -453,7 +453,9 @@ class _Overlay(_Grid):
             i = np.minimum(np.searchsorted(self.base.codes, asked), max(len(self.base.codes) - 1, 0))
             known = (self.base.codes[i] == asked) if len(self.base.codes) else np.zeros(len(asked), dtype=bool)
             # The base's zips of each metro but the given ones (their own rows count instead).
-            base_zips = [zips[~np.isin(zips, self._in_base)] for zips in
+            given = np.zeros(len(self.base.zips), dtype=bool)
+            given[self._in_base[self._in_base >= 0]] = True
+            base_zips = [zips[~given[zips]] for zips in
                          (self.base.zips_of_metro[j] if k else np.empty(0, dtype="int64") for j, k in zip(i, known))]
             out[changed] = _medians_of_moves([(self.base, base_zips), (self, [np.flatnonzero(self.metro == m)
                                                                               for m in asked])],

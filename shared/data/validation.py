@@ -236,7 +236,8 @@ def _training_rules(checks: _Checks, typed: pd.DataFrame, dates: pd.Series, by_c
 
 def unusual_dates(dates: pd.Series) -> np.ndarray:
     """Dates outside FIRST_DATE..LAST_DATE: a typo (year 1, 9999) rather than a month the model knows."""
-    return ((dates < schema.FIRST_DATE) | (dates > schema.LAST_DATE)).to_numpy()
+    values = dates.to_numpy(dtype="datetime64[us]")  # NaT compares false, as in pandas
+    return (values < np.datetime64(schema.FIRST_DATE)) | (values > np.datetime64(schema.LAST_DATE))
 
 
 def _not_numbers(report: ValidationReport, column: str) -> int:

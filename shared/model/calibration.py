@@ -257,6 +257,8 @@ class Calibration:
                       half=np.full(n, max((b.spread * b.scale for b in self.buckets.values()), default=0.0)))
         for name, fitted in self.buckets.items():
             rows = np.flatnonzero(buckets == name)
+            if not len(rows):  # a request's rows are mostly of one bucket
+                continue
             mine = parts.take(rows)
             terms.shrink[rows] = fitted.booster_weight(mine.correction)
             terms.base[rows] = mine.base(fitted.mix, fitted.market)

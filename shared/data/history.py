@@ -123,7 +123,7 @@ class ZipHistory:
                                    columns={name: np.full(len(rows), np.nan) for name in FEATURES},
                                    growth=np.full((len(rows), GROWTH_LAGS), np.nan),
                                    metro_growth=np.full((len(rows), GROWTH_LAGS), np.nan))
-        # The months the rows can look back to, every zip's; the rows' cells laid over the zips of their metros.
+        # The months the rows can look back to, every zip's, with the rows' cells laid over them.
         start, end = months[usable].min() - LOOKBACK, months[usable].max()
         given = rows if usable.all() else rows.loc[usable]
         cells = _cells(given, _metro_codes(given[METRO], self._metro_code))
@@ -236,11 +236,11 @@ class _Layers:
                        {c: layer[rows] for c, layer in self.smoothed.items()}, self.last_known[rows])
 
     def laid_over(self, cells: dict[str, np.ndarray]) -> _Layers:
-        """The zips of the metros `cells` name and the zips they give, with their values laid over these
-        (`_cells` arrays within the months): a value given twice, the later one wins, a missing one never; a
-        zip's metro is the last one named. A request's few rows copy a metro's zips; a training set, all."""
+        """These zips and the zips `cells` give, with their values laid over these (`_cells` arrays within the
+        months): a value given twice, the later one wins, a missing one never; a zip's metro is the last one
+        named. Laid over no zips (a training set), or over a request's own zips (`_Overlay`)."""
         given = np.unique(cells[schema.ZIPCODE])
-        kept = np.flatnonzero(np.isin(self.metro, cells[METRO]) | np.isin(self.zips, given))
+        kept = np.arange(len(self.zips))
         zips = np.union1d(self.zips[kept], given)
         known = np.searchsorted(zips, self.zips[kept])  # where each kept zip's row goes
         z, t = np.searchsorted(zips, cells[schema.ZIPCODE]), cells[MONTH] - self.first
